@@ -1,0 +1,123 @@
+# spz - build, test, demo, bench, install.
+#   make            ./spz and libspz.a
+#   make check      unit (Check) and CLI tests
+#   make demo       the full pipeline on the bundled sample
+#   make bench      throughput against memcpy baselines
+#   make SANITIZE=1 ... builds with ASan + UBSan; make CC=clang ... with clang
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKG_DEPS := zlib libcjson check
+APT_PKGS := zlib1g-dev libcjson-dev check pkg-config
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -ffp-contract=off -Ilib -Iformats -Icmd -Ibuild
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags libcjson zlib 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libcjson zlib 2>/dev/null) -lm
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard formats/*.c))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+MAN_PAGES := $(sort $(wildcard man/*.1))
+LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
+CMD_OBJ := $(CMD_SRC:%.c=build/%.o) build/help.o
+TEST_OBJ := $(TEST_SRC:%.c=build/%.o)
+
+all: deps spz
+
+# Missing build dependencies: install them as root, else say how and stop.
+deps: build/.deps
+build/.deps:
+	@mkdir -p build
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKG_DEPS); then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing build dependencies: $(APT_PKGS)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS)) >build/apt.log 2>&1 \
+	      || { cat build/apt.log; exit 1; }; \
+	  else \
+	    echo "spz needs: $(APT_PKGS)"; \
+	    echo "run: sudo apt-get install -y $(APT_PKGS)"; \
+	    exit 2; \
+	  fi; \
+	fi
+	@touch $@
+
+build/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Help text is rendered from the man pages: one source for both.
+build/help.c: $(MAN_PAGES) man/help.awk
+	@mkdir -p build
+	awk -f man/help.awk $(MAN_PAGES) > $@.tmp && mv $@.tmp $@
+
+build/help.o: build/help.c cmd/help.h
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+libspz.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+spz: $(CMD_OBJ) libspz.a
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) libspz.a $(PKG_LIBS)
+
+# Unit suites are found by their `Suite *NAME_suite(void)` definitions.
+build/suites.h: $(TEST_SRC)
+	@mkdir -p build
+	grep -ho 'Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | sed 's/\(.*\)/\1;/' > $@.tmp
+	printf '#define SPZ_SUITES' >> $@.tmp
+	grep -ho '[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | sed 's/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
+	echo >> $@.tmp
+	mv $@.tmp $@
+
+build/tests/unit/main.o: build/suites.h
+
+build/unit: $(TEST_OBJ) libspz.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libspz.a $(PKG_LIBS) $(CHECK_LIBS)
+
+check: all build/unit
+	SPZ=$(CURDIR)/spz sh tests/cli/run.sh
+	CK_DEFAULT_TIMEOUT=120 ./build/unit
+
+build/bench: $(BENCH_SRC:%.c=build/%.o) libspz.a
+	$(CC) $(LDFLAGS) -o $@ $(BENCH_SRC:%.c=build/%.o) libspz.a $(PKG_LIBS)
+
+bench: all build/bench
+	./build/bench
+
+demo: all
+	sh samples/demo.sh ./spz
+
+spz.pc: Makefile
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires.private: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' "$$(sed -n 's/^#define SPZ_VERSION "\(.*\)"/\1/p' lib/spz.h)" > $@
+
+install: all spz.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 spz $(DESTDIR)$(PREFIX)/bin/spz
+	install -m 644 libspz.a $(DESTDIR)$(PREFIX)/lib/libspz.a
+	install -m 644 lib/spz.h $(DESTDIR)$(PREFIX)/include/spz.h
+	install -m 644 spz.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/spz.pc
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/spz $(DESTDIR)$(PREFIX)/lib/libspz.a \
+	  $(DESTDIR)$(PREFIX)/include/spz.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/spz.pc
+	rm -f $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(MAN_PAGES))
+
+clean:
+	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
+	  build/unit build/bench spz libspz.a spz.pc
+
+.PHONY: all deps check bench demo install uninstall clean
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,57 @@
+/*
+ * cli.h - what every subcommand shares: messages, exit codes, option value
+ * parsing, and model input/output with the right format.
+ */
+#ifndef SPZ_CLI_H
+#define SPZ_CLI_H
+
+#include <stdint.h>
+
+#include "spz.h"
+#include "spz_format.h"
+
+/* Exit codes (spz(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_DATA = 1,   /* input, data or I/O error */
+	EXIT_USAGE = 2,  /* bad command line */
+	EXIT_CHECK = 3   /* a requested check or budget failed */
+};
+
+/* Every subcommand: argv[0] is its name; returns the exit code. */
+typedef int (*spz_cmd_fn)(int argc, char **argv);
+
+/* "spz: message" on stderr; returns EXIT_DATA. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "spz CMD: message" plus a pointer to --help; returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prints a library failure; EXIT_USAGE for SPZ_EINVAL, else EXIT_DATA. */
+int cli_fail(const spz_error *err);
+/* The usage error for getopt_long's ':' (missing value) or '?' (unknown
+ * option) result c; call with opterr = 0 and a leading ':' in optstring. */
+int cli_opt_error(const char *cmd, int c, char **argv);
+/* Prints the help of cmd on stdout; returns EXIT_OK. */
+int cli_help(const char *cmd);
+
+/* Strict number parsing of a whole option value; 0 on success. */
+int cli_parse_i64(const char *s, int64_t *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_double(const char *s, double *out);
+
+/* Output format from --to (may be NULL) and the output path. Prints a usage
+ * error and returns EXIT_USAGE when it cannot be told or would put binary
+ * on a terminal. */
+int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
+                   const char *path);
+
+/* Loads a model, printing the failure; returns 0 or an exit code. */
+int cli_load_model(spz_model **out, const char *path);
+/* Saves a model atomically, printing the failure; 0 or an exit code. */
+int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);
+
+/* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
+struct cJSON;
+int cli_print_json(struct cJSON *j);
+
+#endif

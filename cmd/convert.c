@@ -1,0 +1,40 @@
+/* convert.c - spz convert: a model from one format to the other. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_convert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{0, 0, 0, 0}};
+	const char *out = NULL, *to = NULL;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else if (c == 't')
+			to = optarg;
+		else
+			return cli_opt_error("convert", c, argv);
+	}
+	if (optind != argc - 1)
+		return cli_usage("convert", "expected one input file");
+	if (!out)
+		return cli_usage("convert", "no output given (-o OUT)");
+	if (!strcmp(out, "-") && !to)
+		return cli_usage("convert", "--to json|spzm is required when "
+		                 "the output is '-'");
+	spz_file_kind kind;
+	int rc = cli_model_kind(&kind, "convert", to, out);
+	spz_model *m = NULL;
+	if (!rc)
+		rc = cli_load_model(&m, argv[optind]);
+	if (!rc)
+		rc = cli_save_model(m, out, kind);
+	spz_model_free(m);
+	return rc;
+}

@@ -1,0 +1,223 @@
+/*
+ * info.c - spz info: what a model holds (graph, tensors with their
+ * density, pruning record and codebook, history), as text or JSON.
+ */
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void dims_text(char *buf, size_t n, const spz_tensor *t)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (int d = 0; d < t->ndims && len < n; d++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%lld",
+		                        d ? "x" : "", (long long)t->dims[d]);
+	if (!t->ndims)
+		snprintf(buf, n, "scalar");
+}
+
+static void print_strv(char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? ", " : "", v[i][0] ? v[i] : "(none)");
+}
+
+static void print_text(const spz_model *m)
+{
+	char b[32];
+	printf("model '%s'\ninputs: ", m->name);
+	print_strv(m->inputs, m->n_inputs);
+	printf("\noutputs: ");
+	print_strv(m->outputs, m->n_outputs);
+	printf("\n\nnodes (%zu):\n", m->n_nodes);
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		printf("  %-3zu %-8s %-12s ", i, n->op, n->name);
+		print_strv(n->inputs, n->n_inputs);
+		printf(" -> ");
+		print_strv(n->outputs, n->n_outputs);
+		for (size_t k = 0; k < n->n_attrs; k++) {
+			const spz_attr *a = &n->attrs[k];
+			printf("  %s=", a->name);
+			if (a->type == SPZ_ATTR_NUMBER)
+				printf("%s", spz_format_double(b, a->number));
+			else if (a->type == SPZ_ATTR_STRING)
+				printf("'%s'", a->string);
+			else
+				for (size_t j = 0; j < a->n_numbers; j++)
+					printf("%s%s", j ? "," : "[",
+					       spz_format_double(b, a->numbers[j]));
+			if (a->type == SPZ_ATTR_NUMBERS)
+				printf("%s]", a->n_numbers ? "" : "[");
+		}
+		printf("\n");
+	}
+	printf("\ntensors (%zu):\n  %-20s %-14s %-8s %12s %12s %8s  %s\n",
+	       m->n_tensors, "name", "dims", "dtype", "elements", "nonzeros",
+	       "density", "codebook");
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_tensor *t = &m->tensors[i];
+		char dims[128];
+		dims_text(dims, sizeof dims, t);
+		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
+		printf("  %-20s %-14s %-8s %12lld %12lld %8.4f  ", t->name, dims,
+		       "float32", (long long)n, (long long)nz,
+		       n ? (double)nz / (double)n : 0.0);
+		if (t->codebook)
+			printf("%u entries, %d bits\n", t->codebook_size,
+			       t->bits);
+		else
+			printf("-\n");
+		if (t->codebook) {
+			printf("    codebook:");
+			for (uint32_t k = 0; k < t->codebook_size; k++)
+				printf(" %s", spz_format_float(b, t->codebook[k]));
+			printf("\n");
+		}
+		const spz_prune_record *p = t->prune;
+		if (p) {
+			printf("    pruned: %s", p->mode);
+			if (p->scope[0])
+				printf(" (%s)", p->scope);
+			if (p->nm_m)
+				printf(" %d:%d", p->nm_n, p->nm_m);
+			else if (!strcmp(p->mode, "magnitude"))
+				printf(" target sparsity %s",
+				       spz_format_double(b, p->target));
+			printf(", threshold %s", spz_format_double(b, p->threshold));
+			printf(", density %.4f\n", p->density);
+		}
+	}
+	printf("\nhistory (%zu):\n", m->n_history);
+	for (size_t i = 0; i < m->n_history; i++) {
+		const spz_step *s = &m->history[i];
+		printf("  %zu. %s (spz %s)", i + 1, s->tool, s->version);
+		for (size_t k = 0; k < s->n_params; k++)
+			printf(" %s=%s", s->params[k].key, s->params[k].value);
+		printf("\n");
+	}
+}
+
+static cJSON *strv_json(char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static cJSON *model_json(const spz_model *m)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "kind", "model");
+	cJSON_AddStringToObject(j, "name", m->name);
+	cJSON_AddItemToObject(j, "inputs", strv_json(m->inputs, m->n_inputs));
+	cJSON_AddItemToObject(j, "outputs",
+	                      strv_json(m->outputs, m->n_outputs));
+	cJSON *nodes = cJSON_AddArrayToObject(j, "nodes");
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "op", n->op);
+		cJSON_AddStringToObject(o, "name", n->name);
+		cJSON_AddItemToObject(o, "inputs",
+		                      strv_json(n->inputs, n->n_inputs));
+		cJSON_AddItemToObject(o, "outputs",
+		                      strv_json(n->outputs, n->n_outputs));
+		cJSON *at = cJSON_AddObjectToObject(o, "attributes");
+		for (size_t k = 0; k < n->n_attrs; k++) {
+			const spz_attr *a = &n->attrs[k];
+			if (a->type == SPZ_ATTR_NUMBER)
+				cJSON_AddNumberToObject(at, a->name, a->number);
+			else if (a->type == SPZ_ATTR_STRING)
+				cJSON_AddStringToObject(at, a->name, a->string);
+			else
+				cJSON_AddItemToObject(
+					at, a->name,
+					cJSON_CreateDoubleArray(a->numbers,
+					                        (int)a->n_numbers));
+		}
+		cJSON_AddItemToArray(nodes, o);
+	}
+	cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_tensor *t = &m->tensors[i];
+		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", t->name);
+		cJSON *d = cJSON_AddArrayToObject(o, "dims");
+		for (int k = 0; k < t->ndims; k++)
+			cJSON_AddItemToArray(d, cJSON_CreateNumber((double)t->dims[k]));
+		cJSON_AddStringToObject(o, "dtype", "float32");
+		cJSON_AddNumberToObject(o, "elements", (double)n);
+		cJSON_AddNumberToObject(o, "nonzeros", (double)nz);
+		cJSON_AddNumberToObject(o, "density",
+		                        n ? (double)nz / (double)n : 0.0);
+		if (t->codebook) {
+			cJSON_AddItemToObject(
+				o, "codebook",
+				cJSON_CreateFloatArray(t->codebook,
+				                       (int)t->codebook_size));
+			cJSON_AddNumberToObject(o, "bits", t->bits);
+		} else {
+			cJSON_AddNullToObject(o, "codebook");
+		}
+		if (t->prune) {
+			const spz_prune_record *p = t->prune;
+			cJSON *pr = cJSON_AddObjectToObject(o, "pruning");
+			cJSON_AddStringToObject(pr, "mode", p->mode);
+			cJSON_AddStringToObject(pr, "scope", p->scope);
+			cJSON_AddNumberToObject(pr, "target", p->target);
+			cJSON_AddNumberToObject(pr, "threshold", p->threshold);
+			cJSON_AddNumberToObject(pr, "density", p->density);
+			cJSON_AddNumberToObject(pr, "n", p->nm_n);
+			cJSON_AddNumberToObject(pr, "m", p->nm_m);
+		}
+		cJSON_AddItemToArray(ts, o);
+	}
+	cJSON *h = cJSON_AddArrayToObject(j, "history");
+	for (size_t i = 0; i < m->n_history; i++) {
+		const spz_step *s = &m->history[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "tool", s->tool);
+		cJSON_AddStringToObject(o, "version", s->version);
+		cJSON *p = cJSON_AddObjectToObject(o, "params");
+		for (size_t k = 0; k < s->n_params; k++)
+			cJSON_AddStringToObject(p, s->params[k].key,
+			                        s->params[k].value);
+		cJSON_AddItemToArray(h, o);
+	}
+	return j;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, 0, 'j'},
+		{0, 0, 0, 0}};
+	int json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = 1;
+		else
+			return cli_opt_error("info", c, argv);
+	}
+	if (optind != argc - 1)
+		return cli_usage("info", "expected one input file");
+	spz_model *m;
+	int rc = cli_load_model(&m, argv[optind]);
+	if (rc)
+		return rc;
+	if (json)
+		rc = cli_print_json(model_json(m));
+	else
+		print_text(m);
+	spz_model_free(m);
+	return rc;
+}

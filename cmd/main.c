@@ -1,0 +1,83 @@
+/*
+ * main.c - the spz program: global options and the table of subcommands.
+ * Each subcommand lives in its own file and gets argv from its name on.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "help.h"
+
+int cmd_convert(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+static const struct {
+	const char *name;
+	spz_cmd_fn fn;
+} commands[] = {
+	{"gen", cmd_gen},
+	{"info", cmd_info},
+	{"convert", cmd_convert},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static int usage(FILE *f)
+{
+	fprintf(f, "usage: spz [--version] [--help] COMMAND [ARGS]\n\n"
+	           "commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		const struct spz_help *h = spz_help_find(commands[i].name);
+		fprintf(f, "  %-10s %s\n", commands[i].name, h ? h->summary : "");
+	}
+	fprintf(f, "\nSee 'spz help COMMAND' or 'man spz-COMMAND' for one "
+	           "command.\nExit status: 0 ok, 1 input or data error, "
+	           "2 usage error, 3 a requested check failed.\n");
+	return f == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+static spz_cmd_fn find(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return commands[i].fn;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr);
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
+		return usage(stdout);
+	if (!strcmp(cmd, "--version")) {
+		printf("spz %s\n", SPZ_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "help")) {
+		if (argc < 3)
+			return usage(stdout);
+		if (!find(argv[2])) {
+			fprintf(stderr, "spz: no such command '%s'\n", argv[2]);
+			return EXIT_USAGE;
+		}
+		return cli_help(argv[2]);
+	}
+	spz_cmd_fn fn = find(cmd);
+	if (!fn) {
+		fprintf(stderr, "spz: '%s' is not an spz command; see 'spz "
+		                "--help'\n", cmd);
+		return EXIT_USAGE;
+	}
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return cli_help(cmd);
+	int rc = fn(argc - 1, argv + 1);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("spz: cannot write to standard output");
+		return rc ? rc : EXIT_DATA;
+	}
+	return rc;
+}

@@ -1,0 +1,270 @@
+/*
+ * io.c - opening inputs (paths or stdin, sniffed by their first bytes) and
+ * writing outputs through a temporary file so that a failure never leaves a
+ * partial file behind.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "spz_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n)
+{
+	return (uint32_t)crc32_z(crc, buf, n);
+}
+
+spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n)
+{
+	if (n >= 8 && !memcmp(head, SPZ_SPZM_MAGIC, 8))
+		return SPZ_FILE_SPZM;
+	if (n >= 4 && !memcmp(head, "SPZI", 4))
+		return SPZ_FILE_IMAGE;
+	for (size_t i = 0; i < n; i++) {
+		if (head[i] == '{')
+			return SPZ_FILE_JSON;
+		if (!strchr(" \t\r\n", head[i]))
+			break;
+	}
+	return SPZ_FILE_UNKNOWN;
+}
+
+spz_file_kind spz_format_for_path(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	if (dot && !strcmp(dot, ".json"))
+		return SPZ_FILE_JSON;
+	if (dot && !strcmp(dot, ".spzm"))
+		return SPZ_FILE_SPZM;
+	return SPZ_FILE_UNKNOWN;
+}
+
+/* read() until n bytes or end of file; returns bytes read or -1. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		size_t chunk = n - got > (1u << 30) ? (1u << 30) : n - got;
+		ssize_t r = read(fd, (char *)buf + got, chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int spz_input_open(spz_input *in, const char *path, spz_error *err)
+{
+	memset(in, 0, sizeof *in);
+	if (!strcmp(path, "-")) {
+		in->fd = 0;
+		in->label = "<stdin>";
+		strcpy(in->dir, ".");
+	} else {
+		in->label = path;
+		in->fd = open(path, O_RDONLY);
+		if (in->fd < 0)
+			return spz_fail(err, SPZ_EIO, "cannot open '%s': %s",
+			                path, strerror(errno));
+		in->own_fd = 1;
+		struct stat st;
+		if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			spz_input_close(in);
+			return spz_fail(err, SPZ_EIO, "cannot read '%s': %s",
+			                path, strerror(EISDIR));
+		}
+		const char *slash = strrchr(path, '/');
+		if (!slash)
+			strcpy(in->dir, ".");
+		else if (slash == path)
+			strcpy(in->dir, "/");
+		else
+			snprintf(in->dir, sizeof in->dir, "%.*s",
+			         (int)(slash - path), path);
+	}
+	ssize_t r = read_full(in->fd, in->head, sizeof in->head);
+	if (r < 0) {
+		int e = errno;
+		spz_input_close(in);
+		return spz_fail(err, SPZ_EIO, "cannot read '%s': %s",
+		                in->label, strerror(e));
+	}
+	if (r == 0) {
+		spz_input_close(in);
+		return spz_fail(err, SPZ_EFORMAT, "'%s': empty file",
+		                in->label);
+	}
+	in->n_head = (size_t)r;
+	return 0;
+}
+
+void spz_input_close(spz_input *in)
+{
+	if (in->own_fd && in->fd >= 0)
+		close(in->fd);
+	in->own_fd = 0;
+	in->fd = -1;
+}
+
+spz_file_kind spz_input_kind(const spz_input *in)
+{
+	return spz_file_kind_of(in->head, in->n_head);
+}
+
+int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
+                   spz_error *err)
+{
+	size_t from_head = in->n_head - in->head_pos;
+	if (from_head > n)
+		from_head = n;
+	memcpy(buf, in->head + in->head_pos, from_head);
+	in->head_pos += from_head;
+	ssize_t r = 0;
+	if (n > from_head) {
+		r = read_full(in->fd, (char *)buf + from_head, n - from_head);
+		if (r < 0)
+			return spz_fail(err, SPZ_EIO, "cannot read '%s': %s",
+			                in->label, strerror(errno));
+	}
+	in->consumed += from_head + (size_t)r;
+	if (from_head + (size_t)r < n)
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': truncated in %s (%zu of %zu bytes)",
+		                in->label, what, from_head + (size_t)r, n);
+	return 0;
+}
+
+int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
+{
+	size_t cap = 1 << 16, n = in->n_head - in->head_pos;
+	char *b = malloc(cap);
+	if (!b)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	memcpy(b, in->head + in->head_pos, n);
+	in->head_pos = in->n_head;
+	for (;;) {
+		if (cap - n < 2) {
+			char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return spz_fail(err, SPZ_ENOMEM,
+				                "'%s': out of memory", in->label);
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(in->fd, b + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(b);
+			return spz_fail(err, SPZ_EIO, "cannot read '%s': %s",
+			                in->label, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	b[n] = 0;
+	in->consumed += n;
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int spz_output_open(spz_output *o, const char *path, spz_error *err)
+{
+	memset(o, 0, sizeof *o);
+	if (!strcmp(path, "-")) {
+		o->f = stdout;
+		return 0;
+	}
+	size_t n = strlen(path);
+	o->path = malloc(n + 1);
+	o->tmp = malloc(n + 32);
+	if (!o->path || !o->tmp) {
+		free(o->path);
+		free(o->tmp);
+		memset(o, 0, sizeof *o);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	memcpy(o->path, path, n + 1);
+	/* The temporary sits beside the target so rename() stays atomic;
+	 * O_EXCL with mode 0666 lets the umask apply as for any new file. */
+	int fd = -1;
+	for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+		snprintf(o->tmp, n + 32, "%s.tmp%ld.%d", path, (long)getpid(),
+		         attempt);
+		fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		int e = errno;
+		free(o->tmp);
+		o->tmp = NULL;
+		spz_output_abort(o);
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", path,
+		                strerror(e));
+	}
+	o->f = fdopen(fd, "wb");
+	if (!o->f) {
+		close(fd);
+		spz_output_abort(o);
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", path,
+		                strerror(errno));
+	}
+	return 0;
+}
+
+int spz_output_commit(spz_output *o, spz_error *err)
+{
+	const char *label = o->path ? o->path : "<stdout>";
+	int bad = ferror(o->f) != 0;
+	int e = bad ? EIO : 0;
+	if (fflush(o->f) != 0) {
+		bad = 1;
+		e = errno;
+	}
+	if (o->path) {
+		if (fclose(o->f) != 0 && !bad) {
+			bad = 1;
+			e = errno;
+		}
+		o->f = NULL;
+		if (!bad && rename(o->tmp, o->path) != 0) {
+			bad = 1;
+			e = errno;
+		}
+	}
+	if (bad) {
+		spz_output_abort(o);
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", label,
+		                strerror(e));
+	}
+	free(o->path);
+	free(o->tmp);
+	memset(o, 0, sizeof *o);
+	return 0;
+}
+
+void spz_output_abort(spz_output *o)
+{
+	if (o->f && o->f != stdout)
+		fclose(o->f);
+	if (o->tmp)
+		unlink(o->tmp);
+	free(o->path);
+	free(o->tmp);
+	memset(o, 0, sizeof *o);
+}

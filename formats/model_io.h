@@ -1,0 +1,30 @@
+/*
+ * model_io.h - internals shared by the JSON and binary model formats.
+ */
+#ifndef SPZ_MODEL_IO_H
+#define SPZ_MODEL_IO_H
+
+#include "spz_format.h"
+
+/* Where a tensor's payload sits in a binary model. */
+typedef struct spz_section {
+	uint64_t offset, length;
+	uint32_t crc;
+} spz_section;
+
+/* Writes the model as JSON; with sections, as the binary manifest
+ * (payloads replaced by offset/length/crc32). */
+void spz_write_manifest(FILE *f, const spz_model *m,
+                        const spz_section *sections);
+
+/* Parses JSON text into a model. With sections != NULL it is a binary
+ * manifest: *sections receives one entry per tensor (caller frees) and the
+ * payloads stay unread. dir resolves external_data locations. */
+int spz_parse_manifest(spz_model **out, spz_section **sections,
+                       const char *text, size_t len, const char *label,
+                       const char *dir, spz_error *err);
+
+/* Converts n little-endian 32-bit words in place to host order. */
+void spz_le32_to_host(void *words, size_t n);
+
+#endif

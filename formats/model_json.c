@@ -1,0 +1,770 @@
+/*
+ * model_json.c - the JSON model format and the manifest of the binary
+ * format, which is the same JSON with tensor payloads moved out to
+ * sections. One writer and one reader serve both (formats/README.md).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model_io.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                              */
+
+static void put_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void put_strv(FILE *f, char *const *v, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputs(", ", f);
+		put_str(f, v[i]);
+	}
+	fputc(']', f);
+}
+
+static void put_double(FILE *f, double v)
+{
+	char b[32];
+	fputs(spz_format_double(b, v), f);
+}
+
+/* A float array, 8 numbers a line, at the given indent. */
+static void put_floats(FILE *f, const float *v, size_t n, const char *ind)
+{
+	char b[32];
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		if (n > 8 && i % 8 == 0)
+			fprintf(f, "\n%s  ", ind);
+		else if (i)
+			fputc(' ', f);
+		fputs(spz_format_float(b, v[i]), f);
+	}
+	if (n > 8)
+		fprintf(f, "\n%s", ind);
+	fputc(']', f);
+}
+
+static void put_codes(FILE *f, const uint8_t *v, size_t n, const char *ind)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		if (n > 32 && i % 32 == 0)
+			fprintf(f, "\n%s  ", ind);
+		else if (i)
+			fputc(' ', f);
+		fprintf(f, "%u", v[i]);
+	}
+	if (n > 32)
+		fprintf(f, "\n%s", ind);
+	fputc(']', f);
+}
+
+static void put_attrs(FILE *f, const spz_node *n)
+{
+	fputc('{', f);
+	for (size_t i = 0; i < n->n_attrs; i++) {
+		const spz_attr *a = &n->attrs[i];
+		fputs(i ? ", " : "", f);
+		put_str(f, a->name);
+		fputs(": ", f);
+		if (a->type == SPZ_ATTR_NUMBER) {
+			put_double(f, a->number);
+		} else if (a->type == SPZ_ATTR_STRING) {
+			put_str(f, a->string);
+		} else {
+			fputc('[', f);
+			for (size_t k = 0; k < a->n_numbers; k++) {
+				fputs(k ? ", " : "", f);
+				put_double(f, a->numbers[k]);
+			}
+			fputc(']', f);
+		}
+	}
+	fputc('}', f);
+}
+
+static void put_prune(FILE *f, const spz_prune_record *p)
+{
+	fputs(",\n      \"pruning\": {\"mode\": ", f);
+	put_str(f, p->mode);
+	fputs(", \"scope\": ", f);
+	put_str(f, p->scope);
+	fputs(", \"target\": ", f);
+	put_double(f, p->target);
+	fputs(", \"threshold\": ", f);
+	put_double(f, p->threshold);
+	fputs(", \"density\": ", f);
+	put_double(f, p->density);
+	fprintf(f, ", \"n\": %d, \"m\": %d}", p->nm_n, p->nm_m);
+}
+
+static void put_tensor(FILE *f, const spz_tensor *t,
+                       const spz_section *sec)
+{
+	int64_t n = spz_tensor_elements(t);
+	fputs("    {\"name\": ", f);
+	put_str(f, t->name);
+	fprintf(f, ", \"data_type\": %d, \"dims\": [", t->dtype);
+	for (int d = 0; d < t->ndims; d++)
+		fprintf(f, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+	fputc(']', f);
+	if (t->prune)
+		put_prune(f, t->prune);
+	if (t->codebook) {
+		fprintf(f, ",\n      \"bits\": %d, \"codebook\": ", t->bits);
+		put_floats(f, t->codebook, t->codebook_size, "      ");
+	}
+	if (sec) {
+		fprintf(f, ",\n      \"offset\": %llu, \"length\": %llu, "
+		           "\"crc32\": %lu}",
+		        (unsigned long long)sec->offset,
+		        (unsigned long long)sec->length,
+		        (unsigned long)sec->crc);
+	} else if (t->codebook) {
+		fputs(",\n      \"codes\": ", f);
+		put_codes(f, t->codes, (size_t)n, "      ");
+		fputc('}', f);
+	} else {
+		fputs(",\n      \"data\": ", f);
+		put_floats(f, t->data, (size_t)n, "      ");
+		fputc('}', f);
+	}
+}
+
+void spz_write_manifest(FILE *f, const spz_model *m,
+                        const spz_section *sections)
+{
+	fprintf(f, "{\n  \"format\": \"spz-model\",\n  \"version\": %d,\n"
+	           "  \"name\": ", SPZ_JSON_FORMAT_VERSION);
+	put_str(f, m->name);
+	fputs(",\n  \"inputs\": ", f);
+	put_strv(f, m->inputs, m->n_inputs);
+	fputs(",\n  \"outputs\": ", f);
+	put_strv(f, m->outputs, m->n_outputs);
+	fputs(",\n  \"nodes\": [", f);
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		fputs(i ? ",\n    {\"op\": " : "\n    {\"op\": ", f);
+		put_str(f, n->op);
+		fputs(", \"name\": ", f);
+		put_str(f, n->name);
+		fputs(", \"inputs\": ", f);
+		put_strv(f, n->inputs, n->n_inputs);
+		fputs(", \"outputs\": ", f);
+		put_strv(f, n->outputs, n->n_outputs);
+		fputs(", \"attributes\": ", f);
+		put_attrs(f, n);
+		fputc('}', f);
+	}
+	fputs(m->n_nodes ? "\n  ],\n  \"initializers\": [" : "],\n"
+	                   "  \"initializers\": [", f);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		fputs(i ? ",\n" : "\n", f);
+		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL);
+	}
+	fputs(m->n_tensors ? "\n  ],\n  \"history\": [" : "],\n"
+	                     "  \"history\": [", f);
+	for (size_t i = 0; i < m->n_history; i++) {
+		const spz_step *s = &m->history[i];
+		fputs(i ? ",\n    {\"tool\": " : "\n    {\"tool\": ", f);
+		put_str(f, s->tool);
+		fputs(", \"version\": ", f);
+		put_str(f, s->version);
+		fputs(", \"params\": {", f);
+		for (size_t k = 0; k < s->n_params; k++) {
+			fputs(k ? ", " : "", f);
+			put_str(f, s->params[k].key);
+			fputs(": ", f);
+			put_str(f, s->params[k].value);
+		}
+		fputs("}}", f);
+	}
+	fputs(m->n_history ? "\n  ]\n}\n" : "]\n}\n", f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader                                                              */
+
+typedef struct reader {
+	const char *label;
+	const char *dir;
+	spz_error *err;
+} reader;
+
+#define SHAPE(r, ...) spz_fail((r)->err, SPZ_EFORMAT, __VA_ARGS__)
+
+static const cJSON *field(const cJSON *obj, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static int get_string(reader *r, const cJSON *obj, const char *key,
+                      const char *where, const char **out)
+{
+	const cJSON *v = field(obj, key);
+	if (!cJSON_IsString(v))
+		return SHAPE(r, "'%s': %s: \"%s\" must be a string", r->label,
+		             where, key);
+	*out = v->valuestring;
+	return 0;
+}
+
+/* An integer-valued JSON number within [lo, hi]. */
+static int get_int(reader *r, const cJSON *v, const char *what,
+                   const char *where, double lo, double hi, int64_t *out)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+	    v->valuedouble < lo || v->valuedouble > hi)
+		return SHAPE(r, "'%s': %s: %s must be an integer in %.0f..%.0f",
+		             r->label, where, what, lo, hi);
+	*out = (int64_t)v->valuedouble;
+	return 0;
+}
+
+static int get_strv(reader *r, const cJSON *obj, const char *key,
+                    const char *where, const char ***out, size_t *n)
+{
+	const cJSON *a = field(obj, key);
+	if (!cJSON_IsArray(a))
+		return SHAPE(r, "'%s': %s: \"%s\" must be an array of strings",
+		             r->label, where, key);
+	size_t cnt = (size_t)cJSON_GetArraySize(a), i = 0;
+	const char **v = calloc(cnt ? cnt : 1, sizeof *v);
+	if (!v)
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a) {
+		if (!cJSON_IsString(e)) {
+			free(v);
+			return SHAPE(r, "'%s': %s: \"%s\" must be an array of "
+			             "strings", r->label, where, key);
+		}
+		v[i++] = e->valuestring;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int read_attrs(reader *r, spz_node *node, const cJSON *a,
+                      const char *where)
+{
+	if (!a)
+		return 0;
+	if (!cJSON_IsObject(a))
+		return SHAPE(r, "'%s': %s: \"attributes\" must be an object",
+		             r->label, where);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a) {
+		int rc = SPZ_EFORMAT;
+		if (cJSON_IsNumber(e)) {
+			rc = spz_node_set_number(node, e->string,
+			                         e->valuedouble);
+		} else if (cJSON_IsString(e)) {
+			rc = spz_node_set_string(node, e->string,
+			                         e->valuestring);
+		} else if (cJSON_IsArray(e)) {
+			size_t cnt = (size_t)cJSON_GetArraySize(e), i = 0;
+			double *v = malloc((cnt ? cnt : 1) * sizeof *v);
+			const cJSON *x;
+			rc = v ? 0 : SPZ_ENOMEM;
+			cJSON_ArrayForEach(x, e) {
+				if (!cJSON_IsNumber(x))
+					rc = SPZ_EFORMAT;
+				else if (v)
+					v[i++] = x->valuedouble;
+			}
+			if (!rc)
+				rc = spz_node_set_numbers(node, e->string, v,
+				                          cnt);
+			free(v);
+		}
+		if (rc == SPZ_EFORMAT)
+			return SHAPE(r, "'%s': %s: attribute '%s' must be a "
+			             "number, a string or an array of numbers",
+			             r->label, where, e->string);
+		if (rc)
+			return spz_fail(r->err, rc, "out of memory");
+	}
+	return 0;
+}
+
+static int read_node(reader *r, spz_model *m, const cJSON *j, size_t idx)
+{
+	char where[64];
+	snprintf(where, sizeof where, "node %zu", idx);
+	if (!cJSON_IsObject(j))
+		return SHAPE(r, "'%s': %s must be an object", r->label, where);
+	const char *op = NULL, *name = NULL, **ins = NULL, **outs = NULL;
+	size_t ni = 0, no = 0;
+	int rc = get_string(r, j, "op", where, &op);
+	if (!rc)
+		rc = get_string(r, j, "name", where, &name);
+	if (!rc)
+		rc = get_strv(r, j, "inputs", where, &ins, &ni);
+	if (!rc)
+		rc = get_strv(r, j, "outputs", where, &outs, &no);
+	spz_node *node = NULL;
+	if (!rc && spz_model_add_node(&node, m, op, name, ins, ni, outs, no))
+		rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	free(ins);
+	free(outs);
+	if (!rc)
+		rc = read_attrs(r, node, field(j, "attributes"), where);
+	return rc;
+}
+
+/* Reads a float array of exactly n numbers into dst. */
+static int read_floats(reader *r, const cJSON *a, float *dst, int64_t n,
+                       const char *tname, const char *key)
+{
+	if (!cJSON_IsArray(a))
+		return SHAPE(r, "'%s': tensor '%s': \"%s\" must be an array of "
+		             "numbers", r->label, tname, key);
+	int64_t i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a) {
+		if (!cJSON_IsNumber(e))
+			return SHAPE(r, "'%s': tensor '%s': \"%s\"[%lld] is not "
+			             "a number", r->label, tname, key,
+			             (long long)i);
+		if (i < n) {
+			float v = (float)e->valuedouble;
+			if (!isfinite(v))
+				return spz_fail(r->err, SPZ_ERANGE,
+				                "'%s': tensor '%s': %s[%lld] is "
+				                "outside the float32 range",
+				                r->label, tname, key,
+				                (long long)i);
+			dst[i] = v;
+		}
+		i++;
+	}
+	if (i != n)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': \"%s\" has %lld values but "
+		                "the dims give %lld", r->label, tname, key,
+		                (long long)i, (long long)n);
+	return 0;
+}
+
+/* Is a relative location safe: not absolute, no ".." component? */
+static int location_ok(const char *loc)
+{
+	if (!*loc || loc[0] == '/')
+		return 0;
+	for (const char *p = loc; *p;) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		p += len + (e != NULL);
+	}
+	return 1;
+}
+
+static int read_external(reader *r, const cJSON *x, spz_tensor *t,
+                         int64_t n)
+{
+	const char *loc = NULL;
+	int64_t off, len;
+	char where[300];
+	snprintf(where, sizeof where, "tensor '%s' external_data", t->name);
+	if (!cJSON_IsObject(x))
+		return SHAPE(r, "'%s': %s must be an object", r->label, where);
+	int rc = get_string(r, x, "location", where, &loc);
+	if (!rc)
+		rc = get_int(r, field(x, "offset"), "\"offset\"", where, 0,
+		             9007199254740992.0, &off);
+	if (!rc)
+		rc = get_int(r, field(x, "length"), "\"length\"", where, 0,
+		             9007199254740992.0, &len);
+	if (rc)
+		return rc;
+	if (!location_ok(loc))
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': %s: location '%s' must be a relative "
+		                "path inside the model's folder", r->label,
+		                where, loc);
+	if (len != n * 4)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': %s: length %lld differs from the %lld "
+		                "bytes the dims give", r->label, where,
+		                (long long)len, (long long)(n * 4));
+	char path[8192];
+	snprintf(path, sizeof path, "%s/%s", r->dir, loc);
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int e = fd < 0 ? errno : EISDIR;
+		if (fd >= 0)
+			close(fd);
+		return spz_fail(r->err, SPZ_EIO, "'%s': %s: cannot open '%s': "
+		                "%s", r->label, where, path, strerror(e));
+	}
+	if (off + len > st.st_size) {
+		close(fd);
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': %s: bytes %lld..%lld are past the end of "
+		                "'%s' (%lld bytes)", r->label, where,
+		                (long long)off, (long long)(off + len), path,
+		                (long long)st.st_size);
+	}
+	size_t got = 0;
+	while (got < (size_t)len) {
+		ssize_t k = pread(fd, (char *)t->data + got, (size_t)len - got,
+		                  (off_t)(off + (int64_t)got));
+		if (k <= 0) {
+			close(fd);
+			return spz_fail(r->err, SPZ_EIO, "'%s': cannot read "
+			                "'%s'", r->label, path);
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	spz_le32_to_host(t->data, (size_t)n);
+	return 0;
+}
+
+static int read_prune(reader *r, spz_tensor *t, const cJSON *p)
+{
+	if (!p)
+		return 0;
+	const cJSON *mode = field(p, "mode"), *scope = field(p, "scope");
+	const char *keys[] = {"target", "threshold", "density", "n", "m"};
+	double v[5];
+	int ok = cJSON_IsObject(p) && cJSON_IsString(mode) &&
+	         cJSON_IsString(scope) &&
+	         strlen(mode->valuestring) < sizeof t->prune->mode &&
+	         strlen(scope->valuestring) < sizeof t->prune->scope;
+	for (int i = 0; ok && i < 5; i++) {
+		const cJSON *x = field(p, keys[i]);
+		ok = cJSON_IsNumber(x);
+		v[i] = ok ? x->valuedouble : 0;
+	}
+	if (!ok || v[3] < 0 || v[3] > 64 || v[4] < 0 || v[4] > 64)
+		return SHAPE(r, "'%s': tensor '%s': \"pruning\" must be "
+		             "{\"mode\", \"scope\", \"target\", \"threshold\", "
+		             "\"density\", \"n\", \"m\"}", r->label, t->name);
+	spz_prune_record rec = {.target = v[0], .threshold = v[1],
+	                        .density = v[2], .nm_n = (int)v[3],
+	                        .nm_m = (int)v[4]};
+	strcpy(rec.mode, mode->valuestring);
+	strcpy(rec.scope, scope->valuestring);
+	if (spz_tensor_set_prune(t, &rec))
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The codebook of a quantized tensor (codes are read by the caller). */
+static int read_codebook(reader *r, spz_tensor *t, const cJSON *j)
+{
+	int64_t bits;
+	char where[300];
+	snprintf(where, sizeof where, "tensor '%s'", t->name);
+	int rc = get_int(r, field(j, "bits"), "\"bits\"", where, 1, 8, &bits);
+	if (rc)
+		return rc;
+	const cJSON *cb = field(j, "codebook");
+	int64_t k = cJSON_IsArray(cb) ? cJSON_GetArraySize(cb) : 0;
+	if (k < 1 || k > (1 << bits))
+		return SHAPE(r, "'%s': %s: \"codebook\" must hold 1..%d numbers",
+		             r->label, where, 1 << (int)bits);
+	float *book = malloc((size_t)k * sizeof *book);
+	int64_t n = spz_tensor_elements(t);
+	uint8_t *codes = calloc((size_t)n + 1, 1);
+	if (!book || !codes) {
+		free(book);
+		free(codes);
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	}
+	spz_tensor_set_quantized(t, (int)bits, book, (uint32_t)k, codes);
+	return read_floats(r, cb, book, k, t->name, "codebook");
+}
+
+static int read_codes(reader *r, spz_tensor *t, const cJSON *a, int64_t n)
+{
+	if (!cJSON_IsArray(a))
+		return SHAPE(r, "'%s': tensor '%s': \"codes\" must be an array "
+		             "of integers", r->label, t->name);
+	int64_t i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, a) {
+		double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+		if (v != floor(v) || v < 0 || v >= t->codebook_size)
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': codes[%lld] is not a "
+			                "code of the %u-entry codebook", r->label,
+			                t->name, (long long)i, t->codebook_size);
+		if (i < n)
+			t->codes[i] = (uint8_t)v;
+		i++;
+	}
+	if (i != n)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': \"codes\" has %lld values "
+		                "but the dims give %lld", r->label, t->name,
+		                (long long)i, (long long)n);
+	return 0;
+}
+
+static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
+                       spz_section *sec)
+{
+	char where[64];
+	snprintf(where, sizeof where, "initializer %zu", idx);
+	if (!cJSON_IsObject(j))
+		return SHAPE(r, "'%s': %s must be an object", r->label, where);
+	const char *name = NULL;
+	int64_t dtype;
+	int rc = get_string(r, j, "name", where, &name);
+	if (!rc)
+		rc = get_int(r, field(j, "data_type"), "\"data_type\"", where,
+		             0, 1e9, &dtype);
+	if (rc)
+		return rc;
+	if (dtype != SPZ_DTYPE_FLOAT)
+		return spz_fail(r->err, SPZ_EUNSUPPORTED,
+		                "'%s': tensor '%s': data_type %lld is not "
+		                "supported (only 1, float32)", r->label, name,
+		                (long long)dtype);
+	const cJSON *dj = field(j, "dims");
+	int nd = cJSON_IsArray(dj) ? cJSON_GetArraySize(dj) : -1;
+	if (nd < 0 || nd > SPZ_MAX_DIMS)
+		return SHAPE(r, "'%s': tensor '%s': \"dims\" must be an array of "
+		             "at most %d integers", r->label, name,
+		             SPZ_MAX_DIMS);
+	int64_t dims[SPZ_MAX_DIMS];
+	const cJSON *e;
+	int d = 0;
+	cJSON_ArrayForEach(e, dj) {
+		if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble))
+			return SHAPE(r, "'%s': tensor '%s': \"dims\" must be "
+			             "integers", r->label, name);
+		if (e->valuedouble < 0 || e->valuedouble > 9.2e18)
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': dim %d is %.0f (must "
+			                "be 0 or more)", r->label, name, d,
+			                e->valuedouble);
+		dims[d++] = (int64_t)e->valuedouble;
+	}
+	spz_tensor *t;
+	spz_error sub = {0};
+	int have_codes = field(j, "codebook") != NULL;
+	rc = spz_model_add_tensor(&t, m, name, dims, nd, NULL, &sub);
+	if (rc)
+		return spz_fail(r->err, rc, "'%s': %s", r->label, sub.text);
+	int64_t n = spz_tensor_elements(t);
+	rc = read_prune(r, t, field(j, "pruning"));
+	if (!rc && have_codes)
+		rc = read_codebook(r, t, j);
+	if (rc)
+		return rc;
+	if (sec) {
+		int64_t off, len, crc;
+		snprintf(where, sizeof where, "tensor %zu", idx);
+		rc = get_int(r, field(j, "offset"), "\"offset\"", where, 0,
+		             9007199254740992.0, &off);
+		if (!rc)
+			rc = get_int(r, field(j, "length"), "\"length\"", where,
+			             0, 9007199254740992.0, &len);
+		if (!rc)
+			rc = get_int(r, field(j, "crc32"), "\"crc32\"", where, 0,
+			             4294967295.0, &crc);
+		sec->offset = (uint64_t)off;
+		sec->length = (uint64_t)len;
+		sec->crc = (uint32_t)crc;
+		return rc;
+	}
+	const cJSON *x = field(j, "external_data");
+	if (have_codes)
+		return read_codes(r, t, field(j, "codes"), n);
+	if (x)
+		return read_external(r, x, t, n);
+	if (!field(j, "data"))
+		return SHAPE(r, "'%s': tensor '%s' has neither \"data\", "
+		             "\"external_data\" nor \"codebook\"", r->label,
+		             name);
+	return read_floats(r, field(j, "data"), t->data, n, name, "data");
+}
+
+static int read_history(reader *r, spz_model *m, const cJSON *h)
+{
+	if (!h)
+		return 0;
+	if (!cJSON_IsArray(h))
+		return SHAPE(r, "'%s': \"history\" must be an array", r->label);
+	const cJSON *s;
+	size_t idx = 0;
+	cJSON_ArrayForEach(s, h) {
+		char where[64];
+		snprintf(where, sizeof where, "history step %zu", idx++);
+		const char *tool = NULL, *version = NULL;
+		int rc = cJSON_IsObject(s) ? 0 : SHAPE(r, "'%s': %s must be an "
+		                                       "object", r->label, where);
+		if (!rc)
+			rc = get_string(r, s, "tool", where, &tool);
+		if (!rc)
+			rc = get_string(r, s, "version", where, &version);
+		const cJSON *p = field(s, "params");
+		if (!rc && !cJSON_IsObject(p))
+			rc = SHAPE(r, "'%s': %s: \"params\" must be an object of "
+			           "strings", r->label, where);
+		if (rc)
+			return rc;
+		size_t np = (size_t)cJSON_GetArraySize(p), k = 0;
+		spz_param *pv = calloc(np ? np : 1, sizeof *pv);
+		if (!pv)
+			return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+		const cJSON *e;
+		cJSON_ArrayForEach(e, p) {
+			if (!cJSON_IsString(e)) {
+				free(pv);
+				return SHAPE(r, "'%s': %s: \"params\" must be an "
+				             "object of strings", r->label, where);
+			}
+			pv[k].key = e->string;
+			pv[k++].value = e->valuestring;
+		}
+		rc = spz_model_add_step(m, tool, pv, np);
+		free(pv);
+		if (rc)
+			return spz_fail(r->err, rc, "out of memory");
+		/* Keep the version that ran the step, not ours. */
+		spz_step *st = &m->history[m->n_history - 1];
+		char *v = strdup(version);
+		if (!v)
+			return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+		free(st->version);
+		st->version = v;
+	}
+	return 0;
+}
+
+static int add_names(reader *r, spz_model *m, const cJSON *j,
+                     const char *key, int (*add)(spz_model *, const char *))
+{
+	const char **v;
+	size_t n;
+	int rc = get_strv(r, j, key, "model", &v, &n);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (add(m, v[i]))
+			rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	if (!rc)
+		free(v);
+	return rc;
+}
+
+int spz_parse_manifest(spz_model **out, spz_section **sections,
+                       const char *text, size_t len, const char *label,
+                       const char *dir, spz_error *err)
+{
+	reader r = {label, dir, err};
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!j) {
+		int line = 1;
+		for (const char *p = text; end && p < end && p < text + len; p++)
+			line += *p == '\n';
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': not JSON (syntax error at line %d)",
+		                label, line);
+	}
+	spz_model *m = NULL;
+	spz_section *secs = NULL;
+	int rc = 0;
+	const cJSON *fmt = field(j, "format"), *ver = field(j, "version");
+	const cJSON *nodes = field(j, "nodes"), *inits = field(j, "initializers");
+	if (!cJSON_IsObject(j) || !cJSON_IsString(fmt) ||
+	    strcmp(fmt->valuestring, "spz-model")) {
+		rc = SHAPE(&r, "'%s': not an spz model (no \"format\": "
+		           "\"spz-model\")", label);
+		goto done;
+	}
+	if (!cJSON_IsNumber(ver)) {
+		rc = SHAPE(&r, "'%s': \"version\" must be a number", label);
+		goto done;
+	}
+	if (ver->valuedouble != SPZ_JSON_FORMAT_VERSION) {
+		rc = spz_fail(err, SPZ_EVERSION,
+		              "'%s': format version %g is not supported (this "
+		              "spz reads version %d)", label, ver->valuedouble,
+		              SPZ_JSON_FORMAT_VERSION);
+		goto done;
+	}
+	const cJSON *name = field(j, "name");
+	if (!cJSON_IsString(name) || !cJSON_IsArray(nodes) ||
+	    !cJSON_IsArray(inits)) {
+		rc = SHAPE(&r, "'%s': a model needs \"name\" (string), "
+		           "\"nodes\" and \"initializers\" (arrays)", label);
+		goto done;
+	}
+	if (spz_model_new(&m, name->valuestring)) {
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = add_names(&r, m, j, "inputs", spz_model_add_input);
+	if (!rc)
+		rc = add_names(&r, m, j, "outputs", spz_model_add_output);
+	size_t idx = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, nodes) {
+		if (rc)
+			break;
+		rc = read_node(&r, m, e, idx++);
+	}
+	size_t nt = (size_t)cJSON_GetArraySize(inits);
+	if (!rc && sections && !(secs = calloc(nt ? nt : 1, sizeof *secs)))
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	idx = 0;
+	cJSON_ArrayForEach(e, inits) {
+		if (rc)
+			break;
+		rc = read_tensor(&r, m, e, idx, secs ? &secs[idx] : NULL);
+		idx++;
+	}
+	if (!rc)
+		rc = read_history(&r, m, field(j, "history"));
+done:
+	cJSON_Delete(j);
+	if (rc) {
+		spz_model_free(m);
+		free(secs);
+		return rc;
+	}
+	*out = m;
+	if (sections)
+		*sections = secs;
+	return 0;
+}

@@ -1,0 +1,364 @@
+/*
+ * spzm.c - the binary model format (.spzm): header, JSON manifest, then the
+ * tensor payloads 64-byte aligned, each with its CRC32. Read as a stream,
+ * so it works from a pipe and each payload lands straight in its tensor.
+ * Also the load/save entry points that pick JSON or binary.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model_io.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_SIZE 32
+/* A manifest larger than this is not one spz wrote: refuse before malloc. */
+#define MANIFEST_MAX (UINT64_C(1) << 30)
+
+static int host_is_big_endian(void)
+{
+	const uint16_t one = 1;
+	return *(const uint8_t *)&one == 0;
+}
+
+void spz_le32_to_host(void *words, size_t n)
+{
+	if (!host_is_big_endian())
+		return;
+	uint8_t *b = words;
+	for (size_t i = 0; i < n; i++, b += 4) {
+		uint8_t t0 = b[0], t1 = b[1];
+		b[0] = b[3];
+		b[1] = b[2];
+		b[2] = t1;
+		b[3] = t0;
+	}
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint64_t align_up(uint64_t x)
+{
+	return (x + SPZ_SPZM_ALIGN - 1) & ~(uint64_t)(SPZ_SPZM_ALIGN - 1);
+}
+
+/* Bytes of a tensor's payload: float32 data, or codes packed at bits each. */
+static uint64_t payload_bytes(const spz_tensor *t)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	return t->codebook ? (n * (uint64_t)t->bits + 7) / 8 : n * 4;
+}
+
+/* Codes packed LSB-first, `bits` bits each, into a new buffer. */
+static uint8_t *pack_codes(const spz_tensor *t, uint64_t bytes)
+{
+	uint8_t *p = calloc(bytes + 1, 1);
+	if (!p)
+		return NULL;
+	uint64_t n = (uint64_t)spz_tensor_elements(t), bit = 0;
+	for (uint64_t i = 0; i < n; i++, bit += (uint64_t)t->bits) {
+		unsigned v = (unsigned)t->codes[i] << (bit & 7);
+		p[bit >> 3] |= (uint8_t)v;
+		p[(bit >> 3) + 1] |= (uint8_t)(v >> 8);
+	}
+	return p;
+}
+
+/* Fails on a code outside the codebook. */
+static int unpack_codes(spz_tensor *t, const uint8_t *p, const char *label,
+                        spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), bit = 0;
+	unsigned mask = (1u << t->bits) - 1;
+	uint64_t bytes = payload_bytes(t);
+	for (uint64_t i = 0; i < n; i++, bit += (uint64_t)t->bits) {
+		unsigned v = p[bit >> 3];
+		if ((bit >> 3) + 1 < bytes)
+			v |= (unsigned)p[(bit >> 3) + 1] << 8;
+		v = (v >> (bit & 7)) & mask;
+		if (v >= t->codebook_size)
+			return spz_fail(err, SPZ_ERANGE,
+			                "'%s': tensor '%s': code %u at index %llu "
+			                "is outside the codebook of %u", label,
+			                t->name, v, (unsigned long long)i,
+			                t->codebook_size);
+		t->codes[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
+{
+	size_t nt = m->n_tensors;
+	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
+	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
+	char *man = NULL;
+	size_t man_len = 0;
+	int rc = sec && packed ? 0 : SPZ_ENOMEM;
+	uint64_t off = 0;
+	for (size_t i = 0; !rc && i < nt; i++) {
+		const spz_tensor *t = &m->tensors[i];
+		sec[i].offset = off;
+		sec[i].length = payload_bytes(t);
+		if (t->codebook && !(packed[i] = pack_codes(t, sec[i].length)))
+			rc = SPZ_ENOMEM;
+		if (!rc && host_is_big_endian() && !t->codebook)
+			rc = SPZ_EUNSUPPORTED;
+		const void *bytes = t->codebook ? (void *)packed[i]
+		                                : (void *)t->data;
+		if (!rc)
+			sec[i].crc = spz_crc32(0, bytes, sec[i].length);
+		off = align_up(off + sec[i].length);
+	}
+	FILE *mf = rc ? NULL : open_memstream(&man, &man_len);
+	if (!rc && !mf)
+		rc = SPZ_ENOMEM;
+	if (mf) {
+		spz_write_manifest(mf, m, sec);
+		if (fclose(mf))
+			rc = SPZ_ENOMEM;
+	}
+	if (!rc) {
+		static const uint8_t zeros[SPZ_SPZM_ALIGN];
+		uint8_t h[HEADER_SIZE] = {0};
+		memcpy(h, SPZ_SPZM_MAGIC, 8);
+		put_le32(h + 8, SPZ_SPZM_VERSION);
+		put_le64(h + 16, man_len);
+		put_le32(h + 24, spz_crc32(0, man, man_len));
+		fwrite(h, 1, sizeof h, f);
+		fwrite(man, 1, man_len, f);
+		uint64_t pos = HEADER_SIZE + man_len;
+		fwrite(zeros, 1, align_up(pos) - pos, f);
+		pos = 0;
+		for (size_t i = 0; i < nt; i++) {
+			const spz_tensor *t = &m->tensors[i];
+			fwrite(zeros, 1, sec[i].offset - pos, f);
+			fwrite(t->codebook ? (void *)packed[i] : (void *)t->data,
+			       1, sec[i].length, f);
+			pos = sec[i].offset + sec[i].length;
+		}
+	}
+	for (size_t i = 0; packed && i < nt; i++)
+		free(packed[i]);
+	free(packed);
+	free(sec);
+	free(man);
+	if (rc == SPZ_EUNSUPPORTED)
+		return spz_fail(err, rc, "big-endian hosts cannot write .spzm");
+	return rc ? spz_fail(err, rc, "out of memory") : 0;
+}
+
+/* Reads and discards n bytes (padding between sections). */
+static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
+{
+	uint8_t buf[4096];
+	while (n) {
+		size_t k = n > sizeof buf ? sizeof buf : (size_t)n;
+		int rc = spz_input_read(in, buf, k, what, err);
+		if (rc)
+			return rc;
+		n -= k;
+	}
+	return 0;
+}
+
+static int read_payloads(spz_model *m, const spz_section *sec,
+                         spz_input *in, spz_error *err)
+{
+	const char *label = in->label;
+	uint64_t pos = 0;
+	char what[300];
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		spz_tensor *t = &m->tensors[i];
+		uint64_t want = payload_bytes(t);
+		if (sec[i].length != want)
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': tensor '%s': length %llu differs "
+			                "from the %llu bytes its dims give", label,
+			                t->name, (unsigned long long)sec[i].length,
+			                (unsigned long long)want);
+		if (sec[i].offset % SPZ_SPZM_ALIGN || sec[i].offset < pos ||
+		    sec[i].offset - pos >= SPZ_SPZM_ALIGN)
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': tensor '%s': offset %llu is not the "
+			                "next 64-byte boundary", label, t->name,
+			                (unsigned long long)sec[i].offset);
+		snprintf(what, sizeof what, "tensor '%s'", t->name);
+		int rc = skip(in, sec[i].offset - pos, what, err);
+		if (rc)
+			return rc;
+		uint8_t *packed = NULL;
+		void *dst = t->data;
+		if (t->codebook && !(dst = packed = malloc(want + 1)))
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		rc = spz_input_read(in, dst, want, what, err);
+		if (!rc && spz_crc32(0, dst, want) != sec[i].crc)
+			rc = spz_fail(err, SPZ_ECRC,
+			              "'%s': tensor '%s': CRC mismatch (the file "
+			              "is corrupt)", label, t->name);
+		if (!rc && t->codebook)
+			rc = unpack_codes(t, packed, label, err);
+		else if (!rc)
+			spz_le32_to_host(t->data, want / 4);
+		free(packed);
+		if (rc)
+			return rc;
+		pos = sec[i].offset + want;
+	}
+	uint8_t extra;
+	spz_error ignore;
+	if (spz_input_read(in, &extra, 1, "end", &ignore) == 0)
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': trailing bytes after the last tensor",
+		                label);
+	return 0;
+}
+
+static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
+{
+	uint8_t h[HEADER_SIZE];
+	int rc = spz_input_read(in, h, sizeof h, "header", err);
+	if (rc)
+		return rc;
+	if (memcmp(h, SPZ_SPZM_MAGIC, 8))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': not a .spzm file "
+		                "(wrong magic)", in->label);
+	uint32_t version = get_le32(h + 8);
+	if (version != SPZ_SPZM_VERSION)
+		return spz_fail(err, SPZ_EVERSION,
+		                "'%s': .spzm version %u is not supported (this "
+		                "spz reads version %d)", in->label, version,
+		                SPZ_SPZM_VERSION);
+	uint64_t len = get_le64(h + 16);
+	if (get_le32(h + 12) || get_le32(h + 28) || len > MANIFEST_MAX)
+		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header",
+		                in->label);
+	char *man = malloc(len + 1);
+	if (!man)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	rc = spz_input_read(in, man, len, "manifest", err);
+	if (!rc && spz_crc32(0, man, len) != get_le32(h + 24))
+		rc = spz_fail(err, SPZ_ECRC, "'%s': manifest CRC mismatch (the "
+		              "file is corrupt)", in->label);
+	uint64_t pad = align_up(HEADER_SIZE + len) - (HEADER_SIZE + len);
+	if (!rc)
+		rc = skip(in, pad, "manifest padding", err);
+	spz_model *m = NULL;
+	spz_section *sec = NULL;
+	if (!rc)
+		rc = spz_parse_manifest(&m, &sec, man, len, in->label, in->dir,
+		                        err);
+	free(man);
+	if (!rc)
+		rc = read_payloads(m, sec, in, err);
+	free(sec);
+	if (rc) {
+		spz_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+static int read_json(spz_model **out, spz_input *in, spz_error *err)
+{
+	char *text;
+	size_t len;
+	int rc = spz_input_slurp(&text, &len, in, err);
+	if (rc)
+		return rc;
+	rc = spz_parse_manifest(out, NULL, text, len, in->label, in->dir, err);
+	free(text);
+	return rc;
+}
+
+int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
+{
+	spz_model *m = NULL;
+	int rc;
+	switch (spz_input_kind(in)) {
+	case SPZ_FILE_SPZM:
+		rc = read_spzm(&m, in, err);
+		break;
+	case SPZ_FILE_JSON:
+		rc = read_json(&m, in, err);
+		break;
+	case SPZ_FILE_IMAGE:
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "'%s' is a packed image, not a model (use spz "
+		                "unpack)", in->label);
+	default:
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': not an spz model (neither JSON nor .spzm)",
+		                in->label);
+	}
+	if (!rc) {
+		spz_error sub = {0};
+		rc = spz_model_validate(m, &sub);
+		if (rc)
+			spz_fail(err, rc, "'%s': %s", in->label, sub.text);
+	}
+	if (rc) {
+		spz_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+int spz_model_load(spz_model **out, const char *path, spz_error *err)
+{
+	spz_input in;
+	int rc = spz_input_open(&in, path, err);
+	if (rc)
+		return rc;
+	rc = spz_model_read(out, &in, err);
+	spz_input_close(&in);
+	return rc;
+}
+
+int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
+                    spz_error *err)
+{
+	if (kind == SPZ_FILE_SPZM)
+		return write_spzm(f, m, err);
+	if (kind != SPZ_FILE_JSON)
+		return spz_fail(err, SPZ_EINVAL, "unknown model format");
+	spz_write_manifest(f, m, NULL);
+	return 0;
+}
+
+int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
+                   spz_error *err)
+{
+	spz_output o;
+	int rc = spz_output_open(&o, path, err);
+	if (rc)
+		return rc;
+	rc = spz_model_write(o.f, m, kind, err);
+	if (rc) {
+		spz_output_abort(&o);
+		return rc;
+	}
+	return spz_output_commit(&o, err);
+}

@@ -1,0 +1,472 @@
+/*
+ * model.c - the model IR: construction, ownership, lookup and validation.
+ */
+#include "spz.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dupstr(const char *s)
+{
+	size_t n = strlen(s ? s : "") + 1;
+	char *d = malloc(n);
+	if (d)
+		memcpy(d, s ? s : "", n);
+	return d;
+}
+
+/* Grows *arr (of *n items of size sz) by one zeroed item; NULL on failure. */
+static void *grow(void *arr, size_t *n, size_t sz)
+{
+	void **p = arr;
+	void *na = realloc(*p, (*n + 1) * sz);
+	if (!na)
+		return NULL;
+	*p = na;
+	memset((char *)na + *n * sz, 0, sz);
+	return (char *)na + (*n)++ * sz;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int dup_strv(char ***out, const char *const *v, size_t n)
+{
+	char **d = calloc(n ? n : 1, sizeof *d);
+	if (!d)
+		return SPZ_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(d[i] = dupstr(v[i]))) {
+			free_strv(d, i);
+			return SPZ_ENOMEM;
+		}
+	*out = d;
+	return 0;
+}
+
+int spz_model_new(spz_model **out, const char *name)
+{
+	spz_model *m = calloc(1, sizeof *m);
+	if (!m || !(m->name = dupstr(name))) {
+		free(m);
+		return SPZ_ENOMEM;
+	}
+	*out = m;
+	return 0;
+}
+
+static void free_attr(spz_attr *a)
+{
+	free(a->name);
+	free(a->string);
+	free(a->numbers);
+}
+
+static void free_tensor(spz_tensor *t)
+{
+	free(t->name);
+	free(t->data);
+	free(t->codebook);
+	free(t->codes);
+	free(t->prune);
+}
+
+void spz_model_free(spz_model *m)
+{
+	if (!m)
+		return;
+	free(m->name);
+	free_strv(m->inputs, m->n_inputs);
+	free_strv(m->outputs, m->n_outputs);
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		spz_node *n = &m->nodes[i];
+		free(n->op);
+		free(n->name);
+		free_strv(n->inputs, n->n_inputs);
+		free_strv(n->outputs, n->n_outputs);
+		for (size_t k = 0; k < n->n_attrs; k++)
+			free_attr(&n->attrs[k]);
+		free(n->attrs);
+	}
+	free(m->nodes);
+	for (size_t i = 0; i < m->n_tensors; i++)
+		free_tensor(&m->tensors[i]);
+	free(m->tensors);
+	for (size_t i = 0; i < m->n_history; i++) {
+		spz_step *s = &m->history[i];
+		free(s->tool);
+		free(s->version);
+		for (size_t k = 0; k < s->n_params; k++) {
+			free(s->params[k].key);
+			free(s->params[k].value);
+		}
+		free(s->params);
+	}
+	free(m->history);
+	free(m);
+}
+
+static int add_name(char ***v, size_t *n, const char *value)
+{
+	char *d = dupstr(value);
+	char **slot = d ? grow(v, n, sizeof **v) : NULL;
+	if (!slot) {
+		free(d);
+		return SPZ_ENOMEM;
+	}
+	*slot = d;
+	return 0;
+}
+
+int spz_model_add_input(spz_model *m, const char *value)
+{
+	return add_name(&m->inputs, &m->n_inputs, value);
+}
+
+int spz_model_add_output(spz_model *m, const char *value)
+{
+	return add_name(&m->outputs, &m->n_outputs, value);
+}
+
+int spz_model_add_node(spz_node **out, spz_model *m, const char *op,
+                       const char *name, const char *const *inputs,
+                       size_t n_inputs, const char *const *outputs,
+                       size_t n_outputs)
+{
+	spz_node n = {0};
+	n.n_inputs = n_inputs;
+	n.n_outputs = n_outputs;
+	if (!(n.op = dupstr(op)) || !(n.name = dupstr(name)) ||
+	    dup_strv(&n.inputs, inputs, n_inputs) ||
+	    dup_strv(&n.outputs, outputs, n_outputs))
+		goto fail;
+	spz_node *slot = grow(&m->nodes, &m->n_nodes, sizeof *slot);
+	if (!slot)
+		goto fail;
+	*slot = n;
+	if (out)
+		*out = slot;
+	return 0;
+fail:
+	free(n.op);
+	free(n.name);
+	if (n.inputs)
+		free_strv(n.inputs, n_inputs);
+	if (n.outputs)
+		free_strv(n.outputs, n_outputs);
+	return SPZ_ENOMEM;
+}
+
+const spz_attr *spz_node_attr(const spz_node *n, const char *name)
+{
+	for (size_t i = 0; i < n->n_attrs; i++)
+		if (!strcmp(n->attrs[i].name, name))
+			return &n->attrs[i];
+	return NULL;
+}
+
+double spz_node_number(const spz_node *n, const char *name, double dflt)
+{
+	const spz_attr *a = spz_node_attr(n, name);
+	return a && a->type == SPZ_ATTR_NUMBER ? a->number : dflt;
+}
+
+/* Installs a (filled) attribute, replacing one of the same name. */
+static int put_attr(spz_node *n, spz_attr a)
+{
+	spz_attr *slot = (spz_attr *)spz_node_attr(n, a.name);
+	if (slot) {
+		free_attr(slot);
+	} else if (!(slot = grow(&n->attrs, &n->n_attrs, sizeof *slot))) {
+		free_attr(&a);
+		return SPZ_ENOMEM;
+	}
+	*slot = a;
+	return 0;
+}
+
+int spz_node_set_number(spz_node *n, const char *name, double v)
+{
+	spz_attr a = {.type = SPZ_ATTR_NUMBER, .number = v};
+	if (!(a.name = dupstr(name)))
+		return SPZ_ENOMEM;
+	return put_attr(n, a);
+}
+
+int spz_node_set_string(spz_node *n, const char *name, const char *v)
+{
+	spz_attr a = {.type = SPZ_ATTR_STRING};
+	a.name = dupstr(name);
+	a.string = dupstr(v);
+	if (!a.name || !a.string) {
+		free_attr(&a);
+		return SPZ_ENOMEM;
+	}
+	return put_attr(n, a);
+}
+
+int spz_node_set_numbers(spz_node *n, const char *name, const double *v,
+                         size_t count)
+{
+	spz_attr a = {.type = SPZ_ATTR_NUMBERS, .n_numbers = count};
+	a.name = dupstr(name);
+	a.numbers = malloc((count ? count : 1) * sizeof *v);
+	if (!a.name || !a.numbers) {
+		free_attr(&a);
+		return SPZ_ENOMEM;
+	}
+	if (count)
+		memcpy(a.numbers, v, count * sizeof *v);
+	return put_attr(n, a);
+}
+
+int64_t spz_dims_elements(const int64_t *dims, int ndims)
+{
+	int64_t n = 1;
+	int64_t cap = (int64_t)(SIZE_MAX / sizeof(float) < INT64_MAX
+	                                ? SIZE_MAX / sizeof(float)
+	                                : INT64_MAX);
+	for (int i = 0; i < ndims; i++) {
+		if (dims[i] < 0)
+			return -1;
+		if (dims[i] && n > cap / dims[i])
+			return -1;
+		n *= dims[i];
+	}
+	return n;
+}
+
+int64_t spz_tensor_elements(const spz_tensor *t)
+{
+	return spz_dims_elements(t->dims, t->ndims);
+}
+
+spz_tensor *spz_model_tensor(const spz_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (!strcmp(m->tensors[i].name, name))
+			return &m->tensors[i];
+	return NULL;
+}
+
+int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
+                         const int64_t *dims, int ndims, const float *data,
+                         spz_error *err)
+{
+	if (ndims < 0 || ndims > SPZ_MAX_DIMS)
+		return spz_fail(err, SPZ_ERANGE,
+		                "tensor '%s' has %d dims (at most %d)", name,
+		                ndims, SPZ_MAX_DIMS);
+	if (spz_model_tensor(m, name))
+		return spz_fail(err, SPZ_EEXIST, "duplicate tensor name '%s'",
+		                name);
+	int64_t n = spz_dims_elements(dims, ndims);
+	if (n < 0)
+		return spz_fail(err, SPZ_ERANGE,
+		                "tensor '%s': dims are negative or their product "
+		                "overflows", name);
+	spz_tensor t = {.dtype = SPZ_DTYPE_FLOAT, .ndims = ndims};
+	memcpy(t.dims, dims, (size_t)ndims * sizeof *dims);
+	t.name = dupstr(name);
+	t.data = data ? malloc((size_t)n * sizeof(float) + 1)
+	              : calloc((size_t)n + 1, sizeof(float));
+	if (!t.name || !t.data) {
+		free_tensor(&t);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                name);
+	}
+	if (data && n)
+		memcpy(t.data, data, (size_t)n * sizeof(float));
+	spz_tensor *slot = grow(&m->tensors, &m->n_tensors, sizeof *slot);
+	if (!slot) {
+		free_tensor(&t);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	*slot = t;
+	if (out)
+		*out = slot;
+	return 0;
+}
+
+float spz_tensor_value(const spz_tensor *t, int64_t i)
+{
+	return t->codebook ? t->codebook[t->codes[i]] : t->data[i];
+}
+
+int64_t spz_tensor_nonzeros(const spz_tensor *t)
+{
+	int64_t n = spz_tensor_elements(t), nz = 0;
+	if (t->codebook) {
+		for (int64_t i = 0; i < n; i++)
+			nz += t->codebook[t->codes[i]] != 0.0f;
+	} else {
+		for (int64_t i = 0; i < n; i++)
+			nz += t->data[i] != 0.0f;
+	}
+	return nz;
+}
+
+void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
+                              uint32_t size, uint8_t *codes)
+{
+	free(t->data);
+	free(t->codebook);
+	free(t->codes);
+	t->data = NULL;
+	t->bits = bits;
+	t->codebook = codebook;
+	t->codebook_size = size;
+	t->codes = codes;
+}
+
+int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec)
+{
+	if (!rec) {
+		free(t->prune);
+		t->prune = NULL;
+		return 0;
+	}
+	if (!t->prune && !(t->prune = malloc(sizeof *t->prune)))
+		return SPZ_ENOMEM;
+	*t->prune = *rec;
+	return 0;
+}
+
+int spz_model_add_step(spz_model *m, const char *tool,
+                       const spz_param *params, size_t n_params)
+{
+	spz_step s = {.n_params = n_params};
+	s.tool = dupstr(tool);
+	s.version = dupstr(SPZ_VERSION);
+	s.params = calloc(n_params ? n_params : 1, sizeof *s.params);
+	int ok = s.tool && s.version && s.params;
+	for (size_t i = 0; ok && i < n_params; i++) {
+		s.params[i].key = dupstr(params[i].key);
+		s.params[i].value = dupstr(params[i].value);
+		ok = s.params[i].key && s.params[i].value;
+	}
+	spz_step *slot = ok ? grow(&m->history, &m->n_history, sizeof *slot)
+	                    : NULL;
+	if (!slot) {
+		for (size_t i = 0; s.params && i < n_params; i++) {
+			free(s.params[i].key);
+			free(s.params[i].value);
+		}
+		free(s.params);
+		free(s.tool);
+		free(s.version);
+		return SPZ_ENOMEM;
+	}
+	*slot = s;
+	return 0;
+}
+
+/* Is value a graph input, an initializer or an output of nodes[0..upto)? */
+static int value_defined(const spz_model *m, const char *value, size_t upto)
+{
+	for (size_t i = 0; i < m->n_inputs; i++)
+		if (!strcmp(m->inputs[i], value))
+			return 1;
+	if (spz_model_tensor(m, value))
+		return 1;
+	for (size_t i = 0; i < upto; i++)
+		for (size_t k = 0; k < m->nodes[i].n_outputs; k++)
+			if (!strcmp(m->nodes[i].outputs[k], value))
+				return 1;
+	return 0;
+}
+
+static int validate_tensor(const spz_tensor *t, spz_error *err)
+{
+	int64_t n = spz_tensor_elements(t);
+	if (n < 0)
+		return spz_fail(err, SPZ_ERANGE,
+		                "tensor '%s': dims are negative or their product "
+		                "overflows", t->name);
+	if (t->codebook) {
+		if (t->bits < 1 || t->bits > 8 || t->codebook_size < 1 ||
+		    t->codebook_size > (1u << t->bits))
+			return spz_fail(err, SPZ_ERANGE,
+			                "tensor '%s': codebook of %u entries does "
+			                "not fit %d bits", t->name,
+			                t->codebook_size, t->bits);
+		if (t->codebook[0] != 0.0f)
+			return spz_fail(err, SPZ_ERANGE,
+			                "tensor '%s': codebook entry 0 must be 0",
+			                t->name);
+		for (uint32_t k = 0; k < t->codebook_size; k++)
+			if (!isfinite(t->codebook[k]))
+				return spz_fail(err, SPZ_ERANGE,
+				                "tensor '%s': codebook entry %u is "
+				                "not finite", t->name, k);
+		for (int64_t i = 0; i < n; i++)
+			if (t->codes[i] >= t->codebook_size)
+				return spz_fail(err, SPZ_ERANGE,
+				                "tensor '%s': code %u at index "
+				                "%lld is outside the codebook of %u",
+				                t->name, t->codes[i], (long long)i,
+				                t->codebook_size);
+		return 0;
+	}
+	for (int64_t i = 0; i < n; i++)
+		if (!isfinite(t->data[i]))
+			return spz_fail(err, SPZ_ERANGE,
+			                "tensor '%s': %s value at index %lld",
+			                t->name,
+			                isnan(t->data[i]) ? "NaN" : "infinite",
+			                (long long)i);
+	return 0;
+}
+
+int spz_model_validate(const spz_model *m, spz_error *err)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(m->tensors[i].name, m->tensors[k].name))
+				return spz_fail(err, SPZ_EEXIST,
+				                "duplicate tensor name '%s'",
+				                m->tensors[i].name);
+		int rc = validate_tensor(&m->tensors[i], err);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		for (size_t k = 0; k < n->n_inputs; k++)
+			if (n->inputs[k][0] && !value_defined(m, n->inputs[k], i))
+				return spz_fail(err, SPZ_ENOTFOUND,
+				                "node '%s' input '%s' is not a "
+				                "graph input, a tensor or an "
+				                "earlier node's output",
+				                n->name, n->inputs[k]);
+	}
+	for (size_t i = 0; i < m->n_outputs; i++)
+		if (!value_defined(m, m->outputs[i], m->n_nodes))
+			return spz_fail(err, SPZ_ENOTFOUND,
+			                "graph output '%s' is not produced by any "
+			                "node", m->outputs[i]);
+	return 0;
+}
+
+int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
+                        const spz_node **node_out)
+{
+	if (t->ndims < 2)
+		return 0;
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		if ((!strcmp(n->op, "Gemm") || !strcmp(n->op, "MatMul") ||
+		     !strcmp(n->op, "Conv")) &&
+		    n->n_inputs >= 2 && !strcmp(n->inputs[1], t->name)) {
+			if (node_out)
+				*node_out = n;
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,304 @@
+/*
+ * spz.h - the public interface of libspz.
+ *
+ * libspz holds the model IR and the algorithms of spz (pruning, weight
+ * sharing, EIE packing, cost model, emulator). It does no I/O of its own:
+ * readers and writers of files live in formats/ (spz_format.h).
+ *
+ * Conventions (every function below follows them unless it says otherwise):
+ *  - Functions return 0 on success or a negative spz_err code. The codes are
+ *    pinned: their values never change between releases.
+ *  - Out-parameters come first. On failure they are left untouched (for
+ *    pointers) or set to NULL.
+ *  - Detail for a failure is written to an optional spz_error (may be NULL):
+ *    one line, lowercase, no final period, as the CLI prints it.
+ *  - Objects created by spz_X_new are released by spz_X_free, which accepts
+ *    NULL. Strings and arrays handed to a setter are copied; pointers
+ *    returned by getters stay owned by the object.
+ *  - Option structs are initialized with their _INIT macro, then edited.
+ *  - No global state: every function is reentrant.
+ */
+#ifndef SPZ_H
+#define SPZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPZ_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/* Pinned error codes. */
+typedef enum spz_err {
+	SPZ_OK = 0,
+	SPZ_ENOMEM = -1,      /* allocation failed */
+	SPZ_EINVAL = -2,      /* bad argument or option value */
+	SPZ_EIO = -3,         /* read/write/open failed (errno in the message) */
+	SPZ_EFORMAT = -4,     /* malformed file: syntax, magic, layout */
+	SPZ_ECRC = -5,        /* checksum mismatch */
+	SPZ_EVERSION = -6,    /* unsupported format version */
+	SPZ_ERANGE = -7,      /* value out of range (dims overflow, NaN, ...) */
+	SPZ_ENOTFOUND = -8,   /* a named thing does not exist */
+	SPZ_EEXIST = -9,      /* a name is defined twice */
+	SPZ_EUNSUPPORTED = -10 /* valid, but not something this operation takes */
+} spz_err;
+
+#define SPZ_ERROR_MAX 512
+
+/* Detail of the last failure. text is "" when no detail was given. */
+typedef struct spz_error {
+	int code;
+	char text[SPZ_ERROR_MAX];
+} spz_error;
+
+/* Static English name of an error code ("out of memory", ...). */
+const char *spz_strerror(int code);
+
+/* Records code and a printf-style message in err (if not NULL) and returns
+ * code, so that `return spz_fail(err, SPZ_EINVAL, "...")` reads naturally. */
+int spz_fail(spz_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/* ------------------------------------------------------------------ */
+/* Deterministic PRNG                                                  */
+
+/*
+ * xoshiro256** (Blackman & Vigna) seeded by running SplitMix64 from the
+ * 64-bit seed. Uniform doubles take the top 53 bits. Normals use the
+ * Marsaglia polar method with spz's own logarithm built from IEEE basic
+ * operations only, so a seed gives the same bytes on every machine.
+ */
+typedef struct spz_rng {
+	uint64_t s[4];
+} spz_rng;
+
+void spz_rng_seed(spz_rng *rng, uint64_t seed);
+uint64_t spz_rng_next(spz_rng *rng);
+/* Uniform in [0, 1). */
+double spz_rng_uniform(spz_rng *rng);
+/* Uniform integer in [0, n), unbiased (n > 0). */
+uint64_t spz_rng_below(spz_rng *rng, uint64_t n);
+/* Standard normal. */
+double spz_rng_normal(spz_rng *rng);
+/* Natural logarithm of x > 0 from basic IEEE operations (deterministic). */
+double spz_log(double x);
+
+/* ------------------------------------------------------------------ */
+/* Model IR                                                            */
+
+/* ONNX TensorProto data_type values; spz stores float32 only. */
+#define SPZ_DTYPE_FLOAT 1
+
+/* Largest number of dimensions a tensor may have. */
+#define SPZ_MAX_DIMS 8
+
+/* How a tensor was pruned (spz prune fills it; NULL when never pruned). */
+typedef struct spz_prune_record {
+	char mode[16];     /* "magnitude", "threshold" or "nm" */
+	char scope[16];    /* "layer" or "global" ("" when not applicable) */
+	double target;     /* target sparsity (magnitude), else 0 */
+	double threshold;  /* |w| below this was zeroed (largest pruned |w| for
+	                      magnitude / nm; the given T for threshold) */
+	double density;    /* achieved fraction of non-zeros */
+	int nm_n, nm_m;    /* N:M pattern for mode "nm", else 0 */
+} spz_prune_record;
+
+/*
+ * An initializer tensor. Row-major, dims[0] outermost.
+ * Dense: data holds elements() floats; codebook == NULL.
+ * Quantized: data == NULL; codebook holds codebook_size floats (entry 0 is
+ * exactly 0.0), codes holds one code (< codebook_size) per element and
+ * bits is the code width (1..8, codebook_size <= 2^bits).
+ */
+typedef struct spz_tensor {
+	char *name;
+	int dtype;
+	int ndims;
+	int64_t dims[SPZ_MAX_DIMS];
+	float *data;
+	int bits;
+	uint32_t codebook_size;
+	float *codebook;
+	uint8_t *codes;
+	spz_prune_record *prune;
+} spz_tensor;
+
+/* Node attribute: a number, a string, or a list of numbers. */
+typedef enum spz_attr_type {
+	SPZ_ATTR_NUMBER = 1,
+	SPZ_ATTR_STRING = 2,
+	SPZ_ATTR_NUMBERS = 3
+} spz_attr_type;
+
+typedef struct spz_attr {
+	char *name;
+	spz_attr_type type;
+	double number;
+	char *string;
+	double *numbers;
+	size_t n_numbers;
+} spz_attr;
+
+typedef struct spz_node {
+	char *op;
+	char *name;
+	char **inputs;
+	size_t n_inputs;
+	char **outputs;
+	size_t n_outputs;
+	spz_attr *attrs;
+	size_t n_attrs;
+} spz_node;
+
+/* A key/value parameter of a history step; value is the text as given. */
+typedef struct spz_param {
+	char *key;
+	char *value;
+} spz_param;
+
+/* One step of provenance: what ran, with which spz and parameters. */
+typedef struct spz_step {
+	char *tool;    /* "gen", "prune", "quantize", ... */
+	char *version; /* spz version that ran it */
+	spz_param *params;
+	size_t n_params;
+} spz_step;
+
+/*
+ * A model: graph inputs/outputs (value names), nodes in topological order,
+ * initializers and history. All arrays and strings are owned by the model.
+ * Fields may be read directly; change them through the functions below so
+ * that ownership stays right.
+ */
+typedef struct spz_model {
+	char *name;
+	char **inputs;
+	size_t n_inputs;
+	char **outputs;
+	size_t n_outputs;
+	spz_node *nodes;
+	size_t n_nodes;
+	spz_tensor *tensors;
+	size_t n_tensors;
+	spz_step *history;
+	size_t n_history;
+} spz_model;
+
+/* Creates an empty model named name (copied; may be NULL for ""). */
+int spz_model_new(spz_model **out, const char *name);
+void spz_model_free(spz_model *m);
+
+/* Appends graph input / output value names. */
+int spz_model_add_input(spz_model *m, const char *value);
+int spz_model_add_output(spz_model *m, const char *value);
+
+/*
+ * Appends a node. inputs/outputs are copied. *out (if not NULL) receives the
+ * node, valid until the next spz_model_add_node.
+ */
+int spz_model_add_node(spz_node **out, spz_model *m, const char *op,
+                       const char *name, const char *const *inputs,
+                       size_t n_inputs, const char *const *outputs,
+                       size_t n_outputs);
+/* Sets (adds or replaces) a numeric / string / list attribute on a node. */
+int spz_node_set_number(spz_node *n, const char *name, double v);
+int spz_node_set_string(spz_node *n, const char *name, const char *v);
+int spz_node_set_numbers(spz_node *n, const char *name, const double *v,
+                         size_t count);
+/* Attribute lookup; NULL when absent. */
+const spz_attr *spz_node_attr(const spz_node *n, const char *name);
+/* Numeric attribute or dflt when absent or not a number. */
+double spz_node_number(const spz_node *n, const char *name, double dflt);
+
+/*
+ * Appends a dense float32 tensor with the given dims, data zero-filled
+ * (data may be NULL) or copied from data. Fails with SPZ_EEXIST on a
+ * duplicate name and SPZ_ERANGE on negative dims or an element count that
+ * overflows. *out (if not NULL) receives the tensor, valid until the next
+ * spz_model_add_tensor.
+ */
+int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
+                         const int64_t *dims, int ndims, const float *data,
+                         spz_error *err);
+/* Tensor by name, or NULL. */
+spz_tensor *spz_model_tensor(const spz_model *m, const char *name);
+
+/* Element count of a tensor (product of dims; 1 for a scalar). */
+int64_t spz_tensor_elements(const spz_tensor *t);
+/* Element count of dims, or -1 if a dim is negative or the product
+ * overflows int64 or SIZE_MAX / sizeof(float). */
+int64_t spz_dims_elements(const int64_t *dims, int ndims);
+/* Value of element i (decodes codes through the codebook if quantized). */
+float spz_tensor_value(const spz_tensor *t, int64_t i);
+/* Number of non-zero elements. */
+int64_t spz_tensor_nonzeros(const spz_tensor *t);
+/*
+ * Makes t quantized: takes ownership of codebook (size entries, [0] == 0.0)
+ * and codes (elements() entries, each < size), frees data.
+ */
+void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
+                              uint32_t size, uint8_t *codes);
+/* Sets (copies) the prune record; NULL clears it. */
+int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec);
+
+/* Appends a history step; params are key/value pairs, copied. */
+int spz_model_add_step(spz_model *m, const char *tool,
+                       const spz_param *params, size_t n_params);
+
+/*
+ * Checks the model's integrity: unique tensor names, every node input is a
+ * graph input, an initializer or an earlier node's output (so nodes are in
+ * topological order), every tensor finite, codes within their codebook.
+ * The message names the tensor/node and the index at fault.
+ */
+int spz_model_validate(const spz_model *m, spz_error *err);
+
+/* Is this tensor the weight (input 1) of a Gemm, MatMul or Conv node with
+ * at least 2 dims? Sets *node_out (may be NULL) to that node. */
+int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
+                        const spz_node **node_out);
+
+/* ------------------------------------------------------------------ */
+/* Generators (spz gen)                                                */
+
+/*
+ * An MLP: for dims d0,d1,...,dn, layers fcK (K = 1..n) as Gemm(transB=1)
+ * with weight fcK.weight [dK, dK-1] He-initialized (normal, std
+ * sqrt(2/fan_in)) and bias fcK.bias [dK] zero, Relu between layers.
+ * Graph input "input" [1, d0], output "output".
+ */
+int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
+                uint64_t seed, spz_error *err);
+
+/*
+ * One Gemm layer [rows, cols] (weight "fc.weight", bias "fc.bias" zero) with
+ * exactly round(density * rows * cols) non-zeros at uniformly random
+ * positions (selection sampling), values He-normal and never 0.
+ */
+int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
+                  double density, uint64_t seed, spz_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Number text                                                         */
+
+/* Writes the shortest decimal text (at most 31 chars + NUL) that reads back
+ * to exactly v with strtod; returns buf. */
+char *spz_format_double(char buf[32], double v);
+/* Same for a float: the shortest text t with (float)strtod(t) == v. */
+char *spz_format_float(char buf[32], float v);
+
+/* @@ module declarations are added below this line, one section each @@ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
