@@ -295,6 +295,100 @@ char *spz_format_double(char buf[32], double v);
 /* Same for a float: the shortest text t with (float)strtod(t) == v. */
 char *spz_format_float(char buf[32], float v);
 
+/* ------------------------------------------------------------------ */
+/* 16-bit fixed point                                                  */
+
+/*
+ * A Q format is given by its fraction bits f: the int16 q stands for
+ * q / 2^f. f may exceed 15 (small values) or be negative (large ones);
+ * spz keeps it in SPZ_FRAC_MIN..SPZ_FRAC_MAX.
+ */
+#define SPZ_FRAC_MIN (-16)
+#define SPZ_FRAC_MAX 40
+
+/* The largest f such that every v[i] rounds into int16 (maximum precision
+ * without overflow). n == 0 or all zeros gives SPZ_FRAC_MAX. */
+int spz_fixed_frac(const float *v, size_t n);
+/* v in Q(f): round half away from zero, saturate to int16. */
+int16_t spz_to_fixed(double v, int frac);
+/* The value q / 2^f. */
+double spz_from_fixed(int32_t q, int frac);
+
+/* ------------------------------------------------------------------ */
+/* EIE image (in memory)                                               */
+
+/* Activation applied after a layer. */
+#define SPZ_ACT_NONE 0
+#define SPZ_ACT_RELU 1
+
+/*
+ * One PE's share of a layer, as EIE stores it (Han et al., ISCA 2016,
+ * Fig. 3): entries (code v, relative row index z) column by column, and
+ * cols + 1 pointers with ptr[j+1] - ptr[j] = entries of column j, padding
+ * included. The PE owns rows i with i mod pes == k, local row i / pes.
+ * A padding entry has code 0 and z = 2^index_bits - 1.
+ */
+typedef struct spz_eie_pe {
+	uint64_t n_entries;
+	uint8_t *code;   /* n_entries codes; 0 means zero (padding) */
+	uint8_t *index;  /* n_entries relative row indices z */
+	uint32_t *ptr;   /* cols + 1 pointers, ptr[0] == 0 */
+} spz_eie_pe;
+
+/* A fully connected layer y = act(W x + b), W of dims [rows, cols]. */
+typedef struct spz_eie_layer {
+	/* Graph names, so that unpack rebuilds the same model. */
+	char *node;        /* the Gemm/MatMul node */
+	char *op;          /* "Gemm" or "MatMul" */
+	int transposed;    /* weight stored [cols, rows] (MatMul, transB=0) */
+	char *weight;      /* weight tensor */
+	char *bias_name;   /* bias tensor, NULL when none */
+	char *act_node;    /* the Relu node, NULL when none */
+	char *input;       /* value consumed */
+	char *linear_out;  /* output of the Gemm/MatMul node */
+	char *output;      /* output of the layer (after the activation) */
+	int64_t rows, cols;
+	int act;           /* SPZ_ACT_* */
+	int code_bits;     /* bits of a code v */
+	uint32_t codebook_size;
+	int16_t codebook[256]; /* entry 0 is 0 */
+	int codebook_frac;     /* Q format of the codebook */
+	int16_t *bias;         /* rows entries, NULL when no bias */
+	int bias_frac;         /* Q format of the bias */
+	uint64_t nonzeros;     /* real entries */
+	uint64_t padding;      /* padding entries */
+	spz_eie_pe *pe;        /* pes entries */
+} spz_eie_layer;
+
+typedef struct spz_eie {
+	uint32_t pes;
+	int index_bits;
+	char *name;        /* model name */
+	size_t n_layers;
+	spz_eie_layer *layers;
+} spz_eie;
+
+typedef struct spz_eie_options {
+	uint32_t pes;      /* 1..4096, default 64 */
+	int index_bits;    /* 2..8, default 4 */
+} spz_eie_options;
+#define SPZ_EIE_OPTIONS_INIT {64, 4}
+
+/*
+ * Packs a quantized model whose layers form a chain of Gemm/MatMul nodes
+ * (optional bias, optional Relu after each) into an EIE image. Refuses
+ * (SPZ_EUNSUPPORTED) any other node, a branch or an unquantized weight,
+ * naming the node and what to do. Memory: O(non-zeros + pes * cols).
+ */
+int spz_eie_pack(spz_eie **out, const spz_model *m,
+                 const spz_eie_options *opts, spz_error *err);
+void spz_eie_free(spz_eie *e);
+/* Entries per local row span: the largest z (2^index_bits - 1). */
+#define SPZ_EIE_MAX_Z(e) ((1u << (e)->index_bits) - 1)
+/* Rows of layer l that PE k owns. */
+int64_t spz_eie_pe_rows(const spz_eie *e, const spz_eie_layer *l,
+                        uint32_t k);
+
 /* @@ module declarations are added below this line, one section each @@ */
 
 #ifdef __cplusplus
