@@ -70,11 +70,11 @@ spz: $(CMD_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) libspz.a $(PKG_LIBS)
 
 # Unit suites are found by their `Suite *NAME_suite(void)` definitions.
-build/suites.h: $(TEST_SRC)
+build/suites.h: $(TEST_SRC) Makefile
 	@mkdir -p build
-	grep -ho 'Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | sed 's/\(.*\)/\1;/' > $@.tmp
+	grep -h '^Suite \*[a-z0-9_]*_suite(void)$$' $(TEST_SRC) /dev/null | sed 's/$$/;/' > $@.tmp
 	printf '#define SPZ_SUITES' >> $@.tmp
-	grep -ho '[a-z0-9_]*_suite(void)' $(TEST_SRC) /dev/null | sed 's/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
+	grep -h '^Suite \*[a-z0-9_]*_suite(void)$$' $(TEST_SRC) /dev/null | sed 's/^Suite \*//; s/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
 	echo >> $@.tmp
 	mv $@.tmp $@
 
@@ -86,6 +86,17 @@ build/unit: $(TEST_OBJ) libspz.a
 check: all build/unit
 	SPZ=$(CURDIR)/spz sh tests/cli/run.sh
 	CK_DEFAULT_TIMEOUT=120 ./build/unit
+
+# Benchmarks are found by their `void bench_NAME(void)` definitions.
+build/benches.h: $(BENCH_SRC) Makefile
+	@mkdir -p build
+	grep -h '^void bench_[a-z0-9_]*(void)$$' $(BENCH_SRC) /dev/null | sed 's/$$/;/' > $@.tmp
+	printf '#define SPZ_BENCHES' >> $@.tmp
+	grep -h '^void bench_[a-z0-9_]*(void)$$' $(BENCH_SRC) /dev/null | sed 's/^void //; s/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
+	echo >> $@.tmp
+	mv $@.tmp $@
+
+build/tests/bench/main.o: build/benches.h
 
 build/bench: $(BENCH_SRC:%.c=build/%.o) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(BENCH_SRC:%.c=build/%.o) libspz.a $(PKG_LIBS)
@@ -116,7 +127,7 @@ uninstall:
 
 clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
-	  build/unit build/bench spz libspz.a spz.pc
+	  build/unit build/bench build/benches.h spz libspz.a spz.pc
 
 .PHONY: all deps check bench demo install uninstall clean
 

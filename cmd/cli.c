@@ -32,7 +32,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'spz %s --help' for more information.\n", cmd);
+	fputc('\n', stderr);
 	return EXIT_USAGE;
 }
 

@@ -23,7 +23,7 @@ typedef int (*spz_cmd_fn)(int argc, char **argv);
 
 /* "spz: message" on stderr; returns EXIT_DATA. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* "spz CMD: message" plus a pointer to --help; returns EXIT_USAGE. */
+/* "spz CMD: message" (one line); returns EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Prints a library failure; EXIT_USAGE for SPZ_EINVAL, else EXIT_DATA. */

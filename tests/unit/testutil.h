@@ -1,0 +1,21 @@
+/* testutil.h - helpers shared by the unit suites. */
+#ifndef SPZ_TESTUTIL_H
+#define SPZ_TESTUTIL_H
+
+#include <check.h>
+
+#include "spz.h"
+#include "spz_format.h"
+
+/* A fresh empty directory under $TMPDIR (or /tmp) for this test; the
+ * returned path is static storage of the caller's buffer. */
+void tu_tmpdir(char *buf, size_t n);
+/* Writes len bytes to path; returns 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t len);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. */
+char *tu_read_file(const char *path, size_t *len);
+/* A model with one Gemm(transB=1) layer "fc": weight [rows, cols] from w
+ * (row-major) and a zero bias; input "input", output "output". */
+spz_model *tu_gemm_model(int64_t rows, int64_t cols, const float *w);
+
+#endif
