@@ -11,6 +11,11 @@
 int cmd_convert(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+/* @@ prune decl @@ */
+/* @@ quantize decl @@ */
+/* @@ pack decl @@ */
+/* @@ report decl @@ */
+/* @@ run decl @@ */
 
 static const struct {
 	const char *name;
@@ -19,6 +24,11 @@ static const struct {
 	{"gen", cmd_gen},
 	{"info", cmd_info},
 	{"convert", cmd_convert},
+	/* @@ prune @@ */
+	/* @@ quantize @@ */
+	/* @@ pack @@ */
+	/* @@ report @@ */
+	/* @@ run @@ */
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -99,7 +99,14 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
 
-/* @@ format declarations are added below this line, one section each @@ */
+/* Each format adds its section below its own marker line. */
+
+/* @@ image @@ */
+
+/* @@ png @@ */
+
+/* @@ run-io @@ */
+
 
 #ifdef __cplusplus
 }

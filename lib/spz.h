@@ -389,7 +389,18 @@ void spz_eie_free(spz_eie *e);
 int64_t spz_eie_pe_rows(const spz_eie *e, const spz_eie_layer *l,
                         uint32_t k);
 
-/* @@ module declarations are added below this line, one section each @@ */
+/* Each module adds its section below its own marker line. */
+
+/* @@ prune @@ */
+
+/* @@ quantize @@ */
+
+/* @@ pack @@ */
+
+/* @@ report @@ */
+
+/* @@ run @@ */
+
 
 #ifdef __cplusplus
 }
