@@ -15,6 +15,7 @@ int cmd_info(int argc, char **argv);
 /* @@ quantize decl @@ */
 /* @@ pack decl @@ */
 /* @@ report decl @@ */
+int cmd_report(int argc, char **argv);
 /* @@ run decl @@ */
 
 static const struct {
@@ -28,6 +29,7 @@ static const struct {
 	/* @@ quantize @@ */
 	/* @@ pack @@ */
 	/* @@ report @@ */
+	{"report", cmd_report},
 	/* @@ run @@ */
 };
 

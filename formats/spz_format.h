@@ -110,6 +110,17 @@ int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
 
 /* @@ png @@ */
 
+/*
+ * PNG (8-bit RGB, filter none, zlib deflate; formats/README.md "PNG
+ * figures") of width x height pixels, rgb row-major top row first.
+ * spz_png_encode returns a malloc'd buffer; spz_png_write writes path
+ * atomically ("-" = stdout). SPZ_EINVAL for an empty or over 2^24 px side.
+ */
+int spz_png_encode(unsigned char **out, size_t *len, const uint8_t *rgb,
+                   uint32_t width, uint32_t height, spz_error *err);
+int spz_png_write(const char *path, const uint8_t *rgb, uint32_t width,
+                  uint32_t height, spz_error *err);
+
 /* @@ run-io @@ */
 
 

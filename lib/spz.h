@@ -443,6 +443,228 @@ double spz_energy_dram(const spz_energy_table *t, double bits);
 
 /* @@ report @@ */
 
+/* ------------------------------------------------------------------ */
+/* Cost report (spz report)                                            */
+
+/*
+ * What the cost model needs beyond the image. Densities are fractions of
+ * non-zero input activations (0..1); a column of W is broadcast, and costs
+ * work, only for a non-zero input, so every activity figure is the
+ * expected value at that density.
+ */
+typedef struct spz_report_options {
+	double act_density;          /* every layer's input density: 1.0 */
+	const double *layer_act_density; /* NULL, or one per layer (wins) */
+	double clock_mhz;            /* 800 */
+	uint64_t sram_matrix_bytes;  /* sparse-matrix SRAM per PE: 128 KiB */
+	uint64_t sram_pointer_bytes; /* pointer SRAM per PE: 32 KiB */
+	spz_energy_table energy;     /* SPZ_ENERGY_TABLE_INIT */
+	int nm_m;                    /* group size of the N:M check: 4 */
+	uint64_t image_header_bits;  /* image-level header and framing: 0 */
+	const uint64_t *layer_header_bits; /* NULL, or one per layer */
+} spz_report_options;
+#define SPZ_REPORT_OPTIONS_INIT \
+	{1.0, NULL, 800.0, 131072, 32768, SPZ_ENERGY_TABLE_INIT, 4, 0, NULL}
+
+/* Storage of a layer by part, in bits. */
+typedef struct spz_report_bits {
+	uint64_t entries;   /* real entries x entry width */
+	uint64_t padding;   /* padding entries x entry width */
+	uint64_t pointers;  /* pes x (cols + 1) x pointer width */
+	uint64_t codebook;  /* codebook entries x 16 */
+	uint64_t bias;      /* rows x 16 when the layer has a bias */
+	uint64_t header;    /* as given in the options */
+	uint64_t total;     /* the sum of the above */
+} spz_report_bits;
+
+/*
+ * The same weights (bias excluded) in other formats, in bits, every one at
+ * the image's value width: codes of code_bits plus the 16-bit codebook.
+ * Indices take the fewest bits that hold them (column or row index:
+ * ceil(log2 n); pointers: ceil(log2 (nonzeros + 1))). *_words are the
+ * textbook counts: CSR 2 NNZ + rows + 1, CSC 2 NNZ + cols + 1, COO 3 NNZ,
+ * dense rows x cols.
+ */
+typedef struct spz_report_formats {
+	uint64_t eie;           /* entries + padding + pointers + codebook */
+	uint64_t csr, csc, coo;
+	uint64_t bitmask;       /* rows x cols bits + NNZ codes + codebook */
+	uint64_t nm;            /* 0 when the pattern does not hold */
+	int nm_n, nm_m;         /* tightest N for groups of M along the input
+	                           dimension; 0 when none holds (N = M) */
+	uint64_t codebook_only; /* Deep Compression: n log2 k + 32 k */
+	double codebook_only_rate; /* n 32 / codebook_only */
+	uint64_t dense;         /* rows x cols x 32 */
+	uint64_t csr_words, csc_words, coo_words, dense_words;
+	int csr_beats_dense;    /* NNZ < (rows (cols - 1) - 1) / 2 */
+	int csr_beats_coo;      /* 2 NNZ + rows + 1 < 3 NNZ */
+	const char *best;       /* static name of the smallest format */
+} spz_report_formats;
+
+/* Energy of one inference of a layer, in pJ, by activity. */
+typedef struct spz_report_energy {
+	double matrix_sram;  /* entries read (padding included) */
+	double pointer_sram; /* two pointers per PE per broadcast column */
+	double multiply;     /* one 16-bit multiply per real entry */
+	double accumulate;   /* one 16-bit add per real entry */
+	double bias;         /* one 16-bit add per row with a bias */
+	double total;
+	double dense_dram;   /* dense float32: weights and bias from DRAM */
+	double dense_compute;/* dense float32: multiply and add per weight */
+	double dense_total;
+} spz_report_energy;
+
+/* Figures of one layer; the report's total uses the same struct. */
+typedef struct spz_report_layer {
+	const char *name;    /* node name (owned by the image), "total" */
+	int64_t rows, cols;  /* 0 in the total */
+	int code_bits, index_bits, entry_bits, pointer_bits;
+	uint32_t codebook_size;
+	int has_bias;
+	uint64_t nonzeros, padding;
+	spz_report_bits bits;
+	uint64_t dense_bits;       /* 32 x (rows x cols + bias rows) */
+	double compression_ratio;  /* dense_bits / bits.total */
+	spz_report_formats formats;
+	double act_density;        /* total: macs_effective / macs_sparse */
+	uint64_t macs_dense;       /* rows x cols */
+	uint64_t macs_sparse;      /* non-zero weights */
+	double macs_effective;     /* non-zero weights x act_density */
+	/* Per PE (pes entries): entries including padding, padding, and the
+	 * cycles of spz_eie_pe_work over every column. The total sums the
+	 * layers. */
+	uint64_t *pe_entries, *pe_padding, *pe_work;
+	double cycles_theoretical; /* act_density x sum(pe_work) / pes */
+	double cycles_estimate;    /* act_density x max(pe_work) */
+	double load_balance;       /* theoretical / estimate (1 when 0) */
+	double time_us;            /* estimate / clock */
+	double per_second;         /* 1 / time (0 when the time is 0) */
+	uint64_t sram_matrix_bytes;  /* busiest PE's entries, bytes */
+	uint64_t sram_pointer_bytes; /* one PE's pointers, bytes */
+	int sram_fits;               /* both within the capacities */
+	spz_report_energy energy;
+	double energy_ratio;       /* dense_total / total */
+} spz_report_layer;
+
+typedef struct spz_report {
+	uint32_t pes;
+	int index_bits;
+	double clock_mhz;
+	uint64_t sram_matrix_capacity, sram_pointer_capacity;
+	size_t n_layers;
+	spz_report_layer *layers;
+	spz_report_layer total;
+} spz_report;
+
+/*
+ * The cost report of an EIE image. The cycles are the analytical model of
+ * spz_eie_pe_work scaled by the activation density, not an emulation.
+ * The report points to the image's layer names: free it before the image.
+ * Fails with SPZ_EINVAL on a density outside 0..1, a clock <= 0 or an N:M
+ * group size outside 2..16; SPZ_ENOMEM.
+ */
+int spz_report_compute(spz_report **out, const spz_eie *e,
+                       const spz_report_options *o, spz_error *err);
+void spz_report_free(spz_report *r);
+
+/*
+ * Packs m as spz_eie_pack does, except that a Gemm/MatMul weight that is
+ * not quantized is taken as `bits`-bit codes (1..8) marking its non-zeros
+ * (codebook 0, 1, ..., 2^bits - 1; code 1 for every non-zero): the
+ * storage, cycles and energy depend only on the zero pattern and the
+ * widths. m is not changed.
+ */
+int spz_report_pack(spz_eie **out, const spz_model *m,
+                    const spz_eie_options *o, int bits, spz_error *err);
+
+/* Calls fn for every real entry (padding skipped) of layer l with its
+ * row and column in W and its code, PE by PE, column by column. */
+typedef void (*spz_eie_visit_fn)(void *ctx, int64_t row, int64_t col,
+                                 uint8_t code);
+void spz_eie_visit(const spz_eie *e, const spz_eie_layer *l,
+                   spz_eie_visit_fn fn, void *ctx);
+
+/*
+ * Density of layer l's weights over a grid of block x block cells (the
+ * smallest block that keeps both sides at most max_side cells), row-major,
+ * *height = ceil(rows / block) rows of *width = ceil(cols / block) cells;
+ * an edge cell's density is over the weights it covers. *out is malloc'd.
+ */
+int spz_report_density_grid(float **out, uint32_t *width, uint32_t *height,
+                            uint32_t *block, const spz_eie *e,
+                            const spz_eie_layer *l, uint32_t max_side,
+                            spz_error *err);
+
+/* A histogram of the non-zero weights of a layer, with marks (codebook
+ * centroids) to draw on it. */
+typedef struct spz_histogram {
+	size_t n_bins;
+	double lo, hi;     /* bins split [lo, hi] evenly; lo == hi: one value */
+	uint64_t *bins;
+	uint64_t count;    /* non-zero weights binned */
+	uint64_t zeros;    /* zero weights, not binned */
+	size_t n_marks;
+	double *marks;     /* centroids, ascending */
+} spz_histogram;
+
+/* From a model tensor: its non-zero values; when quantized, its centroids
+ * are the marks. n_bins >= 1. */
+int spz_histogram_of_tensor(spz_histogram **out, const spz_tensor *t,
+                            size_t n_bins, spz_error *err);
+/* From an image layer: the codebook value (fixed point decoded) of every
+ * real entry; the codebook's non-zero entries are the marks. */
+int spz_histogram_of_layer(spz_histogram **out, const spz_eie *e,
+                           const spz_eie_layer *l, size_t n_bins,
+                           spz_error *err);
+void spz_histogram_free(spz_histogram *h);
+
+/* ------------------------------------------------------------------ */
+/* Figures (rasterized in memory; formats/ writes them as PNG)         */
+
+/*
+ * An RGB image, 8 bits per channel, rows top to bottom. plot_* is the
+ * rectangle where the data is drawn (axes and legends lie outside it).
+ */
+typedef struct spz_rgb {
+	uint32_t width, height;
+	uint8_t *pixels;  /* width x height x 3 */
+	uint32_t plot_x, plot_y, plot_w, plot_h;
+} spz_rgb;
+
+void spz_rgb_free(spz_rgb *img);
+
+/*
+ * Density heatmap of a grid from spz_report_density_grid: white (0) to
+ * dark blue (the densest cell, or 1 when all are 0) along a linear ramp
+ * (spz_figure_ramp of density / densest), one grid cell per
+ * zoom x zoom pixels, zoom the largest integer keeping the longer side at
+ * most 512 px (at least 1), so the plot is grid x zoom; axes in weight
+ * rows and columns, a title and a colour bar.
+ */
+int spz_figure_heatmap(spz_rgb **out, const float *grid, uint32_t width,
+                       uint32_t height, uint32_t block, int64_t rows,
+                       int64_t cols, const char *title, spz_error *err);
+/* Colour of density d (clamped to 0..1) on the heatmap's ramp. */
+void spz_figure_ramp(uint8_t rgb[3], double d);
+
+/* Histogram bars with each mark drawn as a red vertical line; axes,
+ * title, legend. */
+int spz_figure_histogram(spz_rgb **out, const spz_histogram *h,
+                         const char *title, spz_error *err);
+
+/* Bars of entries per PE, real entries (blue) stacked under padding
+ * (orange), with a dashed line at the mean; axes, title, legend. Over
+ * 1024 PEs, each pixel column shows the largest of the PEs it covers. */
+int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
+                       const uint64_t *padding, uint32_t pes,
+                       const char *title, spz_error *err);
+
+/* Draws text with spz's 5x7 bitmap font (upper case; lower case letters
+ * are drawn as upper case, characters it lacks as a box) at (x, y), the
+ * top left corner, each font pixel a scale x scale square; clipped. */
+void spz_rgb_text(spz_rgb *img, int x, int y, const char *text,
+                  const uint8_t rgb[3], int scale);
+
 /* @@ run @@ */
 
 

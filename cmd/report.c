@@ -1,0 +1,1039 @@
+/*
+ * report.c - spz report: the cost of a model (through the EIE image it
+ * would pack to) or of an image: storage by part and in other formats,
+ * operations, analytical cycles, SRAM fit and energy, as a text table,
+ * JSON, CSV or Markdown, with PNG figures and CI budgets (exit 3).
+ * lib/report.c computes; this file only reads, formats and writes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+enum form { FORM_TEXT, FORM_JSON, FORM_CSV, FORM_MARKDOWN };
+
+/* What the report is about, beyond the spz_report itself. */
+struct ctx {
+	const char *input;
+	const char *kind;        /* "model" or "eie" */
+	const spz_model *model;  /* NULL for an image */
+	const spz_eie *eie;
+	const spz_report *rep;
+	const spz_report_options *opts;
+	const char *activity;    /* --activity FILE or NULL */
+	int what_if_bits;        /* code bits assumed, 0 when none was */
+	int *quantized;          /* per layer: the weight was quantized */
+};
+
+/* ------------------------------------------------------------------ */
+/* Columns: one list serves the text tables, CSV and Markdown.         */
+
+enum col {
+	C_NAME, C_ROWS, C_COLS, C_NONZEROS, C_DENSITY, C_PADDING,
+	C_B_ENTRIES, C_B_PADDING, C_B_POINTERS, C_B_CODEBOOK, C_B_BIAS,
+	C_B_HEADER, C_B_TOTAL, C_BYTES, C_DENSE_BITS, C_RATIO,
+	C_F_EIE, C_F_CSR, C_F_CSC, C_F_COO, C_F_BITMASK, C_F_NM_PATTERN,
+	C_F_NM, C_F_CBONLY, C_F_CBRATE, C_F_DENSE, C_F_BEST,
+	C_ACT, C_MACS_D, C_MACS_S, C_MACS_E, C_CYC_T, C_CYC_E, C_LB, C_TIME,
+	C_PERSEC, C_PE_MIN, C_PE_MEAN, C_PE_MAX, C_SRAM_M, C_SRAM_P, C_FITS,
+	C_E_MATRIX, C_E_PTR, C_E_MULT, C_E_ACC, C_E_BIAS, C_E_TOTAL,
+	C_E_DDRAM, C_E_DCOMP, C_E_DTOTAL, C_E_RATIO, C_COUNT
+};
+
+static const struct {
+	const char *key;   /* CSV / Markdown header */
+	const char *head;  /* text header, with its unit */
+	int group;         /* text table it belongs to (1..5) */
+} cols[C_COUNT] = {
+	[C_NAME] = {"name", "layer", 0},
+	[C_ROWS] = {"rows", "rows", 1},
+	[C_COLS] = {"cols", "cols", 1},
+	[C_NONZEROS] = {"nonzeros", "nonzeros", 1},
+	[C_DENSITY] = {"density", "density", 1},
+	[C_PADDING] = {"padding", "padding", 1},
+	[C_B_ENTRIES] = {"bits_entries", "entries [bit]", 1},
+	[C_B_PADDING] = {"bits_padding", "padding [bit]", 1},
+	[C_B_POINTERS] = {"bits_pointers", "pointers [bit]", 1},
+	[C_B_CODEBOOK] = {"bits_codebook", "codebook [bit]", 1},
+	[C_B_BIAS] = {"bits_bias", "bias [bit]", 1},
+	[C_B_HEADER] = {"bits_header", "header [bit]", 1},
+	[C_B_TOTAL] = {"bits_total", "total [bit]", 1},
+	[C_BYTES] = {"bytes", "total [B]", 1},
+	[C_DENSE_BITS] = {"dense_bits", "dense fp32 [bit]", 1},
+	[C_RATIO] = {"compression_ratio", "ratio [x]", 1},
+	[C_F_EIE] = {"eie_bits", "eie [bit]", 2},
+	[C_F_CSR] = {"csr_bits", "csr [bit]", 2},
+	[C_F_CSC] = {"csc_bits", "csc [bit]", 2},
+	[C_F_COO] = {"coo_bits", "coo [bit]", 2},
+	[C_F_BITMASK] = {"bitmask_bits", "bitmask [bit]", 2},
+	[C_F_NM_PATTERN] = {"nm_pattern", "n:m", 2},
+	[C_F_NM] = {"nm_bits", "n:m [bit]", 2},
+	[C_F_CBONLY] = {"codebook_only_bits", "codebook-only [bit]", 2},
+	[C_F_CBRATE] = {"codebook_only_rate", "dc rate [x]", 2},
+	[C_F_DENSE] = {"dense_weight_bits", "dense [bit]", 2},
+	[C_F_BEST] = {"best_format", "smallest", 2},
+	[C_ACT] = {"act_density", "act density", 3},
+	[C_MACS_D] = {"macs_dense", "MACs dense", 3},
+	[C_MACS_S] = {"macs_sparse", "MACs sparse W", 3},
+	[C_MACS_E] = {"macs_effective", "MACs sparse W+act", 3},
+	[C_CYC_T] = {"cycles_theoretical", "theoretical [cycle]", 3},
+	[C_CYC_E] = {"cycles_estimate", "estimate [cycle]", 3},
+	[C_LB] = {"load_balance", "balance [%]", 3},
+	[C_TIME] = {"time_us", "time [us]", 3},
+	[C_PERSEC] = {"per_second", "per second [1/s]", 3},
+	[C_PE_MIN] = {"pe_entries_min", "entries/PE min", 4},
+	[C_PE_MEAN] = {"pe_entries_mean", "entries/PE mean", 4},
+	[C_PE_MAX] = {"pe_entries_max", "entries/PE max", 4},
+	[C_SRAM_M] = {"sram_matrix_bytes", "matrix SRAM/PE [B]", 4},
+	[C_SRAM_P] = {"sram_pointer_bytes", "pointer SRAM/PE [B]", 4},
+	[C_FITS] = {"sram_fits", "fits", 4},
+	[C_E_MATRIX] = {"energy_matrix_sram_pj", "matrix SRAM [pJ]", 5},
+	[C_E_PTR] = {"energy_pointer_sram_pj", "pointer SRAM [pJ]", 5},
+	[C_E_MULT] = {"energy_multiply_pj", "mult [pJ]", 5},
+	[C_E_ACC] = {"energy_accumulate_pj", "add [pJ]", 5},
+	[C_E_BIAS] = {"energy_bias_pj", "bias [pJ]", 5},
+	[C_E_TOTAL] = {"energy_pj", "EIE [pJ]", 5},
+	[C_E_DDRAM] = {"dense_dram_pj", "dense DRAM [pJ]", 5},
+	[C_E_DCOMP] = {"dense_compute_pj", "dense ops [pJ]", 5},
+	[C_E_DTOTAL] = {"dense_energy_pj", "dense [pJ]", 5},
+	[C_E_RATIO] = {"energy_ratio", "ratio [x]", 5},
+};
+
+static const char *group_title[] = {
+	NULL,
+	"storage of the image by part, bits (dense fp32 = weights and bias)",
+	"the weights in other formats at the same code width, bits (bias "
+	"excluded)",
+	"operations and cycles (analytical estimate; spz run emulates)",
+	"entries and on-chip SRAM per PE",
+	"energy per inference, pJ: EIE on chip vs the dense fp32 model from "
+	"DRAM",
+};
+
+static double pe_stat(const spz_report_layer *r, uint32_t pes, int which)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
+	for (uint32_t k = 0; k < pes; k++) {
+		uint64_t v = r->pe_entries[k];
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+		sum += v;
+	}
+	return which < 0 ? (double)lo : which > 0 ? (double)hi
+	                                          : (double)sum / pes;
+}
+
+/* Text of a number: exact for CSV/Markdown, rounded for the text table. */
+static void dbl(char *b, size_t n, double v, int exact, int decimals)
+{
+	if (exact)
+		spz_format_double(b, v);
+	else
+		snprintf(b, n, "%.*f", decimals, v);
+}
+
+static void cell(char *b, size_t n, enum col c, const spz_report_layer *r,
+                 const struct ctx *x, int exact)
+{
+	const spz_report_formats *f = &r->formats;
+	const spz_report_energy *e = &r->energy;
+	int total = r == &x->rep->total;
+	uint64_t elements = total ? r->macs_dense : (uint64_t)r->rows *
+	                                            (uint64_t)r->cols;
+	uint64_t u = 0;
+	double d = 0;
+	int dec = -1; /* >= 0: a double with that many decimals in text */
+	switch (c) {
+	case C_NAME: snprintf(b, n, "%s", r->name); return;
+	case C_ROWS:
+	case C_COLS:
+		if (total)
+			snprintf(b, n, "%s", exact ? "" : "-");
+		else
+			snprintf(b, n, "%lld", (long long)(c == C_ROWS ? r->rows
+			                                             : r->cols));
+		return;
+	case C_NONZEROS: u = r->nonzeros; break;
+	case C_DENSITY:
+		d = elements ? (double)r->nonzeros / (double)elements : 0;
+		dec = 4;
+		break;
+	case C_PADDING: u = r->padding; break;
+	case C_B_ENTRIES: u = r->bits.entries; break;
+	case C_B_PADDING: u = r->bits.padding; break;
+	case C_B_POINTERS: u = r->bits.pointers; break;
+	case C_B_CODEBOOK: u = r->bits.codebook; break;
+	case C_B_BIAS: u = r->bits.bias; break;
+	case C_B_HEADER: u = r->bits.header; break;
+	case C_B_TOTAL: u = r->bits.total; break;
+	case C_BYTES: u = (r->bits.total + 7) / 8; break;
+	case C_DENSE_BITS: u = r->dense_bits; break;
+	case C_RATIO: d = r->compression_ratio; dec = 2; break;
+	case C_F_EIE: u = f->eie; break;
+	case C_F_CSR: u = f->csr; break;
+	case C_F_CSC: u = f->csc; break;
+	case C_F_COO: u = f->coo; break;
+	case C_F_BITMASK: u = f->bitmask; break;
+	case C_F_NM_PATTERN:
+		if (f->nm_n)
+			snprintf(b, n, "%d:%d", f->nm_n, f->nm_m);
+		else
+			snprintf(b, n, "%s", exact ? "" : "-");
+		return;
+	case C_F_NM:
+		if (!f->nm_n) {
+			snprintf(b, n, "%s", exact ? "" : "-");
+			return;
+		}
+		u = f->nm;
+		break;
+	case C_F_CBONLY: u = f->codebook_only; break;
+	case C_F_CBRATE: d = f->codebook_only_rate; dec = 2; break;
+	case C_F_DENSE: u = f->dense; break;
+	case C_F_BEST: snprintf(b, n, "%s", f->best); return;
+	case C_ACT: d = r->act_density; dec = 3; break;
+	case C_MACS_D: u = r->macs_dense; break;
+	case C_MACS_S: u = r->macs_sparse; break;
+	case C_MACS_E: d = r->macs_effective; dec = 0; break;
+	case C_CYC_T: d = r->cycles_theoretical; dec = 1; break;
+	case C_CYC_E: d = r->cycles_estimate; dec = 0; break;
+	case C_LB:
+		d = exact ? r->load_balance : 100 * r->load_balance;
+		dec = 1;
+		break;
+	case C_TIME: d = r->time_us; dec = 3; break;
+	case C_PERSEC: d = r->per_second; dec = 0; break;
+	case C_PE_MIN: d = pe_stat(r, x->rep->pes, -1); dec = 0; break;
+	case C_PE_MEAN: d = pe_stat(r, x->rep->pes, 0); dec = 1; break;
+	case C_PE_MAX: d = pe_stat(r, x->rep->pes, 1); dec = 0; break;
+	case C_SRAM_M: u = r->sram_matrix_bytes; break;
+	case C_SRAM_P: u = r->sram_pointer_bytes; break;
+	case C_FITS:
+		snprintf(b, n, "%s", r->sram_fits ? "yes" : "no");
+		return;
+	case C_E_MATRIX: d = e->matrix_sram; dec = 1; break;
+	case C_E_PTR: d = e->pointer_sram; dec = 1; break;
+	case C_E_MULT: d = e->multiply; dec = 1; break;
+	case C_E_ACC: d = e->accumulate; dec = 1; break;
+	case C_E_BIAS: d = e->bias; dec = 1; break;
+	case C_E_TOTAL: d = e->total; dec = 1; break;
+	case C_E_DDRAM: d = e->dense_dram; dec = 0; break;
+	case C_E_DCOMP: d = e->dense_compute; dec = 0; break;
+	case C_E_DTOTAL: d = e->dense_total; dec = 0; break;
+	case C_E_RATIO: d = r->energy_ratio; dec = 1; break;
+	case C_COUNT: break;
+	}
+	if (dec >= 0)
+		dbl(b, n, d, exact, dec);
+	else
+		snprintf(b, n, "%llu", (unsigned long long)u);
+}
+
+#define CELL 64
+
+/* The rows of a table: every layer, then the total. */
+static const spz_report_layer *row_at(const struct ctx *x, size_t i)
+{
+	return i < x->rep->n_layers ? &x->rep->layers[i] : &x->rep->total;
+}
+
+static void print_group(FILE *f, const struct ctx *x, int group)
+{
+	enum col sel[C_COUNT];
+	size_t nc = 0, nr = x->rep->n_layers + 1;
+	for (int c = 0; c < C_COUNT; c++)
+		if (cols[c].group == 0 || cols[c].group == group)
+			sel[nc++] = (enum col)c;
+	size_t w[C_COUNT];
+	char b[CELL];
+	for (size_t c = 0; c < nc; c++) {
+		w[c] = strlen(cols[sel[c]].head);
+		for (size_t i = 0; i < nr; i++) {
+			cell(b, sizeof b, sel[c], row_at(x, i), x, 0);
+			w[c] = strlen(b) > w[c] ? strlen(b) : w[c];
+		}
+	}
+	fprintf(f, "\n%s\n", group_title[group]);
+	for (size_t c = 0; c < nc; c++)
+		fprintf(f, c ? "  %*s" : "%-*s", (int)w[c], cols[sel[c]].head);
+	fputc('\n', f);
+	for (size_t i = 0; i < nr; i++) {
+		for (size_t c = 0; c < nc; c++) {
+			cell(b, sizeof b, sel[c], row_at(x, i), x, 0);
+			fprintf(f, c ? "  %*s" : "%-*s", (int)w[c], b);
+		}
+		fputc('\n', f);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Budgets                                                              */
+
+struct budgets {
+	int has_bytes, has_cycles, has_ratio;
+	uint64_t max_bytes, max_cycles;
+	double min_ratio;
+};
+
+/* Writes the failed budgets, "; "-separated, into msg; returns how many. */
+static int check_budgets(char *msg, size_t n, const struct budgets *bu,
+                         const spz_report_layer *t)
+{
+	int failed = 0;
+	size_t len = 0;
+	msg[0] = 0;
+	uint64_t bytes = (t->bits.total + 7) / 8;
+	char b1[32], b2[32];
+	if (bu->has_bytes && bytes > bu->max_bytes && len < n)
+		len += (size_t)snprintf(msg + len, n - len, "%s%llu bytes > "
+		                        "--max-bytes %llu", failed++ ? "; " : "",
+		                        (unsigned long long)bytes,
+		                        (unsigned long long)bu->max_bytes);
+	if (bu->has_cycles && t->cycles_estimate > (double)bu->max_cycles &&
+	    len < n)
+		len += (size_t)snprintf(msg + len, n - len, "%s%.0f cycles > "
+		                        "--max-cycles %llu", failed++ ? "; " : "",
+		                        t->cycles_estimate,
+		                        (unsigned long long)bu->max_cycles);
+	if (bu->has_ratio && t->compression_ratio < bu->min_ratio && len < n)
+		snprintf(msg + len, n - len, "%scompression %sx < "
+		         "--min-compression %s", failed++ ? "; " : "",
+		         spz_format_double(b1, t->compression_ratio),
+		         spz_format_double(b2, bu->min_ratio));
+	return failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Text, CSV, Markdown                                                  */
+
+static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
+{
+	const spz_report *r = x->rep;
+	fprintf(f, "spz report of '%s': %s '%s', %zu layer%s, %u PEs, "
+	        "%d-bit relative index, clock %g MHz\n", x->input, x->kind,
+	        x->eie->name ? x->eie->name : "", r->n_layers,
+	        r->n_layers == 1 ? "" : "s", r->pes, r->index_bits,
+	        r->clock_mhz);
+	if (x->what_if_bits)
+		fprintf(f, "what-if: weights that are not quantized are taken "
+		        "as %d-bit codes\n", x->what_if_bits);
+	if (x->activity)
+		fprintf(f, "input activation densities from '%s'\n",
+		        x->activity);
+	for (int g = 1; g <= 5; g++)
+		print_group(f, x, g);
+	fprintf(f, "\nSRAM capacity per PE: %llu B sparse matrix, %llu B "
+	        "pointers\n", (unsigned long long)r->sram_matrix_capacity,
+	        (unsigned long long)r->sram_pointer_capacity);
+	char msg[512];
+	if ((bu->has_bytes || bu->has_cycles || bu->has_ratio))
+		fprintf(f, "budgets: %s\n", check_budgets(msg, sizeof msg, bu,
+		        &r->total) ? msg : "all met");
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_csv(FILE *f, const struct ctx *x)
+{
+	char b[CELL];
+	for (int c = 0; c < C_COUNT; c++)
+		fprintf(f, "%s%s", c ? "," : "", cols[c].key);
+	fputc('\n', f);
+	for (size_t i = 0; i <= x->rep->n_layers; i++) {
+		for (int c = 0; c < C_COUNT; c++) {
+			cell(b, sizeof b, (enum col)c, row_at(x, i), x, 1);
+			if (c)
+				fputc(',', f);
+			csv_field(f, b);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void md_field(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+}
+
+static void print_markdown(FILE *f, const struct ctx *x)
+{
+	char b[CELL];
+	fputs("|", f);
+	for (int c = 0; c < C_COUNT; c++)
+		fprintf(f, " %s |", cols[c].key);
+	fputs("\n|", f);
+	for (int c = 0; c < C_COUNT; c++)
+		fputs(c == C_NAME || c == C_F_BEST || c == C_FITS ||
+		      c == C_F_NM_PATTERN ? " --- |" : " ---: |", f);
+	fputc('\n', f);
+	for (size_t i = 0; i <= x->rep->n_layers; i++) {
+		fputs("|", f);
+		for (int c = 0; c < C_COUNT; c++) {
+			cell(b, sizeof b, (enum col)c, row_at(x, i), x, 1);
+			fputc(' ', f);
+			if (i == x->rep->n_layers && c == C_NAME)
+				fputs("**total**", f);
+			else
+				md_field(f, b);
+			fputs(" |", f);
+		}
+		fputc('\n', f);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                 */
+
+static cJSON *u64_array(const uint64_t *v, uint32_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (uint32_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
+	return a;
+}
+
+static void add_u64(cJSON *o, const char *k, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, k, (double)v);
+}
+
+static cJSON *formats_json(const spz_report_formats *f)
+{
+	cJSON *o = cJSON_CreateObject(), *s;
+	s = cJSON_AddObjectToObject(o, "eie");
+	add_u64(s, "bits", f->eie);
+	s = cJSON_AddObjectToObject(o, "csr");
+	add_u64(s, "bits", f->csr);
+	add_u64(s, "words", f->csr_words);
+	s = cJSON_AddObjectToObject(o, "csc");
+	add_u64(s, "bits", f->csc);
+	add_u64(s, "words", f->csc_words);
+	s = cJSON_AddObjectToObject(o, "coo");
+	add_u64(s, "bits", f->coo);
+	add_u64(s, "words", f->coo_words);
+	s = cJSON_AddObjectToObject(o, "bitmask");
+	add_u64(s, "bits", f->bitmask);
+	if (f->nm_n) {
+		s = cJSON_AddObjectToObject(o, "nm");
+		cJSON_AddNumberToObject(s, "n", f->nm_n);
+		cJSON_AddNumberToObject(s, "m", f->nm_m);
+		add_u64(s, "bits", f->nm);
+	} else {
+		cJSON_AddNullToObject(o, "nm");
+	}
+	s = cJSON_AddObjectToObject(o, "codebook_only");
+	add_u64(s, "bits", f->codebook_only);
+	cJSON_AddNumberToObject(s, "rate", f->codebook_only_rate);
+	s = cJSON_AddObjectToObject(o, "dense");
+	add_u64(s, "bits", f->dense);
+	add_u64(s, "words", f->dense_words);
+	return o;
+}
+
+static cJSON *layer_json(const spz_report_layer *r, const struct ctx *x,
+                         size_t li)
+{
+	int total = r == &x->rep->total;
+	uint32_t pes = x->rep->pes;
+	cJSON *o = cJSON_CreateObject(), *s;
+	if (!total) {
+		const spz_eie_layer *l = &x->eie->layers[li];
+		cJSON_AddStringToObject(o, "name", r->name);
+		cJSON_AddStringToObject(o, "weight", l->weight);
+		add_u64(o, "rows", (uint64_t)r->rows);
+		add_u64(o, "cols", (uint64_t)r->cols);
+		cJSON_AddBoolToObject(o, "quantized", x->quantized[li]);
+		cJSON_AddNumberToObject(o, "code_bits", r->code_bits);
+		add_u64(o, "codebook_size", r->codebook_size);
+		cJSON_AddNumberToObject(o, "index_bits", r->index_bits);
+		cJSON_AddNumberToObject(o, "entry_bits", r->entry_bits);
+		cJSON_AddNumberToObject(o, "pointer_bits", r->pointer_bits);
+	}
+	add_u64(o, "nonzeros", r->nonzeros);
+	add_u64(o, "padding", r->padding);
+	cJSON_AddNumberToObject(o, "density", r->macs_dense
+		? (double)r->nonzeros / (double)r->macs_dense : 0);
+	s = cJSON_AddObjectToObject(o, "bits");
+	add_u64(s, "entries", r->bits.entries);
+	add_u64(s, "padding", r->bits.padding);
+	add_u64(s, "pointers", r->bits.pointers);
+	add_u64(s, "codebook", r->bits.codebook);
+	add_u64(s, "bias", r->bits.bias);
+	add_u64(s, "header", r->bits.header);
+	add_u64(s, "total", r->bits.total);
+	add_u64(o, "bytes", (r->bits.total + 7) / 8);
+	add_u64(o, "dense_bits", r->dense_bits);
+	cJSON_AddNumberToObject(o, "compression_ratio", r->compression_ratio);
+	cJSON_AddItemToObject(o, "formats", formats_json(&r->formats));
+	cJSON_AddStringToObject(o, "best_format", r->formats.best);
+	cJSON_AddBoolToObject(o, "csr_beats_dense", r->formats.csr_beats_dense);
+	cJSON_AddBoolToObject(o, "csr_beats_coo", r->formats.csr_beats_coo);
+	cJSON_AddNumberToObject(o, "act_density", r->act_density);
+	add_u64(o, "macs_dense", r->macs_dense);
+	add_u64(o, "macs_sparse", r->macs_sparse);
+	cJSON_AddNumberToObject(o, "macs_effective", r->macs_effective);
+	cJSON_AddItemToObject(o, "pe_entries", u64_array(r->pe_entries, pes));
+	cJSON_AddItemToObject(o, "pe_padding", u64_array(r->pe_padding, pes));
+	cJSON *cyc = cJSON_AddArrayToObject(o, "pe_cycles");
+	for (uint32_t k = 0; k < pes && !total; k++)
+		cJSON_AddItemToArray(cyc, cJSON_CreateNumber(
+			r->act_density * (double)r->pe_work[k]));
+	if (total)
+		cJSON_DeleteItemFromObject(o, "pe_cycles");
+	s = cJSON_AddObjectToObject(o, "entries_per_pe");
+	cJSON_AddNumberToObject(s, "min", pe_stat(r, pes, -1));
+	cJSON_AddNumberToObject(s, "mean", pe_stat(r, pes, 0));
+	cJSON_AddNumberToObject(s, "max", pe_stat(r, pes, 1));
+	cJSON_AddNumberToObject(o, "cycles_theoretical", r->cycles_theoretical);
+	cJSON_AddNumberToObject(o, "cycles_estimate", r->cycles_estimate);
+	cJSON_AddNumberToObject(o, "load_balance", r->load_balance);
+	cJSON_AddNumberToObject(o, "time_us", r->time_us);
+	cJSON_AddNumberToObject(o, total ? "inferences_per_second"
+	                                 : "layers_per_second", r->per_second);
+	s = cJSON_AddObjectToObject(o, "sram");
+	add_u64(s, "matrix_bytes", r->sram_matrix_bytes);
+	add_u64(s, "pointer_bytes", r->sram_pointer_bytes);
+	cJSON_AddBoolToObject(s, "fits", r->sram_fits);
+	cJSON_AddNumberToObject(o, "energy_pj", r->energy.total);
+	cJSON_AddNumberToObject(o, "dense_energy_pj", r->energy.dense_total);
+	cJSON_AddNumberToObject(o, "energy_ratio", r->energy_ratio);
+	s = cJSON_AddObjectToObject(o, "energy_breakdown_pj");
+	cJSON_AddNumberToObject(s, "matrix_sram", r->energy.matrix_sram);
+	cJSON_AddNumberToObject(s, "pointer_sram", r->energy.pointer_sram);
+	cJSON_AddNumberToObject(s, "multiply", r->energy.multiply);
+	cJSON_AddNumberToObject(s, "accumulate", r->energy.accumulate);
+	cJSON_AddNumberToObject(s, "bias", r->energy.bias);
+	cJSON_AddNumberToObject(s, "dense_dram", r->energy.dense_dram);
+	cJSON_AddNumberToObject(s, "dense_compute", r->energy.dense_compute);
+	return o;
+}
+
+static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
+{
+	const spz_report *r = x->rep;
+	const spz_energy_table *t = &x->opts->energy;
+	cJSON *j = cJSON_CreateObject(), *s;
+	cJSON_AddStringToObject(j, "format", "spz-report");
+	cJSON_AddNumberToObject(j, "version", 1);
+	cJSON_AddStringToObject(j, "input", x->input);
+	cJSON_AddStringToObject(j, "kind", x->kind);
+	cJSON_AddStringToObject(j, "model", x->eie->name ? x->eie->name : "");
+	cJSON_AddNumberToObject(j, "pes", r->pes);
+	cJSON_AddNumberToObject(j, "index_bits", r->index_bits);
+	if (x->what_if_bits)
+		cJSON_AddNumberToObject(j, "what_if_code_bits", x->what_if_bits);
+	else
+		cJSON_AddNullToObject(j, "what_if_code_bits");
+	cJSON_AddNumberToObject(j, "clock_mhz", r->clock_mhz);
+	if (x->activity) {
+		cJSON_AddNullToObject(j, "act_density");
+		cJSON_AddStringToObject(j, "activity", x->activity);
+	} else {
+		cJSON_AddNumberToObject(j, "act_density", x->opts->act_density);
+		cJSON_AddNullToObject(j, "activity");
+	}
+	s = cJSON_AddObjectToObject(j, "sram_capacity");
+	add_u64(s, "matrix_bytes", r->sram_matrix_capacity);
+	add_u64(s, "pointer_bytes", r->sram_pointer_capacity);
+	s = cJSON_AddObjectToObject(j, "energy_table_pj");
+	cJSON_AddNumberToObject(s, "int_add_32", t->int_add_32);
+	cJSON_AddNumberToObject(s, "float_add_32", t->float_add_32);
+	cJSON_AddNumberToObject(s, "int_mult_32", t->int_mult_32);
+	cJSON_AddNumberToObject(s, "float_mult_32", t->float_mult_32);
+	cJSON_AddNumberToObject(s, "int_mult_16", t->int_mult_16);
+	cJSON_AddNumberToObject(s, "sram_read_32", t->sram_read_32);
+	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
+	cJSON *ls = cJSON_AddArrayToObject(j, "layers");
+	for (size_t i = 0; i < r->n_layers; i++)
+		cJSON_AddItemToArray(ls, layer_json(&r->layers[i], x, i));
+	cJSON_AddItemToObject(j, "total", layer_json(&r->total, x, 0));
+	cJSON *b = cJSON_AddArrayToObject(j, "budgets");
+	const spz_report_layer *tt = &r->total;
+	struct {
+		int on;
+		const char *name;
+		double limit, value;
+		int ok;
+	} all[3] = {
+		{bu->has_bytes, "max-bytes", (double)bu->max_bytes,
+		 (double)((tt->bits.total + 7) / 8),
+		 (tt->bits.total + 7) / 8 <= bu->max_bytes},
+		{bu->has_cycles, "max-cycles", (double)bu->max_cycles,
+		 tt->cycles_estimate,
+		 tt->cycles_estimate <= (double)bu->max_cycles},
+		{bu->has_ratio, "min-compression", bu->min_ratio,
+		 tt->compression_ratio, tt->compression_ratio >= bu->min_ratio},
+	};
+	for (int i = 0; i < 3; i++) {
+		if (!all[i].on)
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", all[i].name);
+		cJSON_AddNumberToObject(o, "limit", all[i].limit);
+		cJSON_AddNumberToObject(o, "value", all[i].value);
+		cJSON_AddBoolToObject(o, "ok", all[i].ok);
+		cJSON_AddItemToArray(b, o);
+	}
+	return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Inputs                                                               */
+
+/* Per-layer input densities from `spz run --json`'s "act_density_in",
+ * matched by layer (node) name. */
+static int load_activity(double *dens, const char *path, const spz_eie *e)
+{
+	spz_input in;
+	spz_error err = {0};
+	char *text;
+	size_t len;
+	if (spz_input_open(&in, path, &err))
+		return cli_fail(&err);
+	int rc = spz_input_slurp(&text, &len, &in, &err);
+	spz_input_close(&in);
+	if (rc)
+		return cli_fail(&err);
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	free(text);
+	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+	if (!cJSON_IsArray(layers)) {
+		cJSON_Delete(j);
+		return cli_error("'%s': an activity file is the JSON of 'spz run "
+		                 "--json' (an object with a \"layers\" array)",
+		                 path);
+	}
+	for (size_t i = 0; i < e->n_layers; i++) {
+		const char *name = e->layers[i].node;
+		const cJSON *l, *found = NULL;
+		cJSON_ArrayForEach(l, layers) {
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(l, "name");
+			if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+				found = l;
+		}
+		if (!found) {
+			cJSON_Delete(j);
+			return cli_error("'%s': no activity for layer '%s'", path,
+			                 name);
+		}
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(
+			found, "act_density_in");
+		if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 &&
+		                            d->valuedouble <= 1)) {
+			cJSON_Delete(j);
+			return cli_error("'%s': layer '%s': \"act_density_in\" must "
+			                 "be a number in 0..1", path, name);
+		}
+		dens[i] = d->valuedouble;
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Figures                                                              */
+
+struct figure {
+	char *path;
+	unsigned char *png;
+	size_t len;
+};
+
+/* A layer name as a file name: [A-Za-z0-9._-] kept, the rest '_'. */
+static void safe_name(char *b, size_t n, const char *name)
+{
+	size_t i = 0;
+	for (; name[i] && i + 1 < n; i++) {
+		char c = name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		         (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		         c == '_';
+		b[i] = ok && !(i == 0 && c == '.') ? c : '_';
+	}
+	b[i] = 0;
+}
+
+static int add_figure(struct figure *fig, const char *dir, const char *base,
+                      const char *what, spz_rgb *img, int rc,
+                      spz_error *err)
+{
+	if (rc)
+		return rc;
+	size_t n = strlen(dir) + strlen(base) + strlen(what) + 8;
+	fig->path = malloc(n);
+	if (!fig->path) {
+		spz_rgb_free(img);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	snprintf(fig->path, n, "%s/%s-%s.png", dir, base, what);
+	rc = spz_png_encode(&fig->png, &fig->len, img->pixels, img->width,
+	                    img->height, err);
+	spz_rgb_free(img);
+	return rc;
+}
+
+/* Renders the three figures of every layer into memory. */
+static int render_figures(struct figure *figs, const struct ctx *x,
+                          const char *dir, spz_error *err)
+{
+	const spz_eie *e = x->eie;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < e->n_layers; i++) {
+		const spz_eie_layer *l = &e->layers[i];
+		const spz_report_layer *r = &x->rep->layers[i];
+		char base[200], title[400];
+		safe_name(base, sizeof base, l->node);
+		/* Names that clash once sanitized get the layer's number. */
+		for (size_t k = 0; k < i; k++) {
+			char other[200];
+			safe_name(other, sizeof other, e->layers[k].node);
+			if (!strcmp(other, base)) {
+				size_t at = strlen(base) < 180 ? strlen(base) : 180;
+				snprintf(base + at, sizeof base - at, "-%zu", i + 1);
+				break;
+			}
+		}
+		struct figure *f = &figs[3 * i];
+		float *grid;
+		uint32_t gw, gh, block;
+		spz_rgb *img = NULL;
+		rc = spz_report_density_grid(&grid, &gw, &gh, &block, e, l, 1024,
+		                             err);
+		if (rc)
+			break;
+		snprintf(title, sizeof title, "%s: weight density, %lldx%lld",
+		         l->node, (long long)l->rows, (long long)l->cols);
+		rc = spz_figure_heatmap(&img, grid, gw, gh, block, l->rows,
+		                        l->cols, title, err);
+		free(grid);
+		rc = add_figure(&f[0], dir, base, "heatmap", img, rc, err);
+		if (rc)
+			break;
+		spz_histogram *h;
+		const spz_tensor *t = x->model
+			? spz_model_tensor(x->model, l->weight) : NULL;
+		rc = t ? spz_histogram_of_tensor(&h, t, 64, err)
+		       : spz_histogram_of_layer(&h, e, l, 64, err);
+		if (rc)
+			break;
+		snprintf(title, sizeof title, "%s: weights%s", l->node,
+		         h->n_marks ? " and codebook centroids" : "");
+		img = NULL;
+		rc = spz_figure_histogram(&img, h, title, err);
+		spz_histogram_free(h);
+		rc = add_figure(&f[1], dir, base, "histogram", img, rc, err);
+		if (rc)
+			break;
+		snprintf(title, sizeof title, "%s: entries per PE (%u PEs)",
+		         l->node, e->pes);
+		img = NULL;
+		rc = spz_figure_pe_bars(&img, r->pe_entries, r->pe_padding,
+		                        e->pes, title, err);
+		rc = add_figure(&f[2], dir, base, "pes", img, rc, err);
+	}
+	return rc;
+}
+
+/* Writes every figure; on a failure removes those already written. */
+static int write_figures(struct figure *figs, size_t n, spz_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		spz_output o;
+		int rc = spz_output_open(&o, figs[i].path, err);
+		if (!rc) {
+			fwrite(figs[i].png, 1, figs[i].len, o.f);
+			rc = spz_output_commit(&o, err);
+		}
+		if (rc) {
+			while (i-- > 0)
+				unlink(figs[i].path);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void free_figures(struct figure *figs, size_t n)
+{
+	for (size_t i = 0; figs && i < n; i++) {
+		free(figs[i].path);
+		free(figs[i].png);
+	}
+	free(figs);
+}
+
+/* ------------------------------------------------------------------ */
+/* The command                                                          */
+
+/* The N:M group size to check: the model's N:M pruning record, else 4. */
+static int nm_group(const spz_model *m)
+{
+	for (size_t i = 0; m && i < m->n_tensors; i++)
+		if (m->tensors[i].prune && m->tensors[i].prune->nm_m >= 2 &&
+		    m->tensors[i].prune->nm_m <= 16)
+			return m->tensors[i].prune->nm_m;
+	return 4;
+}
+
+static int parse_kb(const char *opt, const char *s, uint64_t *out)
+{
+	uint64_t v;
+	if (cli_parse_u64(s, &v) || v < 1 || v > (UINT64_C(1) << 40))
+		return cli_usage("report", "%s takes a size in KiB (1 or "
+		                 "more), not '%s'", opt, s);
+	*out = v * 1024;
+	return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{"pes", required_argument, 0, 'p'},
+		{"index-bits", required_argument, 0, 'i'},
+		{"bits", required_argument, 0, 'b'},
+		{"act-density", required_argument, 0, 'a'},
+		{"activity", required_argument, 0, 'A'},
+		{"clock-mhz", required_argument, 0, 'c'},
+		{"sram-matrix-kb", required_argument, 0, 'M'},
+		{"sram-pointer-kb", required_argument, 0, 'P'},
+		{"energy", required_argument, 0, 'e'},
+		{"json", no_argument, 0, 'j'},
+		{"csv", no_argument, 0, 'C'},
+		{"markdown", no_argument, 0, 'm'},
+		{"output", required_argument, 0, 'o'},
+		{"png", required_argument, 0, 'g'},
+		{"max-bytes", required_argument, 0, 'B'},
+		{"max-cycles", required_argument, 0, 'Y'},
+		{"min-compression", required_argument, 0, 'R'},
+		{0, 0, 0, 0}};
+	spz_report_options ro = SPZ_REPORT_OPTIONS_INIT;
+	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+	struct budgets bu = {0};
+	int form = FORM_TEXT, forms = 0, bits = 4;
+	int has_pes = 0, has_index = 0, has_bits = 0, has_density = 0;
+	const char *activity = NULL, *energy = NULL, *out = "-", *png = NULL;
+	int c;
+	uint64_t u;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (cli_parse_u64(optarg, &u) || u < 1 || u > 4096)
+				return cli_usage("report", "--pes takes 1..4096, "
+				                 "not '%s'", optarg);
+			eo.pes = (uint32_t)u;
+			has_pes = 1;
+			break;
+		case 'i':
+			if (cli_parse_u64(optarg, &u) || u < 2 || u > 8)
+				return cli_usage("report", "--index-bits takes "
+				                 "2..8, not '%s'", optarg);
+			eo.index_bits = (int)u;
+			has_index = 1;
+			break;
+		case 'b':
+			if (cli_parse_u64(optarg, &u) || u < 1 || u > 8)
+				return cli_usage("report", "--bits takes 1..8, not "
+				                 "'%s'", optarg);
+			bits = (int)u;
+			has_bits = 1;
+			break;
+		case 'a':
+			if (cli_parse_double(optarg, &ro.act_density) ||
+			    ro.act_density < 0 || ro.act_density > 1)
+				return cli_usage("report", "--act-density takes a "
+				                 "number in 0..1, not '%s'", optarg);
+			has_density = 1;
+			break;
+		case 'A': activity = optarg; break;
+		case 'c':
+			if (cli_parse_double(optarg, &ro.clock_mhz) ||
+			    ro.clock_mhz <= 0)
+				return cli_usage("report", "--clock-mhz takes a "
+				                 "number above 0, not '%s'", optarg);
+			break;
+		case 'M':
+			if (parse_kb("--sram-matrix-kb", optarg,
+			             &ro.sram_matrix_bytes))
+				return EXIT_USAGE;
+			break;
+		case 'P':
+			if (parse_kb("--sram-pointer-kb", optarg,
+			             &ro.sram_pointer_bytes))
+				return EXIT_USAGE;
+			break;
+		case 'e': energy = optarg; break;
+		case 'j': form = FORM_JSON; forms++; break;
+		case 'C': form = FORM_CSV; forms++; break;
+		case 'm': form = FORM_MARKDOWN; forms++; break;
+		case 'o': out = optarg; break;
+		case 'g': png = optarg; break;
+		case 'B':
+			if (cli_parse_u64(optarg, &bu.max_bytes))
+				return cli_usage("report", "--max-bytes takes a "
+				                 "non-negative integer, not '%s'",
+				                 optarg);
+			bu.has_bytes = 1;
+			break;
+		case 'Y':
+			if (cli_parse_u64(optarg, &bu.max_cycles))
+				return cli_usage("report", "--max-cycles takes a "
+				                 "non-negative integer, not '%s'",
+				                 optarg);
+			bu.has_cycles = 1;
+			break;
+		case 'R':
+			if (cli_parse_double(optarg, &bu.min_ratio) ||
+			    bu.min_ratio < 0)
+				return cli_usage("report", "--min-compression takes "
+				                 "a ratio >= 0, not '%s'", optarg);
+			bu.has_ratio = 1;
+			break;
+		default:
+			return cli_opt_error("report", c, argv);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage("report", "expected one input file (a model or "
+		                 "an image)");
+	if (forms > 1)
+		return cli_usage("report", "--json, --csv and --markdown exclude "
+		                 "each other");
+	if (activity && has_density)
+		return cli_usage("report", "--act-density and --activity exclude "
+		                 "each other");
+	const char *input = argv[optind];
+	spz_error err = {0};
+	if (energy && spz_energy_load(&ro.energy, energy, &err))
+		return cli_fail(&err);
+
+	spz_input in;
+	if (spz_input_open(&in, input, &err))
+		return cli_fail(&err);
+	spz_model *m = NULL;
+	spz_eie *e = NULL;
+	struct ctx x = {input, "model", NULL, NULL, NULL, &ro, activity, 0,
+	                NULL};
+	int rc = 0;
+	if (spz_input_kind(&in) == SPZ_FILE_IMAGE) {
+		spz_input_close(&in);
+		(void)has_pes;
+		(void)has_index;
+		(void)has_bits;
+		return cli_error("'%s': reading images is not available yet",
+		                 input);
+	}
+	rc = spz_model_read(&m, &in, &err);
+	spz_input_close(&in);
+	if (rc)
+		return cli_fail(&err);
+	if (spz_report_pack(&e, m, &eo, bits, &err)) {
+		spz_model_free(m);
+		return cli_fail(&err);
+	}
+	x.model = m;
+	x.eie = e;
+	x.quantized = calloc(e->n_layers, sizeof *x.quantized);
+	double *dens = calloc(e->n_layers, sizeof *dens);
+	if (!x.quantized || !dens)
+		rc = cli_error("out of memory");
+	for (size_t i = 0; !rc && i < e->n_layers; i++) {
+		const spz_tensor *t = spz_model_tensor(m, e->layers[i].weight);
+		x.quantized[i] = t && t->codebook;
+		if (!x.quantized[i])
+			x.what_if_bits = bits;
+	}
+	ro.nm_m = nm_group(m);
+	if (!rc && activity) {
+		rc = load_activity(dens, activity, e);
+		ro.layer_act_density = dens;
+	}
+	spz_report *rep = NULL;
+	if (!rc && spz_report_compute(&rep, e, &ro, &err))
+		rc = cli_fail(&err);
+	x.rep = rep;
+
+	struct figure *figs = NULL;
+	size_t n_figs = 0;
+	if (!rc && png) {
+		struct stat st;
+		if (mkdir(png, 0777) && errno != EEXIST)
+			rc = cli_error("cannot create '%s': %s", png,
+			               strerror(errno));
+		else if (stat(png, &st) || !S_ISDIR(st.st_mode))
+			rc = cli_error("cannot write figures to '%s': not a "
+			               "directory", png);
+		n_figs = 3 * e->n_layers;
+		if (!rc && !(figs = calloc(n_figs, sizeof *figs)))
+			rc = cli_error("out of memory");
+		if (!rc && render_figures(figs, &x, png, &err))
+			rc = cli_fail(&err);
+	}
+	spz_output o;
+	if (!rc && spz_output_open(&o, out, &err))
+		rc = cli_fail(&err);
+	if (!rc) {
+		if (form == FORM_JSON) {
+			cJSON *j = report_json(&x, &bu);
+			char *s = cJSON_Print(j);
+			cJSON_Delete(j);
+			if (s)
+				fprintf(o.f, "%s\n", s);
+			else
+				rc = cli_error("out of memory");
+			free(s);
+		} else if (form == FORM_CSV) {
+			print_csv(o.f, &x);
+		} else if (form == FORM_MARKDOWN) {
+			print_markdown(o.f, &x);
+		} else {
+			print_text(o.f, &x, &bu);
+		}
+		if (!rc && figs && write_figures(figs, n_figs, &err))
+			rc = cli_fail(&err);
+		if (rc)
+			spz_output_abort(&o);
+		else if (spz_output_commit(&o, &err)) {
+			rc = cli_fail(&err);
+			for (size_t i = 0; figs && i < n_figs; i++)
+				unlink(figs[i].path);
+		}
+	}
+	char msg[512];
+	if (!rc && check_budgets(msg, sizeof msg, &bu, &rep->total)) {
+		fprintf(stderr, "spz report: budget exceeded: %s\n", msg);
+		rc = EXIT_CHECK;
+	}
+	free_figures(figs, n_figs);
+	spz_report_free(rep);
+	free(dens);
+	free(x.quantized);
+	spz_eie_free(e);
+	spz_model_free(m);
+	return rc;
+}
