@@ -134,7 +134,9 @@ static double pe_stat(const spz_report_layer *r, uint32_t pes, int which)
 /* Text of a number: exact for CSV/Markdown, rounded for the text table. */
 static void dbl(char *b, size_t n, double v, int exact, int decimals)
 {
-	if (exact)
+	if (exact && v == floor(v) && fabs(v) < 1e15)
+		snprintf(b, n, "%.0f", v);
+	else if (exact)
 		spz_format_double(b, v);
 	else
 		snprintf(b, n, "%.*f", decimals, v);
@@ -380,29 +382,38 @@ static void md_field(FILE *f, const char *s)
 	}
 }
 
+/* The text tables as Markdown: one table per group, the total in bold. */
 static void print_markdown(FILE *f, const struct ctx *x)
 {
 	char b[CELL];
-	fputs("|", f);
-	for (int c = 0; c < C_COUNT; c++)
-		fprintf(f, " %s |", cols[c].key);
-	fputs("\n|", f);
-	for (int c = 0; c < C_COUNT; c++)
-		fputs(c == C_NAME || c == C_F_BEST || c == C_FITS ||
-		      c == C_F_NM_PATTERN ? " --- |" : " ---: |", f);
-	fputc('\n', f);
-	for (size_t i = 0; i <= x->rep->n_layers; i++) {
-		fputs("|", f);
-		for (int c = 0; c < C_COUNT; c++) {
-			cell(b, sizeof b, (enum col)c, row_at(x, i), x, 1);
-			fputc(' ', f);
-			if (i == x->rep->n_layers && c == C_NAME)
-				fputs("**total**", f);
-			else
-				md_field(f, b);
-			fputs(" |", f);
-		}
+	for (int g = 1; g <= 5; g++) {
+		fprintf(f, "%s**%s**\n\n|", g > 1 ? "\n" : "", group_title[g]);
+		for (int c = 0; c < C_COUNT; c++)
+			if (cols[c].group == 0 || cols[c].group == g) {
+				fputc(' ', f);
+				md_field(f, cols[c].head);
+				fputs(" |", f);
+			}
+		fputs("\n|", f);
+		for (int c = 0; c < C_COUNT; c++)
+			if (cols[c].group == 0 || cols[c].group == g)
+				fputs(c == C_NAME || c == C_F_BEST ||
+				      c == C_FITS || c == C_F_NM_PATTERN
+				      ? " --- |" : " ---: |", f);
 		fputc('\n', f);
+		for (size_t i = 0; i <= x->rep->n_layers; i++) {
+			int total = i == x->rep->n_layers;
+			fputs("|", f);
+			for (int c = 0; c < C_COUNT; c++) {
+				if (cols[c].group && cols[c].group != g)
+					continue;
+				cell(b, sizeof b, (enum col)c, row_at(x, i), x, 0);
+				fputs(total ? " **" : " ", f);
+				md_field(f, b);
+				fputs(total ? "** |" : " |", f);
+			}
+			fputc('\n', f);
+		}
 	}
 }
 

@@ -248,14 +248,15 @@ int spz_figure_heatmap(spz_rgb **out, const float *grid, uint32_t width,
 		}
 	frame(img);
 	char b[64];
-	/* Ticks at the first and last weight and the middle, in W's units. */
+	/* Ticks at the first, middle and last weight (its centre), in W's
+	 * rows and columns. */
 	for (int t = 0; t < 3; t++) {
 		int64_t c = t == 0 ? 0 : t == 1 ? cols / 2 : cols - 1;
 		int64_t r = t == 0 ? 0 : t == 1 ? rows / 2 : rows - 1;
 		snprintf(b, sizeof b, "%lld", (long long)c);
-		xtick(img, (int)((double)c / (double)cols * pw), b);
+		xtick(img, (int)((c + 0.5) / (double)cols * pw), b);
 		snprintf(b, sizeof b, "%lld", (long long)r);
-		ytick(img, (int)((double)r / (double)rows * ph), b);
+		ytick(img, (int)((r + 0.5) / (double)rows * ph), b);
 	}
 	int bottom = (int)(img->plot_y + img->plot_h);
 	const char *xl = "INPUT COLUMN J";
