@@ -821,6 +821,49 @@ static int parse_kb(const char *opt, const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The image to report on: an EIE image as it is, or the image a model
+ * (or a plain CSC / CSR / N:M image, through the model it holds) would
+ * pack to. *m stays NULL for an EIE image. what_if_flags: --pes,
+ * --index-bits or --bits were given, which only a model takes.
+ */
+static int read_input(spz_model **m, spz_eie **e, const char **kind,
+                      const char *path, const spz_eie_options *eo, int bits,
+                      int what_if_flags)
+{
+	spz_input in;
+	spz_error err = {0};
+	if (spz_input_open(&in, path, &err))
+		return cli_fail(&err);
+	int rc = 0;
+	static const char *kinds[] = {"model", "eie", "csc", "csr", "nm"};
+	int ik = spz_input_kind(&in) == SPZ_FILE_IMAGE ? spz_image_kind(&in)
+	                                               : 0;
+	*kind = ik >= 0 && ik <= SPZ_IMAGE_NM ? kinds[ik] : "image";
+	if (spz_input_kind(&in) == SPZ_FILE_IMAGE &&
+	    spz_image_kind(&in) == SPZ_IMAGE_EIE) {
+		if (what_if_flags) {
+			spz_input_close(&in);
+			return cli_usage("report", "'%s' is an EIE image: --pes, "
+			                 "--index-bits and --bits apply to models",
+			                 path);
+		}
+		rc = spz_eie_read(e, &in, &err);
+		spz_input_close(&in);
+		return rc ? cli_fail(&err) : 0;
+	}
+	if (spz_input_kind(&in) == SPZ_FILE_IMAGE)
+		rc = spz_plain_read_model(m, &in, &err);
+	else
+		rc = spz_model_read(m, &in, &err);
+	spz_input_close(&in);
+	if (!rc && (rc = spz_report_pack(e, *m, eo, bits, &err))) {
+		spz_model_free(*m);
+		*m = NULL;
+	}
+	return rc ? cli_fail(&err) : 0;
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -943,42 +986,31 @@ int cmd_report(int argc, char **argv)
 	if (energy && spz_energy_load(&ro.energy, energy, &err))
 		return cli_fail(&err);
 
-	spz_input in;
-	if (spz_input_open(&in, input, &err))
-		return cli_fail(&err);
 	spz_model *m = NULL;
 	spz_eie *e = NULL;
 	struct ctx x = {input, "model", NULL, NULL, NULL, &ro, activity, 0,
 	                NULL};
-	int rc = 0;
-	if (spz_input_kind(&in) == SPZ_FILE_IMAGE) {
-		spz_input_close(&in);
-		(void)has_pes;
-		(void)has_index;
-		(void)has_bits;
-		return cli_error("'%s': reading images is not available yet",
-		                 input);
-	}
-	rc = spz_model_read(&m, &in, &err);
-	spz_input_close(&in);
+	int rc = read_input(&m, &e, &x.kind, input, &eo, bits,
+	                    has_pes || has_index || has_bits);
 	if (rc)
-		return cli_fail(&err);
-	if (spz_report_pack(&e, m, &eo, bits, &err)) {
-		spz_model_free(m);
-		return cli_fail(&err);
-	}
+		return rc;
 	x.model = m;
 	x.eie = e;
 	x.quantized = calloc(e->n_layers, sizeof *x.quantized);
 	double *dens = calloc(e->n_layers, sizeof *dens);
-	if (!x.quantized || !dens)
+	uint64_t *heads = calloc(e->n_layers, sizeof *heads);
+	if (!x.quantized || !dens || !heads)
 		rc = cli_error("out of memory");
 	for (size_t i = 0; !rc && i < e->n_layers; i++) {
-		const spz_tensor *t = spz_model_tensor(m, e->layers[i].weight);
-		x.quantized[i] = t && t->codebook;
+		const spz_tensor *t = m ? spz_model_tensor(m, e->layers[i].weight)
+		                        : NULL;
+		x.quantized[i] = !m || (t && t->codebook);
 		if (!x.quantized[i])
 			x.what_if_bits = bits;
+		heads[i] = spz_eie_layer_header_bits(e, &e->layers[i]);
 	}
+	ro.image_header_bits = spz_eie_header_bits(e);
+	ro.layer_header_bits = heads;
 	ro.nm_m = nm_group(m);
 	if (!rc && activity) {
 		rc = load_activity(dens, activity, e);
@@ -1043,6 +1075,7 @@ int cmd_report(int argc, char **argv)
 	free_figures(figs, n_figs);
 	spz_report_free(rep);
 	free(dens);
+	free(heads);
 	free(x.quantized);
 	spz_eie_free(e);
 	spz_model_free(m);

@@ -155,6 +155,17 @@ int spz_png_encode(unsigned char **out, size_t *len, const uint8_t *rgb,
 int spz_png_write(const char *path, const uint8_t *rgb, uint32_t width,
                   uint32_t height, spz_error *err);
 
+/*
+ * Bits of an EIE image file (formats/README.md) that are not payload:
+ * the header section, and for a layer its descriptor without the codebook
+ * and bias (fields, names, CRC) plus, per PE, the entry count, the two
+ * CRCs and the bits that pad the entries to a byte. With spz report's
+ * payload bits (entries, padding, pointers, codebook, bias) they sum to
+ * the file's size.
+ */
+uint64_t spz_eie_header_bits(const spz_eie *e);
+uint64_t spz_eie_layer_header_bits(const spz_eie *e, const spz_eie_layer *l);
+
 /* @@ run-io @@ */
 
 

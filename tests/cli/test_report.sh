@@ -30,7 +30,11 @@ run report "$F" --pes 4
 expect_rc 0 "text report"
 expect_out "^spz report of '.*fig3.json': model 'fig3', 1 layer, 4 PEs, 4-bit relative index, clock 800 MHz" "text: header line"
 expect_out "^layer +rows +cols +nonzeros .* total \[bit\] .* ratio \[x\]" "text: units in the headers"
-expect_out "^fc +16 +8 +25 +0\.1953 +0 +200 +0 +576 +256 +256 +0 +1288 +161 +4608 +3\.58" "text: storage of the Fig. 3 layer"
+# Header: descriptor 44 + names 49 + CRC 4 bytes, per PE count + 2 CRCs
+# 12 bytes: (97 + 48) x 8 = 1160 bits; the image header (34 bytes) is
+# only in the total: 2448 + 272 = 2720 bits = 340 bytes.
+expect_out "^fc +16 +8 +25 +0\.1953 +0 +200 +0 +576 +256 +256 +1160 +2448 +306 +4608 +1\.88" "text: storage of the Fig. 3 layer"
+expect_out "^total +- +- +25 +0\.1953 +0 +200 +0 +576 +256 +256 +1432 +2720 +340 +4608 +1\.69" "text: storage total with the image header"
 expect_out "^fc +1032 +516 +501 +531 +484 +3:4 +832 +1024 +4\.00 +4096 +bitmask" "text: other formats, smallest named"
 expect_out "^fc +1\.000 +128 +25 +25 +10\.5 +14 +75\.0 +0\.018 +57142857" "text: cycles and balance"
 expect_out "^fc +0 +6\.2 +13 +13 +18 +yes" "text: entries per PE and SRAM"
@@ -45,7 +49,7 @@ expect_rc 0 "json report"
 expect_out '"format":[[:space:]]*"spz-report",' "json: format"
 jnum nonzeros 25 "json: nonzeros"
 jnum entries 200 "json: bits.entries"
-jnum total 1288 "json: bits.total"
+jnum total 2448 "json: bits.total"
 jnum cycles_estimate 14 "json: cycles_estimate"
 jnum cycles_theoretical 10.5 "json: cycles_theoretical"
 jnum load_balance 0.75 "json: load_balance"
@@ -71,7 +75,7 @@ jnum matrix_bytes 1024 "json: --sram-matrix-kb"
 run report "$F" --pes 4 --csv
 expect_rc 0 "csv report"
 expect_out '^name,rows,cols,nonzeros,density,padding,bits_entries,' "csv: header of keys"
-expect_out '^fc,16,8,25,0\.1953125,0,200,0,576,256,256,0,1288,161,4608,' "csv: the layer row, exact numbers"
+expect_out '^fc,16,8,25,0\.1953125,0,200,0,576,256,256,1160,2448,306,4608,' "csv: the layer row, exact numbers"
 check "csv: 3 lines, total last" sh -c "printf '%s\n' \"\$1\" | sed -n '3p' | grep -q '^total,,,25,'" _ "$out"
 check "csv: every line has the same number of fields" sh -c "printf '%s\n' \"\$1\" | awk -F, '{print NF}' | sort -u | wc -l | grep -qx 1" _ "$out"
 run report "$F" --pes 4 --markdown
@@ -124,6 +128,26 @@ printf '{"sram_read": 10}\n' >"$T/energy2.json"
 run report "$F" --energy "$T/energy2.json"
 expect_rc 1 "--energy unknown key"; expect_err "unknown energy entry 'sram_read'" "--energy: names the key"; expect_one_line "--energy: one line"
 
+# --- images ---------------------------------------------------------
+"$SPZ" pack "$SAMPLES/eie_fig3.json" --pes 4 -o "$T/f3.eie" >/dev/null 2>&1
+run report "$T/f3.eie" --csv
+expect_rc 0 "report of an EIE image"
+check "image: the total is the file's size" sh -c "printf '%s\n' \"\$1\" | grep -q \"^total,.*,\$(wc -c <'$T/f3.eie' | tr -d ' '),4608,\"" _ "$out"
+img_csv=$out
+run report "$SAMPLES/eie_fig3.json" --pes 4 --csv
+check "image: the same figures as its model's what-if" test "$out" = "$img_csv"
+run report "$T/f3.eie" --json
+expect_out '"kind":[[:space:]]*"eie"' "json: kind eie"
+run_in "$T/f3.eie" report - --csv
+expect_rc 0 "image on standard input"
+check "image on stdin: same figures" test "$out" = "$img_csv"
+run report "$T/f3.eie" --pes 8
+expect_rc 2 "--pes with an image"; expect_err "'.*f3.eie' is an EIE image: --pes, --index-bits and --bits apply to models" "--pes with an image: says why"; expect_one_line "--pes with an image: one line"
+head -c 100 "$T/f3.eie" >"$T/cut.eie"
+run report "$T/cut.eie" -o "$T/o4.txt"
+expect_rc 1 "truncated image"; expect_err "cut.eie" "truncated image: named"; expect_one_line "truncated image: one line"
+expect_no_file "$T/o4.txt" "truncated image: no output"
+
 # --- figures --------------------------------------------------------
 run report "$F" --pes 4 --png "$T/fig" -o "$T/fig.txt"
 expect_rc 0 "--png"
@@ -137,20 +161,20 @@ expect_rc 1 "--png onto a file"; expect_err "not a directory" "--png onto a file
 expect_no_file "$T/nofig.txt" "--png failure leaves no report file"
 
 # --- budgets --------------------------------------------------------
-run report "$F" --pes 4 --max-bytes 161 --max-cycles 14 --min-compression 3.5
+run report "$F" --pes 4 --max-bytes 340 --max-cycles 14 --min-compression 1.6
 expect_rc 0 "budgets met"
 expect_out '^budgets: all met' "text: budgets met"
-run report "$F" --pes 4 --max-bytes 160 -o "$T/b.txt"
+run report "$F" --pes 4 --max-bytes 339 -o "$T/b.txt"
 expect_rc 3 "--max-bytes exceeded"
-expect_err '^spz report: budget exceeded: 161 bytes > --max-bytes 160$' "--max-bytes: names the budget"; expect_one_line "--max-bytes: one line"
-check "--max-bytes: the report is still written" grep -q '^budgets: 161 bytes' "$T/b.txt"
+expect_err '^spz report: budget exceeded: 340 bytes > --max-bytes 339$' "--max-bytes: names the budget"; expect_one_line "--max-bytes: one line"
+check "--max-bytes: the report is still written" grep -q '^budgets: 340 bytes' "$T/b.txt"
 run report "$F" --pes 4 --max-cycles 13
 expect_rc 3 "--max-cycles exceeded"; expect_err 'budget exceeded: 14 cycles > --max-cycles 13$' "--max-cycles: names the budget"
-run report "$F" --pes 4 --min-compression 3.6
-expect_rc 3 "--min-compression missed"; expect_err 'budget exceeded: compression 3\.577.*x < --min-compression 3\.6$' "--min-compression: names the budget"
+run report "$F" --pes 4 --min-compression 1.7
+expect_rc 3 "--min-compression missed"; expect_err 'budget exceeded: compression 1\.694.*x < --min-compression 1\.7$' "--min-compression: names the budget"
 run report "$F" --pes 4 --json --max-bytes 1 --max-cycles 1
 expect_rc 3 "two budgets exceeded"
-expect_err 'budget exceeded: 161 bytes > --max-bytes 1; 14 cycles > --max-cycles 1$' "two budgets: both named"; expect_one_line "two budgets: one line"
+expect_err 'budget exceeded: 340 bytes > --max-bytes 1; 14 cycles > --max-cycles 1$' "two budgets: both named"; expect_one_line "two budgets: one line"
 expect_out '"ok":[[:space:]]*false' "json: budgets listed"
 
 # --- usage errors (exit 2, one line) --------------------------------

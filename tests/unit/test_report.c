@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -365,6 +366,77 @@ START_TEST(two_layers_and_totals)
 }
 END_TEST
 
+/* Payload bits from the report plus the non-payload bits from formats/
+ * add up to the file spz_eie_write produces, for odd widths (byte
+ * padding), 32-bit pointers, several layers and names. */
+START_TEST(bits_add_up_to_the_file)
+{
+	static const struct {
+		int64_t rows, cols;
+		double density;
+		uint32_t pes;
+		int index_bits, code_bits;
+	} cases[] = {
+		{16, 8, 0.3, 4, 4, 4},  {37, 53, 0.1, 3, 2, 5},
+		{64, 40, 0.05, 7, 3, 3}, {300, 300, 1.0, 1, 4, 4},
+		{9, 200, 0.5, 16, 8, 8},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		spz_model *m;
+		ck_assert_int_eq(spz_gen_layer(&m, cases[c].rows, cases[c].cols,
+		                               cases[c].density, c + 1, NULL), 0);
+		spz_eie_options eo = {cases[c].pes, cases[c].index_bits};
+		spz_eie *e;
+		ck_assert_int_eq(spz_report_pack(&e, m, &eo, cases[c].code_bits,
+		                                 NULL), 0);
+		char *buf;
+		size_t n;
+		FILE *f = open_memstream(&buf, &n);
+		ck_assert_int_eq(spz_eie_write(f, e, NULL), 0);
+		fclose(f);
+		uint64_t head = spz_eie_layer_header_bits(e, &e->layers[0]);
+		spz_report_options o = SPZ_REPORT_OPTIONS_INIT;
+		o.layer_header_bits = &head;
+		o.image_header_bits = spz_eie_header_bits(e);
+		spz_report *r = report(e, &o);
+		ck_assert_msg(r->total.bits.total == 8 * (uint64_t)n,
+		              "case %zu: %llu bits, file %zu bytes", c,
+		              (unsigned long long)r->total.bits.total, n);
+		if (c == 3)
+			ck_assert_int_eq(r->layers[0].pointer_bits, 32);
+		spz_report_free(r);
+		free(buf);
+		spz_eie_free(e);
+		spz_model_free(m);
+	}
+	/* An MLP: three layers with Relu names and a bias each. */
+	spz_model *m;
+	int64_t dims[4] = {20, 12, 7, 3};
+	ck_assert_int_eq(spz_gen_mlp(&m, dims, 4, 5, NULL), 0);
+	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+	eo.pes = 5;
+	spz_eie *e;
+	ck_assert_int_eq(spz_report_pack(&e, m, &eo, 4, NULL), 0);
+	char *buf;
+	size_t n;
+	FILE *f = open_memstream(&buf, &n);
+	ck_assert_int_eq(spz_eie_write(f, e, NULL), 0);
+	fclose(f);
+	uint64_t head[3];
+	for (int i = 0; i < 3; i++)
+		head[i] = spz_eie_layer_header_bits(e, &e->layers[i]);
+	spz_report_options o = SPZ_REPORT_OPTIONS_INIT;
+	o.layer_header_bits = head;
+	o.image_header_bits = spz_eie_header_bits(e);
+	spz_report *r = report(e, &o);
+	ck_assert_uint_eq(r->total.bits.total, 8 * (uint64_t)n);
+	spz_report_free(r);
+	free(buf);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(bad_options)
 {
 	spz_model *m = quantized_model(16, 8, fig3, FIG3_NNZ);
@@ -704,6 +776,7 @@ Suite *report_suite(void)
 	tcase_add_test(tc, padding_counted);
 	tcase_add_test(tc, energy_by_hand);
 	tcase_add_test(tc, two_layers_and_totals);
+	tcase_add_test(tc, bits_add_up_to_the_file);
 	tcase_add_test(tc, bad_options);
 	tcase_add_test(tc, density_grid_and_histograms);
 	tcase_add_test(tc, text_glyphs);
