@@ -13,6 +13,7 @@ int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* @@ prune decl @@ */
 /* @@ quantize decl @@ */
+int cmd_quantize(int argc, char **argv);
 /* @@ pack decl @@ */
 /* @@ report decl @@ */
 /* @@ run decl @@ */
@@ -26,6 +27,7 @@ static const struct {
 	{"convert", cmd_convert},
 	/* @@ prune @@ */
 	/* @@ quantize @@ */
+	{"quantize", cmd_quantize},
 	/* @@ pack @@ */
 	/* @@ report @@ */
 	/* @@ run @@ */
