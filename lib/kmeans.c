@@ -114,11 +114,26 @@ typedef struct kctx {
 	/* Prefix sums of x - shift and (x - shift)^2: shifting by the median
 	 * keeps the squared-error differences away from cancellation. */
 	double shift;
-	double *s1, *s2;
+	double *s1, *s2; /* s2 is made on first use: Lloyd rarely needs it */
 	double *c;      /* k centroids (float values), ascending */
 	size_t *cut;    /* k + 1 cuts: cluster j is x[cut[j] .. cut[j+1]) */
 	size_t *prev;   /* the previous assignment */
 } kctx;
+
+static int need_s2(kctx *z)
+{
+	if (z->s2)
+		return 0;
+	if (!(z->s2 = malloc((z->n + 1) * sizeof *z->s2)))
+		return SPZ_ENOMEM;
+	double a2 = 0;
+	z->s2[0] = 0;
+	for (size_t i = 0; i < z->n; i++) {
+		double d = (double)z->x[i] - z->shift;
+		z->s2[i + 1] = a2 += d * d;
+	}
+	return 0;
+}
 
 static double seg_sse(const kctx *z, size_t a, size_t b)
 {
@@ -163,21 +178,24 @@ static void assign(kctx *z)
 }
 
 /* Centroids = means of the current clusters; empty clusters take the value
- * farthest from its centroid in the cluster of largest squared error.
- * Returns the number of empty clusters seen. */
-static size_t update(kctx *z, double *sse)
+ * farthest from its centroid in the cluster of largest squared error. */
+static int update(kctx *z, double *sse)
 {
 	size_t k = z->k, empty = 0;
 	for (size_t j = 0; j < k; j++) {
 		size_t a = z->cut[j], b = z->cut[j + 1];
-		if (a == b) {
+		if (a == b)
 			empty++;
-			sse[j] = 0;
-			continue;
-		}
-		z->c[j] = centroid_of(seg_mean(z, a, b));
-		sse[j] = seg_sse(z, a, b);
+		else
+			z->c[j] = centroid_of(seg_mean(z, a, b));
 	}
+	if (!empty)
+		return 0;
+	if (need_s2(z))
+		return SPZ_ENOMEM;
+	for (size_t j = 0; j < k; j++)
+		sse[j] = z->cut[j] == z->cut[j + 1]
+		                 ? 0 : seg_sse(z, z->cut[j], z->cut[j + 1]);
 	for (size_t j = 0; empty && j < k; j++) {
 		if (z->cut[j] != z->cut[j + 1])
 			continue;
@@ -193,15 +211,15 @@ static size_t update(kctx *z, double *sse)
 		z->c[j] = mean - lo >= hi - mean ? lo : hi;
 		sse[t] = 0; /* one donation per cluster and step */
 	}
-	if (empty) /* relocated centroids break the order: insertion sort */
-		for (size_t j = 1; j < k; j++) {
-			double v = z->c[j];
-			size_t q = j;
-			for (; q > 0 && z->c[q - 1] > v; q--)
-				z->c[q] = z->c[q - 1];
-			z->c[q] = v;
-		}
-	return empty;
+	/* Relocated centroids break the order: insertion sort. */
+	for (size_t j = 1; j < k; j++) {
+		double v = z->c[j];
+		size_t q = j;
+		for (; q > 0 && z->c[q - 1] > v; q--)
+			z->c[q] = z->c[q - 1];
+		z->c[q] = v;
+	}
+	return 0;
 }
 
 /*
@@ -215,7 +233,7 @@ static int lloyd(kctx *z, int have_prev, int max_iter, spz_kmeans_stats *st)
 	if (!sse)
 		return SPZ_ENOMEM;
 	size_t empty = 1;
-	int it = 0;
+	int it = 0, rc = 0;
 	for (;; it++) {
 		assign(z);
 		int same = have_prev && !memcmp(z->cut, z->prev,
@@ -231,11 +249,12 @@ static int lloyd(kctx *z, int have_prev, int max_iter, spz_kmeans_stats *st)
 			break;
 		memcpy(z->prev, z->cut, (z->k + 1) * sizeof *z->cut);
 		have_prev = 1;
-		update(z, sse);
+		if ((rc = update(z, sse)))
+			break;
 	}
 	st->iterations = it;
 	free(sse);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -485,21 +504,17 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	z.k = o.k;
 	z.shift = x[n / 2];
 	z.s1 = malloc((n + 1) * sizeof *z.s1);
-	z.s2 = malloc((n + 1) * sizeof *z.s2);
 	z.c = malloc(z.k * sizeof *z.c);
 	z.cut = malloc((z.k + 1) * sizeof *z.cut);
 	z.prev = malloc((z.k + 1) * sizeof *z.prev);
-	if (!z.s1 || !z.s2 || !z.c || !z.cut || !z.prev)
+	if (!z.s1 || !z.c || !z.cut || !z.prev)
 		goto out;
-	double a1 = 0, a2 = 0;
-	z.s1[0] = z.s2[0] = 0;
-	for (size_t i = 0; i < n; i++) {
-		double d = (double)x[i] - z.shift;
-		z.s1[i + 1] = a1 += d;
-		z.s2[i + 1] = a2 += d * d;
-	}
+	double a1 = 0;
+	z.s1[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		z.s1[i + 1] = a1 += (double)x[i] - z.shift;
 	if (o.optimal && z.k >= 2) {
-		if ((rc = optimal(&z)))
+		if ((rc = need_s2(&z)) || (rc = optimal(&z)))
 			goto out;
 		memcpy(z.prev, z.cut, (z.k + 1) * sizeof *z.cut);
 		/* Lloyd from the optimum only settles ties at midpoints. */

@@ -33,18 +33,18 @@ int spz_tensor_dequantize(spz_tensor *t, spz_error *err)
 }
 
 /* Code of the non-zero x: 1 + the number of midpoints below x, so a value
- * at a midpoint takes the lower centroid, as spz_kmeans_1d assigns. */
+ * at a midpoint takes the lower centroid, as spz_kmeans_1d assigns. The
+ * search is branch-free (conditional moves): on random weights every
+ * branch of a plain binary search would be a coin toss. */
 static uint8_t encode(const double *mid, size_t n_mid, float x)
 {
-	size_t lo = 0, hi = n_mid;
-	while (lo < hi) {
-		size_t m = lo + (hi - lo) / 2;
-		if ((double)x > mid[m])
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	return (uint8_t)(1 + lo);
+	if (!n_mid)
+		return 1;
+	const double *base = mid;
+	double v = x;
+	for (size_t n = n_mid; n > 1; n -= n / 2)
+		base = base[n / 2] < v ? base + n / 2 : base;
+	return (uint8_t)(1 + (size_t)(base - mid) + (*base < v));
 }
 
 int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
@@ -118,7 +118,11 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
 	double noise = 0, signal = 0, maxe = 0;
 	for (int64_t i = 0; i < n; i++) {
 		float x = w[i];
-		uint8_t c = x != 0.0f ? encode(mid, kk ? kk - 1 : 0, x) : 0;
+		if (x == 0.0f) { /* exact: no error to add */
+			codes[i] = 0;
+			continue;
+		}
+		uint8_t c = encode(mid, kk - 1, x);
 		codes[i] = c;
 		double e = fabs((double)x - (double)cb[c]);
 		noise += e * e;
