@@ -513,16 +513,18 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	z.s1[0] = 0;
 	for (size_t i = 0; i < n; i++)
 		z.s1[i + 1] = a1 += (double)x[i] - z.shift;
+	/* The optimum needs one step: to settle ties at midpoints after the
+	 * DP, or to reach the mean when k = 1. */
+	int iters = o.optimal && o.max_iter < 1 ? 1 : o.max_iter;
 	if (o.optimal && z.k >= 2) {
 		if ((rc = need_s2(&z)) || (rc = optimal(&z)))
 			goto out;
 		memcpy(z.prev, z.cut, (z.k + 1) * sizeof *z.cut);
-		/* Lloyd from the optimum only settles ties at midpoints. */
-		rc = lloyd(&z, 1, o.max_iter > 0 ? o.max_iter : 1, &st);
+		rc = lloyd(&z, 1, iters, &st);
 	} else {
 		if ((rc = init_centroids(&z, &o)))
 			goto out;
-		rc = lloyd(&z, 0, o.max_iter, &st);
+		rc = lloyd(&z, 0, iters, &st);
 	}
 	if (rc)
 		goto out;

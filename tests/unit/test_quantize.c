@@ -363,6 +363,16 @@ START_TEST(init_positions_and_max_iter_zero)
 	ck_assert_int_eq(st.iterations, 0);
 	ck_assert(!st.converged);
 	spz_model_free(m);
+	/* --optimal ignores a zero max_iter, also for a single centroid. */
+	float skew[4] = {1, 1, 1, 9}; /* mean 3, midrange 5 */
+	o.bits = 1;
+	o.optimal = 1;
+	m = quantized(skew, 2, 2, &o, &st);
+	ck_assert(spz_model_tensor(m, "fc.weight")->codebook[1] == 3);
+	ck_assert(st.converged);
+	spz_model_free(m);
+	o.bits = 2;
+	o.optimal = 0;
 	o.init = SPZ_KMEANS_DENSITY; /* quantiles 1/6, 3/6, 5/6 */
 	m = quantized(w, 2, 5, &o, &st);
 	t = spz_model_tensor(m, "fc.weight");
