@@ -44,6 +44,17 @@ static int parse_rule(rule *r, const char *s)
 	return 0;
 }
 
+/* An integer option value in [lo, hi], or a usage error. */
+static int int_opt(int *out, const char *opt, const char *s, int lo, int hi)
+{
+	int64_t v;
+	if (cli_parse_i64(s, &v) || v < lo || v > hi)
+		return cli_usage("quantize", "%s takes %d..%d, not '%s'", opt, lo,
+		                 hi, s);
+	*out = (int)v;
+	return 0;
+}
+
 /* Joins strings with ',' into a malloc'd string ("" for none). */
 static char *join(const char *const *v, size_t n)
 {
@@ -211,7 +222,6 @@ int cmd_quantize(int argc, char **argv)
 	spz_model *m = NULL;
 	unsigned char *on = NULL;
 	spz_quant_stats *st = NULL;
-	int64_t v;
 	int c, rc = 0;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
@@ -222,11 +232,7 @@ int cmd_quantize(int argc, char **argv)
 		case 'O': qo.optimal = 1; break;
 		case 'R': qo.requantize = 1; break;
 		case 'b':
-			if (cli_parse_i64(optarg, &v) || v < 1 || v > 8)
-				rc = cli_usage("quantize", "--bits takes 1..8, not "
-				               "'%s'", optarg);
-			else
-				qo.bits = (int)v;
+			rc = int_opt(&qo.bits, "--bits", optarg, 1, 8);
 			break;
 		case 'i':
 			if ((qo.init = spz_kmeans_init_parse(optarg)) < 0)
@@ -235,11 +241,8 @@ int cmd_quantize(int argc, char **argv)
 				               "kmeans++)", optarg);
 			break;
 		case 'm':
-			if (cli_parse_i64(optarg, &v) || v < 0 || v > 100000000)
-				rc = cli_usage("quantize", "--max-iter takes 0.."
-				               "100000000, not '%s'", optarg);
-			else
-				qo.max_iter = (int)v;
+			rc = int_opt(&qo.max_iter, "--max-iter", optarg, 0,
+			             100000000);
 			break;
 		case 's':
 			if (cli_parse_u64(optarg, &qo.seed))

@@ -55,12 +55,7 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
 	if (o.bits < 1 || o.bits > 8)
 		return spz_fail(err, SPZ_EINVAL, "bits must be 1..8, not %d",
 		                o.bits);
-	if (!spz_kmeans_init_name(o.init))
-		return spz_fail(err, SPZ_EINVAL, "unknown k-means init %d",
-		                o.init);
-	if (o.max_iter < 0)
-		return spz_fail(err, SPZ_EINVAL, "max_iter must be >= 0, not %d",
-		                o.max_iter);
+	/* init and max_iter are checked by spz_kmeans_1d, before t changes. */
 	if (t->codebook && !o.requantize)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "tensor '%s' is already quantized (%d bits, %u "
