@@ -30,6 +30,11 @@ expect_rc 0 "stdin to stdout"
 "$SPZ" quantize --bits 2 <"$T/m.spzm" 2>/dev/null | "$SPZ" info - >"$T/pipe.txt" 2>&1
 check "pipe into info" grep -q '4 entries, 2 bits' "$T/pipe.txt"
 
+run quantize "$T/m.spzm" --to json --max-iter 0
+expect_rc 0 "--to json to stdout"
+expect_out '"codes": \[' "stdout holds the quantized JSON model"
+expect_err '^fc1\.weight +4 linear +0 no ' "--max-iter 0 keeps the initial centroids"
+
 # JSON output round-trips through convert byte for byte.
 run quantize "$T/m.spzm" -o "$T/q.json"
 expect_rc 0 "quantize to JSON"
