@@ -50,7 +50,9 @@ static int pointer_bits(const spz_eie *e, const spz_eie_layer *l)
 	return 16;
 }
 
-/* N:M check: counts of non-zeros per (row, group of m columns). */
+/* N:M check: counts of non-zeros per (row, group of m columns), row
+ * major: a PE's rows then take rows x cols / m bytes / PEs, which stay in
+ * cache while the visit walks that PE's columns. */
 struct nm_ctx {
 	uint8_t *count;
 	int64_t groups;
@@ -75,7 +77,7 @@ static int nm_pattern(const spz_eie *e, const spz_eie_layer *l, int m,
 	if (l->cols % m)
 		return 0;
 	struct nm_ctx c = {NULL, l->cols / m, m, 0};
-	size_t n = (size_t)l->rows * (size_t)c.groups;
+	size_t n = (size_t)l->rows * (size_t)(l->cols / m);
 	c.count = calloc(n ? n : 1, 1);
 	if (!c.count) {
 		*nomem = 1;
@@ -216,9 +218,11 @@ static int layer_report(spz_report_layer *r, const spz_eie *e,
 	uint64_t work = 0, max_work = 0, max_entries = 0;
 	for (uint32_t k = 0; k < pes; k++) {
 		const spz_eie_pe *pe = &l->pe[k];
+		uint64_t pad = 0;
 		r->pe_entries[k] = pe->n_entries;
 		for (uint64_t p = 0; p < pe->n_entries; p++)
-			r->pe_padding[k] += pe->code[p] == 0;
+			pad += pe->code[p] == 0;
+		r->pe_padding[k] = pad;
 		r->pe_work[k] = spz_eie_pe_work(e, l, k, NULL);
 		work += r->pe_work[k];
 		if (r->pe_work[k] > max_work)
@@ -636,27 +640,20 @@ int spz_histogram_of_tensor(spz_histogram **out, const spz_tensor *t,
 	return 0;
 }
 
-struct code_ctx {
-	uint64_t count[256];
-};
-
-static void code_visit(void *ctx, int64_t row, int64_t col, uint8_t code)
-{
-	(void)row;
-	(void)col;
-	((struct code_ctx *)ctx)->count[code]++;
-}
-
 int spz_histogram_of_layer(spz_histogram **out, const spz_eie *e,
                            const spz_eie_layer *l, size_t n_bins,
                            spz_error *err)
 {
-	struct code_ctx c = {{0}};
+	/* Positions do not matter here: count the codes (0, the padding,
+	 * is left out below). */
+	uint64_t count[256] = {0};
 	double v[256];
-	spz_eie_visit(e, l, code_visit, &c);
+	for (uint32_t k = 0; k < e->pes; k++)
+		for (uint64_t p = 0; p < l->pe[k].n_entries; p++)
+			count[l->pe[k].code[p]]++;
 	for (uint32_t i = 0; i < l->codebook_size; i++)
 		v[i] = spz_from_fixed(l->codebook[i], l->codebook_frac);
 	uint64_t zeros = (uint64_t)l->rows * (uint64_t)l->cols - l->nonzeros;
-	return histogram_of_codes(out, v, c.count, l->codebook_size, zeros,
+	return histogram_of_codes(out, v, count, l->codebook_size, zeros,
 	                          n_bins, err);
 }
