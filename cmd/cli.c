@@ -95,6 +95,17 @@ int cli_parse_double(const char *s, double *out)
 	return 0;
 }
 
+int cli_int_range(int64_t *out, const char *cmd, const char *opt,
+                  const char *s, int64_t lo, int64_t hi)
+{
+	int64_t v;
+	if (cli_parse_i64(s, &v) || v < lo || v > hi)
+		return cli_usage(cmd, "%s takes %lld..%lld, not '%s'", opt,
+		                 (long long)lo, (long long)hi, s);
+	*out = v;
+	return 0;
+}
+
 int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
                    const char *path)
 {

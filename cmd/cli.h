@@ -38,6 +38,10 @@ int cli_help(const char *cmd);
 int cli_parse_i64(const char *s, int64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_double(const char *s, double *out);
+/* An integer option value in lo..hi, or the usage error "spz CMD: OPT
+ * takes LO..HI, not 'S'" (returns EXIT_USAGE). */
+int cli_int_range(int64_t *out, const char *cmd, const char *opt,
+                  const char *s, int64_t lo, int64_t hi);
 
 /* Output format from --to (may be NULL) and the output path. Prints a usage
  * error and returns EXIT_USAGE when it cannot be told or would put binary

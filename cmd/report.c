@@ -510,12 +510,10 @@ static cJSON *layer_json(const spz_report_layer *r, const struct ctx *x,
 	cJSON_AddNumberToObject(o, "macs_effective", r->macs_effective);
 	cJSON_AddItemToObject(o, "pe_entries", u64_array(r->pe_entries, pes));
 	cJSON_AddItemToObject(o, "pe_padding", u64_array(r->pe_padding, pes));
-	cJSON *cyc = cJSON_AddArrayToObject(o, "pe_cycles");
-	for (uint32_t k = 0; k < pes && !total; k++)
+	cJSON *cyc = total ? NULL : cJSON_AddArrayToObject(o, "pe_cycles");
+	for (uint32_t k = 0; cyc && k < pes; k++)
 		cJSON_AddItemToArray(cyc, cJSON_CreateNumber(
 			r->act_density * (double)r->pe_work[k]));
-	if (total)
-		cJSON_DeleteItemFromObject(o, "pe_cycles");
 	s = cJSON_AddObjectToObject(o, "entries_per_pe");
 	cJSON_AddNumberToObject(s, "min", pe_stat(r, pes, -1));
 	cJSON_AddNumberToObject(s, "mean", pe_stat(r, pes, 0));
@@ -892,29 +890,27 @@ int cmd_report(int argc, char **argv)
 	int has_pes = 0, has_index = 0, has_bits = 0, has_density = 0;
 	const char *activity = NULL, *energy = NULL, *out = "-", *png = NULL;
 	int c;
-	uint64_t u;
+	int64_t v;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (cli_parse_u64(optarg, &u) || u < 1 || u > 4096)
-				return cli_usage("report", "--pes takes 1..4096, "
-				                 "not '%s'", optarg);
-			eo.pes = (uint32_t)u;
+			if (cli_int_range(&v, "report", "--pes", optarg, 1, 4096))
+				return EXIT_USAGE;
+			eo.pes = (uint32_t)v;
 			has_pes = 1;
 			break;
 		case 'i':
-			if (cli_parse_u64(optarg, &u) || u < 2 || u > 8)
-				return cli_usage("report", "--index-bits takes "
-				                 "2..8, not '%s'", optarg);
-			eo.index_bits = (int)u;
+			if (cli_int_range(&v, "report", "--index-bits", optarg, 2,
+			                  8))
+				return EXIT_USAGE;
+			eo.index_bits = (int)v;
 			has_index = 1;
 			break;
 		case 'b':
-			if (cli_parse_u64(optarg, &u) || u < 1 || u > 8)
-				return cli_usage("report", "--bits takes 1..8, not "
-				                 "'%s'", optarg);
-			bits = (int)u;
+			if (cli_int_range(&v, "report", "--bits", optarg, 1, 8))
+				return EXIT_USAGE;
+			bits = (int)v;
 			has_bits = 1;
 			break;
 		case 'a':
