@@ -319,8 +319,11 @@ static int check_budgets(char *msg, size_t n, const struct budgets *bu,
 static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 {
 	const spz_report *r = x->rep;
+	const char *what = !strcmp(x->kind, "eie") ? "EIE image"
+	                 : !strcmp(x->kind, "model") ? "model"
+	                 : "image's model";
 	fprintf(f, "spz report of '%s': %s '%s', %zu layer%s, %u PEs, "
-	        "%d-bit relative index, clock %g MHz\n", x->input, x->kind,
+	        "%d-bit relative index, clock %g MHz\n", x->input, what,
 	        x->eie->name ? x->eie->name : "", r->n_layers,
 	        r->n_layers == 1 ? "" : "s", r->pes, r->index_bits,
 	        r->clock_mhz);

@@ -138,6 +138,8 @@ run report "$SAMPLES/eie_fig3.json" --pes 4 --csv
 check "image: the same figures as its model's what-if" test "$out" = "$img_csv"
 run report "$T/f3.eie" --json
 expect_out '"kind":[[:space:]]*"eie"' "json: kind eie"
+run report "$T/f3.eie"
+expect_out "^spz report of '.*f3.eie': EIE image 'eie-fig3', 1 layer, 4 PEs" "text: an image says so"
 run_in "$T/f3.eie" report - --csv
 expect_rc 0 "image on standard input"
 check "image on stdin: same figures" test "$out" = "$img_csv"
