@@ -12,12 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-
-uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n)
-{
-	return (uint32_t)crc32_z(crc, buf, n);
-}
 
 spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n)
 {

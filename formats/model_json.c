@@ -454,6 +454,10 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 	}
 	close(fd);
 	spz_le32_to_host(t->data, (size_t)n);
+	spz_error sub;
+	if (spz_tensor_check_values(t, 0, n, &sub))
+		return spz_fail(r->err, sub.code, "'%s': %s", r->label,
+		                sub.text);
 	return 0;
 }
 
