@@ -579,7 +579,7 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		if (e->valuedouble < 0 || e->valuedouble > 9.2e18)
 			return spz_fail(r->err, SPZ_ERANGE,
 			                "'%s': tensor '%s': dim %d is %.0f (must "
-			                "be 0 or more)", r->label, name, d,
+			                "be in 0..2^63)", r->label, name, d,
 			                e->valuedouble);
 		dims[d++] = (int64_t)e->valuedouble;
 	}
@@ -682,11 +682,12 @@ static int add_names(reader *r, spz_model *m, const cJSON *j,
 	const char **v;
 	size_t n;
 	int rc = get_strv(r, j, key, "model", &v, &n);
+	if (rc)
+		return rc;
 	for (size_t i = 0; !rc && i < n; i++)
 		if (add(m, v[i]))
 			rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
-	if (!rc)
-		free(v);
+	free(v);
 	return rc;
 }
 
@@ -701,6 +702,15 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		int line = 1;
 		for (const char *p = text; end && p < end && p < text + len; p++)
 			line += *p == '\n';
+		/* Python's json writes NaN and Infinity, which JSON has not. */
+		const char *at = end && end < text + len ? end : "";
+		while (*at == ' ' || *at == '-' || *at == '\n')
+			at++;
+		if (!strncmp(at, "NaN", 3) || !strncmp(at, "Infinity", 8))
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': not JSON: %.*s at line %d (a NaN "
+			                "or infinite value)", label,
+			                at[0] == 'N' ? 3 : 8, at, line);
 		return spz_fail(err, SPZ_EFORMAT,
 		                "'%s': not JSON (syntax error at line %d)",
 		                label, line);

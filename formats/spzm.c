@@ -136,36 +136,62 @@ static void preallocate(FILE *f, uint64_t bytes)
 #endif
 }
 
+/* CRC of a dense payload, checking its values piece by piece while each
+ * piece is in cache: a model that could not be read back is not written. */
+static int dense_crc(const spz_tensor *t, uint32_t *crc, spz_error *err)
+{
+	int64_t n = spz_tensor_elements(t);
+	const int64_t step = (int64_t)(CHUNK / sizeof(float));
+	uint32_t c = 0;
+	for (int64_t i = 0; i < n; i += step) {
+		int64_t k = n - i < step ? n - i : step;
+		int rc = spz_tensor_check_values(t, i, k, err);
+		if (rc)
+			return rc;
+		c = spz_crc32(c, t->data + i, (size_t)k * sizeof(float));
+	}
+	*crc = c;
+	return 0;
+}
+
 static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 {
+	if (host_is_big_endian())
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "big-endian hosts cannot write .spzm");
+	int rc = spz_model_validate_graph(m, err);
+	if (rc)
+		return rc;
 	size_t nt = m->n_tensors;
 	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
 	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
 	char *man = NULL;
 	size_t man_len = 0;
-	int rc = sec && packed ? 0 : SPZ_ENOMEM;
+	if (!sec || !packed)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	uint64_t off = 0;
 	for (size_t i = 0; !rc && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		sec[i].offset = off;
 		sec[i].length = payload_bytes(t);
-		if (t->codebook && !(packed[i] = pack_codes(t, sec[i].length)))
-			rc = SPZ_ENOMEM;
-		if (!rc && host_is_big_endian() && !t->codebook)
-			rc = SPZ_EUNSUPPORTED;
-		const void *bytes = t->codebook ? (void *)packed[i]
-		                                : (void *)t->data;
-		if (!rc)
-			sec[i].crc = spz_crc32(0, bytes, sec[i].length);
 		off = align_up(off + sec[i].length);
+		if (!t->codebook) {
+			rc = dense_crc(t, &sec[i].crc, err);
+			continue;
+		}
+		rc = spz_tensor_check_values(t, 0, spz_tensor_elements(t), err);
+		if (!rc && !(packed[i] = pack_codes(t, sec[i].length)))
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		if (!rc)
+			sec[i].crc = spz_crc32(0, packed[i], sec[i].length);
 	}
 	FILE *mf = rc ? NULL : open_memstream(&man, &man_len);
 	if (!rc && !mf)
-		rc = SPZ_ENOMEM;
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (mf) {
 		spz_write_manifest(mf, m, sec);
 		if (fclose(mf))
-			rc = SPZ_ENOMEM;
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
 	if (!rc) {
 		static const uint8_t zeros[SPZ_SPZM_ALIGN];
@@ -196,9 +222,7 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 	free(packed);
 	free(sec);
 	free(man);
-	if (rc == SPZ_EUNSUPPORTED)
-		return spz_fail(err, rc, "big-endian hosts cannot write .spzm");
-	return rc ? spz_fail(err, rc, "out of memory") : 0;
+	return rc;
 }
 
 /* Reads and discards n bytes of padding, which must be zero: padding is
@@ -327,9 +351,17 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		                "spz reads version %d)", in->label, version,
 		                SPZ_SPZM_VERSION);
 	uint64_t len = get_le64(h + 16);
-	if (get_le32(h + 12) || get_le32(h + 28) || len > MANIFEST_MAX)
-		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header",
-		                in->label);
+	if (get_le32(h + 12))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': header flags 0x%x are "
+		                "not supported (must be 0)", in->label,
+		                get_le32(h + 12));
+	if (get_le32(h + 28))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header "
+		                "(reserved field is not 0)", in->label);
+	if (len > MANIFEST_MAX)
+		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header "
+		                "(manifest length %llu is over 2^30)", in->label,
+		                (unsigned long long)len);
 	char *man = malloc(len + 1);
 	if (!man)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
@@ -385,6 +417,11 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 		                "'%s' is a packed image, not a model (use spz "
 		                "unpack)", in->label);
 	default:
+		if (in->n_head >= 4 && !memcmp(in->head, SPZ_SPZM_MAGIC, 4))
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': not a .spzm file (wrong magic; "
+			                "damaged by a text-mode transfer?)",
+			                in->label);
 		return spz_fail(err, SPZ_EFORMAT,
 		                "'%s': not an spz model (neither JSON nor .spzm)",
 		                in->label);
@@ -422,8 +459,11 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
 		return write_spzm(f, m, err);
 	if (kind != SPZ_FILE_JSON)
 		return spz_fail(err, SPZ_EINVAL, "unknown model format");
-	spz_write_manifest(f, m, NULL);
-	return 0;
+	/* JSON has no NaN: refuse what could not be read back. */
+	int rc = spz_model_validate(m, err);
+	if (!rc)
+		spz_write_manifest(f, m, NULL);
+	return rc;
 }
 
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
@@ -433,10 +473,12 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 	int rc = spz_output_open(&o, path, err);
 	if (rc)
 		return rc;
-	rc = spz_model_write(o.f, m, kind, err);
+	spz_error sub = {0};
+	rc = spz_model_write(o.f, m, kind, &sub);
 	if (rc) {
 		spz_output_abort(&o);
-		return rc;
+		return spz_fail(err, rc, "cannot write '%s': %s",
+		                strcmp(path, "-") ? path : "<stdout>", sub.text);
 	}
 	return spz_output_commit(&o, err);
 }
