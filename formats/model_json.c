@@ -718,6 +718,17 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 	spz_model *m = NULL;
 	spz_section *secs = NULL;
 	int rc = 0;
+	/* cJSON stops at the end of the first value: refuse what follows. */
+	while (end < text + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (end != text + len) {
+		int line = 1;
+		for (const char *p = text; p < end; p++)
+			line += *p == '\n';
+		rc = spz_fail(err, SPZ_EFORMAT, "'%s': not JSON (text after the "
+		              "end of the model at line %d)", label, line);
+		goto done;
+	}
 	const cJSON *fmt = field(j, "format"), *ver = field(j, "version");
 	const cJSON *nodes = field(j, "nodes"), *inits = field(j, "initializers");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(fmt) ||

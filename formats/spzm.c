@@ -417,6 +417,12 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 		                "'%s' is a packed image, not a model (use spz "
 		                "unpack)", in->label);
 	default:
+		if (in->n_head < 8 && !memcmp(in->head, SPZ_SPZM_MAGIC,
+		                              in->n_head))
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': truncated in header (%zu of %d "
+			                "bytes)", in->label, in->n_head,
+			                HEADER_SIZE);
 		if (in->n_head >= 4 && !memcmp(in->head, SPZ_SPZM_MAGIC, 4))
 			return spz_fail(err, SPZ_EFORMAT,
 			                "'%s': not a .spzm file (wrong magic; "
