@@ -107,8 +107,9 @@ bench: all build/bench
 demo: all
 	sh samples/demo.sh ./spz
 
+# Always rewritten: it bakes in PREFIX, which may differ from the last run.
 spz.pc: Makefile
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires.private: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' "$$(sed -n 's/^#define SPZ_VERSION "\(.*\)"/\1/p' lib/spz.h)" > $@
 
 install: all spz.pc
@@ -129,6 +130,6 @@ clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
 	  build/unit build/bench build/benches.h spz libspz.a spz.pc
 
-.PHONY: all deps check bench demo install uninstall clean
+.PHONY: all deps check bench demo install uninstall clean spz.pc
 
 -include $(shell find build -name '*.d' 2>/dev/null)
