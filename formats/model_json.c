@@ -288,7 +288,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 	const cJSON *e;
 	cJSON_ArrayForEach(e, a) {
 		int rc = SPZ_EFORMAT;
-		if (cJSON_IsNumber(e)) {
+		/* 1e400 parses as infinity, which no JSON can hold. */
+		if (cJSON_IsNumber(e) && isfinite(e->valuedouble)) {
 			rc = spz_node_set_number(node, e->string,
 			                         e->valuedouble);
 		} else if (cJSON_IsString(e)) {
@@ -300,7 +301,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 			const cJSON *x;
 			rc = v ? 0 : SPZ_ENOMEM;
 			cJSON_ArrayForEach(x, e) {
-				if (!cJSON_IsNumber(x))
+				if (!cJSON_IsNumber(x) ||
+				    !isfinite(x->valuedouble))
 					rc = SPZ_EFORMAT;
 				else if (v)
 					v[i++] = x->valuedouble;
@@ -312,7 +314,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 		}
 		if (rc == SPZ_EFORMAT)
 			return SHAPE(r, "'%s': %s: attribute '%s' must be a "
-			             "number, a string or an array of numbers",
+			             "finite number, a string or an array of "
+			             "numbers",
 			             r->label, where, e->string);
 		if (rc)
 			return spz_fail(r->err, rc, "out of memory");
@@ -474,7 +477,7 @@ static int read_prune(reader *r, spz_tensor *t, const cJSON *p)
 	         strlen(scope->valuestring) < sizeof t->prune->scope;
 	for (int i = 0; ok && i < 5; i++) {
 		const cJSON *x = field(p, keys[i]);
-		ok = cJSON_IsNumber(x);
+		ok = cJSON_IsNumber(x) && isfinite(x->valuedouble);
 		v[i] = ok ? x->valuedouble : 0;
 	}
 	if (!ok || v[3] < 0 || v[3] > 64 || v[4] < 0 || v[4] > 64)

@@ -479,8 +479,39 @@ static int validate_tensor(const spz_tensor *t, spz_error *err)
 	return 0;
 }
 
+/* Numbers outside the tensors must be finite too: JSON cannot hold them. */
+static int validate_numbers(const spz_model *m, spz_error *err)
+{
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		for (size_t k = 0; k < n->n_attrs; k++) {
+			const spz_attr *a = &n->attrs[k];
+			int ok = a->type != SPZ_ATTR_NUMBER || isfinite(a->number);
+			for (size_t j = 0; a->type == SPZ_ATTR_NUMBERS &&
+			                   j < a->n_numbers; j++)
+				ok = ok && isfinite(a->numbers[j]);
+			if (!ok)
+				return spz_fail(err, SPZ_ERANGE,
+				                "node '%s': attribute '%s' is not "
+				                "finite", n->name, a->name);
+		}
+	}
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_prune_record *p = m->tensors[i].prune;
+		if (p && !(isfinite(p->target) && isfinite(p->threshold) &&
+		           isfinite(p->density)))
+			return spz_fail(err, SPZ_ERANGE,
+			                "tensor '%s': pruning record is not finite",
+			                m->tensors[i].name);
+	}
+	return 0;
+}
+
 int spz_model_validate_graph(const spz_model *m, spz_error *err)
 {
+	int rc = validate_numbers(m, err);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(m->tensors[i].name, m->tensors[k].name))

@@ -256,7 +256,8 @@ int spz_model_add_step(spz_model *m, const char *tool,
 /*
  * Checks the model's integrity: unique tensor names, every node input is a
  * graph input, an initializer or an earlier node's output (so nodes are in
- * topological order), every tensor finite, codes within their codebook.
+ * topological order), every tensor finite, codes within their codebook,
+ * attribute and pruning-record numbers finite.
  * The message names the tensor/node and the index at fault.
  */
 int spz_model_validate(const spz_model *m, spz_error *err);

@@ -335,8 +335,18 @@ static const struct {
 	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
 	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
 	 "{\"a\": {}}}], \"initializers\": []}", SPZ_EFORMAT,
-	 "node 0: attribute 'a' must be a number, a string or an array of "
-	 "numbers"},
+	 "node 0: attribute 'a' must be a finite number, a string or an array "
+	 "of numbers"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
+	 "{\"a\": 1e400}}], \"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: attribute 'a' must be a finite number"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
+	 "{\"a\": [1, -1e999]}}], \"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: attribute 'a' must be a finite number"},
 	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
 	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
 	 "[{\"data_type\": 1}]}", SPZ_EFORMAT,
@@ -446,6 +456,10 @@ static const struct {
 	 "tensor 'w': \"codes\" must be an array of integers"},
 	{"\"dims\": [2], \"pruning\": {\"mode\": \"nm\"}, \"data\": [1, 2]",
 	 SPZ_EFORMAT, "tensor 'w': \"pruning\" must be"},
+	{"\"dims\": [2], \"pruning\": {\"mode\": \"nm\", \"scope\": \"\", "
+	 "\"target\": 1e999, \"threshold\": 0, \"density\": 1, \"n\": 2, "
+	 "\"m\": 4}, \"data\": [1, 2]", SPZ_EFORMAT,
+	 "tensor 'w': \"pruning\" must be"},
 };
 
 START_TEST(tensor_errors_are_named)
@@ -536,6 +550,15 @@ START_TEST(nan_literals_and_writer_refusal)
 	ck_assert(strstr(err.text, "cannot write '"));
 	ck_assert(strstr(err.text, "tensor 'fc.weight': infinite value at "
 	                 "index 3"));
+	ck_assert_int_eq(access(path, F_OK), -1);
+	spz_model_tensor(m, "fc.weight")->data[3] = 0;
+	ck_assert_int_eq(spz_node_set_number(&m->nodes[0], "alpha", NAN), 0);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, &err),
+	                 SPZ_ERANGE);
+	ck_assert(strstr(err.text, "node 'fc': attribute 'alpha' is not "
+	                 "finite"));
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	spz_model_free(m);
 }
