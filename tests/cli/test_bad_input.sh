@@ -170,11 +170,16 @@ elif command -v setpriv >/dev/null 2>&1; then
 	# Root reads anything: run spz as nobody on a copy it can reach.
 	mkdir "$T/pub"; chmod 755 "$T" "$T/pub"
 	cp "$SPZ" "$T/pub/spz"; mv "$T/secret.json" "$T/pub/secret.json"
-	setpriv --reuid=65534 --regid=65534 --clear-groups "$T/pub/spz" info "$T/pub/secret.json" >"$T/.out" 2>"$T/.err"
-	rc=$?; err=$(cat "$T/.err")
-	expect_rc 1 "an unreadable input (as nobody): exit 1"
-	expect_err "^spz: cannot open '$T/pub/secret.json': Permission denied$" "an unreadable input: message"
-	expect_one_line "an unreadable input: one line"
+	asnobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	if asnobody "$T/pub/spz" --version >/dev/null 2>&1; then
+		asnobody "$T/pub/spz" info "$T/pub/secret.json" >"$T/.out" 2>"$T/.err"
+		rc=$?; err=$(cat "$T/.err")
+		expect_rc 1 "an unreadable input (as nobody): exit 1"
+		expect_err "^spz: cannot open '$T/pub/secret.json': Permission denied$" "an unreadable input: message"
+		expect_one_line "an unreadable input: one line"
+	else
+		ok "# SKIP unreadable input: root reads any file, and nobody cannot reach $T"
+	fi
 else
 	ok "# SKIP unreadable input: running as root without setpriv, and root reads any file"
 fi
