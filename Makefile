@@ -34,17 +34,25 @@ TEST_OBJ := $(TEST_SRC:%.c=build/%.o)
 all: deps spz
 
 # Missing build dependencies: install them as root, else say how and stop.
+# The compiler counts too (a fresh Debian has none): gcc, or clang for
+# CC=clang.
+CC_PKG = $(if $(findstring clang,$(CC)),clang,gcc)
 deps: build/.deps
 build/.deps:
 	@mkdir -p build
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKG_DEPS); then \
+	@missing=; \
+	if ! command -v $(firstword $(CC)) >/dev/null 2>&1; then missing="$(CC_PKG) "; fi; \
+	if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKG_DEPS); then \
+	  missing="$${missing}$(APT_PKGS)"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing build dependencies: $(APT_PKGS)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS)) >build/apt.log 2>&1 \
+	    echo "installing build dependencies: $$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >build/apt.log 2>&1 \
 	      || { cat build/apt.log; exit 1; }; \
 	  else \
-	    echo "spz needs: $(APT_PKGS)"; \
-	    echo "run: sudo apt-get install -y $(APT_PKGS)"; \
+	    echo "spz needs: $$missing"; \
+	    echo "run: sudo apt-get install -y $$missing"; \
 	    exit 2; \
 	  fi; \
 	fi

@@ -80,4 +80,14 @@ rc=$?; err=$(cat "$T/.err")
 expect_rc 0 "missing packages, root: make installs them and goes on"
 check "root: apt-get installs exactly the packages" grep -qx 'apt-get install -y -qq zlib1g-dev libcjson-dev check pkg-config' "$T/apt.calls"
 check "root: the step is marked done" test -e "$T/tree/build/.deps"
+# No compiler either: it joins the list (gcc, or clang for CC=clang).
+rm -rf "$T/tree/build" "$T/apt.calls"
+printf '#!/bin/sh\necho 1000\n' >"$T/fake/id"
+PATH="$T/fake:$PATH" submake -C "$T/tree" deps CC=no-such-cc >"$T/.out" 2>"$T/.err"
+rc=$?; out=$(cat "$T/.out"); err=$(cat "$T/.err")
+expect_rc 2 "no compiler, not root: exit 2"
+expect_out '^run: sudo apt-get install -y gcc zlib1g-dev libcjson-dev check pkg-config$' "no compiler: gcc joins the apt-get line"
+PATH="$T/fake:$PATH" submake -C "$T/tree" deps CC=no-such-clang >"$T/.out" 2>"$T/.err"
+rc=$?; out=$(cat "$T/.out")
+expect_out '^run: sudo apt-get install -y clang zlib1g-dev' "CC=clang: clang joins the apt-get line"
 done_testing
