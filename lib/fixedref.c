@@ -336,3 +336,18 @@ int spz_eie_check(const spz_eie *e, spz_error *err)
 	}
 	return 0;
 }
+
+void spz_output_error(double *max_abs, double *max_rel, const float *want,
+                      const float *got, size_t n)
+{
+	double ea = 0, top = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - (double)want[i]);
+		if (d > ea)
+			ea = d;
+		if (fabs((double)want[i]) > top)
+			top = fabs((double)want[i]);
+	}
+	*max_abs = ea;
+	*max_rel = top > 0 ? ea / top : ea;
+}

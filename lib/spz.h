@@ -513,6 +513,15 @@ int spz_eie_calibrate(int *frac, const spz_eie *e, const float *x,
                       size_t batch, spz_error *err);
 
 /*
+ * Error of an output vector against its float reference: *max_abs is the
+ * largest |got[i] - want[i]|, *max_rel that divided by the largest
+ * |want[i]| (relative to the output's range, since a per-element ratio
+ * explodes near zero; *max_abs itself when want is all zero).
+ */
+void spz_output_error(double *max_abs, double *max_rel, const float *want,
+                      const float *got, size_t n);
+
+/*
  * Checks that an image can be executed safely: pointers start at 0, are
  * monotone and end at n_entries, codes are within the codebook, decoded
  * rows stay inside each PE's rows, consecutive layers chain. The emulator
