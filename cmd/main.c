@@ -14,6 +14,8 @@ int cmd_info(int argc, char **argv);
 /* @@ prune decl @@ */
 /* @@ quantize decl @@ */
 /* @@ pack decl @@ */
+int cmd_pack(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
 /* @@ report decl @@ */
 /* @@ run decl @@ */
 
@@ -27,6 +29,8 @@ static const struct {
 	/* @@ prune @@ */
 	/* @@ quantize @@ */
 	/* @@ pack @@ */
+	{"pack", cmd_pack},
+	{"unpack", cmd_unpack},
 	/* @@ report @@ */
 	/* @@ run @@ */
 };

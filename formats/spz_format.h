@@ -107,6 +107,40 @@ int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
 /* Each format adds its section below its own marker line. */
 
 /* @@ image @@ */
+/*
+ * Packed images (spz pack): every one starts with SPZ_IMAGE_MAGIC, a u16
+ * version and a kind byte (formats/README.md, "Images").
+ */
+#define SPZ_IMAGE_MAGIC "SPZI\r\n\032\n"
+#define SPZ_IMAGE_VERSION 1
+#define SPZ_IMAGE_EIE 1
+#define SPZ_IMAGE_CSC 2
+#define SPZ_IMAGE_CSR 3
+#define SPZ_IMAGE_NM 4
+
+/* Kind (SPZ_IMAGE_*) of an opened input that is an image, else 0. */
+int spz_image_kind(const spz_input *in);
+
+/*
+ * Reads an EIE image file ("-" = stdin) and validates every field: magic,
+ * version, kind (a CSC/CSR/N:M image is refused by name), each section's
+ * CRC32 and length against the file, then spz_eie_validate. Messages
+ * name the file. *out is a new image the caller frees (spz_eie_free).
+ */
+int spz_eie_load(spz_eie **out, const char *path, spz_error *err);
+/* Same from an already opened input (reads it to the end). */
+int spz_eie_read(spz_eie **out, spz_input *in, spz_error *err);
+/* Writes e (validated first) as an EIE image file to f. */
+int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err);
+/* Writes e to path ("-" = stdout) atomically (spz_output). */
+int spz_eie_save(const spz_eie *e, const char *path, spz_error *err);
+
+/*
+ * Reads a plain image (CSC, CSR or N:M) from an opened input and rebuilds
+ * the model it holds (validated). An EIE image is refused by name.
+ */
+int spz_plain_read_model(spz_model **out, spz_input *in, spz_error *err);
+
 
 /* @@ png @@ */
 

@@ -4,10 +4,8 @@
  * each PE's slice stored column by column as (code, relative row index)
  * entries with padding entries when a run of zeros exceeds the index range.
  *
- * Two passes in the weight's storage order (sequential reads): the first
- * counts each (PE, column)'s entries to lay out the pointers, the second
- * writes the entries. Within a column, rows always arrive in increasing
- * order, which is all the relative indices need.
+ * Also the way back (unpack) and the checks every image must pass
+ * (validate), on which the file reader relies.
  */
 #include "spz.h"
 
@@ -76,105 +74,177 @@ uint64_t spz_eie_pe_work(const spz_eie *e, const spz_eie_layer *l,
 	return work;
 }
 
-/* Is the layer's weight value at storage index s non-zero? */
-static int nonzero(const spz_tensor *w, int64_t s)
+/*
+ * The walk over one weight in storage order shared by both passes: calls
+ * visit for every stored code != 0 with its PE k, local row r and column
+ * j. Code 0 is the zero weight (and the padding code), so an entry exists
+ * exactly where the code is non-zero: this keeps pack -> unpack -> pack
+ * byte-identical even when a codebook value rounds to 0 in fixed point.
+ * Row-major weights run row by row, transposed ones column by column; in
+ * both, a (PE, column) cell sees its rows in increasing order. The PE and
+ * local row are stepped, not divided, since this loop is the whole cost.
+ */
+typedef struct walk {
+	int64_t *last;     /* per cell: local row of the previous slot, or -1 */
+	uint64_t *count;   /* pass 0: entries per cell; pass 1: write cursor */
+	int shift;         /* index bits: a gap g needs g >> shift paddings */
+	uint64_t padding, nonzeros;
+} walk;
+
+static inline void visit(walk *wk, spz_eie_layer *l, int pass, uint32_t k,
+                         size_t cell, int64_t r, uint8_t code)
 {
-	return w->codebook[w->codes[s]] != 0.0f;
+	int64_t gap = r - wk->last[cell] - 1;
+	uint64_t pad = (uint64_t)gap >> wk->shift;
+	wk->last[cell] = r;
+	if (pass == 0) {
+		wk->count[cell] += pad + 1;
+		wk->padding += pad;
+		wk->nonzeros++;
+		return;
+	}
+	spz_eie_pe *pe = &l->pe[k];
+	uint64_t at = wk->count[cell];
+	uint8_t maxz = (uint8_t)((1u << wk->shift) - 1);
+	for (uint64_t p = 0; p < pad; p++, at++) {
+		pe->code[at] = 0;
+		pe->index[at] = maxz;
+	}
+	pe->code[at] = code;
+	pe->index[at] = (uint8_t)((uint64_t)gap & maxz);
+	wk->count[cell] = at + 1;
+}
+
+static void walk_weight(walk *wk, spz_eie_layer *l, const spz_tensor *w,
+                        uint32_t pes, int pass)
+{
+	int64_t rows = l->rows, cols = l->cols;
+	const uint8_t *codes = w->codes;
+	if (!l->transposed) {
+		uint32_t k = 0;
+		int64_t r = 0;
+		for (int64_t i = 0; i < rows; i++) {
+			const uint8_t *row = codes + i * cols;
+			size_t base = (size_t)k * (size_t)cols;
+			for (int64_t j = 0; j < cols; j++)
+				if (row[j])
+					visit(wk, l, pass, k, base + (size_t)j, r,
+					      row[j]);
+			if (++k == pes) {
+				k = 0;
+				r++;
+			}
+		}
+		return;
+	}
+	for (int64_t j = 0; j < cols; j++) {
+		const uint8_t *col = codes + j * rows;
+		uint32_t k = 0;
+		int64_t r = 0;
+		for (int64_t i = 0; i < rows; i++) {
+			if (col[i])
+				visit(wk, l, pass, k,
+				      (size_t)k * (size_t)cols + (size_t)j, r,
+				      col[i]);
+			if (++k == pes) {
+				k = 0;
+				r++;
+			}
+		}
+	}
 }
 
 /*
- * Packs one layer. last[k * cols + j] is the local row of the previous
- * entry slot of PE k in column j (-1 before the first); a gap of g zero
- * rows needs g / span padding entries, then an entry with z = g % span.
+ * Packs one layer in two walks: the first counts each (PE, column) cell's
+ * entries (padding included) to lay out the pointers, the second writes
+ * them. A gap of g zero rows needs g >> bits paddings (each padding slot
+ * stands for 2^bits rows: 2^bits - 1 zeros and itself), then an entry with
+ * z = g mod 2^bits, which reproduces the paper's [0,0,1,2,0x18,3] ->
+ * v = [1,2,0,3], z = [2,0,15,2].
  */
 static int pack_layer(spz_eie *e, spz_eie_layer *l, const spz_tensor *w,
                       spz_error *err)
 {
 	uint32_t pes = e->pes;
-	int64_t rows = l->rows, cols = l->cols;
-	int64_t span = (int64_t)SPZ_EIE_MAX_Z(e) + 1;
+	int64_t cols = l->cols;
 	size_t cells = (size_t)pes * (size_t)cols;
-	int64_t *last = malloc(cells * sizeof *last);
-	uint64_t *count = calloc(cells, sizeof *count);
+	walk wk = {.shift = e->index_bits};
+	wk.last = malloc((cells ? cells : 1) * sizeof *wk.last);
+	wk.count = calloc(cells ? cells : 1, sizeof *wk.count);
 	l->pe = calloc(pes, sizeof *l->pe);
-	if (!last || !count || !l->pe) {
-		free(last);
-		free(count);
-		return spz_fail(err, SPZ_ENOMEM, "out of memory packing '%s'",
-		                l->weight);
+	int rc = 0;
+	if (!wk.last || !wk.count || !l->pe) {
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory packing '%s'",
+		              l->weight);
+		goto done;
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t c = 0; c < cells; c++)
-			last[c] = -1;
-		int64_t n = rows * cols;
-		for (int64_t s = 0; s < n; s++) {
-			if (!nonzero(w, s))
-				continue;
-			int64_t i = l->transposed ? s % rows : s / cols;
-			int64_t j = l->transposed ? s / rows : s % cols;
-			uint32_t k = (uint32_t)(i % pes);
-			int64_t r = i / pes;
-			size_t cell = (size_t)k * (size_t)cols + (size_t)j;
-			int64_t gap = r - last[cell] - 1;
-			uint64_t pad = (uint64_t)(gap / span);
-			last[cell] = r;
-			if (pass == 0) {
-				count[cell] += pad + 1;
-				l->padding += pad;
-				l->nonzeros++;
-				continue;
-			}
-			spz_eie_pe *pe = &l->pe[k];
-			uint64_t at = count[cell];
-			for (uint64_t p = 0; p < pad; p++, at++) {
-				pe->code[at] = 0;
-				pe->index[at] = (uint8_t)(span - 1);
-			}
-			pe->code[at] = w->codes[s];
-			pe->index[at] = (uint8_t)(gap % span);
-			count[cell] = at + 1;
+	for (size_t c = 0; c < cells; c++)
+		wk.last[c] = -1;
+	walk_weight(&wk, l, w, pes, 0);
+	l->nonzeros = wk.nonzeros;
+	l->padding = wk.padding;
+	/* Lay out pointers; count[] becomes each cell's write cursor. */
+	for (uint32_t k = 0; k < pes; k++) {
+		spz_eie_pe *pe = &l->pe[k];
+		uint64_t *cnt = wk.count + (size_t)k * (size_t)cols;
+		uint64_t total = 0;
+		for (int64_t j = 0; j < cols; j++)
+			total += cnt[j];
+		if (total > UINT32_MAX) {
+			rc = spz_fail(err, SPZ_ERANGE,
+			              "layer '%s': PE %u would hold %llu entries "
+			              "(at most 4294967295); use more PEs",
+			              l->node, k, (unsigned long long)total);
+			goto done;
 		}
-		if (pass == 1)
-			break;
-		/* Lay out pointers; count[] becomes each cell's write cursor. */
-		for (uint32_t k = 0; k < pes; k++) {
-			spz_eie_pe *pe = &l->pe[k];
-			uint64_t total = 0;
-			for (int64_t j = 0; j < cols; j++)
-				total += count[(size_t)k * (size_t)cols + (size_t)j];
-			if (total > UINT32_MAX) {
-				free(last);
-				free(count);
-				return spz_fail(err, SPZ_ERANGE,
-				                "layer '%s': PE %u would hold %llu "
-				                "entries (at most 4294967295); use "
-				                "more PEs", l->node, k,
-				                (unsigned long long)total);
-			}
-			pe->n_entries = total;
-			pe->ptr = malloc(((size_t)cols + 1) * sizeof *pe->ptr);
-			pe->code = malloc(total + 1);
-			pe->index = malloc(total + 1);
-			if (!pe->ptr || !pe->code || !pe->index) {
-				free(last);
-				free(count);
-				return spz_fail(err, SPZ_ENOMEM,
-				                "out of memory packing '%s'",
-				                l->weight);
-			}
-			uint64_t at = 0;
-			for (int64_t j = 0; j < cols; j++) {
-				size_t cell = (size_t)k * (size_t)cols + (size_t)j;
-				pe->ptr[j] = (uint32_t)at;
-				at += count[cell];
-				count[cell] = pe->ptr[j];
-			}
-			pe->ptr[cols] = (uint32_t)at;
+		pe->n_entries = total;
+		pe->ptr = malloc(((size_t)cols + 1) * sizeof *pe->ptr);
+		pe->code = malloc(total + 1);
+		pe->index = malloc(total + 1);
+		if (!pe->ptr || !pe->code || !pe->index) {
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory packing "
+			              "'%s'", l->weight);
+			goto done;
 		}
+		uint64_t at = 0;
+		for (int64_t j = 0; j < cols; j++) {
+			pe->ptr[j] = (uint32_t)at;
+			at += cnt[j];
+			cnt[j] = pe->ptr[j];
+		}
+		pe->ptr[cols] = (uint32_t)at;
 	}
-	free(last);
-	free(count);
-	return 0;
+	for (size_t c = 0; c < cells; c++)
+		wk.last[c] = -1;
+	walk_weight(&wk, l, w, pes, 1);
+done:
+	free(wk.last);
+	free(wk.count);
+	return rc;
+}
+
+/*
+ * v in 16-bit fixed point at the finest Q format that holds it; returns
+ * the fraction bits. Rounding can shrink the extreme (-16384.4 at f bits
+ * overflows at f + 1, but its rounded -16384 does not), and the values
+ * unpack gives back would then pick f + 1 and pack differently; so when
+ * every rounded value fits one bit finer, it moves there (exactly).
+ */
+static int fixed_vector(int16_t *q, const float *v, size_t n)
+{
+	int frac = spz_fixed_frac(v, n);
+	int any = 0, half = 1;
+	for (size_t i = 0; i < n; i++) {
+		q[i] = spz_to_fixed(v[i], frac);
+		any |= q[i] != 0;
+		half &= q[i] >= -16384 && q[i] <= 16383;
+	}
+	if (any && half && frac < SPZ_FRAC_MAX) {
+		frac++;
+		for (size_t i = 0; i < n; i++)
+			q[i] = (int16_t)(q[i] * 2);
+	}
+	return frac;
 }
 
 static int is_linear(const spz_node *n)
@@ -213,12 +283,17 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 	l->transposed = !(gemm && spz_node_number(n, "transB", 0) == 1);
 	l->rows = w->dims[l->transposed ? 1 : 0];
 	l->cols = w->dims[l->transposed ? 0 : 1];
+	if (l->rows < 1 || l->cols < 1 || l->rows > INT32_MAX ||
+	    l->cols > INT32_MAX)
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "node '%s': weight '%s' of %lldx%lld cannot be "
+		                "packed (each dim must be 1..2147483647)", n->name,
+		                w->name, (long long)w->dims[0],
+		                (long long)w->dims[1]);
 	l->code_bits = w->bits;
 	l->codebook_size = w->codebook_size;
-	int frac = spz_fixed_frac(w->codebook, w->codebook_size);
-	l->codebook_frac = frac;
-	for (uint32_t c = 0; c < w->codebook_size; c++)
-		l->codebook[c] = spz_to_fixed(w->codebook[c], frac);
+	l->codebook_frac = fixed_vector(l->codebook, w->codebook,
+	                                w->codebook_size);
 	if (!(l->node = dupstr(n->name)) || !(l->op = dupstr(n->op)) ||
 	    !(l->weight = dupstr(w->name)) ||
 	    !(l->input = dupstr(n->inputs[0])) ||
@@ -241,9 +316,7 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		}
 		for (int64_t i = 0; i < l->rows; i++)
 			bv[i] = spz_tensor_value(b, i);
-		l->bias_frac = spz_fixed_frac(bv, (size_t)l->rows);
-		for (int64_t i = 0; i < l->rows; i++)
-			l->bias[i] = spz_to_fixed(bv[i], l->bias_frac);
+		l->bias_frac = fixed_vector(l->bias, bv, (size_t)l->rows);
 		free(bv);
 	}
 	return 0;

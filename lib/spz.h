@@ -440,6 +440,31 @@ double spz_energy_dram(const spz_energy_table *t, double bits);
 /* @@ quantize @@ */
 
 /* @@ pack @@ */
+/*
+ * Checks everything an EIE image must satisfy before it can be walked:
+ * PE count 1..4096, index bits 2..8, at least one layer; per layer the
+ * names (Gemm or MatMul, bias and activation consistent with their names,
+ * a chain: each layer takes the previous output and as many inputs as it
+ * gives), dims 1..2^31-1, codebook (1..2^code_bits entries, entry 0 is 0),
+ * Q formats in SPZ_FRAC_MIN..SPZ_FRAC_MAX; per PE the pointers (from 0,
+ * never decreasing, ending at n_entries), codes within the codebook,
+ * indices within 2^index_bits - 1, decoded rows within the PE's rows,
+ * code 0 only as padding (z at its maximum, before an entry of the same
+ * column), and the recorded non-zero / padding counts. SPZ_EFORMAT or
+ * SPZ_ERANGE with the layer, PE and entry at fault.
+ */
+int spz_eie_validate(const spz_eie *e, spz_error *err);
+
+/*
+ * Rebuilds the quantized model an image was packed from (after validating
+ * it): the same graph (Gemm with transB=1 or MatMul, bias, Relu), the same
+ * zero pattern and codes; each codebook holds the image's fixed-point
+ * values (q / 2^frac, exact in float32) and each bias its fixed-point
+ * values (as a 1-D tensor of rows). So pack -> unpack -> pack gives the
+ * same image byte for byte. *out is a new model the caller frees.
+ */
+int spz_eie_unpack(spz_model **out, const spz_eie *e, spz_error *err);
+
 
 /* @@ report @@ */
 

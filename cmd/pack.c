@@ -1,0 +1,143 @@
+/*
+ * pack.c - spz pack: a quantized model into an EIE image (rows interleaved
+ * over PEs, CSC per PE, relative indices with padding), or a plain CSC /
+ * CSR / N:M image of every weight.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Sum of one layer's entries and the bytes of its parts on file. */
+static uint64_t eie_entries(const spz_eie *e)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < e->n_layers; i++)
+		n += e->layers[i].nonzeros + e->layers[i].padding;
+	return n;
+}
+
+static int pack_eie(const spz_model *m, const char *out,
+                    const spz_eie_options *o, FILE *say)
+{
+	spz_eie *e = NULL;
+	spz_error err = {0};
+	int rc = spz_eie_pack(&e, m, o, &err);
+	if (!rc)
+		rc = spz_eie_save(e, out, &err);
+	if (rc) {
+		spz_eie_free(e);
+		return cli_fail(&err);
+	}
+	uint64_t pad = 0;
+	for (size_t i = 0; i < e->n_layers; i++)
+		pad += e->layers[i].padding;
+	fprintf(say, "packed '%s': %zu layer%s on %u PEs, %llu entries "
+	        "(%llu padding), %d-bit index\n", e->name, e->n_layers,
+	        e->n_layers == 1 ? "" : "s", e->pes,
+	        (unsigned long long)eie_entries(e), (unsigned long long)pad,
+	        e->index_bits);
+	spz_eie_free(e);
+	return EXIT_OK;
+}
+
+static int pack_plain(const spz_model *m, const char *out, int kind,
+                      int nm_n, int nm_m, FILE *say)
+{
+	(void)m; (void)out; (void)nm_n; (void)nm_m; (void)say;
+	return cli_error("--format %d is not implemented yet", kind);
+}
+
+/* "N:M" with 1 <= N <= M <= 256. */
+static int parse_nm(const char *s, int *n, int *m)
+{
+	int64_t a, b;
+	char buf[64];
+	const char *colon = strchr(s, ':');
+	if (!colon || (size_t)(colon - s) >= sizeof buf)
+		return -1;
+	memcpy(buf, s, (size_t)(colon - s));
+	buf[colon - s] = 0;
+	if (cli_parse_i64(buf, &a) || cli_parse_i64(colon + 1, &b) || a < 1 ||
+	    b < a || b > 256)
+		return -1;
+	*n = (int)a;
+	*m = (int)b;
+	return 0;
+}
+
+int cmd_pack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"format", required_argument, 0, 'f'},
+		{"pes", required_argument, 0, 'p'},
+		{"index-bits", required_argument, 0, 'i'},
+		{"nm", required_argument, 0, 'n'},
+		{0, 0, 0, 0}};
+	const char *out = NULL, *format = "eie", *nm = NULL;
+	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+	int64_t v;
+	int c, pes_given = 0, bits_given = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'f': format = optarg; break;
+		case 'n': nm = optarg; break;
+		case 'p':
+			if (cli_parse_i64(optarg, &v) || v < 1 || v > 4096)
+				return cli_usage("pack", "--pes takes 1..4096, not "
+				                 "'%s'", optarg);
+			eo.pes = (uint32_t)v;
+			pes_given = 1;
+			break;
+		case 'i':
+			if (cli_parse_i64(optarg, &v) || v < 2 || v > 8)
+				return cli_usage("pack", "--index-bits takes 2..8, "
+				                 "not '%s'", optarg);
+			eo.index_bits = (int)v;
+			bits_given = 1;
+			break;
+		default:
+			return cli_opt_error("pack", c, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return cli_usage("pack", "expected at most one input model");
+	const char *in = optind < argc ? argv[optind] : "-";
+	if (!out)
+		return cli_usage("pack", "no output given (-o IMAGE)");
+	int kind = !strcmp(format, "eie") ? SPZ_IMAGE_EIE
+	         : !strcmp(format, "csc") ? SPZ_IMAGE_CSC
+	         : !strcmp(format, "csr") ? SPZ_IMAGE_CSR
+	         : !strcmp(format, "nm")  ? SPZ_IMAGE_NM : 0;
+	if (!kind)
+		return cli_usage("pack", "--format takes eie, csc, csr or nm, "
+		                 "not '%s'", format);
+	if (kind != SPZ_IMAGE_EIE && (pes_given || bits_given))
+		return cli_usage("pack", "--pes and --index-bits are for "
+		                 "--format eie");
+	int nm_n = 0, nm_m = 0;
+	if (nm && kind != SPZ_IMAGE_NM)
+		return cli_usage("pack", "--nm is for --format nm");
+	if (nm && parse_nm(nm, &nm_n, &nm_m))
+		return cli_usage("pack", "--nm takes N:M with 1 <= N <= M <= "
+		                 "256, not '%s'", nm);
+	if (!strcmp(out, "-") && isatty(1))
+		return cli_usage("pack", "refusing to write an image to a "
+		                 "terminal; use -o FILE");
+	spz_model *m;
+	int rc = cli_load_model(&m, in);
+	if (rc)
+		return rc;
+	FILE *say = strcmp(out, "-") ? stdout : stderr;
+	if (kind == SPZ_IMAGE_EIE)
+		rc = pack_eie(m, out, &eo, say);
+	else
+		rc = pack_plain(m, out, kind, nm_n, nm_m, say);
+	spz_model_free(m);
+	return rc;
+}

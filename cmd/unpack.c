@@ -1,0 +1,79 @@
+/*
+ * unpack.c - spz unpack: an image (EIE, CSC, CSR or N:M) back into the
+ * model it was packed from.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Reads any image from an opened input into a model. */
+static int image_to_model(spz_model **out, spz_input *in, spz_error *err)
+{
+	if (spz_input_kind(in) != SPZ_FILE_IMAGE)
+		return spz_fail(err, SPZ_EFORMAT, "'%s' is not an spz image "
+		                "(make one with spz pack)", in->label);
+	int kind = spz_image_kind(in);
+	if (kind == SPZ_IMAGE_CSC || kind == SPZ_IMAGE_CSR ||
+	    kind == SPZ_IMAGE_NM)
+		return spz_plain_read_model(out, in, err);
+	spz_eie *e;
+	int rc = spz_eie_read(&e, in, err);
+	if (rc)
+		return rc;
+	spz_error sub = {0};
+	rc = spz_eie_unpack(out, e, &sub);
+	if (rc)
+		spz_fail(err, rc, "'%s': %s", in->label, sub.text);
+	spz_eie_free(e);
+	return rc;
+}
+
+int cmd_unpack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{0, 0, 0, 0}};
+	const char *out = NULL, *to = NULL;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else if (c == 't')
+			to = optarg;
+		else
+			return cli_opt_error("unpack", c, argv);
+	}
+	if (argc - optind > 1)
+		return cli_usage("unpack", "expected at most one input image");
+	const char *in_path = optind < argc ? argv[optind] : "-";
+	if (!out)
+		return cli_usage("unpack", "no output given (-o MODEL)");
+	spz_file_kind kind;
+	int rc = cli_model_kind(&kind, "unpack", to, out);
+	if (rc)
+		return rc;
+	spz_input in;
+	spz_error err = {0};
+	spz_model *m = NULL;
+	rc = spz_input_open(&in, in_path, &err);
+	if (!rc) {
+		rc = image_to_model(&m, &in, &err);
+		spz_input_close(&in);
+	}
+	if (!rc) {
+		static const char *names[] = {"", "eie", "csc", "csr", "nm"};
+		spz_param p = {"format", (char *)names[spz_image_kind(&in)]};
+		if (spz_model_add_step(m, "unpack", &p, 1))
+			rc = spz_fail(&err, SPZ_ENOMEM, "out of memory");
+	}
+	if (rc) {
+		spz_model_free(m);
+		return cli_fail(&err);
+	}
+	rc = cli_save_model(m, out, kind);
+	spz_model_free(m);
+	return rc;
+}

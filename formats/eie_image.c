@@ -1,0 +1,379 @@
+/*
+ * eie_image.c - the EIE image file (formats/README.md, "EIE image"): a
+ * header, then per layer a descriptor (dims, names, codebook, bias) and
+ * per PE its column pointers and its packed (code, index) entries, each
+ * section closed by its CRC32. The reader trusts nothing: every length is
+ * checked against the file before use and the result goes through
+ * spz_eie_validate.
+ */
+#include "image_io.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_GEMM 1
+#define OP_MATMUL 2
+#define FLAG_TRANSPOSED 1
+#define FLAG_BIAS 2
+/* Fixed part of a layer descriptor, before its names. */
+#define LAYER_FIXED 44
+/* Smallest layer on file: fixed part, 7 empty names, 1 codebook entry, CRC,
+ * then one PE's entry count, 2 pointers and 2 CRCs. */
+#define LAYER_MIN (LAYER_FIXED + 14 + 2 + 4 + 4 + 4 + 8)
+
+int spz_image_kind(const spz_input *in)
+{
+	if (in->n_head < SPZ_IMAGE_PREFIX ||
+	    memcmp(in->head, SPZ_IMAGE_MAGIC, 8))
+		return 0;
+	return in->head[10];
+}
+
+/* Bits of one entry: code then relative index. */
+static int entry_bits(const spz_eie *e, const spz_eie_layer *l)
+{
+	return l->code_bits + e->index_bits;
+}
+
+static uint64_t entry_bytes(uint64_t n, int bits)
+{
+	return (n * (uint64_t)bits + 7) / 8;
+}
+
+/* 16-bit pointers when every PE's count fits (as EIE), else 32. */
+static int pointer_bytes(const spz_eie *e, const spz_eie_layer *l)
+{
+	for (uint32_t k = 0; k < e->pes; k++)
+		if (l->pe[k].n_entries > UINT16_MAX)
+			return 4;
+	return 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                             */
+
+static void write_layer(img_writer *w, const spz_eie *e,
+                        const spz_eie_layer *l, uint8_t *buf)
+{
+	int pb = pointer_bytes(e, l);
+	img_w_u64(w, (uint64_t)l->rows);
+	img_w_u64(w, (uint64_t)l->cols);
+	img_w_u8(w, strcmp(l->op, "Gemm") ? OP_MATMUL : OP_GEMM);
+	img_w_u8(w, (uint8_t)((l->transposed ? FLAG_TRANSPOSED : 0) |
+	                      (l->bias ? FLAG_BIAS : 0)));
+	img_w_u8(w, (uint8_t)l->act);
+	img_w_u8(w, (uint8_t)l->code_bits);
+	img_w_u8(w, (uint8_t)pb);
+	img_w_u8(w, (uint8_t)(int8_t)l->codebook_frac);
+	img_w_u8(w, (uint8_t)(int8_t)l->bias_frac);
+	img_w_u8(w, 0);
+	img_w_u32(w, l->codebook_size);
+	img_w_u64(w, l->nonzeros);
+	img_w_u64(w, l->padding);
+	const char *names[7] = {l->node, l->weight, l->bias_name, l->input,
+	                        l->linear_out, l->act_node, l->output};
+	for (int i = 0; i < 7; i++)
+		img_w_string(w, names[i]);
+	for (uint32_t c = 0; c < l->codebook_size; c++)
+		img_w_u16(w, (uint16_t)l->codebook[c]);
+	for (int64_t i = 0; l->bias && i < l->rows; i++)
+		img_w_u16(w, (uint16_t)l->bias[i]);
+	img_w_crc(w);
+	int bits = entry_bits(e, l);
+	for (uint32_t k = 0; k < e->pes; k++) {
+		const spz_eie_pe *pe = &l->pe[k];
+		img_w_u32(w, (uint32_t)pe->n_entries);
+		for (int64_t j = 0; j <= l->cols; j++)
+			for (int b = 0; b < pb; b++)
+				buf[(size_t)j * (size_t)pb + (size_t)b] =
+					(uint8_t)(pe->ptr[j] >> (8 * b));
+		img_w_bytes(w, buf, ((size_t)l->cols + 1) * (size_t)pb);
+		img_w_crc(w);
+		/* Entry a is v | z << code_bits at bits a*bits.., LSB first. */
+		uint64_t nb = entry_bytes(pe->n_entries, bits);
+		if (bits == 8) {
+			for (uint64_t a = 0; a < pe->n_entries; a++)
+				buf[a] = (uint8_t)(pe->code[a] |
+				                   pe->index[a] << l->code_bits);
+		} else {
+			memset(buf, 0, nb + 2);
+			for (uint64_t a = 0, at = 0; a < pe->n_entries;
+			     a++, at += (uint64_t)bits) {
+				uint32_t v = ((uint32_t)pe->code[a] |
+				              (uint32_t)pe->index[a] << l->code_bits)
+				             << (at & 7);
+				buf[at >> 3] |= (uint8_t)v;
+				buf[(at >> 3) + 1] |= (uint8_t)(v >> 8);
+				buf[(at >> 3) + 2] |= (uint8_t)(v >> 16);
+			}
+		}
+		img_w_bytes(w, buf, nb);
+		img_w_crc(w);
+	}
+}
+
+int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err)
+{
+	int rc = spz_eie_validate(e, err);
+	if (rc)
+		return rc;
+	/* One scratch buffer big enough for any PE's pointers or entries. */
+	size_t need = 0;
+	for (size_t i = 0; i < e->n_layers; i++) {
+		const spz_eie_layer *l = &e->layers[i];
+		size_t p = ((size_t)l->cols + 1) * 4;
+		need = p > need ? p : need;
+		for (uint32_t k = 0; k < e->pes; k++) {
+			size_t b = (size_t)entry_bytes(l->pe[k].n_entries, 16);
+			need = b > need ? b : need;
+		}
+	}
+	uint8_t *buf = malloc(need + 4);
+	if (!buf)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	img_writer w = {f, 0};
+	img_w_prefix(&w, SPZ_IMAGE_EIE);
+	img_w_u32(&w, e->pes);
+	img_w_u8(&w, (uint8_t)e->index_bits);
+	img_w_u8(&w, 0);
+	img_w_u16(&w, 0);
+	img_w_u32(&w, (uint32_t)e->n_layers);
+	img_w_string(&w, e->name);
+	img_w_crc(&w);
+	for (size_t i = 0; i < e->n_layers; i++)
+		write_layer(&w, e, &e->layers[i], buf);
+	free(buf);
+	return 0;
+}
+
+int spz_eie_save(const spz_eie *e, const char *path, spz_error *err)
+{
+	spz_output o;
+	int rc = spz_output_open(&o, path, err);
+	if (rc)
+		return rc;
+	rc = spz_eie_write(o.f, e, err);
+	if (rc) {
+		spz_output_abort(&o);
+		return rc;
+	}
+	return spz_output_commit(&o, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+
+static int read_header(img_reader *r, spz_eie *e, uint32_t *n_layers)
+{
+	int rc = img_need(r, 12, "header");
+	if (rc)
+		return rc;
+	e->pes = img_u32(r);
+	e->index_bits = img_u8(r);
+	int reserved = img_u8(r) | img_u16(r);
+	*n_layers = img_u32(r);
+	if ((rc = img_string(r, &e->name, 0, "header")) ||
+	    (rc = img_crc(r, "header")))
+		return rc;
+	if (reserved)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': corrupt header "
+		                "(reserved bytes are not 0)", r->label);
+	if (e->pes < 1 || e->pes > 4096)
+		return spz_fail(r->err, SPZ_ERANGE, "'%s': PE count %u is "
+		                "outside 1..4096", r->label, e->pes);
+	if (e->index_bits < 2 || e->index_bits > 8)
+		return spz_fail(r->err, SPZ_ERANGE, "'%s': index bits %d are "
+		                "outside 2..8", r->label, e->index_bits);
+	/* Each layer takes at least LAYER_MIN bytes per PE: refuse a count
+	 * the file cannot hold before allocating for it. */
+	if (*n_layers < 1)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': the image has no "
+		                "layer", r->label);
+	uint64_t least = (uint64_t)*n_layers * LAYER_MIN;
+	if (least > (uint64_t)(r->n - r->at))
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': truncated in layers "
+		                "(%zu bytes left, %u layer%s at least %llu)",
+		                r->label, r->n - r->at, *n_layers,
+		                *n_layers == 1 ? " needs" : "s need",
+		                (unsigned long long)least);
+	return 0;
+}
+
+/* The descriptor of layer i: fixed fields, names, codebook, bias. */
+static int read_descriptor(img_reader *r, spz_eie_layer *l, size_t i,
+                           int *pb, char *what, size_t what_n)
+{
+	snprintf(what, what_n, "layer %zu descriptor", i);
+	int rc = img_need(r, LAYER_FIXED, what);
+	if (rc)
+		return rc;
+	uint64_t rows = img_u64(r), cols = img_u64(r);
+	unsigned op = img_u8(r), flags = img_u8(r);
+	l->act = img_u8(r);
+	l->code_bits = img_u8(r);
+	*pb = img_u8(r);
+	l->codebook_frac = (int8_t)img_u8(r);
+	l->bias_frac = (int8_t)img_u8(r);
+	unsigned reserved = img_u8(r);
+	l->codebook_size = img_u32(r);
+	l->nonzeros = img_u64(r);
+	l->padding = img_u64(r);
+	char **names[7] = {&l->node, &l->weight, &l->bias_name, &l->input,
+	                   &l->linear_out, &l->act_node, &l->output};
+	for (int k = 0; k < 7; k++)
+		if ((rc = img_string(r, names[k], k == 2 || k == 5, what)))
+			return rc;
+	snprintf(what, what_n, "layer %zu '%s' descriptor", i, l->node);
+	const char *label = r->label;
+	if (rows < 1 || cols < 1 || rows > INT32_MAX || cols > INT32_MAX)
+		return spz_fail(r->err, SPZ_ERANGE, "'%s': %s: dims %llux%llu "
+		                "are out of range (each 1..2147483647)", label,
+		                what, (unsigned long long)rows,
+		                (unsigned long long)cols);
+	l->rows = (int64_t)rows;
+	l->cols = (int64_t)cols;
+	if ((op != OP_GEMM && op != OP_MATMUL) || flags > 3 || reserved ||
+	    (*pb != 2 && *pb != 4))
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: bad operator, "
+		                "flags or pointer width", label, what);
+	l->transposed = (flags & FLAG_TRANSPOSED) != 0;
+	if (!(l->op = malloc(8)))
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	strcpy(l->op, op == OP_GEMM ? "Gemm" : "MatMul");
+	if (l->code_bits < 1 || l->code_bits > 8 || l->codebook_size < 1 ||
+	    l->codebook_size > (1u << l->code_bits))
+		return spz_fail(r->err, SPZ_ERANGE, "'%s': %s: a codebook of %u "
+		                "entries does not fit %d-bit codes", label, what,
+		                l->codebook_size, l->code_bits);
+	if ((rc = img_need(r, 2 * (uint64_t)l->codebook_size, what)))
+		return rc;
+	for (uint32_t c = 0; c < l->codebook_size; c++)
+		l->codebook[c] = (int16_t)img_u16(r);
+	if (flags & FLAG_BIAS) {
+		if ((rc = img_need(r, 2 * rows, what)))
+			return rc;
+		if (!(l->bias = malloc(rows * sizeof *l->bias)))
+			return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+		for (uint64_t b = 0; b < rows; b++)
+			l->bias[b] = (int16_t)img_u16(r);
+	}
+	return img_crc(r, what);
+}
+
+/* Pointers and entries of PE k. */
+static int read_pe(img_reader *r, const spz_eie *e, spz_eie_layer *l,
+                   size_t i, uint32_t k, int pb, char *what, size_t what_n)
+{
+	spz_eie_pe *pe = &l->pe[k];
+	snprintf(what, what_n, "layer %zu '%s' PE %u pointers", i, l->node, k);
+	uint64_t np = (uint64_t)l->cols + 1;
+	int rc = img_need(r, 4 + np * (uint64_t)pb, what);
+	if (rc)
+		return rc;
+	pe->n_entries = img_u32(r);
+	if (!(pe->ptr = malloc(np * sizeof *pe->ptr)))
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	for (uint64_t j = 0; j < np; j++)
+		pe->ptr[j] = pb == 2 ? img_u16(r) : img_u32(r);
+	if ((rc = img_crc(r, what)))
+		return rc;
+	snprintf(what, what_n, "layer %zu '%s' PE %u entries", i, l->node, k);
+	int bits = entry_bits(e, l);
+	uint64_t nb = entry_bytes(pe->n_entries, bits);
+	if ((rc = img_need(r, nb, what)))
+		return rc;
+	pe->code = malloc(pe->n_entries + 1);
+	pe->index = malloc(pe->n_entries + 1);
+	if (!pe->code || !pe->index)
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	const uint8_t *p = r->p + r->at;
+	unsigned cmask = (1u << l->code_bits) - 1;
+	for (uint64_t a = 0, at = 0; a < pe->n_entries;
+	     a++, at += (uint64_t)bits) {
+		uint32_t v = p[at >> 3];
+		if ((at >> 3) + 1 < nb)
+			v |= (uint32_t)p[(at >> 3) + 1] << 8;
+		if ((at >> 3) + 2 < nb)
+			v |= (uint32_t)p[(at >> 3) + 2] << 16;
+		v >>= at & 7;
+		pe->code[a] = (uint8_t)(v & cmask);
+		pe->index[a] = (uint8_t)((v >> l->code_bits) &
+		                         ((1u << e->index_bits) - 1));
+	}
+	uint64_t used = pe->n_entries * (uint64_t)bits;
+	if (used % 8 && p[nb - 1] >> (used % 8))
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: the bits after "
+		                "the last entry are not 0", r->label, what);
+	r->at += nb;
+	return img_crc(r, what);
+}
+
+static int read_eie(spz_eie *e, img_reader *r)
+{
+	unsigned kind;
+	int rc = img_prefix(r, &kind);
+	if (rc)
+		return rc;
+	if (kind != SPZ_IMAGE_EIE)
+		return spz_fail(r->err, SPZ_EUNSUPPORTED, "'%s' is a %s image, "
+		                "not an EIE image", r->label,
+		                img_kind_name(kind));
+	uint32_t n_layers;
+	if ((rc = read_header(r, e, &n_layers)))
+		return rc;
+	if (!(e->layers = calloc(n_layers, sizeof *e->layers)))
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	char what[256];
+	for (size_t i = 0; !rc && i < n_layers; i++) {
+		spz_eie_layer *l = &e->layers[e->n_layers++];
+		int pb;
+		rc = read_descriptor(r, l, i, &pb, what, sizeof what);
+		if (!rc && !(l->pe = calloc(e->pes, sizeof *l->pe)))
+			rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+		for (uint32_t k = 0; !rc && k < e->pes; k++)
+			rc = read_pe(r, e, l, i, k, pb, what, sizeof what);
+	}
+	if (!rc)
+		rc = img_end(r);
+	if (!rc) {
+		spz_error sub = {0};
+		if ((rc = spz_eie_validate(e, &sub)))
+			spz_fail(r->err, rc, "'%s': %s", r->label, sub.text);
+	}
+	return rc;
+}
+
+int spz_eie_read(spz_eie **out, spz_input *in, spz_error *err)
+{
+	img_reader r;
+	int rc = img_slurp(&r, in, err);
+	if (rc)
+		return rc;
+	spz_eie *e = calloc(1, sizeof *e);
+	if (!e)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	else
+		rc = read_eie(e, &r);
+	free((void *)r.p);
+	if (rc) {
+		spz_eie_free(e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+int spz_eie_load(spz_eie **out, const char *path, spz_error *err)
+{
+	spz_input in;
+	int rc = spz_input_open(&in, path, err);
+	if (rc)
+		return rc;
+	if (spz_input_kind(&in) != SPZ_FILE_IMAGE)
+		rc = spz_fail(err, SPZ_EFORMAT, "'%s' is not an spz image "
+		              "(make one with spz pack)", in.label);
+	else
+		rc = spz_eie_read(out, &in, err);
+	spz_input_close(&in);
+	return rc;
+}

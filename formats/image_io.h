@@ -1,0 +1,66 @@
+/*
+ * image_io.h - internals shared by the image formats (EIE and the plain
+ * CSC / CSR / N:M images): the common header, a bounds-checked reader over
+ * a whole file in memory and a writer that keeps each section's CRC32.
+ */
+#ifndef SPZ_IMAGE_IO_H
+#define SPZ_IMAGE_IO_H
+
+#include "spz_format.h"
+
+/* Bytes 0..11 of every image: magic, version, kind, reserved. */
+#define SPZ_IMAGE_PREFIX 12
+
+/* A file read whole; every get fails cleanly past its end. */
+typedef struct img_reader {
+	const uint8_t *p;
+	size_t n, at;
+	size_t start;       /* where the current section began */
+	const char *label;  /* file name for messages */
+	spz_error *err;
+} img_reader;
+
+/* Fails with "truncated in WHAT" unless n more bytes are there. */
+int img_need(img_reader *r, uint64_t n, const char *what);
+uint8_t img_u8(img_reader *r);
+uint16_t img_u16(img_reader *r);
+uint32_t img_u32(img_reader *r);
+uint64_t img_u64(img_reader *r);
+/* Starts a section at the cursor. */
+void img_begin(img_reader *r);
+/* Reads the u32 CRC32 that ends the section and compares it. */
+int img_crc(img_reader *r, const char *what);
+/* Reads a u16-length string (at most 4095 bytes, no NUL) into a new
+ * buffer; an empty string gives NULL when empty_null. */
+int img_string(img_reader *r, char **out, int empty_null, const char *what);
+/* Fails unless the whole file was consumed. */
+int img_end(img_reader *r);
+
+/* Reads the common prefix (magic, version) and returns the kind byte in
+ * *kind. */
+int img_prefix(img_reader *r, unsigned *kind);
+/* Slurps an input into a reader (r->p is malloc'd; free it). */
+int img_slurp(img_reader *r, spz_input *in, spz_error *err);
+
+/* Sequential writer; each section ends with img_w_crc. */
+typedef struct img_writer {
+	FILE *f;
+	uint32_t crc;
+} img_writer;
+
+void img_w_bytes(img_writer *w, const void *p, size_t n);
+void img_w_u8(img_writer *w, uint8_t v);
+void img_w_u16(img_writer *w, uint16_t v);
+void img_w_u32(img_writer *w, uint32_t v);
+void img_w_u64(img_writer *w, uint64_t v);
+/* A u16 length then the bytes; NULL is written as "". */
+void img_w_string(img_writer *w, const char *s);
+/* Writes the CRC32 of the section so far and starts the next one. */
+void img_w_crc(img_writer *w);
+/* Writes the common prefix for kind. */
+void img_w_prefix(img_writer *w, unsigned kind);
+
+/* Name of an image kind ("EIE", "CSC", "CSR", "N:M"), NULL if unknown. */
+const char *img_kind_name(unsigned kind);
+
+#endif

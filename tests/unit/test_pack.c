@@ -1,0 +1,425 @@
+/*
+ * test_pack.c - the EIE packer against the paper (Fig. 3, the padding
+ * example), the image file (round trips, byte identity, every truncation
+ * and corruption refused) and unpack.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define FIG3 "samples/eie_fig3.json"
+
+static spz_eie *pack_ok(const spz_model *m, uint32_t pes, int bits)
+{
+	spz_eie_options o = SPZ_EIE_OPTIONS_INIT;
+	o.pes = pes;
+	o.index_bits = bits;
+	spz_eie *e = NULL;
+	spz_error err = {0};
+	int rc = spz_eie_pack(&e, m, &o, &err);
+	ck_assert_msg(rc == 0, "pack: %s", err.text);
+	return e;
+}
+
+static void expect_pe(const spz_eie_pe *pe, const uint8_t *v,
+                      const uint8_t *z, size_t n, const uint32_t *ptr,
+                      size_t cols)
+{
+	ck_assert_uint_eq(pe->n_entries, n);
+	for (size_t a = 0; a < n; a++) {
+		ck_assert_msg(pe->code[a] == v[a], "entry %zu: v %u, wanted %u",
+		              a, pe->code[a], v[a]);
+		ck_assert_msg(pe->index[a] == z[a], "entry %zu: z %u, wanted %u",
+		              a, pe->index[a], z[a]);
+	}
+	for (size_t j = 0; j <= cols; j++)
+		ck_assert_msg(pe->ptr[j] == ptr[j], "pointer %zu: %u, wanted %u",
+		              j, pe->ptr[j], ptr[j]);
+}
+
+/*
+ * EIE Fig. 3: a 16x8 matrix on 4 PEs. The sample's code of W[i][j] is
+ * 1 + i mod 15, so a virtual weight names its row. PE0 is the paper's
+ * (rows 0, 4, 8, 12; W0,0 W8,0 W12,0 W4,1 W0,2 W12,2 W0,4 W4,4 W0,5 W12,5
+ * W0,6 W8,7 W12,7); PE1-3 hold rows chosen for the sample:
+ *   PE1 rows 1,5,9,13:  col0 W9 W13, col1 W1 W13, col3 W1 W5, col5 W9,
+ *                       col6 W1 W13, col7 W5
+ *   PE2 rows 2,6,10,14: col2 W2 W6 W14, col4 W2, col5 W14, col7 W2
+ *   PE3 rows 3,7,11,15: col0 W15, col1 W3, col3 W15, col4 W11, col5 W3,
+ *                       col7 W15
+ * Relative index = local rows skipped since the previous entry of the
+ * column (local row = row / 4), the first counted from local row 0.
+ */
+START_TEST(fig3_golden)
+{
+	static const uint8_t v0[] = {1, 9, 13, 5, 1, 13, 1, 5, 1, 13, 1, 9, 13};
+	static const uint8_t z0[] = {0, 1, 0, 1, 0, 2, 0, 0, 0, 2, 0, 2, 0};
+	static const uint32_t p0[] = {0, 3, 4, 6, 6, 8, 10, 11, 13};
+	static const uint8_t v1[] = {10, 14, 2, 14, 2, 6, 10, 2, 14, 6};
+	static const uint8_t z1[] = {2, 0, 0, 2, 0, 0, 2, 0, 2, 1};
+	static const uint32_t p1[] = {0, 2, 4, 4, 6, 6, 7, 9, 10};
+	static const uint8_t v2[] = {3, 7, 15, 3, 15, 3};
+	static const uint8_t z2[] = {0, 0, 1, 0, 3, 0};
+	static const uint32_t p2[] = {0, 0, 0, 3, 3, 4, 5, 5, 6};
+	static const uint8_t v3[] = {1, 4, 1, 12, 4, 1};
+	static const uint8_t z3[] = {3, 0, 3, 2, 0, 3};
+	static const uint32_t p3[] = {0, 1, 2, 2, 3, 4, 5, 5, 6};
+	spz_model *m;
+	spz_error err = {0};
+	ck_assert_msg(spz_model_load(&m, FIG3, &err) == 0, "%s", err.text);
+	spz_eie *e = pack_ok(m, 4, 4);
+	/* Twice: as packed, and after a trip through the file. */
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_uint_eq(e->n_layers, 1);
+		const spz_eie_layer *l = &e->layers[0];
+		ck_assert_int_eq(l->rows, 16);
+		ck_assert_int_eq(l->cols, 8);
+		ck_assert_uint_eq(l->nonzeros, 35);
+		ck_assert_uint_eq(l->padding, 0);
+		expect_pe(&l->pe[0], v0, z0, 13, p0, 8);
+		expect_pe(&l->pe[1], v1, z1, 10, p1, 8);
+		expect_pe(&l->pe[2], v2, z2, 6, p2, 8);
+		expect_pe(&l->pe[3], v3, z3, 6, p3, 8);
+		/* Codebook c/16 in Q15 (0.9375 * 2^16 would overflow). */
+		ck_assert_int_eq(l->codebook_frac, 15);
+		ck_assert_int_eq(l->codebook[1], 2048);
+		ck_assert_int_eq(l->codebook[15], 30720);
+		if (pass)
+			break;
+		char dir[256], path[300];
+		tu_tmpdir(dir, sizeof dir);
+		snprintf(path, sizeof path, "%s/fig3.eie", dir);
+		ck_assert_int_eq(spz_eie_save(e, path, &err), 0);
+		spz_eie_free(e);
+		ck_assert_msg(spz_eie_load(&e, path, &err) == 0, "%s", err.text);
+		remove(path);
+		remove(dir);
+	}
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
+/* One column [rows x 1] from codes, codebook {0, 0.5, -0.25, 1}. */
+static spz_model *column_model(const uint8_t *codes, int64_t rows)
+{
+	spz_model *m = tu_gemm_model(rows, 1, NULL);
+	float *cb = malloc(4 * sizeof *cb);
+	uint8_t *c = malloc((size_t)rows);
+	cb[0] = 0;
+	cb[1] = 0.5f;
+	cb[2] = -0.25f;
+	cb[3] = 1;
+	memcpy(c, codes, (size_t)rows);
+	spz_tensor_set_quantized(spz_model_tensor(m, "fc.weight"), 2, cb, 4, c);
+	return m;
+}
+
+/* The paper's [0,0,1,2,0x18,3] -> v = [1,2,0,3], z = [2,0,15,2]. */
+START_TEST(padding_example)
+{
+	uint8_t col[23] = {0};
+	col[2] = 1;
+	col[3] = 2;
+	col[22] = 3;
+	spz_model *m = column_model(col, 23);
+	spz_eie *e = pack_ok(m, 1, 4);
+	static const uint8_t v[] = {1, 2, 0, 3}, z[] = {2, 0, 15, 2};
+	static const uint32_t p[] = {0, 4};
+	expect_pe(&e->layers[0].pe[0], v, z, 4, p, 1);
+	ck_assert_uint_eq(e->layers[0].nonzeros, 3);
+	ck_assert_uint_eq(e->layers[0].padding, 1);
+	spz_eie_free(e);
+	/* 2-bit indices: 18 zeros = 4 paddings of 4 rows, then z = 2. */
+	e = pack_ok(m, 1, 2);
+	static const uint8_t v2[] = {1, 2, 0, 0, 0, 0, 3};
+	static const uint8_t z2[] = {2, 0, 3, 3, 3, 3, 2};
+	static const uint32_t p2[] = {0, 7};
+	expect_pe(&e->layers[0].pe[0], v2, z2, 7, p2, 1);
+	spz_eie_free(e);
+	/* More PEs, fewer paddings: on 2 PEs rows 2, 22 are PE0's local
+	 * rows 1, 11 and row 3 is PE1's local row 1. */
+	e = pack_ok(m, 2, 4);
+	static const uint8_t va[] = {1, 3}, za[] = {1, 9}, vb[] = {2}, zb[] = {1};
+	static const uint32_t pa[] = {0, 2}, pb[] = {0, 1};
+	expect_pe(&e->layers[0].pe[0], va, za, 2, pa, 1);
+	expect_pe(&e->layers[0].pe[1], vb, zb, 1, pb, 1);
+	ck_assert_uint_eq(e->layers[0].padding, 0);
+	spz_eie_free(e);
+	/* Exactly 15 zeros need no padding; 16 need one with z = 0 after. */
+	uint8_t c2[34] = {0};
+	c2[15] = 1;
+	c2[32] = 2;
+	spz_model_free(m);
+	m = column_model(c2, 34);
+	e = pack_ok(m, 1, 4);
+	static const uint8_t v3[] = {1, 0, 2}, z3[] = {15, 15, 0};
+	static const uint32_t p3[] = {0, 3};
+	expect_pe(&e->layers[0].pe[0], v3, z3, 3, p3, 1);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Writes e into a malloc'd buffer. */
+static uint8_t *image_bytes(const spz_eie *e, size_t *n)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, n);
+	ck_assert_ptr_nonnull(f);
+	spz_error err = {0};
+	ck_assert_msg(spz_eie_write(f, e, &err) == 0, "%s", err.text);
+	ck_assert_int_eq(fclose(f), 0);
+	return (uint8_t *)buf;
+}
+
+/* Loads an image from bytes through a file; returns the error code. */
+static int load_bytes(spz_eie **e, const uint8_t *b, size_t n,
+                      spz_error *err)
+{
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/x.eie", dir);
+	ck_assert_int_eq(tu_write_file(path, b, n), 0);
+	int rc = spz_eie_load(e, path, err);
+	remove(path);
+	remove(dir);
+	return rc;
+}
+
+/* A random quantized chain: Gemm(transB=1)+bias+Relu, Gemm(transB=0)
+ * +Relu, MatMul, over dims d[0..3], codes of `bits` bits at density. */
+static spz_model *chain_model(const int64_t *d, int bits, double density,
+                              uint64_t seed)
+{
+	spz_rng r;
+	spz_rng_seed(&r, seed);
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "chain"), 0);
+	ck_assert_int_eq(spz_model_add_input(m, "x"), 0);
+	const char *prev = "x";
+	char names[3][4][16];
+	for (int l = 0; l < 3; l++) {
+		int64_t in = d[l], out = d[l + 1];
+		int64_t wd[2] = {l == 0 ? out : in, l == 0 ? in : out};
+		snprintf(names[l][0], 16, "w%d", l);
+		snprintf(names[l][1], 16, "b%d", l);
+		snprintf(names[l][2], 16, "lin%d", l);
+		snprintf(names[l][3], 16, "act%d", l);
+		spz_tensor *t;
+		ck_assert_int_eq(spz_model_add_tensor(&t, m, names[l][0], wd, 2,
+		                                      NULL, NULL), 0);
+		uint32_t size = 1u << bits;
+		size = size > 5 ? size - 1 : size;
+		float *cb = malloc(size * sizeof *cb);
+		uint8_t *codes = malloc((size_t)(in * out));
+		cb[0] = 0;
+		for (uint32_t c = 1; c < size; c++)
+			cb[c] = (float)(spz_rng_normal(&r) * 0.3);
+		for (int64_t i = 0; i < in * out; i++)
+			codes[i] = spz_rng_uniform(&r) < density
+			                   ? (uint8_t)(1 + spz_rng_below(&r, size - 1))
+			                   : 0;
+		spz_tensor_set_quantized(t, bits, cb, size, codes);
+		const char *ins[3] = {prev, names[l][0], names[l][1]};
+		const char *lin = names[l][2];
+		spz_node *n;
+		if (l == 0) {
+			spz_tensor *b;
+			ck_assert_int_eq(spz_model_add_tensor(&b, m, names[l][1],
+			                                      &out, 1, NULL, NULL), 0);
+			for (int64_t i = 0; i < out; i++)
+				b->data[i] = (float)spz_rng_normal(&r);
+		}
+		ck_assert_int_eq(spz_model_add_node(&n, m, l == 2 ? "MatMul" : "Gemm",
+		                                    names[l][2], ins, l == 0 ? 3 : 2,
+		                                    &lin, 1), 0);
+		if (l == 0)
+			ck_assert_int_eq(spz_node_set_number(n, "transB", 1), 0);
+		prev = names[l][2];
+		if (l < 2) {
+			const char *o = names[l][3];
+			ck_assert_int_eq(spz_model_add_node(NULL, m, "Relu",
+			                                    names[l][3], &prev, 1, &o,
+			                                    1), 0);
+			prev = names[l][3];
+		}
+	}
+	ck_assert_int_eq(spz_model_add_output(m, prev), 0);
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	return m;
+}
+
+/* pack -> file -> load gives the same image; unpack gives the codes and
+ * the fixed-point codebook; packing that again is byte-identical. */
+START_TEST(round_trips)
+{
+	static const uint32_t pes[] = {1, 3, 4, 64};
+	static const int ibits[] = {2, 4, 8, 3};
+	static const int cbits[] = {4, 2, 8, 3};
+	int64_t d[4] = {37, 29, 13, 7};
+	for (int t = 0; t < 4; t++) {
+		spz_model *m = chain_model(d, cbits[t], t == 1 ? 0.05 : 0.3,
+		                           (uint64_t)t + 10);
+		spz_eie *e = pack_ok(m, pes[t], ibits[t]);
+		size_t n1, n2;
+		uint8_t *b1 = image_bytes(e, &n1);
+		spz_eie *back;
+		spz_error err = {0};
+		ck_assert_msg(load_bytes(&back, b1, n1, &err) == 0, "%s",
+		              err.text);
+		uint8_t *b2 = image_bytes(back, &n2);
+		ck_assert_uint_eq(n1, n2);
+		ck_assert(!memcmp(b1, b2, n1));
+		free(b2);
+		spz_model *u;
+		ck_assert_msg(spz_eie_unpack(&u, back, &err) == 0, "%s",
+		              err.text);
+		for (size_t i = 0; i < m->n_tensors; i++) {
+			const spz_tensor *a = &m->tensors[i];
+			const spz_tensor *b = spz_model_tensor(u, a->name);
+			ck_assert_ptr_nonnull(b);
+			int64_t ne = spz_tensor_elements(a);
+			ck_assert_int_eq(ne, spz_tensor_elements(b));
+			if (!a->codebook)
+				continue;
+			ck_assert(!memcmp(a->codes, b->codes, (size_t)ne));
+			ck_assert_int_eq(a->dims[0], b->dims[0]);
+			const spz_eie_layer *l = &back->layers[i < 2 ? 0 : i - 1];
+			double step = ldexp(1, -l->codebook_frac);
+			for (uint32_t c = 0; c < a->codebook_size; c++)
+				ck_assert(fabs(a->codebook[c] - b->codebook[c]) <=
+				          step / 2);
+		}
+		spz_eie *again = pack_ok(u, pes[t], ibits[t]);
+		b2 = image_bytes(again, &n2);
+		ck_assert_uint_eq(n1, n2);
+		ck_assert(!memcmp(b1, b2, n1));
+		free(b1);
+		free(b2);
+		spz_eie_free(again);
+		spz_eie_free(back);
+		spz_eie_free(e);
+		spz_model_free(u);
+		spz_model_free(m);
+	}
+}
+END_TEST
+
+/* -1.00002 overflows Q15 and rounds to -16384 in Q14, which fits Q15:
+ * the image must use Q15 so that the unpacked -1.0 packs the same. */
+START_TEST(fixed_point_is_canonical)
+{
+	uint8_t col[3] = {1, 0, 2};
+	spz_model *m = column_model(col, 3);
+	spz_tensor *w = spz_model_tensor(m, "fc.weight");
+	w->codebook[1] = -1.00002f;
+	w->codebook[2] = 0.25f;
+	w->codebook[3] = 0.5f;
+	spz_model_tensor(m, "fc.bias")->data[1] = -2.00005f;
+	spz_eie *e = pack_ok(m, 2, 4);
+	ck_assert_int_eq(e->layers[0].codebook_frac, 15);
+	ck_assert_int_eq(e->layers[0].codebook[1], -32768);
+	ck_assert_int_eq(e->layers[0].bias_frac, 14);
+	spz_model *u;
+	ck_assert_int_eq(spz_eie_unpack(&u, e, NULL), 0);
+	ck_assert(spz_model_tensor(u, "fc.weight")->codebook[1] == -1.0f);
+	spz_eie *again = pack_ok(u, 2, 4);
+	size_t n1, n2;
+	uint8_t *b1 = image_bytes(e, &n1), *b2 = image_bytes(again, &n2);
+	ck_assert(n1 == n2 && !memcmp(b1, b2, n1));
+	free(b1);
+	free(b2);
+	spz_eie_free(again);
+	spz_eie_free(e);
+	spz_model_free(u);
+	spz_model_free(m);
+}
+END_TEST
+
+static void expect_refused(const spz_model *m, const char *part)
+{
+	spz_eie_options o = SPZ_EIE_OPTIONS_INIT;
+	spz_eie *e = NULL;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_eie_pack(&e, m, &o, &err), SPZ_EUNSUPPORTED);
+	ck_assert_msg(strstr(err.text, part), "'%s' lacks '%s'", err.text,
+	              part);
+	ck_assert_ptr_null(e);
+}
+
+START_TEST(refusals)
+{
+	float w[6] = {1, 0, 2, 0, 0, 3};
+	spz_model *m = tu_gemm_model(2, 3, w);
+	expect_refused(m, "node 'fc': weight 'fc.weight' is not quantized; "
+	                  "run 'spz quantize' first");
+	spz_model_free(m);
+	m = column_model((const uint8_t[]){1, 0}, 2);
+	free(m->nodes[0].op);
+	m->nodes[0].op = strdup("Conv");
+	expect_refused(m, "node 'fc' (Conv) is not a fully connected layer");
+	spz_model_free(m);
+	/* A branch: a second consumer of the graph input. */
+	m = column_model((const uint8_t[]){1, 0}, 2);
+	const char *in = "input", *o2 = "side";
+	ck_assert_int_eq(spz_model_add_node(NULL, m, "Relu", "side", &in, 1,
+	                                    &o2, 1), 0);
+	expect_refused(m, "node 'side' does not take the previous layer's "
+	                  "output 'output'");
+	spz_model_free(m);
+	spz_eie_options o = SPZ_EIE_OPTIONS_INIT;
+	o.pes = 0;
+	spz_eie *e;
+	ck_assert_int_eq(spz_eie_pack(&e, NULL, &o, NULL), SPZ_EINVAL);
+}
+END_TEST
+
+/* Every prefix of a valid image and every single-bit flip is refused
+ * with a message naming the file; none crashes. */
+START_TEST(every_truncation_and_flip)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_load(&m, FIG3, NULL), 0);
+	spz_eie *e = pack_ok(m, 4, 4);
+	size_t n;
+	uint8_t *b = image_bytes(e, &n);
+	spz_eie *back = NULL;
+	spz_error err = {0};
+	for (size_t k = 4; k < n; k++) {
+		ck_assert_int_ne(load_bytes(&back, b, k, &err), 0);
+		ck_assert_msg(strstr(err.text, "'/") &&
+		              strstr(err.text, "truncated in"), "%zu: %s", k,
+		              err.text);
+	}
+	for (size_t k = 0; k < n; k++) {
+		b[k] ^= (uint8_t)(1u << (k % 8));
+		ck_assert_msg(load_bytes(&back, b, n, &err) != 0,
+		              "flip at %zu accepted", k);
+		b[k] ^= (uint8_t)(1u << (k % 8));
+	}
+	ck_assert_int_eq(load_bytes(&back, b, n, &err), 0);
+	spz_eie_free(back);
+	free(b);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
+Suite *pack_suite(void)
+{
+	Suite *s = suite_create("pack");
+	TCase *tc = tcase_create("eie");
+	tcase_add_test(tc, fig3_golden);
+	tcase_add_test(tc, padding_example);
+	tcase_add_test(tc, round_trips);
+	tcase_add_test(tc, fixed_point_is_canonical);
+	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, every_truncation_and_flip);
+	suite_add_tcase(s, tc);
+	return s;
+}
