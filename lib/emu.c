@@ -83,7 +83,7 @@ int spz_emu_new(spz_emu **out, const spz_eie *e, const spz_emu_options *opts,
 		                "least 1");
 	if (!(opts->clock_mhz > 0))
 		return spz_fail(err, SPZ_EINVAL, "the clock must be above 0 MHz");
-	int rc = spz_eie_check(e, err);
+	int rc = spz_eie_validate(e, err);
 	if (rc)
 		return rc;
 	spz_emu *emu = calloc(1, sizeof *emu);

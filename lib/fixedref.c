@@ -1,9 +1,8 @@
 /*
  * fixedref.c - the references spz run is checked against: the functional
  * 16-bit fixed-point model (the emulator's arithmetic with no notion of
- * time), the dense float32 model recovered from an image, the calibration
- * of activation Q formats from the float model, and the image checks that
- * make executing an image safe.
+ * time), the dense float32 model recovered from an image, and the
+ * calibration of activation Q formats from the float model.
  *
  * Both fixed-point implementations (here and emu.c) accumulate each row in
  * increasing column order and finish rows with spz_eie_finish_row, which
@@ -256,85 +255,6 @@ int spz_eie_calibrate(int *frac, const spz_eie *e, const float *x,
 	free(lo);
 	free(y);
 	return rc;
-}
-
-static int check_layer(const spz_eie *e, size_t n, spz_error *err)
-{
-	const spz_eie_layer *l = &e->layers[n];
-	const char *name = l->node ? l->node : "?";
-	if (l->rows < 1 || l->cols < 1 || l->cols > UINT32_MAX)
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s': bad shape "
-		                "%lldx%lld", name, (long long)l->rows,
-		                (long long)l->cols);
-	if (n && l->cols != e->layers[n - 1].rows)
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s' takes %lld inputs "
-		                "but the previous layer gives %lld", name,
-		                (long long)l->cols,
-		                (long long)e->layers[n - 1].rows);
-	if (l->codebook_size < 1 || l->codebook_size > 256 ||
-	    l->codebook[0] != 0)
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s': bad codebook "
-		                "(%u entries, entry 0 must be 0)", name,
-		                l->codebook_size);
-	if (!frac_ok(l->codebook_frac) || (l->bias && !frac_ok(l->bias_frac)))
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s': fraction bits "
-		                "outside %d..%d", name, SPZ_FRAC_MIN,
-		                SPZ_FRAC_MAX);
-	if (l->act != SPZ_ACT_NONE && l->act != SPZ_ACT_RELU)
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s': unknown "
-		                "activation %d", name, l->act);
-	if (!l->pe)
-		return spz_fail(err, SPZ_EFORMAT, "layer '%s': no PE data",
-		                name);
-	for (uint32_t k = 0; k < e->pes; k++) {
-		const spz_eie_pe *pe = &l->pe[k];
-		int64_t rows = spz_eie_pe_rows(e, l, k);
-		if (!pe->ptr || pe->ptr[0] != 0 ||
-		    pe->ptr[l->cols] != pe->n_entries ||
-		    (pe->n_entries && (!pe->code || !pe->index)))
-			return spz_fail(err, SPZ_EFORMAT, "layer '%s', PE %u: "
-			                "pointers do not span the entries", name,
-			                k);
-		for (int64_t j = 0; j < l->cols; j++) {
-			if (pe->ptr[j + 1] < pe->ptr[j])
-				return spz_fail(err, SPZ_EFORMAT, "layer '%s', PE "
-				                "%u: pointer of column %lld "
-				                "decreases", name, k, (long long)j);
-			int64_t r = -1;
-			for (uint32_t p = pe->ptr[j]; p < pe->ptr[j + 1]; p++) {
-				if (pe->index[p] > SPZ_EIE_MAX_Z(e) ||
-				    pe->code[p] >= l->codebook_size)
-					return spz_fail(err, SPZ_EFORMAT, "layer "
-					                "'%s', PE %u: bad entry %u",
-					                name, k, p);
-				r += 1 + pe->index[p];
-				if (r >= rows)
-					return spz_fail(err, SPZ_EFORMAT, "layer "
-					                "'%s', PE %u: column %lld "
-					                "runs past the PE's %lld "
-					                "rows", name, k,
-					                (long long)j, (long long)rows);
-			}
-		}
-	}
-	return 0;
-}
-
-int spz_eie_check(const spz_eie *e, spz_error *err)
-{
-	if (e->pes < 1 || e->pes > 4096 || e->index_bits < 2 ||
-	    e->index_bits > 8)
-		return spz_fail(err, SPZ_EFORMAT, "image: %u PEs and %d index "
-		                "bits are outside 1..4096 and 2..8", e->pes,
-		                e->index_bits);
-	if (!e->n_layers || !e->layers)
-		return spz_fail(err, SPZ_EFORMAT, "image: no layer");
-	for (size_t n = 0; n < e->n_layers; n++) {
-		int rc = check_layer(e, n, err);
-		if (rc)
-			return rc;
-	}
-	return 0;
 }
 
 void spz_output_error(double *max_abs, double *max_rel, const float *want,

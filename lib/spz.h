@@ -506,8 +506,9 @@ int16_t spz_eie_finish_row(int64_t acc, const spz_eie_layer *l, int64_t row,
 /*
  * Functional fixed-point reference of one layer: y (l->rows int16 in
  * Q(fout)) from x (l->cols int16 in Q(fin)), walking the image's columns
- * with no notion of time. SPZ_EINVAL for a layer index or Q format out of
- * range, SPZ_ENOMEM.
+ * with no notion of time. e must pass spz_eie_validate (as spz_eie_pack's
+ * and spz_eie_load's images do; the references do not re-check it).
+ * SPZ_EINVAL for a layer index or Q format out of range, SPZ_ENOMEM.
  */
 int spz_eie_fixed_layer(int16_t *y, const spz_eie *e, size_t layer,
                         const int16_t *x, int fin, int fout, spz_error *err);
@@ -545,14 +546,6 @@ int spz_eie_calibrate(int *frac, const spz_eie *e, const float *x,
  */
 void spz_output_error(double *max_abs, double *max_rel, const float *want,
                       const float *got, size_t n);
-
-/*
- * Checks that an image can be executed safely: pointers start at 0, are
- * monotone and end at n_entries, codes are within the codebook, decoded
- * rows stay inside each PE's rows, consecutive layers chain. The emulator
- * and the references call it; the message names the layer and PE.
- */
-int spz_eie_check(const spz_eie *e, spz_error *err);
 
 /*
  * The cycle-level EIE emulator (Han et al., ISCA 2016, section IV). Each
@@ -654,7 +647,7 @@ typedef struct spz_emu_stats {
 } spz_emu_stats;
 
 /*
- * An emulator for image e (which must outlive it), after spz_eie_check.
+ * An emulator for image e (which must outlive it), after spz_eie_validate.
  * SPZ_EINVAL for a FIFO depth of 0 or a clock <= 0.
  */
 int spz_emu_new(spz_emu **out, const spz_eie *e, const spz_emu_options *opts,

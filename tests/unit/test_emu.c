@@ -612,18 +612,8 @@ START_TEST(bad_images_and_options)
 	spz_emu_free(emu);
 	ck_assert_int_eq(spz_eie_fixed_forward(y, e, frac, x, &err),
 	                 SPZ_EINVAL);
-	spz_eie_pe *pe = &e->layers[0].pe[0];
-	ck_assert_int_eq(spz_eie_check(e, NULL), 0);
-	pe->code[0] = 200;
-	ck_assert_int_eq(spz_eie_check(e, &err), SPZ_EFORMAT);
-	ck_assert(strstr(err.text, "layer 'fc', PE 0: bad entry 0"));
-	pe->code[0] = 1;
-	pe->index[1] = 3;
-	ck_assert_int_eq(spz_eie_check(e, &err), SPZ_EFORMAT);
-	ck_assert(strstr(err.text, "runs past"));
-	pe->index[1] = 1;
-	pe->ptr[1] = 7;
-	ck_assert_int_eq(spz_eie_check(e, &err), SPZ_EFORMAT);
+	/* A corrupt image is refused before anything is stepped. */
+	e->layers[0].pe[0].ptr[1] = 7;
 	ck_assert_int_eq(spz_emu_new(&emu, e, &o, &err), SPZ_EFORMAT);
 	spz_eie_free(e);
 	float bad[2] = {1, NAN};
