@@ -18,6 +18,7 @@ int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
 /* @@ report decl @@ */
 /* @@ run decl @@ */
+int cmd_run(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -33,6 +34,7 @@ static const struct {
 	{"unpack", cmd_unpack},
 	/* @@ report @@ */
 	/* @@ run @@ */
+	{"run", cmd_run},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

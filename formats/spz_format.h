@@ -146,6 +146,22 @@ int spz_plain_read_model(spz_model **out, spz_input *in, spz_error *err);
 
 /* @@ run-io @@ */
 
+/*
+ * Vectors of spz run (formats/README.md, "Run vectors"). JSON: an array of
+ * numbers (one vector) or an array of arrays of numbers (a batch); raw:
+ * little-endian float32, n per vector back to back. Every vector must hold
+ * exactly n values, each finite in float32; the message names the file,
+ * the vector and the index. *out (count * n floats) is the caller's to
+ * free; *nested says whether the JSON was an array of arrays (raw input
+ * counts as nested when it holds more than one vector).
+ */
+int spz_vectors_load(float **out, size_t *count, int *nested,
+                     const char *path, size_t n, int raw, spz_error *err);
+/* Writes count vectors of n floats in the same forms: shortest float text,
+ * one vector per line in a batch. */
+int spz_vectors_write(FILE *f, const float *v, size_t count, size_t n,
+                      int nested, int raw, spz_error *err);
+
 
 #ifdef __cplusplus
 }
