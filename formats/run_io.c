@@ -86,10 +86,10 @@ static int load_raw(float **out, size_t *count, int *nested,
 		             (uint32_t)b[4 * i + 3] << 24;
 		memcpy(&v[i], &u, 4);
 		if (!isfinite(v[i])) {
+			const char *what = isnan(v[i]) ? "NaN" : "infinite";
 			free(v);
 			return spz_fail(err, SPZ_ERANGE, "'%s': vector %zu, index "
-			                "%zu is %s", label, i / n, i % n,
-			                isnan(v[i]) ? "NaN" : "infinite");
+			                "%zu is %s", label, i / n, i % n, what);
 		}
 	}
 	*out = v;
