@@ -13,6 +13,7 @@ int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* @@ prune decl @@ */
 /* @@ quantize decl @@ */
+int cmd_quantize(int argc, char **argv);
 /* @@ pack decl @@ */
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
@@ -29,6 +30,7 @@ static const struct {
 	{"convert", cmd_convert},
 	/* @@ prune @@ */
 	/* @@ quantize @@ */
+	{"quantize", cmd_quantize},
 	/* @@ pack @@ */
 	{"pack", cmd_pack},
 	{"unpack", cmd_unpack},

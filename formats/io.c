@@ -199,6 +199,21 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
 	memcpy(o->path, path, n + 1);
+	/* A device or FIFO (/dev/null, a named pipe) is written in place:
+	 * renaming over it would replace it with a regular file. */
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) &&
+	    !S_ISDIR(sb.st_mode)) {
+		free(o->tmp);
+		o->tmp = NULL;
+		if (!(o->f = fopen(path, "wb"))) {
+			int e = errno;
+			spz_output_abort(o);
+			return spz_fail(err, SPZ_EIO, "cannot write '%s': %s",
+			                path, strerror(e));
+		}
+		return 0;
+	}
 	/* The temporary sits beside the target so rename() stays atomic;
 	 * O_EXCL with mode 0666 lets the umask apply as for any new file. */
 	int fd = -1;
@@ -242,7 +257,7 @@ int spz_output_commit(spz_output *o, spz_error *err)
 			e = errno;
 		}
 		o->f = NULL;
-		if (!bad && rename(o->tmp, o->path) != 0) {
+		if (!bad && o->tmp && rename(o->tmp, o->path) != 0) {
 			bad = 1;
 			e = errno;
 		}
