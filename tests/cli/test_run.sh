@@ -99,6 +99,15 @@ check "every PE has a line each cycle" test "$(tail -n +2 "$T/t.csv" | grep -vc 
 check "entries are traced with column and row" grep -Eq '^[0-9]+,[0-3],mac,0,[0-9]+,[0-9]+$' "$T/t.csv"
 check "the CCU broadcasts" grep -Eq '^[0-9]+,ccu,bcast,0,[0-9]+,$' "$T/t.csv"
 
+# The sample MLP through the whole pipeline stays within the default
+# tolerance, and the check reports it.
+"$SPZ" gen mlp --dims 784,300,100,10 --seed 1 -o "$T/s.spzm"
+"$SPZ" quantize "$T/s.spzm" -o "$T/sq.spzm" >/dev/null 2>&1
+"$SPZ" pack "$T/sq.spzm" -o "$T/s.eie" >/dev/null
+run run "$T/s.eie" --random-input --batch 8 --act-density 0.35 --check --json -q
+expect_rc 0 "sample MLP: --check passes"
+check "sample MLP: relative error below 1e-3" awk -v e="$(num max_rel_error)" 'BEGIN { exit !(e > 0 && e < 1e-3) }'
+
 # --- check failures -----------------------------------------------------
 run run "$T/f3.eie" --random-input --check --tolerance 0 -o "$T/o.json" --json
 expect_rc 3 "error above --tolerance: exit 3"
