@@ -38,6 +38,11 @@ int cli_help(const char *cmd);
 int cli_parse_i64(const char *s, int64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_double(const char *s, double *out);
+/* Splits "LEFT<sep>RIGHT" (e.g. "2:4"): copies LEFT into left (n bytes)
+ * and points *right just after the separator; -1 when there is no
+ * separator or LEFT does not fit. */
+int cli_split(const char *s, int sep, char *left, size_t n,
+              const char **right);
 
 /* Output format from --to (may be NULL) and the output path. Prints a usage
  * error and returns EXIT_USAGE when it cannot be told or would put binary

@@ -311,12 +311,9 @@ static void print_text(const spz_eie *e, const spz_emu_stats *s,
 static int parse_window(const char *s, uint64_t *a, uint64_t *b)
 {
 	char buf[64];
-	const char *colon = strchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof buf)
-		return -1;
-	memcpy(buf, s, (size_t)(colon - s));
-	buf[colon - s] = 0;
-	if (cli_parse_u64(buf, a) || cli_parse_u64(colon + 1, b) || *a >= *b)
+	const char *right;
+	if (cli_split(s, ':', buf, sizeof buf, &right) ||
+	    cli_parse_u64(buf, a) || cli_parse_u64(right, b) || *a >= *b)
 		return -1;
 	return 0;
 }

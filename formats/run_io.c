@@ -101,15 +101,10 @@ static int load_raw(float **out, size_t *count, int *nested,
 int spz_vectors_load(float **out, size_t *count, int *nested,
                      const char *path, size_t n, int raw, spz_error *err)
 {
-	spz_input in;
 	char *text;
 	size_t len;
-	int rc = spz_input_open(&in, path, err);
-	if (rc)
-		return rc;
-	rc = spz_input_slurp(&text, &len, &in, err);
-	const char *label = in.label;
-	spz_input_close(&in);
+	const char *label = strcmp(path, "-") ? path : "<stdin>";
+	int rc = spz_slurp_path(&text, &len, path, err);
 	if (rc)
 		return rc;
 	rc = raw ? load_raw(out, count, nested, label,

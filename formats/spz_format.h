@@ -64,6 +64,9 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
                    spz_error *err);
 /* Reads everything left into a malloc'd NUL-terminated buffer. */
 int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
+/* Opens path ("-" = stdin), reads all of it like spz_input_slurp, closes. */
+int spz_slurp_path(char **buf, size_t *len, const char *path,
+                   spz_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Output: temporary file beside the target, renamed on commit         */

@@ -120,8 +120,10 @@ int spz_eie_fixed_layer(int16_t *y, const spz_eie *e, size_t layer,
 	return 0;
 }
 
-/* Largest rows / cols over the layers: the size of ping-pong buffers. */
-static size_t widest(const spz_eie *e)
+/* Two buffers of elem-byte values as wide as the widest layer, for
+ * passing activations from layer to layer; *a holds a copy of x. */
+static int two_buffers(void **a, void **b, const spz_eie *e, size_t elem,
+                       const void *x, spz_error *err)
 {
 	size_t w = 1;
 	for (size_t i = 0; i < e->n_layers; i++) {
@@ -130,21 +132,25 @@ static size_t widest(const spz_eie *e)
 		if ((size_t)e->layers[i].cols > w)
 			w = (size_t)e->layers[i].cols;
 	}
-	return w;
+	*a = malloc(w * elem);
+	*b = malloc(w * elem);
+	if (!*a || !*b) {
+		free(*a);
+		free(*b);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	memcpy(*a, x, (size_t)e->layers[0].cols * elem);
+	return 0;
 }
 
 int spz_eie_fixed_forward(int16_t *y, const spz_eie *e, const int *frac,
                           const int16_t *x, spz_error *err)
 {
-	size_t w = widest(e);
-	int16_t *a = malloc(w * sizeof *a), *b = malloc(w * sizeof *b);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
-	memcpy(a, x, (size_t)e->layers[0].cols * sizeof *a);
-	int rc = 0;
+	void *va, *vb;
+	int rc = two_buffers(&va, &vb, e, sizeof(int16_t), x, err);
+	if (rc)
+		return rc;
+	int16_t *a = va, *b = vb;
 	for (size_t l = 0; !rc && l < e->n_layers; l++) {
 		rc = spz_eie_fixed_layer(b, e, l, a, frac[l], frac[l + 1], err);
 		int16_t *t = a;
@@ -171,14 +177,11 @@ static void widen(float *lo, float *hi, const float *v, int64_t n)
 int spz_eie_float_forward(float *y, const spz_eie *e, const float *x,
                           float *lo, float *hi, spz_error *err)
 {
-	size_t w = widest(e);
-	float *a = malloc(w * sizeof *a), *b = malloc(w * sizeof *b);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
-	memcpy(a, x, (size_t)e->layers[0].cols * sizeof *a);
+	void *va, *vb;
+	int rc = two_buffers(&va, &vb, e, sizeof(float), x, err);
+	if (rc)
+		return rc;
+	float *a = va, *b = vb;
 	int64_t pes = e->pes;
 	for (size_t n = 0; n < e->n_layers; n++) {
 		const spz_eie_layer *l = &e->layers[n];
@@ -221,7 +224,6 @@ int spz_eie_float_forward(float *y, const spz_eie *e, const float *x,
 	memcpy(y, a, (size_t)rows * sizeof *y);
 	free(a);
 	free(b);
-	(void)err;
 	return 0;
 }
 
