@@ -256,10 +256,24 @@ int spz_model_add_step(spz_model *m, const char *tool,
 /*
  * Checks the model's integrity: unique tensor names, every node input is a
  * graph input, an initializer or an earlier node's output (so nodes are in
- * topological order), every tensor finite, codes within their codebook.
+ * topological order), every tensor finite, codes within their codebook,
+ * attribute and pruning-record numbers finite.
  * The message names the tensor/node and the index at fault.
  */
 int spz_model_validate(const spz_model *m, spz_error *err);
+/*
+ * spz_model_validate without the per-element checks (finite data, codes
+ * within the codebook): for readers that ran spz_tensor_check_values on
+ * each piece of a tensor as it arrived, so big models are scanned once.
+ */
+int spz_model_validate_graph(const spz_model *m, spz_error *err);
+/*
+ * Checks elements [first, first + count) of t: finite values (dense) or
+ * codes below codebook_size (quantized). SPZ_ERANGE with a message naming
+ * the tensor and the element's index in the whole tensor.
+ */
+int spz_tensor_check_values(const spz_tensor *t, int64_t first,
+                            int64_t count, spz_error *err);
 
 /* Is this tensor the weight (input 1) of a Gemm, MatMul or Conv node with
  * at least 2 dims? Sets *node_out (may be NULL) to that node. */
