@@ -106,6 +106,18 @@ int cli_int_range(int64_t *out, const char *cmd, const char *opt,
 	return 0;
 }
 
+int cli_split(const char *s, int sep, char *left, size_t n,
+              const char **right)
+{
+	const char *at = strchr(s, sep);
+	if (!at || (size_t)(at - s) >= n)
+		return -1;
+	memcpy(left, s, (size_t)(at - s));
+	left[at - s] = 0;
+	*right = at + 1;
+	return 0;
+}
+
 int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
                    const char *path)
 {

@@ -42,6 +42,11 @@ int cli_parse_double(const char *s, double *out);
  * takes LO..HI, not 'S'" (returns EXIT_USAGE). */
 int cli_int_range(int64_t *out, const char *cmd, const char *opt,
                   const char *s, int64_t lo, int64_t hi);
+/* Splits "LEFT<sep>RIGHT" (e.g. "2:4"): copies LEFT into left (n bytes)
+ * and points *right just after the separator; -1 when there is no
+ * separator or LEFT does not fit. */
+int cli_split(const char *s, int sep, char *left, size_t n,
+              const char **right);
 
 /* Output format from --to (may be NULL) and the output path. Prints a usage
  * error and returns EXIT_USAGE when it cannot be told or would put binary

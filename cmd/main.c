@@ -20,6 +20,7 @@ int cmd_unpack(int argc, char **argv);
 /* @@ report decl @@ */
 int cmd_report(int argc, char **argv);
 /* @@ run decl @@ */
+int cmd_run(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -37,6 +38,7 @@ static const struct {
 	/* @@ report @@ */
 	{"report", cmd_report},
 	/* @@ run @@ */
+	{"run", cmd_run},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -55,12 +55,9 @@ static int parse_nm(const char *s, int *n, int *m)
 {
 	int64_t a, b;
 	char buf[64];
-	const char *colon = strchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof buf)
-		return -1;
-	memcpy(buf, s, (size_t)(colon - s));
-	buf[colon - s] = 0;
-	if (cli_parse_i64(buf, &a) || cli_parse_i64(colon + 1, &b) || a < 1 ||
+	const char *right;
+	if (cli_split(s, ':', buf, sizeof buf, &right) ||
+	    cli_parse_i64(buf, &a) || cli_parse_i64(right, &b) || a < 1 ||
 	    b < a || b > 256)
 		return -1;
 	*n = (int)a;

@@ -23,14 +23,9 @@ int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err)
 		{"sram_read_32", offsetof(spz_energy_table, sram_read_32)},
 		{"dram_read_32", offsetof(spz_energy_table, dram_read_32)},
 	};
-	spz_input in;
 	char *text;
 	size_t len;
-	int rc = spz_input_open(&in, path, err);
-	if (rc)
-		return rc;
-	rc = spz_input_slurp(&text, &len, &in, err);
-	spz_input_close(&in);
+	int rc = spz_slurp_path(&text, &len, path, err);
 	if (rc)
 		return rc;
 	cJSON *j = cJSON_ParseWithLength(text, len);

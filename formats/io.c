@@ -178,6 +178,18 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
 	return 0;
 }
 
+int spz_slurp_path(char **buf, size_t *len, const char *path,
+                   spz_error *err)
+{
+	spz_input in;
+	int rc = spz_input_open(&in, path, err);
+	if (rc)
+		return rc;
+	rc = spz_input_slurp(buf, len, &in, err);
+	spz_input_close(&in);
+	return rc;
+}
+
 /* Writes straight to an existing path that is not a regular file (a
  * device such as /dev/null, a FIFO): renaming a temporary over it would
  * replace the device node itself. */

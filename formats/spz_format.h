@@ -64,6 +64,9 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
                    spz_error *err);
 /* Reads everything left into a malloc'd NUL-terminated buffer. */
 int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
+/* Opens path ("-" = stdin), reads all of it like spz_input_slurp, closes. */
+int spz_slurp_path(char **buf, size_t *len, const char *path,
+                   spz_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Output: temporary file beside the target, renamed on commit         */
@@ -172,6 +175,22 @@ uint64_t spz_eie_header_bits(const spz_eie *e);
 uint64_t spz_eie_layer_header_bits(const spz_eie *e, const spz_eie_layer *l);
 
 /* @@ run-io @@ */
+
+/*
+ * Vectors of spz run (formats/README.md, "Run vectors"). JSON: an array of
+ * numbers (one vector) or an array of arrays of numbers (a batch); raw:
+ * little-endian float32, n per vector back to back. Every vector must hold
+ * exactly n values, each finite in float32; the message names the file,
+ * the vector and the index. *out (count * n floats) is the caller's to
+ * free; *nested says whether the JSON was an array of arrays (raw input
+ * counts as nested when it holds more than one vector).
+ */
+int spz_vectors_load(float **out, size_t *count, int *nested,
+                     const char *path, size_t n, int raw, spz_error *err);
+/* Writes count vectors of n floats in the same forms: shortest float text,
+ * one vector per line in a batch. */
+int spz_vectors_write(FILE *f, const float *v, size_t count, size_t n,
+                      int nested, int raw, spz_error *err);
 
 
 #ifdef __cplusplus

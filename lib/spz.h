@@ -817,6 +817,202 @@ void spz_rgb_text(spz_rgb *img, int x, int y, const char *text,
 
 /* @@ run @@ */
 
+/* ------------------------------------------------------------------ */
+/* Fixed-point inference and the EIE emulator (spz run)                */
+
+/*
+ * The arithmetic of a layer y = act(W x + b), shared bit for bit by the
+ * functional reference (spz_eie_fixed_layer) and the emulator:
+ *  - x is int16 in Q(fin) and a weight is its int16 codebook entry in
+ *    Q(codebook_frac): every product is exact in 32 bits, in Q(s) with
+ *    s = codebook_frac + fin;
+ *  - each row accumulates its products in increasing column order in a
+ *    SPZ_ACC_BITS-bit two's-complement accumulator that saturates to
+ *    [-2^47, 2^47 - 1] after every addition (the order only matters once it
+ *    saturates; both implementations keep it);
+ *  - when the layer ends, the bias (int16 in Q(bias_frac)) is aligned to
+ *    Q(s) -- shifted left with saturation to 48 bits, or right with
+ *    rounding half away from zero -- and added with saturation;
+ *  - the sum is rescaled to Q(fout) (multiplied by 2^(fout - s), rounding
+ *    half away from zero) and saturated to int16; Relu then clamps
+ *    negatives to 0.
+ * Activations of layer l's input are in Q(frac[l]), its output (the next
+ * layer's input) in Q(frac[l + 1]): a run needs n_layers + 1 formats.
+ */
+#define SPZ_ACC_BITS 48
+
+/*
+ * Finishes row `row` of layer l: bias, rescale, activation, as described
+ * above. acc is the row's accumulator in Q(codebook_frac + fin).
+ * *saturated (may be NULL) is incremented when the bias alignment, the bias
+ * addition or the int16 result saturated.
+ */
+int16_t spz_eie_finish_row(int64_t acc, const spz_eie_layer *l, int64_t row,
+                           int fin, int fout, uint64_t *saturated);
+
+/*
+ * Functional fixed-point reference of one layer: y (l->rows int16 in
+ * Q(fout)) from x (l->cols int16 in Q(fin)), walking the image's columns
+ * with no notion of time. e must pass spz_eie_validate (as spz_eie_pack's
+ * and spz_eie_load's images do; the references do not re-check it).
+ * SPZ_EINVAL for a layer index or Q format out of range, SPZ_ENOMEM.
+ */
+int spz_eie_fixed_layer(int16_t *y, const spz_eie *e, size_t layer,
+                        const int16_t *x, int fin, int fout, spz_error *err);
+/* The reference through every layer: x has layers[0].cols values in
+ * Q(frac[0]), y gets the last layer's rows in Q(frac[n_layers]). */
+int spz_eie_fixed_forward(int16_t *y, const spz_eie *e, const int *frac,
+                          const int16_t *x, spz_error *err);
+
+/*
+ * The dense float32 model recovered from the image: weights are the
+ * fixed-point codebook entries as floats, bias likewise, activations
+ * float32, each row summed in increasing column order, then bias and
+ * activation. y gets the last layer's rows. lo and hi (both NULL, or
+ * n_layers + 1 entries the caller initialized) are widened to the range of
+ * each layer's input and, last, of the output.
+ */
+int spz_eie_float_forward(float *y, const spz_eie *e, const float *x,
+                          float *lo, float *hi, spz_error *err);
+
+/*
+ * Chooses the n_layers + 1 activation Q formats of a run from a pass of the
+ * float model over the batch (batch vectors of layers[0].cols floats):
+ * frac[l] is the largest fraction width that holds the whole range seen at
+ * layer l's input (spz_fixed_frac of its minimum and maximum). SPZ_ERANGE
+ * names the vector and index of a NaN or infinite input.
+ */
+int spz_eie_calibrate(int *frac, const spz_eie *e, const float *x,
+                      size_t batch, spz_error *err);
+
+/*
+ * Error of an output vector against its float reference: *max_abs is the
+ * largest |got[i] - want[i]|, *max_rel that divided by the largest
+ * |want[i]| (relative to the output's range, since a per-element ratio
+ * explodes near zero; *max_abs itself when want is all zero).
+ */
+void spz_output_error(double *max_abs, double *max_rel, const float *want,
+                      const float *got, size_t n);
+
+/*
+ * The cycle-level EIE emulator (Han et al., ISCA 2016, section IV). Each
+ * cycle of a layer, in this order, from the state at the start of the
+ * cycle:
+ *  - central control unit (CCU): leading non-zero detection skips zero
+ *    activations at no cost; the first broadcast happens at cycle
+ *    L = max(1, ceil(log4 pes)) (the depth of the detection quadtree), and
+ *    from then on one (a_j, j) per cycle is pushed to every PE's FIFO,
+ *    unless some FIFO is full at the start of the cycle (a CCU stall);
+ *  - each PE, sparse-matrix read unit: issues one entry (real or padding)
+ *    of its current column per cycle into the arithmetic pipeline; when the
+ *    column is done it takes the next one from the pointer register in the
+ *    same cycle, so columns stream back to back;
+ *  - each PE, pointer read unit: when the pointer register is free (or
+ *    freed by the read unit this cycle) and the FIFO holds an activation
+ *    pushed in an earlier cycle, pops it and reads p[j], p[j+1] (two banks,
+ *    one cycle); an empty column ends there, costing that cycle;
+ *  - arithmetic: an entry issued at cycle t is decoded (codebook lookup,
+ *    row address) at t+1, multiplied at t+2, added at t+3 and written at
+ *    t+4; a bypass forwards the sum to an entry of the same row issued one
+ *    or two cycles later, so it never stalls (counted in `bypasses`);
+ *  - the compute phase ends at the first cycle E >= L after every
+ *    activation was broadcast and popped, every column streamed and the
+ *    last write done (last issue + 5); then every PE finishes its rows, one
+ *    per cycle (bias, rescale, Relu, write to the destination register):
+ *    the layer takes E + ceil(rows / pes) cycles, so an all-zero input
+ *    costs exactly the fixed L + ceil(rows / pes).
+ * Per PE and cycle: busy (issued an entry, read pointers or finished a
+ * row), stalled (not busy while the CCU was stalled by a full FIFO, so the
+ * PE starved because of another one), idle (anything else: detection
+ * latency, pipeline drain, waiting for the layer to end). Every cycle is
+ * stepped; nothing is skipped.
+ */
+typedef struct spz_emu spz_emu;
+
+/* One line of the trace. pe is -1 for the CCU; col and row are -1 when
+ * they do not apply (row is the global output row). */
+typedef struct spz_emu_event {
+	uint64_t cycle;     /* counted from the emulator's creation */
+	int32_t pe;
+	const char *event;  /* "bcast", "stall" (CCU); "ptr", "mac", "pad",
+	                       "finish", "idle", "stall" (PE) */
+	uint32_t layer;
+	int64_t col, row;
+} spz_emu_event;
+/* Returns 0, or a negative spz_err code that stops the run. */
+typedef int (*spz_emu_trace_fn)(void *ctx, const spz_emu_event *ev);
+
+typedef struct spz_emu_options {
+	uint32_t fifo_depth;     /* activation FIFO entries per PE, >= 1 */
+	double clock_mhz;        /* for time_us, > 0 */
+	spz_energy_table energy; /* per-access energies */
+	spz_emu_trace_fn trace;  /* NULL: no trace */
+	void *trace_ctx;
+	uint64_t trace_from, trace_to; /* cycles from <= c < to are traced */
+} spz_emu_options;
+#define SPZ_EMU_OPTIONS_INIT {8, 800.0, SPZ_ENERGY_TABLE_INIT, NULL, NULL, 0, 0}
+
+/* Minimum, mean and maximum over the PEs. */
+typedef struct spz_emu_range {
+	uint64_t min;
+	double mean;
+	uint64_t max;
+} spz_emu_range;
+
+/* Statistics of one layer, summed over every run so far. */
+typedef struct spz_emu_layer_stats {
+	uint64_t cycles;
+	uint64_t cycles_fixed;       /* L + ceil(rows / pes) per run */
+	uint64_t cycles_theoretical; /* ceil(work / pes) per run */
+	uint64_t cycles_analytical;  /* max over PEs of work per run: the
+	                                estimate behind spz report */
+	uint64_t work;               /* sum of spz_eie_pe_work over PEs */
+	double load_balance;         /* busy / (pes * cycles) */
+	uint64_t entries;            /* issued, padding included */
+	uint64_t padding_entries;
+	uint64_t broadcasts;         /* non-zero activations broadcast */
+	uint64_t ccu_stall_cycles;   /* the CCU held a broadcast back */
+	uint64_t pointer_reads;      /* one per PE per broadcast */
+	uint64_t matrix_reads;       /* 64-bit sparse-matrix SRAM rows read */
+	uint64_t act_reads;          /* input activations scanned by the CCU */
+	uint64_t bypasses;           /* forwarded same-row updates */
+	uint64_t saturations;        /* accumulator, bias or output */
+	uint64_t act_in, act_in_nonzero, act_out, act_out_nonzero;
+	uint64_t fifo_occupancy;     /* sum over cycles and PEs */
+	uint32_t fifo_max;
+	spz_emu_range pe_busy, pe_idle, pe_stalled;
+	double energy_pj, time_us;
+	int frac_in, frac_out;       /* Q formats of the last run */
+} spz_emu_layer_stats;
+
+typedef struct spz_emu_stats {
+	uint64_t runs;
+	uint64_t cycles;
+	double time_us, energy_pj;
+	size_t n_layers;
+	spz_emu_layer_stats *layers;
+} spz_emu_stats;
+
+/*
+ * An emulator for image e (which must outlive it), after spz_eie_validate.
+ * SPZ_EINVAL for a FIFO depth of 0 or a clock <= 0.
+ */
+int spz_emu_new(spz_emu **out, const spz_eie *e, const spz_emu_options *opts,
+                spz_error *err);
+void spz_emu_free(spz_emu *emu);
+/*
+ * Runs one input vector x (layers[0].cols int16 in Q(frac[0])) through every
+ * layer; y gets the last layer's rows in Q(frac[n_layers]), bit-identical
+ * to spz_eie_fixed_forward. Statistics accumulate over runs. Errors:
+ * SPZ_EINVAL for a Q format out of range, or the trace callback's code.
+ */
+int spz_emu_run(spz_emu *emu, int16_t *y, const int16_t *x, const int *frac,
+                spz_error *err);
+/* Statistics so far (owned by emu, updated by every run). */
+const spz_emu_stats *spz_emu_stats_get(const spz_emu *emu);
+/* Total cycles stepped so far (the next run starts at this cycle). */
+uint64_t spz_emu_cycle(const spz_emu *emu);
+
 
 #ifdef __cplusplus
 }
