@@ -50,6 +50,11 @@ expect_rc 0 "pack with 3 PEs and 2-bit indices"
 run info "$T/f3.json"
 expect_out "history \(1\)" "unpack records itself in the history"
 
+for c in pack unpack; do
+	run "$c" --help; expect_rc 0 "$c --help"; expect_out "^usage: spz $c" "$c --help shows usage"
+done
+run help info; expect_out "--dump" "info --help lists --dump"
+
 # --- bad command lines --------------------------------------------------
 run pack "$FIG3";                           expect_rc 2 "no -o"; expect_one_line "no -o: one line"
 run pack "$FIG3" --pes 0 -o "$T/x.eie";     expect_rc 2 "--pes 0"; expect_err "--pes takes 1..4096" "--pes range named"
