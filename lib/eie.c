@@ -4,8 +4,8 @@
  * each PE's slice stored column by column as (code, relative row index)
  * entries with padding entries when a run of zeros exceeds the index range.
  *
- * Also the way back (unpack) and the checks every image must pass
- * (validate), on which the file reader relies.
+ * The way back (unpack) and the checks every image must pass (validate)
+ * live in eie_unpack.c.
  */
 #include "spz.h"
 
@@ -503,7 +503,8 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 			rc = spz_fail(err, SPZ_EUNSUPPORTED,
 			              "node '%s' (%s) is not a fully connected "
 			              "layer: spz pack takes a chain of Gemm/MatMul "
-			              "layers, each optionally followed by Relu",
+			              "layers, each optionally followed by Relu "
+			              "(--format csr, csc or nm packs any graph)",
 			              n->name, n->op);
 		}
 	}
