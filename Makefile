@@ -34,17 +34,25 @@ TEST_OBJ := $(TEST_SRC:%.c=build/%.o)
 all: deps spz
 
 # Missing build dependencies: install them as root, else say how and stop.
+# The compiler counts too (a fresh Debian has none): gcc, or clang for
+# CC=clang.
+CC_PKG = $(if $(findstring clang,$(CC)),clang,gcc)
 deps: build/.deps
 build/.deps:
 	@mkdir -p build
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKG_DEPS); then \
+	@missing=; \
+	if ! command -v $(firstword $(CC)) >/dev/null 2>&1; then missing="$(CC_PKG) "; fi; \
+	if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKG_DEPS); then \
+	  missing="$${missing}$(APT_PKGS)"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing build dependencies: $(APT_PKGS)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS)) >build/apt.log 2>&1 \
+	    echo "installing build dependencies: $$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >build/apt.log 2>&1 \
 	      || { cat build/apt.log; exit 1; }; \
 	  else \
-	    echo "spz needs: $(APT_PKGS)"; \
-	    echo "run: sudo apt-get install -y $(APT_PKGS)"; \
+	    echo "spz needs: $$missing"; \
+	    echo "run: sudo apt-get install -y $$missing"; \
 	    exit 2; \
 	  fi; \
 	fi
@@ -108,8 +116,9 @@ bench: all build/bench
 demo: all
 	sh samples/demo.sh ./spz
 
+# Always rewritten: it bakes in PREFIX, which may differ from the last run.
 spz.pc: Makefile
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires.private: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' "$$(sed -n 's/^#define SPZ_VERSION "\(.*\)"/\1/p' lib/spz.h)" > $@
 
 install: all spz.pc
@@ -130,6 +139,6 @@ clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
 	  build/unit build/bench build/benches.h spz libspz.a spz.pc
 
-.PHONY: all deps check bench demo install uninstall clean
+.PHONY: all deps check bench demo install uninstall clean spz.pc
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -13,6 +13,7 @@ int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* @@ prune decl @@ */
 /* @@ quantize decl @@ */
+int cmd_quantize(int argc, char **argv);
 /* @@ pack decl @@ */
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
@@ -28,6 +29,7 @@ static const struct {
 	{"convert", cmd_convert},
 	/* @@ prune @@ */
 	/* @@ quantize @@ */
+	{"quantize", cmd_quantize},
 	/* @@ pack @@ */
 	{"pack", cmd_pack},
 	{"unpack", cmd_unpack},
@@ -59,7 +61,7 @@ static spz_cmd_fn find(const char *name)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage(stderr);
@@ -88,10 +90,16 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return cli_help(cmd);
-	int rc = fn(argc - 1, argv + 1);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
+	return fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = dispatch(argc, argv);
+	/* A command that failed has said why already: one line only. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK) {
 		perror("spz: cannot write to standard output");
-		return rc ? rc : EXIT_DATA;
+		return EXIT_DATA;
 	}
 	return rc;
 }

@@ -12,12 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-
-uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n)
-{
-	return (uint32_t)crc32_z(crc, buf, n);
-}
 
 spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n)
 {
@@ -25,8 +19,10 @@ spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n)
 		return SPZ_FILE_SPZM;
 	if (n >= 4 && !memcmp(head, "SPZI", 4))
 		return SPZ_FILE_IMAGE;
+	/* '[' too: JSON of the wrong shape deserves that message, not
+	 * "neither JSON nor .spzm". */
 	for (size_t i = 0; i < n; i++) {
-		if (head[i] == '{')
+		if (head[i] == '{' || head[i] == '[')
 			return SPZ_FILE_JSON;
 		if (!strchr(" \t\r\n", head[i]))
 			break;
@@ -182,6 +178,24 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
 	return 0;
 }
 
+/* Writes straight to an existing path that is not a regular file (a
+ * device such as /dev/null, a FIFO): renaming a temporary over it would
+ * replace the device node itself. */
+static int open_special(spz_output *o, const char *path, spz_error *err)
+{
+	int fd = open(path, O_WRONLY);
+	o->f = fd < 0 ? NULL : fdopen(fd, "wb");
+	if (!o->f) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		spz_output_abort(o);
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", path,
+		                strerror(e));
+	}
+	return 0;
+}
+
 int spz_output_open(spz_output *o, const char *path, spz_error *err)
 {
 	memset(o, 0, sizeof *o);
@@ -189,6 +203,10 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 		o->f = stdout;
 		return 0;
 	}
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", path,
+		                strerror(EISDIR));
 	size_t n = strlen(path);
 	o->path = malloc(n + 1);
 	o->tmp = malloc(n + 32);
@@ -199,6 +217,11 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
 	memcpy(o->path, path, n + 1);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		free(o->tmp);
+		o->tmp = NULL;
+		return open_special(o, path, err);
+	}
 	/* The temporary sits beside the target so rename() stays atomic;
 	 * O_EXCL with mode 0666 lets the umask apply as for any new file. */
 	int fd = -1;
@@ -219,10 +242,11 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 	}
 	o->f = fdopen(fd, "wb");
 	if (!o->f) {
+		int e = errno;
 		close(fd);
 		spz_output_abort(o);
 		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", path,
-		                strerror(errno));
+		                strerror(e));
 	}
 	return 0;
 }
@@ -242,15 +266,17 @@ int spz_output_commit(spz_output *o, spz_error *err)
 			e = errno;
 		}
 		o->f = NULL;
-		if (!bad && rename(o->tmp, o->path) != 0) {
+		if (!bad && o->tmp && rename(o->tmp, o->path) != 0) {
 			bad = 1;
 			e = errno;
 		}
 	}
 	if (bad) {
+		char msg[SPZ_ERROR_MAX];
+		snprintf(msg, sizeof msg, "cannot write '%s': %s", label,
+		         strerror(e));
 		spz_output_abort(o);
-		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s", label,
-		                strerror(e));
+		return spz_fail(err, SPZ_EIO, "%s", msg);
 	}
 	free(o->path);
 	free(o->tmp);

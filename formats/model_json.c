@@ -288,7 +288,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 	const cJSON *e;
 	cJSON_ArrayForEach(e, a) {
 		int rc = SPZ_EFORMAT;
-		if (cJSON_IsNumber(e)) {
+		/* 1e400 parses as infinity, which no JSON can hold. */
+		if (cJSON_IsNumber(e) && isfinite(e->valuedouble)) {
 			rc = spz_node_set_number(node, e->string,
 			                         e->valuedouble);
 		} else if (cJSON_IsString(e)) {
@@ -300,7 +301,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 			const cJSON *x;
 			rc = v ? 0 : SPZ_ENOMEM;
 			cJSON_ArrayForEach(x, e) {
-				if (!cJSON_IsNumber(x))
+				if (!cJSON_IsNumber(x) ||
+				    !isfinite(x->valuedouble))
 					rc = SPZ_EFORMAT;
 				else if (v)
 					v[i++] = x->valuedouble;
@@ -312,7 +314,8 @@ static int read_attrs(reader *r, spz_node *node, const cJSON *a,
 		}
 		if (rc == SPZ_EFORMAT)
 			return SHAPE(r, "'%s': %s: attribute '%s' must be a "
-			             "number, a string or an array of numbers",
+			             "finite number, a string or an array of "
+			             "numbers",
 			             r->label, where, e->string);
 		if (rc)
 			return spz_fail(r->err, rc, "out of memory");
@@ -454,6 +457,10 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 	}
 	close(fd);
 	spz_le32_to_host(t->data, (size_t)n);
+	spz_error sub;
+	if (spz_tensor_check_values(t, 0, n, &sub))
+		return spz_fail(r->err, sub.code, "'%s': %s", r->label,
+		                sub.text);
 	return 0;
 }
 
@@ -470,7 +477,7 @@ static int read_prune(reader *r, spz_tensor *t, const cJSON *p)
 	         strlen(scope->valuestring) < sizeof t->prune->scope;
 	for (int i = 0; ok && i < 5; i++) {
 		const cJSON *x = field(p, keys[i]);
-		ok = cJSON_IsNumber(x);
+		ok = cJSON_IsNumber(x) && isfinite(x->valuedouble);
 		v[i] = ok ? x->valuedouble : 0;
 	}
 	if (!ok || v[3] < 0 || v[3] > 64 || v[4] < 0 || v[4] > 64)
@@ -575,7 +582,7 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		if (e->valuedouble < 0 || e->valuedouble > 9.2e18)
 			return spz_fail(r->err, SPZ_ERANGE,
 			                "'%s': tensor '%s': dim %d is %.0f (must "
-			                "be 0 or more)", r->label, name, d,
+			                "be in 0..2^63)", r->label, name, d,
 			                e->valuedouble);
 		dims[d++] = (int64_t)e->valuedouble;
 	}
@@ -678,11 +685,12 @@ static int add_names(reader *r, spz_model *m, const cJSON *j,
 	const char **v;
 	size_t n;
 	int rc = get_strv(r, j, key, "model", &v, &n);
+	if (rc)
+		return rc;
 	for (size_t i = 0; !rc && i < n; i++)
 		if (add(m, v[i]))
 			rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
-	if (!rc)
-		free(v);
+	free(v);
 	return rc;
 }
 
@@ -697,6 +705,15 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		int line = 1;
 		for (const char *p = text; end && p < end && p < text + len; p++)
 			line += *p == '\n';
+		/* Python's json writes NaN and Infinity, which JSON has not. */
+		const char *at = end && end < text + len ? end : "";
+		while (*at == ' ' || *at == '-' || *at == '\n')
+			at++;
+		if (!strncmp(at, "NaN", 3) || !strncmp(at, "Infinity", 8))
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': not JSON: %.*s at line %d (a NaN "
+			                "or infinite value)", label,
+			                at[0] == 'N' ? 3 : 8, at, line);
 		return spz_fail(err, SPZ_EFORMAT,
 		                "'%s': not JSON (syntax error at line %d)",
 		                label, line);
@@ -704,6 +721,17 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 	spz_model *m = NULL;
 	spz_section *secs = NULL;
 	int rc = 0;
+	/* cJSON stops at the end of the first value: refuse what follows. */
+	while (end < text + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (end != text + len) {
+		int line = 1;
+		for (const char *p = text; p < end; p++)
+			line += *p == '\n';
+		rc = spz_fail(err, SPZ_EFORMAT, "'%s': not JSON (text after the "
+		              "end of the model at line %d)", label, line);
+		goto done;
+	}
 	const cJSON *fmt = field(j, "format"), *ver = field(j, "version");
 	const cJSON *nodes = field(j, "nodes"), *inits = field(j, "initializers");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(fmt) ||

@@ -24,7 +24,7 @@ extern "C" {
 /* What a file is, from its first bytes. */
 typedef enum spz_file_kind {
 	SPZ_FILE_UNKNOWN = 0,
-	SPZ_FILE_JSON = 1,  /* JSON model (starts with '{' after blanks) */
+	SPZ_FILE_JSON = 1,  /* JSON (starts with '{' or '[' after blanks) */
 	SPZ_FILE_SPZM = 2,  /* binary model */
 	SPZ_FILE_IMAGE = 3  /* a packed image (spz pack) */
 } spz_file_kind;
@@ -71,10 +71,12 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
 typedef struct spz_output {
 	FILE *f;
 	char *path;  /* target, NULL for stdout */
-	char *tmp;   /* temporary beside it */
+	char *tmp;   /* temporary beside it; NULL when writing in place */
 } spz_output;
 
-/* Opens a temporary file beside path (or stdout for "-"). */
+/* Opens a temporary file beside path (or stdout for "-"). A directory is
+ * refused; an existing path that is not a regular file (/dev/null, a
+ * FIFO) is written in place, since a rename would replace the node. */
 int spz_output_open(spz_output *o, const char *path, spz_error *err);
 /* Flushes, checks for write errors, closes and renames into place. */
 int spz_output_commit(spz_output *o, spz_error *err);
@@ -89,10 +91,13 @@ int spz_model_load(spz_model **out, const char *path, spz_error *err);
 /* Reads a model from an already opened input. */
 int spz_model_read(spz_model **out, spz_input *in, spz_error *err);
 
-/* Writes m as kind (SPZ_FILE_JSON or SPZ_FILE_SPZM) to f. */
+/* Writes m as kind (SPZ_FILE_JSON or SPZ_FILE_SPZM) to f. A model that
+ * spz_model_validate refuses (a NaN, a code outside its codebook, ...) is
+ * refused before anything is written: what spz writes reads back. */
 int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
                     spz_error *err);
-/* Writes m to path ("-" = stdout) atomically. */
+/* Writes m to path ("-" = stdout) atomically; the message starts with
+ * "cannot write 'path': ". */
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
 

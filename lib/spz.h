@@ -256,10 +256,24 @@ int spz_model_add_step(spz_model *m, const char *tool,
 /*
  * Checks the model's integrity: unique tensor names, every node input is a
  * graph input, an initializer or an earlier node's output (so nodes are in
- * topological order), every tensor finite, codes within their codebook.
+ * topological order), every tensor finite, codes within their codebook,
+ * attribute and pruning-record numbers finite.
  * The message names the tensor/node and the index at fault.
  */
 int spz_model_validate(const spz_model *m, spz_error *err);
+/*
+ * spz_model_validate without the per-element checks (finite data, codes
+ * within the codebook): for readers that ran spz_tensor_check_values on
+ * each piece of a tensor as it arrived, so big models are scanned once.
+ */
+int spz_model_validate_graph(const spz_model *m, spz_error *err);
+/*
+ * Checks elements [first, first + count) of t: finite values (dense) or
+ * codes below codebook_size (quantized). SPZ_ERANGE with a message naming
+ * the tensor and the element's index in the whole tensor.
+ */
+int spz_tensor_check_values(const spz_tensor *t, int64_t first,
+                            int64_t count, spz_error *err);
 
 /* Is this tensor the weight (input 1) of a Gemm, MatMul or Conv node with
  * at least 2 dims? Sets *node_out (may be NULL) to that node. */
@@ -438,6 +452,117 @@ double spz_energy_dram(const spz_energy_table *t, double bits);
 /* @@ prune @@ */
 
 /* @@ quantize @@ */
+
+/* ------------------------------------------------------------------ */
+/* Weight sharing: 1-D k-means (spz quantize)                          */
+
+/* How Lloyd's algorithm picks its first centroids (Deep Compression §3.1). */
+typedef enum spz_kmeans_init {
+	SPZ_KMEANS_LINEAR = 0,  /* evenly spaced on [min, max] of the values */
+	SPZ_KMEANS_DENSITY = 1, /* evenly spaced on the CDF: value at quantile
+	                           (j + 1/2) / k of the sorted values */
+	SPZ_KMEANS_RANDOM = 2,  /* Forgy: k distinct positions drawn with seed */
+	SPZ_KMEANS_KMEANSPP = 3 /* k-means++ (D^2 sampling) with seed */
+} spz_kmeans_init;
+
+/* Name of an init ("linear", "density", "random", "kmeans++"), or NULL. */
+const char *spz_kmeans_init_name(int init);
+/* The init called name, or -1 when there is none. */
+int spz_kmeans_init_parse(const char *name);
+
+typedef struct spz_kmeans_options {
+	size_t k;        /* clusters, >= 1 */
+	int init;        /* spz_kmeans_init (Lloyd only) */
+	int max_iter;    /* Lloyd iterations, >= 0 (0 keeps the initial
+	                    centroids) */
+	int optimal;     /* exact optimum by dynamic programming instead */
+	uint64_t seed;   /* for the random and kmeans++ inits */
+} spz_kmeans_options;
+#define SPZ_KMEANS_OPTIONS_INIT {15, SPZ_KMEANS_LINEAR, 100, 0, 1}
+
+typedef struct spz_kmeans_stats {
+	size_t clusters;  /* centroids returned: min(k, distinct values) */
+	int iterations;   /* Lloyd update steps (for optimal: steps after the
+	                     DP, normally 0) */
+	int converged;    /* the last assignment equals the one before it */
+	int exact;        /* at most k distinct values: centroids = values */
+	double sse;       /* sum of squared errors of the values against their
+	                     nearest centroid */
+} spz_kmeans_stats;
+
+/*
+ * Sorts n floats ascending (LSD radix sort on the bit patterns, O(n),
+ * -0.0 before +0.0). NaN is not allowed. SPZ_ENOMEM if its n-float
+ * scratch buffer cannot be allocated.
+ */
+int spz_sort_floats(float *v, size_t n, spz_error *err);
+
+/*
+ * 1-D k-means of n non-zero finite values (any order; not modified) for
+ * weight sharing. Writes stats->clusters centroids to centroids[] (room for
+ * opts->k), ascending, each a float that is never 0.0: a cluster whose
+ * mean rounds to 0.0 gets the nearest non-zero float (+-FLT_TRUE_MIN,
+ * the sign of the mean) instead.
+ * - At most k distinct values: the centroids are exactly those values.
+ * - Lloyd: sorts once, then each iteration costs O(k log n) (cuts at
+ *   midpoints found by binary search, means from prefix sums). Values at
+ *   a midpoint go to the lower centroid. An empty cluster takes the value
+ *   farthest from its centroid in the cluster with the largest squared
+ *   error (ties: lowest cluster, lower end). Stops when an assignment
+ *   equals the previous one, or after max_iter update steps.
+ * - optimal: the minimum total squared error, by dynamic programming over
+ *   the sorted values in O(k n log n) time (divide and conquer on the
+ *   monotone argmins) and O(n + k n / 4) bytes beyond the values.
+ * In both, every value's centroid is its nearest and, once converged, each
+ * centroid is the float nearest the mean of its values.
+ * Fails with SPZ_EINVAL on bad options or a 0 / non-finite value (naming
+ * its index), SPZ_ENOMEM when out of memory (O(n) doubles).
+ */
+int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
+                  const float *values, size_t n,
+                  const spz_kmeans_options *opts, spz_error *err);
+
+typedef struct spz_quant_options {
+	int bits;        /* 1..8: codebook of at most 2^bits entries */
+	int init;        /* spz_kmeans_init */
+	int max_iter;    /* >= 0 */
+	int optimal;     /* exact 1-D k-means */
+	uint64_t seed;
+	int requantize;  /* accept an already quantized tensor: dequantize it
+	                    and quantize again (else SPZ_EUNSUPPORTED) */
+} spz_quant_options;
+#define SPZ_QUANT_OPTIONS_INIT {4, SPZ_KMEANS_LINEAR, 100, 0, 1, 0}
+
+typedef struct spz_quant_stats {
+	int bits;
+	uint32_t codebook_size;  /* 1 + centroids */
+	int64_t elements, nonzeros;
+	int iterations, converged, exact;
+	double mse;            /* mean over all elements of (w - q)^2 */
+	double sqnr_db;        /* 10 log10(sum w^2 / sum (w - q)^2); INFINITY
+	                          when the error is 0 */
+	double max_abs_error;  /* max |w - q| */
+} spz_quant_stats;
+
+/*
+ * Weight sharing for one tensor (Deep Compression §3): codebook entry 0 is
+ * exactly 0.0 and is the code of every zero weight (-0.0 included);
+ * entries 1..K are the spz_kmeans_1d centroids of the non-zero weights
+ * (K = min(2^bits - 1, distinct non-zeros)), ascending, never 0.0; every
+ * non-zero weight gets its nearest centroid (ties: the lower code). So the
+ * non-zero count never changes. codebook_size = 1 + K may be below 2^bits;
+ * an all-zero tensor gets the codebook {0}. On success t is quantized
+ * (data freed); on failure it is unchanged. Fails with SPZ_EINVAL (bad
+ * options), SPZ_ERANGE (a NaN or infinite weight: names the tensor and the
+ * index), SPZ_EUNSUPPORTED (already quantized and not opts->requantize),
+ * SPZ_ENOMEM. stats may be NULL.
+ */
+int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
+                        const spz_quant_options *opts, spz_error *err);
+
+/* Makes a quantized tensor dense again (data = codebook[codes]); a dense
+ * tensor is left alone. SPZ_ENOMEM leaves it unchanged. */
+int spz_tensor_dequantize(spz_tensor *t, spz_error *err);
 
 /* @@ pack @@ */
 /*

@@ -1,50 +1,140 @@
-/* bench_model.c - reading and writing a 4096x9216 float32 model (.spzm). */
+/*
+ * bench_model.c - reading and writing a 4096x9216 float32 model (.spzm).
+ *
+ * The target (issue 2) is each within 3x of a memcpy of the same bytes
+ * between warm buffers, the stricter of the two baselines printed: a
+ * memcpy into a fresh buffer pays a page fault per 4 KiB and is several
+ * times slower. The floors show what the kernel alone costs for the same
+ * bytes (write() into the page cache of a new file, read() into a fresh
+ * buffer), so the ratios can be judged against what is possible.
+ */
 #define _DEFAULT_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "spz.h"
 #include "spz_format.h"
 
+static void die(const char *what)
+{
+	fprintf(stderr, "bench: %s\n", what);
+	exit(1);
+}
+
+/* Best of 3 memcpy of n bytes into a buffer allocated just before. */
+static double memcpy_fresh_seconds(const char *src, size_t n)
+{
+	double best = 1e9;
+	for (int r = 0; r < 3; r++) {
+		char *dst = malloc(n);
+		if (!dst)
+			die("out of memory");
+		double t = bench_now();
+		memcpy(dst, src, n);
+		t = bench_now() - t;
+		if (dst[n / 2] != src[n / 2])
+			die("memcpy check failed");
+		free(dst);
+		best = t < best ? t : best;
+	}
+	return best;
+}
+
+/* Best of 3: write() of n bytes to a new file, then read() it back into a
+ * fresh buffer. */
+static void syscall_floors(const char *src, size_t n, const char *path,
+                           double *wbest, double *rbest)
+{
+	*wbest = *rbest = 1e9;
+	for (int r = 0; r < 3; r++) {
+		unlink(path);
+		double t = bench_now();
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+		if (fd < 0 || write(fd, src, n) != (ssize_t)n || close(fd))
+			die("cannot write the floor file");
+		t = bench_now() - t;
+		*wbest = t < *wbest ? t : *wbest;
+		char *dst = malloc(n);
+		if (!dst)
+			die("out of memory");
+		t = bench_now();
+		fd = open(path, O_RDONLY);
+		size_t got = 0;
+		ssize_t k = 1;
+		while (fd >= 0 && got < n && k > 0)
+			got += (size_t)(k = read(fd, dst + got, n - got));
+		if (fd < 0 || got != n || close(fd))
+			die("cannot read the floor file");
+		t = bench_now() - t;
+		*rbest = t < *rbest ? t : *rbest;
+		free(dst);
+	}
+	unlink(path);
+}
+
 void bench_spzm_io(void)
 {
 	const int64_t rows = 4096, cols = 9216;
 	spz_model *m;
 	spz_error err = {0};
-	if (spz_gen_layer(&m, rows, cols, 1.0, 1, &err)) {
-		fprintf(stderr, "bench: %s\n", err.text);
-		exit(1);
-	}
+	if (spz_gen_layer(&m, rows, cols, 1.0, 1, &err))
+		die(err.text);
+	const char *src = (const char *)spz_model_tensor(m, "fc.weight")->data;
 	size_t bytes = (size_t)(rows * cols) * sizeof(float);
 	char path[] = "/tmp/spz-bench-XXXXXX.spzm";
 	int fd = mkstemps(path, 5);
+	if (fd < 0)
+		die("cannot create a file in /tmp");
 	close(fd);
+	char floor_path[sizeof path + 8];
+	snprintf(floor_path, sizeof floor_path, "%s.floor", path);
+
 	double base = bench_memcpy_seconds(bytes);
+	double fresh = memcpy_fresh_seconds(src, bytes);
+	double wfloor, rfloor;
+	syscall_floors(src, bytes, floor_path, &wfloor, &rfloor);
 	printf("\n== .spzm I/O, %lldx%lld float32 (%.0f MB), file in %s ==\n",
 	       (long long)rows, (long long)cols, bytes / 1e6, "/tmp");
-	bench_report("memcpy (baseline)", base, (double)bytes, 0);
-	double wbest = 1e9, rbest = 1e9;
+	bench_report("memcpy, warm buffers (baseline; target 3x)", base,
+	             (double)bytes, 0);
+	bench_report("memcpy into a fresh buffer (page faults)", fresh,
+	             (double)bytes, base);
+	bench_report("floor: write() to a new file", wfloor, (double)bytes,
+	             base);
+	bench_report("floor: read() into a fresh buffer (4 KiB pages)", rfloor,
+	             (double)bytes, base);
+
+	double wnew = 1e9, wover = 1e9, rbest = 1e9;
 	for (int r = 0; r < 3; r++) {
+		/* A new file, then the same write over it (the usual case of
+		 * re-running a command: the old file's pages are freed). */
+		unlink(path);
 		double t = bench_now();
-		if (spz_model_save(m, path, SPZ_FILE_SPZM, &err)) {
-			fprintf(stderr, "bench: %s\n", err.text);
-			exit(1);
-		}
+		if (spz_model_save(m, path, SPZ_FILE_SPZM, &err))
+			die(err.text);
 		t = bench_now() - t;
-		wbest = t < wbest ? t : wbest;
+		wnew = t < wnew ? t : wnew;
+		t = bench_now();
+		if (spz_model_save(m, path, SPZ_FILE_SPZM, &err))
+			die(err.text);
+		t = bench_now() - t;
+		wover = t < wover ? t : wover;
 		spz_model *back;
 		t = bench_now();
-		if (spz_model_load(&back, path, &err)) {
-			fprintf(stderr, "bench: %s\n", err.text);
-			exit(1);
-		}
+		if (spz_model_load(&back, path, &err))
+			die(err.text);
 		t = bench_now() - t;
 		rbest = t < rbest ? t : rbest;
 		spz_model_free(back);
 	}
-	bench_report("write .spzm (best of 3)", wbest, (double)bytes, base);
+	bench_report("write .spzm, new file (best of 3)", wnew, (double)bytes,
+	             base);
+	bench_report("write .spzm over an existing file (best of 3)", wover,
+	             (double)bytes, base);
 	bench_report("read .spzm (best of 3)", rbest, (double)bytes, base);
 	unlink(path);
 	spz_model_free(m);

@@ -122,6 +122,33 @@ START_TEST(numtext_round_trips)
 }
 END_TEST
 
+START_TEST(gen_mlp_shape_and_he_init)
+{
+	int64_t dims[3] = {784, 300, 10};
+	spz_model *m;
+	ck_assert_int_eq(spz_gen_mlp(&m, dims, 3, 1, NULL), 0);
+	ck_assert_uint_eq(m->n_nodes, 3);
+	ck_assert_str_eq(m->nodes[1].op, "Relu");
+	ck_assert_int_eq(spz_node_number(&m->nodes[2], "transB", 0), 1);
+	spz_tensor *w = spz_model_tensor(m, "fc1.weight");
+	ck_assert_int_eq(w->dims[0], 300);
+	ck_assert_int_eq(w->dims[1], 784);
+	double sum = 0, sq = 0, n = 300 * 784;
+	for (int64_t i = 0; i < 300 * 784; i++) {
+		sum += w->data[i];
+		sq += (double)w->data[i] * w->data[i];
+	}
+	/* He: normal with standard deviation sqrt(2 / fan_in). */
+	double sd = sqrt(sq / n - (sum / n) * (sum / n));
+	ck_assert(fabs(sd / sqrt(2.0 / 784) - 1) < 0.01);
+	ck_assert(fabs(sum / n) < 0.01 * sd);
+	ck_assert_int_eq(spz_tensor_nonzeros(spz_model_tensor(m, "fc2.bias")),
+	                 0);
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
 	Suite *s = suite_create("model");
@@ -132,6 +159,7 @@ Suite *model_suite(void)
 	tcase_add_test(tc, rng_is_pinned);
 	tcase_add_test(tc, gen_layer_exact_count);
 	tcase_add_test(tc, numtext_round_trips);
+	tcase_add_test(tc, gen_mlp_shape_and_he_init);
 	suite_add_tcase(s, tc);
 	return s;
 }

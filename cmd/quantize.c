@@ -1,0 +1,342 @@
+/*
+ * quantize.c - spz quantize: k-means weight sharing (Deep Compression §3)
+ * of the selected tensors, per-tensor statistics on stderr and optionally
+ * as JSON, and a history step that records every parameter.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "select.h"
+
+typedef struct rule {
+	const char *text; /* "GLOB=B" as given */
+	char *glob;
+	int bits;
+} rule;
+
+/* "GLOB=B": the glob is everything before the last '='. */
+static int parse_rule(rule *r, const char *s)
+{
+	const char *eq = strrchr(s, '=');
+	int64_t b;
+	if (!eq || eq == s || cli_parse_i64(eq + 1, &b))
+		return cli_usage("quantize", "--rule takes GLOB=BITS, not '%s'",
+		                 s);
+	if (b < 1 || b > 8)
+		return cli_usage("quantize", "--rule '%s': bits must be 1..8",
+		                 s);
+	size_t n = (size_t)(eq - s);
+	if (!(r->glob = malloc(n + 1)))
+		return cli_error("out of memory");
+	memcpy(r->glob, s, n);
+	r->glob[n] = 0;
+	r->text = s;
+	r->bits = (int)b;
+	if (!cli_glob_ok(r->glob))
+		return cli_usage("quantize", "--rule '%s': bad glob '%s'", s,
+		                 r->glob);
+	return 0;
+}
+
+/* An integer option value in [lo, hi], or a usage error. */
+static int int_opt(int *out, const char *opt, const char *s, int lo, int hi)
+{
+	int64_t v;
+	if (cli_parse_i64(s, &v) || v < lo || v > hi)
+		return cli_usage("quantize", "%s takes %d..%d, not '%s'", opt, lo,
+		                 hi, s);
+	*out = (int)v;
+	return 0;
+}
+
+/* Joins strings with ',' into a malloc'd string ("" for none). */
+static char *join(const char *const *v, size_t n)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	*p = 0;
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", v[i]);
+	return s;
+}
+
+static const char *method(const spz_quant_options *o)
+{
+	return o->optimal ? "optimal" : spz_kmeans_init_name(o->init);
+}
+
+static void print_table(const spz_model *m, const unsigned char *sel,
+                        const spz_quant_stats *st, const spz_quant_options *o)
+{
+	fprintf(stderr, "%-24s %4s %-8s %10s %-9s %7s %12s %8s %12s\n",
+	        "tensor", "bits", "init", "iterations", "converged",
+	        "entries", "mse", "sqnr_db", "max_abs_err");
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		if (!sel[i])
+			continue;
+		const spz_quant_stats *s = &st[i];
+		char sq[32];
+		if (isinf(s->sqnr_db))
+			snprintf(sq, sizeof sq, "inf");
+		else
+			snprintf(sq, sizeof sq, "%.2f", s->sqnr_db);
+		fprintf(stderr, "%-24s %4d %-8s %10d %-9s %7u %12.4e %8s "
+		        "%12.4e\n", m->tensors[i].name, s->bits, method(o),
+		        s->iterations, s->exact ? "exact"
+		                       : s->converged ? "yes" : "no",
+		        s->codebook_size, s->mse, sq, s->max_abs_error);
+	}
+}
+
+static cJSON *report_json(const spz_model *m, const unsigned char *sel,
+                          const spz_quant_stats *st,
+                          const spz_quant_options *o)
+{
+	cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j,
+	                                                              "tensors");
+	char b[32];
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		if (!sel[i])
+			continue;
+		const spz_tensor *t = &m->tensors[i];
+		const spz_quant_stats *s = &st[i];
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", t->name);
+		cJSON_AddNumberToObject(e, "bits", s->bits);
+		cJSON_AddStringToObject(e, "init", method(o));
+		cJSON_AddNumberToObject(e, "iterations", s->iterations);
+		cJSON_AddBoolToObject(e, "converged", s->converged);
+		cJSON_AddBoolToObject(e, "exact", s->exact);
+		cJSON_AddNumberToObject(e, "elements", (double)s->elements);
+		cJSON_AddNumberToObject(e, "nonzeros", (double)s->nonzeros);
+		cJSON_AddNumberToObject(e, "mse", s->mse);
+		if (isinf(s->sqnr_db))
+			cJSON_AddNullToObject(e, "sqnr_db");
+		else
+			cJSON_AddNumberToObject(e, "sqnr_db", s->sqnr_db);
+		cJSON_AddNumberToObject(e, "max_abs_error", s->max_abs_error);
+		/* Shortest text that reads back to the same float. */
+		cJSON *cb = cJSON_AddArrayToObject(e, "codebook");
+		for (uint32_t k = 0; k < t->codebook_size; k++)
+			cJSON_AddItemToArray(cb, cJSON_CreateRaw(
+				spz_format_float(b, t->codebook[k])));
+		cJSON_AddItemToArray(a, e);
+	}
+	return j;
+}
+
+static int write_report(spz_output *jo, const char *path, cJSON *j)
+{
+	spz_error err = {0};
+	char *s = j ? cJSON_Print(j) : NULL;
+	cJSON_Delete(j);
+	if (!s)
+		return cli_error("out of memory");
+	int rc = spz_output_open(jo, path, &err);
+	if (!rc && fprintf(jo->f, "%s\n", s) < 0)
+		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", path);
+	free(s);
+	if (rc) {
+		if (jo->f)
+			spz_output_abort(jo);
+		return cli_fail(&err);
+	}
+	return 0;
+}
+
+static int add_history(spz_model *m, const spz_quant_options *o,
+                       const cli_select *sel, const rule *rules,
+                       size_t n_rules, const unsigned char *on)
+{
+	char bits[16], iters[16], seed[32];
+	snprintf(bits, sizeof bits, "%d", o->bits);
+	snprintf(iters, sizeof iters, "%d", o->max_iter);
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+	const char **rv = calloc(n_rules + 1, sizeof *rv);
+	const char **tv = calloc(m->n_tensors + 1, sizeof *tv);
+	size_t nt = 0;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (on[i])
+			tv[nt++] = m->tensors[i].name;
+	for (size_t i = 0; rv && i < n_rules; i++)
+		rv[i] = rules[i].text;
+	char *inc = join(sel->include, sel->n_include);
+	char *exc = join(sel->exclude, sel->n_exclude);
+	char *rs = rv ? join(rv, n_rules) : NULL;
+	char *ts = tv ? join(tv, nt) : NULL;
+	int rc = SPZ_ENOMEM;
+	if (inc && exc && rs && ts) {
+		spz_param p[] = {
+			{"bits", bits},
+			{"init", (char *)spz_kmeans_init_name(o->init)},
+			{"optimal", o->optimal ? "true" : "false"},
+			{"max_iter", iters},
+			{"seed", seed},
+			{"requantize", o->requantize ? "true" : "false"},
+			{"include", inc},
+			{"exclude", exc},
+			{"rules", rs},
+			{"tensors", ts}};
+		rc = spz_model_add_step(m, "quantize", p, sizeof p / sizeof *p);
+	}
+	free(rv);
+	free(tv);
+	free(inc);
+	free(exc);
+	free(rs);
+	free(ts);
+	return rc ? cli_error("out of memory") : 0;
+}
+
+int cmd_quantize(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{"bits", required_argument, 0, 'b'},
+		{"init", required_argument, 0, 'i'},
+		{"max-iter", required_argument, 0, 'm'},
+		{"optimal", no_argument, 0, 'O'},
+		{"seed", required_argument, 0, 's'},
+		{"include", required_argument, 0, 'I'},
+		{"exclude", required_argument, 0, 'X'},
+		{"rule", required_argument, 0, 'r'},
+		{"requantize", no_argument, 0, 'R'},
+		{"json", required_argument, 0, 'j'},
+		{0, 0, 0, 0}};
+	const char *out = "-", *to = NULL, *json = NULL;
+	spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;
+	cli_select sel = {0};
+	rule *rules = NULL;
+	size_t n_rules = 0;
+	spz_model *m = NULL;
+	unsigned char *on = NULL;
+	spz_quant_stats *st = NULL;
+	int c, rc = 0;
+	opterr = 0;
+	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 't': to = optarg; break;
+		case 'j': json = optarg; break;
+		case 'O': qo.optimal = 1; break;
+		case 'R': qo.requantize = 1; break;
+		case 'b':
+			rc = int_opt(&qo.bits, "--bits", optarg, 1, 8);
+			break;
+		case 'i':
+			if ((qo.init = spz_kmeans_init_parse(optarg)) < 0)
+				rc = cli_usage("quantize", "unknown --init '%s' "
+				               "(linear, density, random or "
+				               "kmeans++)", optarg);
+			break;
+		case 'm':
+			rc = int_opt(&qo.max_iter, "--max-iter", optarg, 0,
+			             100000000);
+			break;
+		case 's':
+			if (cli_parse_u64(optarg, &qo.seed))
+				rc = cli_usage("quantize", "--seed takes a "
+				               "non-negative integer, not '%s'",
+				               optarg);
+			break;
+		case 'I':
+		case 'X':
+			rc = cli_select_add(&sel, "quantize", c == 'I', optarg);
+			break;
+		case 'r': {
+			rule *nr = realloc(rules, (n_rules + 1) * sizeof *nr);
+			if (!nr) {
+				rc = cli_error("out of memory");
+				break;
+			}
+			rules = nr;
+			memset(&rules[n_rules], 0, sizeof *rules);
+			rc = parse_rule(&rules[n_rules++], optarg);
+			break;
+		}
+		default:
+			rc = cli_opt_error("quantize", c, argv);
+		}
+	}
+	const char *in = "-";
+	if (!rc && optind < argc)
+		in = argv[optind++];
+	if (!rc && optind < argc)
+		rc = cli_usage("quantize", "expected at most one input file");
+	if (!rc && json && !strcmp(json, "-") && !strcmp(out, "-"))
+		rc = cli_usage("quantize", "--json - needs the model to go to "
+		               "a file (-o OUT)");
+	spz_file_kind kind;
+	if (!rc)
+		rc = cli_model_kind(&kind, "quantize", to, out);
+	if (!rc)
+		rc = cli_load_model(&m, in);
+	if (!rc && (!(on = calloc(m->n_tensors + 1, 1)) ||
+	            !(st = calloc(m->n_tensors + 1, sizeof *st))))
+		rc = cli_error("out of memory");
+	if (!rc)
+		rc = cli_select_tensors(on, &sel, m, "quantize");
+	for (size_t r = 0; !rc && r < n_rules; r++) {
+		size_t hit = 0;
+		for (size_t i = 0; i < m->n_tensors; i++)
+			hit += on[i] && cli_glob_match(rules[r].glob,
+			                               m->tensors[i].name);
+		if (!hit)
+			rc = cli_usage("quantize", "--rule '%s' matches no "
+			               "selected tensor", rules[r].text);
+	}
+	/* Refuse before changing anything: sharing twice compounds error. */
+	for (size_t i = 0; !rc && i < m->n_tensors; i++)
+		if (on[i] && m->tensors[i].codebook && !qo.requantize)
+			rc = cli_error("tensor '%s' is already quantized (%d "
+			               "bits); pass --requantize to dequantize "
+			               "and quantize it again",
+			               m->tensors[i].name, m->tensors[i].bits);
+	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+		if (!on[i])
+			continue;
+		spz_quant_options tq = qo;
+		for (size_t r = 0; r < n_rules; r++)
+			if (cli_glob_match(rules[r].glob, m->tensors[i].name))
+				tq.bits = rules[r].bits; /* later rules win */
+		spz_error err = {0};
+		if (spz_quantize_tensor(&st[i], &m->tensors[i], &tq, &err))
+			rc = cli_fail(&err);
+	}
+	if (!rc)
+		rc = add_history(m, &qo, &sel, rules, n_rules, on);
+	/* The report waits in its temporary file until the model is saved,
+	 * and the table is printed last, so a failure prints one line only. */
+	spz_output jo = {0};
+	if (!rc && json)
+		rc = write_report(&jo, json, report_json(m, on, st, &qo));
+	if (!rc) {
+		rc = cli_save_model(m, out, kind);
+		spz_error err = {0};
+		if (json && rc)
+			spz_output_abort(&jo);
+		else if (json && spz_output_commit(&jo, &err))
+			rc = cli_fail(&err);
+	}
+	if (!rc)
+		print_table(m, on, st, &qo);
+	for (size_t r = 0; r < n_rules; r++)
+		free(rules[r].glob);
+	free(rules);
+	cli_select_free(&sel);
+	free(on);
+	free(st);
+	spz_model_free(m);
+	return rc;
+}

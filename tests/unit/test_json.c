@@ -1,0 +1,599 @@
+/* test_json.c - the JSON model format: round trips, canonical output,
+ * external data and every refusal of a malformed file with its message. */
+#define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* A model exercising every part of the format: a dense weight with awkward
+ * floats, a quantized one, a prune record, attributes of each type, names
+ * that need escaping, history. */
+static spz_model *rich_model(void)
+{
+	float w[12] = {0.1f, -0.0f, 1e-45f, FLT_MAX, -FLT_MAX, FLT_MIN,
+	               3.14159274f, -2.5f, 1e30f, 16777217.0f, 0, 123456.789f};
+	spz_model *m = tu_gemm_model(3, 4, w);
+	spz_node *n = &m->nodes[0];
+	ck_assert_int_eq(spz_node_set_string(n, "note", "a \"quoted\"\\ \n"
+	                                     "tab\t\x01 é"), 0);
+	double v[3] = {1, -0.5, 1e300};
+	ck_assert_int_eq(spz_node_set_numbers(n, "pads", v, 3), 0);
+	ck_assert_int_eq(spz_node_set_numbers(n, "empty", NULL, 0), 0);
+	int64_t qd[2] = {2, 5};
+	spz_tensor *q;
+	ck_assert_int_eq(spz_model_add_tensor(&q, m, "q \"w\"", qd, 2, NULL,
+	                                      NULL), 0);
+	float *book = malloc(3 * sizeof *book);
+	uint8_t *codes = malloc(10);
+	book[0] = 0;
+	book[1] = 0.25f;
+	book[2] = -1.75f;
+	for (int i = 0; i < 10; i++)
+		codes[i] = (uint8_t)(i % 3);
+	spz_tensor_set_quantized(q, 2, book, 3, codes);
+	spz_prune_record rec = {"nm", "", 0, 0.125, 0.5, 2, 4};
+	ck_assert_int_eq(spz_tensor_set_prune(q, &rec), 0);
+	spz_param p[2] = {{"kind", "test"}, {"odd key", "v\"al"}};
+	ck_assert_int_eq(spz_model_add_step(m, "gen", p, 2), 0);
+	ck_assert_int_eq(spz_model_add_step(m, "prune", NULL, 0), 0);
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	return m;
+}
+
+/* Writes m as JSON into a malloc'd string. */
+static char *to_json(const spz_model *m, size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(spz_model_write(f, m, SPZ_FILE_JSON, NULL), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static void assert_same_model(const spz_model *a, const spz_model *b)
+{
+	ck_assert_str_eq(a->name, b->name);
+	ck_assert_uint_eq(a->n_nodes, b->n_nodes);
+	ck_assert_uint_eq(a->n_tensors, b->n_tensors);
+	ck_assert_uint_eq(a->n_history, b->n_history);
+	for (size_t i = 0; i < a->n_tensors; i++) {
+		const spz_tensor *s = &a->tensors[i], *t = &b->tensors[i];
+		ck_assert_str_eq(s->name, t->name);
+		ck_assert_int_eq(s->ndims, t->ndims);
+		int64_t n = spz_tensor_elements(s);
+		ck_assert_int_eq(n, spz_tensor_elements(t));
+		ck_assert_int_eq(!s->codebook, !t->codebook);
+		if (s->codebook) {
+			ck_assert_int_eq(s->bits, t->bits);
+			ck_assert_uint_eq(s->codebook_size, t->codebook_size);
+			ck_assert(!memcmp(s->codebook, t->codebook,
+			                  s->codebook_size * sizeof(float)));
+			ck_assert(!memcmp(s->codes, t->codes, (size_t)n));
+		} else {
+			/* Bitwise: -0.0 and denormals must survive. */
+			ck_assert(!memcmp(s->data, t->data,
+			                  (size_t)n * sizeof(float)));
+		}
+		ck_assert_int_eq(!s->prune, !t->prune);
+		if (s->prune)
+			ck_assert(!memcmp(s->prune, t->prune, sizeof *s->prune));
+	}
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		ck_assert_str_eq(a->nodes[i].op, b->nodes[i].op);
+		ck_assert_uint_eq(a->nodes[i].n_attrs, b->nodes[i].n_attrs);
+	}
+	const spz_attr *at = spz_node_attr(&b->nodes[0], "note");
+	if (spz_node_attr(&a->nodes[0], "note"))
+		ck_assert_str_eq(at->string,
+		                 spz_node_attr(&a->nodes[0], "note")->string);
+}
+
+/* Writes text to dir/name and loads it; returns the load's result. */
+static int load_text(const char *dir, const char *name, const char *text,
+                     spz_model **m, spz_error *err)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ck_assert_int_eq(tu_write_file(path, text, strlen(text)), 0);
+	*m = NULL;
+	memset(err, 0, sizeof *err);
+	int rc = spz_model_load(m, path, err);
+	if (rc)
+		ck_assert_ptr_null(*m);
+	return rc;
+}
+
+START_TEST(round_trip_is_exact_and_canonical)
+{
+	spz_model *m = rich_model();
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/m.json", dir);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, NULL), 0);
+	spz_model *back;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_model_load(&back, path, &err), 0);
+	assert_same_model(m, back);
+	size_t la, lb;
+	char *a = tu_read_file(path, &la), *b = to_json(back, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert(!memcmp(a, b, la));
+	/* Provenance keeps the version that ran each step. */
+	ck_assert_str_eq(back->history[1].tool, "prune");
+	ck_assert_str_eq(back->history[0].params[1].value, "v\"al");
+	free(a);
+	free(b);
+	spz_model_free(back);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(random_floats_round_trip)
+{
+	spz_rng r;
+	spz_rng_seed(&r, 7);
+	float w[4096];
+	for (int i = 0; i < 4096; i++) {
+		uint32_t bits;
+		do {
+			bits = (uint32_t)spz_rng_next(&r);
+			memcpy(&w[i], &bits, 4);
+		} while (!isfinite(w[i]));
+	}
+	spz_model *m = tu_gemm_model(64, 64, w);
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/r.json", dir);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, NULL), 0);
+	spz_model *back;
+	ck_assert_int_eq(spz_model_load(&back, path, NULL), 0);
+	assert_same_model(m, back);
+	spz_model_free(back);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(any_layout_reads_and_rewrites_canonically)
+{
+	/* Keys in another order, other spacing, ints written as floats. */
+	const char *text =
+		"  {\"history\":[],\"initializers\":[{\"dims\":[2],\"data\":"
+		"[1.0,2e0],\"data_type\":1,\"name\":\"b\"}],\"nodes\":[{\"outputs\":"
+		"[\"y\"],\"inputs\":[\"x\",\"b\"],\"name\":\"add\",\"op\":\"Add\"}],"
+		"\"outputs\":[\"y\"],\"inputs\":[\"x\"],\"name\":\"t\","
+		"\"version\":1.0,\"format\":\"spz-model\"}\n";
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *m;
+	spz_error err;
+	ck_assert_int_eq(load_text(dir, "a.json", text, &m, &err), 0);
+	ck_assert_float_eq(m->tensors[0].data[1], 2.0f);
+	ck_assert_uint_eq(m->nodes[0].n_attrs, 0);
+	size_t la, lb;
+	char *a = to_json(m, &la);
+	spz_model *m2;
+	ck_assert_int_eq(load_text(dir, "b.json", a, &m2, &err), 0);
+	char *b = to_json(m2, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert(!memcmp(a, b, la));
+	ck_assert(strstr(a, "\"format\": \"spz-model\",\n  \"version\": 1,"));
+	free(a);
+	free(b);
+	spz_model_free(m);
+	spz_model_free(m2);
+}
+END_TEST
+
+/* A one-tensor model "w" [2, 3] whose initializer body is `init`. */
+static char *with_init(const char *init)
+{
+	static const char *fmt =
+		"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+		"\"inputs\": [\"x\"], \"outputs\": [\"y\"], \"nodes\": [{\"op\": "
+		"\"MatMul\", \"name\": \"mm\", \"inputs\": [\"x\", \"w\"], "
+		"\"outputs\": [\"y\"], \"attributes\": {}}], \"initializers\": "
+		"[{\"name\": \"w\", \"data_type\": 1, %s}], \"history\": []}";
+	size_t n = strlen(fmt) + strlen(init) + 1;
+	char *s = malloc(n);
+	snprintf(s, n, fmt, init);
+	return s;
+}
+
+START_TEST(external_data)
+{
+	char dir[256], sub[300], bin[320];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(sub, sizeof sub, "%s/sub", dir);
+	ck_assert_int_eq(mkdir(sub, 0777), 0);
+	/* Little-endian float32 1..6 after 8 bytes of something else. */
+	unsigned char bytes[8 + 24] = {0};
+	for (int i = 0; i < 6; i++) {
+		float f = (float)(i + 1);
+		uint32_t u;
+		memcpy(&u, &f, 4);
+		for (int k = 0; k < 4; k++)
+			bytes[8 + 4 * i + k] = (unsigned char)(u >> (8 * k));
+	}
+	snprintf(bin, sizeof bin, "%s/w.bin", sub);
+	ck_assert_int_eq(tu_write_file(bin, bytes, sizeof bytes), 0);
+	spz_model *m;
+	spz_error err;
+	char *t = with_init("\"dims\": [2, 3], \"external_data\": "
+	                    "{\"location\": \"sub/w.bin\", \"offset\": 8, "
+	                    "\"length\": 24}");
+	ck_assert_int_eq(load_text(dir, "e.json", t, &m, &err), 0);
+	for (int i = 0; i < 6; i++)
+		ck_assert_float_eq(m->tensors[0].data[i], (float)(i + 1));
+	/* Written back inline, it reads the same. */
+	size_t len;
+	char *inl = to_json(m, &len);
+	ck_assert(strstr(inl, "\"data\": [1, 2, 3, 4, 5, 6]"));
+	free(inl);
+	spz_model_free(m);
+	free(t);
+
+	struct {
+		const char *init;
+		int code;
+		const char *msg;
+	} bad[] = {
+		{"\"location\": \"/etc/passwd\", \"offset\": 0, \"length\": 24",
+		 SPZ_EFORMAT, "location '/etc/passwd' must be a relative path "
+		 "inside the model's folder"},
+		{"\"location\": \"../w.bin\", \"offset\": 0, \"length\": 24",
+		 SPZ_EFORMAT, "location '../w.bin' must be a relative path"},
+		{"\"location\": \"sub/../sub/w.bin\", \"offset\": 0, \"length\": 24",
+		 SPZ_EFORMAT, "location 'sub/../sub/w.bin' must be"},
+		{"\"location\": \"sub/w.bin\", \"offset\": 9, \"length\": 24",
+		 SPZ_EFORMAT, "bytes 9..33 are past the end of"},
+		{"\"location\": \"sub/w.bin\", \"offset\": 0, \"length\": 20",
+		 SPZ_EFORMAT, "length 20 differs from the 24 bytes the dims give"},
+		{"\"location\": \"sub/none.bin\", \"offset\": 0, \"length\": 24",
+		 SPZ_EIO, "No such file or directory"},
+		{"\"location\": \"sub\", \"offset\": 0, \"length\": 24",
+		 SPZ_EIO, "Is a directory"},
+		{"\"location\": \"sub/w.bin\", \"offset\": -1, \"length\": 24",
+		 SPZ_EFORMAT, "\"offset\" must be an integer"},
+		{"\"location\": 5, \"offset\": 0, \"length\": 24",
+		 SPZ_EFORMAT, "\"location\" must be a string"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char init[400];
+		snprintf(init, sizeof init, "\"dims\": [2, 3], \"external_data\":"
+		         " {%s}", bad[i].init);
+		t = with_init(init);
+		ck_assert_int_eq(load_text(dir, "e.json", t, &m, &err),
+		                 bad[i].code);
+		ck_assert_msg(strstr(err.text, bad[i].msg), "case %zu: %s", i,
+		              err.text);
+		ck_assert_msg(strstr(err.text, "e.json': tensor 'w'"),
+		              "case %zu: %s", i, err.text);
+		free(t);
+	}
+	/* A NaN in external data is named with its index. */
+	bytes[8 + 4 * 4 + 2] = 0xc0;
+	bytes[8 + 4 * 4 + 3] = 0x7f;
+	ck_assert_int_eq(tu_write_file(bin, bytes, sizeof bytes), 0);
+	t = with_init("\"dims\": [2, 3], \"external_data\": {\"location\": "
+	              "\"sub/w.bin\", \"offset\": 8, \"length\": 24}");
+	ck_assert_int_eq(load_text(dir, "e.json", t, &m, &err), SPZ_ERANGE);
+	ck_assert_str_eq(strstr(err.text, "tensor"),
+	                 "tensor 'w': NaN value at index 4");
+	free(t);
+}
+END_TEST
+
+/* Each malformed file: its error code and the text its message contains. */
+static const struct {
+	const char *text;
+	int code;
+	const char *msg;
+} shapes[] = {
+	{"", SPZ_EFORMAT, "empty file"},
+	{"hello", SPZ_EFORMAT, "not an spz model (neither JSON nor .spzm)"},
+	{"{\"format\": \"spz-model\",\n \"version\": 1,\n oops}", SPZ_EFORMAT,
+	 "not JSON (syntax error at line 3)"},
+	{"[1, 2]", SPZ_EFORMAT, "not an spz model (no \"format\": \"spz-model\")"},
+	{"{\"format\": \"onnx\"}", SPZ_EFORMAT, "no \"format\": \"spz-model\""},
+	{"{\"format\": \"spz-model\"}", SPZ_EFORMAT,
+	 "\"version\" must be a number"},
+	{"{\"format\": \"spz-model\", \"version\": 2}", SPZ_EVERSION,
+	 "format version 2 is not supported (this spz reads version 1)"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"nodes\": [], "
+	 "\"initializers\": []}", SPZ_EFORMAT, "a model needs \"name\""},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"nodes\": {}, \"initializers\": []}", SPZ_EFORMAT,
+	 "\"nodes\" and \"initializers\" (arrays)"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"nodes\": [], \"initializers\": []}", SPZ_EFORMAT,
+	 "model: \"inputs\" must be an array of strings"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [1], \"nodes\": [], \"initializers\": []}",
+	 SPZ_EFORMAT, "model: \"outputs\" must be an array of strings"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [3], \"initializers\": []}",
+	 SPZ_EFORMAT, "node 0 must be an object"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"name\": \"n\"}], "
+	 "\"initializers\": []}", SPZ_EFORMAT, "node 0: \"op\" must be a string"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [1], \"outputs\": []}], "
+	 "\"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: \"inputs\" must be an array of strings"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
+	 "{\"a\": {}}}], \"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: attribute 'a' must be a finite number, a string or an array "
+	 "of numbers"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
+	 "{\"a\": 1e400}}], \"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: attribute 'a' must be a finite number"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"n\", \"inputs\": [], \"outputs\": [], \"attributes\": "
+	 "{\"a\": [1, -1e999]}}], \"initializers\": []}", SPZ_EFORMAT,
+	 "node 0: attribute 'a' must be a finite number"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
+	 "[{\"data_type\": 1}]}", SPZ_EFORMAT,
+	 "initializer 0: \"name\" must be a string"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
+	 "[]} , \"history\": 5}", SPZ_EFORMAT,
+	 "not JSON (text after the end of the model at line 1)"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
+	 "[], \"history\": 5}", SPZ_EFORMAT, "\"history\" must be an array"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
+	 "[], \"history\": [{\"version\": \"1\", \"params\": {}}]}", SPZ_EFORMAT,
+	 "history step 0: \"tool\" must be a string"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
+	 "[], \"history\": [{\"tool\": \"a\", \"version\": \"1\", \"params\": "
+	 "{\"k\": 1}}]}", SPZ_EFORMAT,
+	 "history step 0: \"params\" must be an object of strings"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [], \"outputs\": [\"y\"], \"nodes\": [], "
+	 "\"initializers\": []}", SPZ_ENOTFOUND,
+	 "graph output 'y' is not produced by any node"},
+	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
+	 "\"inputs\": [\"x\"], \"outputs\": [], \"nodes\": [{\"op\": \"Relu\", "
+	 "\"name\": \"r\", \"inputs\": [\"z\"], \"outputs\": [\"y\"]}], "
+	 "\"initializers\": []}", SPZ_ENOTFOUND,
+	 "node 'r' input 'z' is not a graph input, a tensor or an earlier "
+	 "node's output"},
+};
+
+START_TEST(wrong_shapes_are_named)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		spz_model *m;
+		spz_error err;
+		int rc = load_text(dir, "s.json", shapes[i].text, &m, &err);
+		ck_assert_msg(rc == shapes[i].code, "case %zu: rc %d: %s", i, rc,
+		              err.text);
+		ck_assert_msg(strstr(err.text, shapes[i].msg), "case %zu: %s", i,
+		              err.text);
+		ck_assert_msg(strstr(err.text, "s.json'"), "case %zu: %s", i,
+		              err.text);
+		ck_assert(!strchr(err.text, '\n'));
+	}
+}
+END_TEST
+
+/* Initializer bodies for tensor 'w' and what each must give. */
+static const struct {
+	const char *init;
+	int code;
+	const char *msg;
+} tensors[] = {
+	{"\"dims\": [2, 3], \"data\": [1, 2, 3, 4, 5, 6]", 0, ""},
+	{"\"dims\": [2, 3], \"data\": [1, 2, 3, 4, 5]", SPZ_EFORMAT,
+	 "tensor 'w': \"data\" has 5 values but the dims give 6"},
+	{"\"dims\": [2, 3], \"data\": [1, 2, 3, 4, 5, 6, 7]", SPZ_EFORMAT,
+	 "tensor 'w': \"data\" has 7 values but the dims give 6"},
+	{"\"dims\": [2, 3], \"data\": [1, 2, \"3\", 4, 5, 6]", SPZ_EFORMAT,
+	 "tensor 'w': \"data\"[2] is not a number"},
+	{"\"dims\": [2, 3], \"data\": 7", SPZ_EFORMAT,
+	 "tensor 'w': \"data\" must be an array of numbers"},
+	{"\"dims\": [2, 3], \"data\": [1, 2, 3, 1e39, 5, 6]", SPZ_ERANGE,
+	 "tensor 'w': data[3] is outside the float32 range"},
+	{"\"dims\": [2, 3], \"data\": [1, 2, 3, 4, -1e300, 6]", SPZ_ERANGE,
+	 "tensor 'w': data[4] is outside the float32 range"},
+	{"\"dims\": [2, -3], \"data\": []", SPZ_ERANGE,
+	 "tensor 'w': dim 1 is -3 (must be in 0..2^63)"},
+	{"\"dims\": [4294967296, 4294967296], \"data\": []", SPZ_ERANGE,
+	 "tensor 'w': dims are negative or their product overflows"},
+	{"\"dims\": [3037000500, 3037000500], \"data\": []", SPZ_ERANGE,
+	 "tensor 'w': dims are negative or their product overflows"},
+	{"\"dims\": [1e19], \"data\": []", SPZ_ERANGE, "dim 0 is"},
+	{"\"dims\": [2.5], \"data\": []", SPZ_EFORMAT,
+	 "tensor 'w': \"dims\" must be integers"},
+	{"\"dims\": [1, 1, 1, 1, 1, 1, 1, 1, 1], \"data\": [1]", SPZ_EFORMAT,
+	 "\"dims\" must be an array of at most 8 integers"},
+	{"\"dims\": \"2x3\", \"data\": []", SPZ_EFORMAT,
+	 "\"dims\" must be an array"},
+	{"\"dims\": [2, 3]", SPZ_EFORMAT,
+	 "tensor 'w' has neither \"data\", \"external_data\" nor \"codebook\""},
+	{"\"dims\": [2, 3], \"external_data\": 3", SPZ_EFORMAT,
+	 "tensor 'w' external_data must be an object"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
+	 "[1, 2]", 0, ""},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
+	 "[1, 3]", SPZ_ERANGE,
+	 "tensor 'w': codes[1] is not a code of the 3-entry codebook"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
+	 "[1, 0.5]", SPZ_ERANGE, "codes[1] is not a code"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
+	 "[1]", SPZ_EFORMAT, "\"codes\" has 1 values but the dims give 2"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1, 2, 3], "
+	 "\"codes\": [1, 1]", SPZ_EFORMAT,
+	 "\"codebook\" must hold 1..4 numbers"},
+	{"\"dims\": [2], \"bits\": 9, \"codebook\": [0], \"codes\": [0, 0]",
+	 SPZ_EFORMAT, "tensor 'w': \"bits\" must be an integer in 1..8"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0.5, 1], \"codes\": [1, 1]",
+	 SPZ_ERANGE, "tensor 'w': codebook entry 0 must be 0"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 1e40], \"codes\": [1, 1]",
+	 SPZ_ERANGE, "tensor 'w': codebook[1] is outside the float32 range"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 1]", SPZ_EFORMAT,
+	 "tensor 'w': \"codes\" must be an array of integers"},
+	{"\"dims\": [2], \"pruning\": {\"mode\": \"nm\"}, \"data\": [1, 2]",
+	 SPZ_EFORMAT, "tensor 'w': \"pruning\" must be"},
+	{"\"dims\": [2], \"pruning\": {\"mode\": \"nm\", \"scope\": \"\", "
+	 "\"target\": 1e999, \"threshold\": 0, \"density\": 1, \"n\": 2, "
+	 "\"m\": 4}, \"data\": [1, 2]", SPZ_EFORMAT,
+	 "tensor 'w': \"pruning\" must be"},
+};
+
+START_TEST(tensor_errors_are_named)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++) {
+		spz_model *m;
+		spz_error err;
+		char *t = with_init(tensors[i].init);
+		int rc = load_text(dir, "t.json", t, &m, &err);
+		free(t);
+		ck_assert_msg(rc == tensors[i].code, "case %zu: rc %d: %s", i, rc,
+		              err.text);
+		ck_assert_msg(strstr(err.text, tensors[i].msg), "case %zu: %s", i,
+		              err.text);
+		if (rc)
+			ck_assert_msg(!strncmp(err.text, "'", 1) &&
+			              strstr(err.text, "t.json': "),
+			              "case %zu: %s", i, err.text);
+		spz_model_free(m);
+	}
+	/* data_type other than float32. */
+	spz_model *m;
+	spz_error err;
+	char *t = with_init("\"dims\": [1], \"data\": [1]");
+	char *p = strstr(t, "\"data_type\": 1");
+	p[13] = '7';
+	ck_assert_int_eq(load_text(dir, "t.json", t, &m, &err),
+	                 SPZ_EUNSUPPORTED);
+	ck_assert(strstr(err.text, "tensor 'w': data_type 7 is not supported"));
+	free(t);
+}
+END_TEST
+
+START_TEST(duplicate_tensor_names)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	char *t = with_init("\"dims\": [1], \"data\": [1]}, {\"name\": \"w\", "
+	                    "\"data_type\": 1, \"dims\": [1], \"data\": [2]");
+	spz_model *m;
+	spz_error err;
+	ck_assert_int_eq(load_text(dir, "d.json", t, &m, &err), SPZ_EEXIST);
+	ck_assert_str_eq(strstr(err.text, "d.json'"),
+	                 "d.json': duplicate tensor name 'w'");
+	free(t);
+}
+END_TEST
+
+START_TEST(node_naming_a_missing_tensor)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	char *t = with_init("\"dims\": [1], \"data\": [1]");
+	char *p = strstr(t, "[\"x\", \"w\"]");
+	p[7] = 'v'; /* the node now reads "v", which nothing defines */
+	spz_model *m;
+	spz_error err;
+	ck_assert_int_eq(load_text(dir, "n.json", t, &m, &err), SPZ_ENOTFOUND);
+	ck_assert(strstr(err.text, "n.json': node 'mm' input 'v' is not a "
+	                 "graph input, a tensor or an earlier node's output"));
+	free(t);
+}
+END_TEST
+
+START_TEST(nan_literals_and_writer_refusal)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *m;
+	spz_error err;
+	char *t = with_init("\"dims\": [2], \"data\": [1, NaN]");
+	ck_assert_int_eq(load_text(dir, "n.json", t, &m, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "not JSON: NaN at line 1"));
+	free(t);
+	t = with_init("\"dims\": [2], \"data\": [1, -Infinity]");
+	ck_assert_int_eq(load_text(dir, "n.json", t, &m, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "not JSON: Infinity at line 1"));
+	free(t);
+	/* The writer refuses what it could not read back. */
+	float w[4] = {1, 2, 3, INFINITY};
+	m = tu_gemm_model(2, 2, w);
+	char path[300];
+	snprintf(path, sizeof path, "%s/w.json", dir);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, &err),
+	                 SPZ_ERANGE);
+	ck_assert(strstr(err.text, "cannot write '"));
+	ck_assert(strstr(err.text, "tensor 'fc.weight': infinite value at "
+	                 "index 3"));
+	ck_assert_int_eq(access(path, F_OK), -1);
+	spz_model_tensor(m, "fc.weight")->data[3] = 0;
+	ck_assert_int_eq(spz_node_set_number(&m->nodes[0], "alpha", NAN), 0);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, &err),
+	                 SPZ_ERANGE);
+	ck_assert(strstr(err.text, "node 'fc': attribute 'alpha' is not "
+	                 "finite"));
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(directory_and_missing_inputs)
+{
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *m = NULL;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_model_load(&m, dir, &err), SPZ_EIO);
+	ck_assert(strstr(err.text, "Is a directory"));
+	snprintf(path, sizeof path, "%s/none.json", dir);
+	ck_assert_int_eq(spz_model_load(&m, path, &err), SPZ_EIO);
+	ck_assert(strstr(err.text, "cannot open '"));
+	ck_assert(strstr(err.text, "none.json': No such file or directory"));
+	ck_assert_ptr_null(m);
+}
+END_TEST
+
+Suite *json_suite(void)
+{
+	Suite *s = suite_create("json");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, round_trip_is_exact_and_canonical);
+	tcase_add_test(tc, random_floats_round_trip);
+	tcase_add_test(tc, any_layout_reads_and_rewrites_canonically);
+	tcase_add_test(tc, external_data);
+	tcase_add_test(tc, wrong_shapes_are_named);
+	tcase_add_test(tc, tensor_errors_are_named);
+	tcase_add_test(tc, duplicate_tensor_names);
+	tcase_add_test(tc, node_naming_a_missing_tensor);
+	tcase_add_test(tc, nan_literals_and_writer_refusal);
+	tcase_add_test(tc, directory_and_missing_inputs);
+	suite_add_tcase(s, tc);
+	return s;
+}

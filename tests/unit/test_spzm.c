@@ -1,0 +1,574 @@
+/* test_spzm.c - the binary model format (.spzm): layout, round trips with
+ * JSON, every refusal (magic, version, flags, truncation in each section,
+ * CRCs, offsets, codes, NaN), pipes, and the CRC32 against zlib. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "testutil.h"
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Quantized tensor `name` [n] with a codebook of `size` entries at `bits`,
+ * codes i * 7 mod size. */
+static void add_quantized(spz_model *m, const char *name, int64_t n, int bits,
+                          uint32_t size)
+{
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, name, &n, 1, NULL, NULL),
+	                 0);
+	float *book = malloc(size * sizeof *book);
+	uint8_t *codes = malloc((size_t)n + 1);
+	for (uint32_t k = 0; k < size; k++)
+		book[k] = k ? (float)k * 0.5f - 3.0f : 0.0f;
+	for (int64_t i = 0; i < n; i++)
+		codes[i] = (uint8_t)((i * 7) % size);
+	spz_tensor_set_quantized(t, bits, book, size, codes);
+}
+
+/* fc.weight [rows, cols] dense (values i * 0.25 - 3), plus quantized
+ * tensors at 1, 3, 4 and 8 bits with element counts not multiple of 8. */
+static spz_model *test_model(int64_t rows, int64_t cols)
+{
+	float *w = malloc((size_t)(rows * cols) * sizeof *w);
+	for (int64_t i = 0; i < rows * cols; i++)
+		w[i] = (float)(i % 97) * 0.25f - 3.0f;
+	spz_model *m = tu_gemm_model(rows, cols, w);
+	free(w);
+	add_quantized(m, "q1", 13, 1, 2);
+	add_quantized(m, "q3", 37, 3, 5);
+	add_quantized(m, "q4", 9, 4, 16);
+	add_quantized(m, "q8", 70, 8, 200);
+	ck_assert_int_eq(spz_model_add_step(m, "gen", NULL, 0), 0);
+	return m;
+}
+
+static unsigned char *write_mem(const spz_model *m, spz_file_kind kind,
+                                size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	ck_assert_ptr_nonnull(f);
+	spz_error err = {0};
+	ck_assert_msg(spz_model_write(f, m, kind, &err) == 0, "%s", err.text);
+	ck_assert_int_eq(fclose(f), 0);
+	return (unsigned char *)buf;
+}
+
+/* Writes bytes to dir/name and loads them. */
+static int load_bytes(const char *dir, const void *b, size_t n,
+                      spz_model **m, spz_error *err)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/x.spzm", dir);
+	ck_assert_int_eq(tu_write_file(path, b, n), 0);
+	*m = NULL;
+	memset(err, 0, sizeof *err);
+	return spz_model_load(m, path, err);
+}
+
+/* Builds a .spzm from a manifest and a data area (header, CRC, padding). */
+static unsigned char *build(const char *man, const void *data, size_t dlen,
+                            size_t *len)
+{
+	size_t ml = strlen(man), start = (32 + ml + 63) / 64 * 64;
+	unsigned char *b = calloc(start + dlen + 1, 1);
+	memcpy(b, SPZ_SPZM_MAGIC, 8);
+	put32(b + 8, 1);
+	put32(b + 16, (uint32_t)ml);
+	put32(b + 24, spz_crc32(0, man, ml));
+	memcpy(b + 32, man, ml);
+	memcpy(b + start, data, dlen);
+	*len = start + dlen;
+	return b;
+}
+
+/* The manifest (malloc'd string) and data area of a .spzm in memory. */
+static char *split(const unsigned char *b, size_t len, const unsigned char **data,
+                   size_t *dlen)
+{
+	size_t ml = le32(b + 16), start = (32 + ml + 63) / 64 * 64;
+	char *man = malloc(ml + 1);
+	memcpy(man, b + 32, ml);
+	man[ml] = 0;
+	*data = b + start;
+	*dlen = len - start;
+	return man;
+}
+
+/* Replaces the first `from` in s by `to` (new malloc'd string). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	ck_assert_ptr_nonnull(p);
+	size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+	char *r = malloc(n);
+	snprintf(r, n, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+	return r;
+}
+
+START_TEST(layout_and_round_trip)
+{
+	spz_model *m = test_model(5, 7);
+	size_t len;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	ck_assert(!memcmp(b, "SPZM\r\n\032\n", 8));
+	ck_assert_uint_eq(le32(b + 8), 1);
+	ck_assert_uint_eq(le32(b + 12), 0);
+	ck_assert_uint_eq(le32(b + 20), 0);
+	ck_assert_uint_eq(le32(b + 28), 0);
+	size_t ml = le32(b + 16), start = (32 + ml + 63) / 64 * 64;
+	ck_assert_uint_eq(le32(b + 24), crc32(0, b + 32, (uInt)ml));
+	for (size_t i = 32 + ml; i < start; i++)
+		ck_assert_uint_eq(b[i], 0);
+	/* The first payload (fc.weight) starts the data area, 64-aligned,
+	 * little-endian float32, and its CRC is zlib's. */
+	const spz_tensor *w = spz_model_tensor(m, "fc.weight");
+	unsigned char le[4];
+	uint32_t u;
+	memcpy(&u, &w->data[3], 4);
+	put32(le, u);
+	ck_assert(!memcmp(b + start + 12, le, 4));
+	char *man = (char *)b + 32;
+	char want[64];
+	snprintf(want, sizeof want, "\"crc32\": %lu}",
+	         (unsigned long)crc32(0, b + start, 35 * 4));
+	ck_assert(strstr(man, want));
+	ck_assert(strstr(man, "\"offset\": 0, \"length\": 140"));
+	/* fc.bias next at 192, then the quantized ones; ends right after. */
+	ck_assert(strstr(man, "\"offset\": 192, \"length\": 20"));
+	/* q8: 70 codes of 8 bits, the last payload. */
+	ck_assert(strstr(man, "\"length\": 70,"));
+	ck_assert_uint_eq((len - 70 - start) % 64, 0);
+
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *back;
+	spz_error err;
+	ck_assert_int_eq(load_bytes(dir, b, len, &back, &err), 0);
+	ck_assert_uint_eq(back->n_tensors, m->n_tensors);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_tensor *s = &m->tensors[i], *t = &back->tensors[i];
+		int64_t n = spz_tensor_elements(s);
+		ck_assert_str_eq(s->name, t->name);
+		for (int64_t k = 0; k < n; k++)
+			ck_assert(spz_tensor_value(s, k) == spz_tensor_value(t, k));
+		if (s->codebook) {
+			ck_assert_int_eq(s->bits, t->bits);
+			ck_assert(!memcmp(s->codes, t->codes, (size_t)n));
+		}
+	}
+	/* Packing is LSB-first: q1's codes are i*7 mod 2 = 0,1,0,1,... */
+	const char *q1 = strstr(man, "\"name\": \"q1\"");
+	unsigned long off = strtoul(strstr(q1, "\"offset\": ") + 10, NULL, 10);
+	ck_assert_uint_eq(b[start + off], 0xaa);
+	ck_assert_uint_eq(b[start + off + 1], 0x0a);
+	free(b);
+	spz_model_free(back);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(json_and_spzm_round_trips_are_byte_identical)
+{
+	spz_model *m = test_model(9, 11);
+	size_t lj, ls, lj2, ls2;
+	unsigned char *j = write_mem(m, SPZ_FILE_JSON, &lj);
+	unsigned char *s = write_mem(m, SPZ_FILE_SPZM, &ls);
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *a, *b;
+	snprintf(path, sizeof path, "%s/a.json", dir);
+	ck_assert_int_eq(tu_write_file(path, j, lj), 0);
+	ck_assert_int_eq(spz_model_load(&a, path, NULL), 0);
+	unsigned char *s2 = write_mem(a, SPZ_FILE_SPZM, &ls2);
+	snprintf(path, sizeof path, "%s/b.spzm", dir);
+	ck_assert_int_eq(tu_write_file(path, s, ls), 0);
+	ck_assert_int_eq(spz_model_load(&b, path, NULL), 0);
+	unsigned char *j2 = write_mem(b, SPZ_FILE_JSON, &lj2);
+	/* JSON -> spzm -> JSON and spzm -> JSON -> spzm. */
+	ck_assert_uint_eq(ls, ls2);
+	ck_assert(!memcmp(s, s2, ls));
+	ck_assert_uint_eq(lj, lj2);
+	ck_assert(!memcmp(j, j2, lj));
+	free(j);
+	free(j2);
+	free(s);
+	free(s2);
+	spz_model_free(a);
+	spz_model_free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Which section truncation at `at` bytes falls in, as the message says. */
+static const char *section_at(const char *man, size_t ml, size_t at,
+                              char *buf, size_t n)
+{
+	size_t start = (32 + ml + 63) / 64 * 64;
+	if (at < 32)
+		return "header";
+	if (at < 32 + ml)
+		return "manifest";
+	if (at < start)
+		return "padding after the manifest";
+	const char *p = man;
+	while ((p = strstr(p, "{\"name\": \""))) {
+		p += 10;
+		const char *q = strchr(p, '"');
+		unsigned long off = strtoul(strstr(q, "\"offset\": ") + 10, NULL,
+		                            10);
+		unsigned long len = strtoul(strstr(q, "\"length\": ") + 10, NULL,
+		                            10);
+		if (at < start + off) {
+			snprintf(buf, n, "padding before tensor '%.*s'",
+			         (int)(q - p), p);
+			return buf;
+		}
+		if (at < start + off + len) {
+			snprintf(buf, n, "tensor '%.*s' (%lu of %lu bytes)",
+			         (int)(q - p), p,
+			         (unsigned long)(at - start - off), len);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(truncation_anywhere_names_the_section)
+{
+	spz_model *m = test_model(3, 5);
+	size_t len;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	size_t ml = le32(b + 16);
+	char *man = malloc(ml + 1);
+	memcpy(man, b + 32, ml);
+	man[ml] = 0;
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	int seen[6] = {0};
+	for (size_t at = 0; at < len; at++) {
+		spz_model *back;
+		spz_error err;
+		char buf[128], want[160];
+		ck_assert_int_eq(load_bytes(dir, b, at, &back, &err), SPZ_EFORMAT);
+		ck_assert_ptr_null(back);
+		if (at == 0) {
+			ck_assert(strstr(err.text, "x.spzm': empty file"));
+			continue;
+		}
+		const char *sec = section_at(man, ml, at, buf, sizeof buf);
+		ck_assert_ptr_nonnull(sec);
+		snprintf(want, sizeof want, "x.spzm': truncated in %s", sec);
+		ck_assert_msg(strstr(err.text, want), "at %zu: %s (wanted %s)",
+		              at, err.text, want);
+		seen[!strcmp(sec, "header") ? 0 : !strcmp(sec, "manifest") ? 1
+		     : !strncmp(sec, "padding after", 13) ? 2
+		     : !strncmp(sec, "padding before", 14) ? 3
+		     : strstr(sec, "'q") ? 4 : 5] = 1;
+	}
+	for (int i = 0; i < 6; i++)
+		ck_assert_msg(seen[i], "section %d never cut", i);
+	free(man);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(header_refusals)
+{
+	spz_model *m = test_model(2, 2);
+	size_t len;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct {
+		size_t at;
+		uint32_t v;
+		int code;
+		const char *msg;
+	} cases[] = {
+		{4, 0x0a0a0a0a, SPZ_EFORMAT, "not a .spzm file (wrong magic"},
+		{0, 0x4d5a5053 ^ 1, SPZ_EFORMAT, "not an spz model"},
+		{8, 2, SPZ_EVERSION,
+		 ".spzm version 2 is not supported (this spz reads version 1)"},
+		{12, 1, SPZ_EFORMAT, "header flags 0x1 are not supported"},
+		{28, 5, SPZ_EFORMAT, "corrupt header (reserved field is not 0)"},
+		{20, 1, SPZ_EFORMAT, "corrupt header (manifest length 42949"},
+		{24, 12345, SPZ_ECRC, "manifest CRC mismatch"},
+		{40, 0x20202020, SPZ_ECRC, "manifest CRC mismatch"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		unsigned char *c = malloc(len);
+		memcpy(c, b, len);
+		put32(c + cases[i].at, cases[i].v);
+		spz_model *back;
+		spz_error err;
+		ck_assert_int_eq(load_bytes(dir, c, len, &back, &err),
+		                 cases[i].code);
+		ck_assert_msg(strstr(err.text, cases[i].msg), "case %zu: %s", i,
+		              err.text);
+		ck_assert(strstr(err.text, "x.spzm'"));
+		free(c);
+	}
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(payload_and_layout_refusals)
+{
+	spz_model *m = test_model(4, 5); /* fc.weight 80 bytes, bias at 128 */
+	size_t len, dlen;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	const unsigned char *data;
+	char *man = split(b, len, &data, &dlen);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *back;
+	spz_error err;
+	unsigned char *c = malloc(len + 64);
+
+	/* A flipped bit in a payload: CRC mismatch naming the tensor. */
+	memcpy(c, b, len);
+	c[len - dlen + 128 + 5] ^= 0x10;
+	ck_assert_int_eq(load_bytes(dir, c, len, &back, &err), SPZ_ECRC);
+	ck_assert(strstr(err.text, "x.spzm': tensor 'fc.bias': CRC mismatch"));
+	/* A non-zero byte in padding (outside every CRC). */
+	memcpy(c, b, len);
+	c[len - dlen + 100] = 1;
+	ck_assert_int_eq(load_bytes(dir, c, len, &back, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "non-zero byte in the padding before "
+	                 "tensor 'fc.bias'"));
+	/* Trailing bytes. */
+	memcpy(c, b, len);
+	c[len] = 0;
+	ck_assert_int_eq(load_bytes(dir, c, len + 1, &back, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "trailing bytes after the last tensor"));
+
+	struct {
+		const char *from, *to;
+		const char *msg;
+	} cases[] = {
+		{"\"offset\": 128", "\"offset\": 192",
+		 "tensor 'fc.bias': offset 192 is not the next 64-byte boundary"},
+		{"\"offset\": 128", "\"offset\": 96",
+		 "tensor 'fc.bias': offset 96 is not the next 64-byte boundary"},
+		{"\"offset\": 128", "\"offset\": 0",
+		 "tensor 'fc.bias': offset 0 is not the next"},
+		{"\"length\": 80", "\"length\": 76",
+		 "tensor 'fc.weight': length 76 differs from the 80 bytes"},
+		{"\"offset\": 0", "\"offset\": \"0\"",
+		 "tensor 0: \"offset\" must be an integer"},
+		{"\"crc32\": ", "\"crc\": ", "tensor 0: \"crc32\" must be an integer"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *bad = replace(man, cases[i].from, cases[i].to);
+		size_t bl;
+		unsigned char *f = build(bad, data, dlen, &bl);
+		ck_assert_int_eq(load_bytes(dir, f, bl, &back, &err), SPZ_EFORMAT);
+		ck_assert_msg(strstr(err.text, cases[i].msg), "case %zu: %s", i,
+		              err.text);
+		free(f);
+		free(bad);
+	}
+	free(c);
+	free(man);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Loads a copy of a .spzm whose data area is now d (the payload at
+ * [off, off + n) changed), with the manifest's crc32 for it updated so
+ * that only the value checks can object. */
+static int load_with_payload(const char *dir, const char *man,
+                             const unsigned char *data,
+                             const unsigned char *d, size_t dlen, size_t off,
+                             size_t n, spz_error *err)
+{
+	char old[64], new[64];
+	snprintf(old, sizeof old, "\"crc32\": %lu",
+	         (unsigned long)crc32(0, data + off, (uInt)n));
+	snprintf(new, sizeof new, "\"crc32\": %lu",
+	         (unsigned long)crc32(0, d + off, (uInt)n));
+	char *bad = replace(man, old, new);
+	size_t bl;
+	unsigned char *f = build(bad, d, dlen, &bl);
+	spz_model *back;
+	int rc = load_bytes(dir, f, bl, &back, err);
+	spz_model_free(back);
+	free(f);
+	free(bad);
+	return rc;
+}
+
+START_TEST(bad_values_with_good_crc)
+{
+	/* A 300x300 weight spans two read chunks: index 70000 is in the
+	 * second, so the message must carry the whole-tensor index. */
+	spz_model *m = test_model(300, 300);
+	size_t len, dlen;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	const unsigned char *data;
+	char *man = split(b, len, &data, &dlen);
+	unsigned char *d = malloc(dlen);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct {
+		int64_t index;
+		uint32_t bits;
+		const char *msg;
+	} cases[] = {
+		{5, 0x7fc00000, "tensor 'fc.weight': NaN value at index 5"},
+		{70000, 0xff800000,
+		 "tensor 'fc.weight': infinite value at index 70000"},
+		{89999, 0x7f800001, "tensor 'fc.weight': NaN value at index 89999"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memcpy(d, data, dlen);
+		put32(d + 4 * cases[i].index, cases[i].bits);
+		spz_error err;
+		ck_assert_int_eq(load_with_payload(dir, man, data, d, dlen, 0,
+		                                   360000, &err), SPZ_ERANGE);
+		ck_assert_msg(strstr(err.text, cases[i].msg), "%s", err.text);
+	}
+	/* A code outside its codebook: q3 has 5 entries at 3 bits; set
+	 * code 2 (bits 6..8) to 7. */
+	const char *q3 = strstr(man, "\"name\": \"q3\"");
+	unsigned long off = strtoul(strstr(q3, "\"offset\": ") + 10, NULL, 10);
+	memcpy(d, data, dlen);
+	d[off] |= 0xc0;
+	d[off + 1] |= 0x01;
+	spz_error err;
+	ck_assert_int_eq(load_with_payload(dir, man, data, d, dlen, off, 14,
+	                                   &err), SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "x.spzm': tensor 'q3': code 7 at index 2 "
+	                     "is outside the codebook of 5"), "%s", err.text);
+	/* The writer refuses a NaN before writing a byte. */
+	m->tensors[0].data[7] = NAN;
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *mf = open_memstream(&buf, &n);
+	ck_assert_int_eq(spz_model_write(mf, m, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
+	fclose(mf);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_str_eq(err.text, "tensor 'fc.weight': NaN value at index 7");
+	free(buf);
+	free(d);
+	free(man);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Loads `len` bytes of b through a pipe on stdin, written by a child. */
+static int load_from_pipe(const unsigned char *b, size_t len, spz_model **m,
+                          spz_error *err)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		size_t off = 0;
+		while (off < len) {
+			ssize_t k = write(p[1], b + off, len - off);
+			if (k <= 0)
+				_exit(1);
+			off += (size_t)k;
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	int saved = dup(0);
+	ck_assert_int_eq(dup2(p[0], 0), 0);
+	close(p[0]);
+	int rc = spz_model_load(m, "-", err);
+	dup2(saved, 0);
+	close(saved);
+	int status;
+	waitpid(pid, &status, 0);
+	return rc;
+}
+
+START_TEST(reads_from_a_pipe)
+{
+	spz_model *m = test_model(300, 400); /* 480 KB: many pipe refills */
+	size_t len;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	spz_model *back;
+	spz_error err = {0};
+	ck_assert_int_eq(load_from_pipe(b, len, &back, &err), 0);
+	ck_assert(!memcmp(back->tensors[0].data, m->tensors[0].data,
+	                  300 * 400 * sizeof(float)));
+	spz_model_free(back);
+	ck_assert_int_eq(load_from_pipe(b, len - 10, &back, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "'<stdin>': truncated in tensor 'q8' "
+	                 "(60 of 70 bytes)"));
+	size_t lj;
+	unsigned char *j = write_mem(m, SPZ_FILE_JSON, &lj);
+	ck_assert_int_eq(load_from_pipe(j, lj, &back, &err), 0);
+	spz_model_free(back);
+	free(j);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(crc32_matches_zlib)
+{
+	unsigned char *buf = malloc(5000);
+	spz_rng r;
+	spz_rng_seed(&r, 11);
+	for (int i = 0; i < 5000; i++)
+		buf[i] = (unsigned char)spz_rng_next(&r);
+	/* Every length through both folding paths and the zlib tail, at
+	 * several alignments and starting CRCs. */
+	for (size_t n = 0; n <= 1100; n++)
+		for (size_t a = 0; a < 3; a++) {
+			uint32_t c0 = (uint32_t)(n * 2654435761u);
+			ck_assert_uint_eq(spz_crc32(c0, buf + a, n),
+			                  crc32_z(c0, buf + a, n));
+		}
+	ck_assert_uint_eq(spz_crc32(0, buf, 5000), crc32_z(0, buf, 5000));
+	/* Continuing a CRC over pieces gives the CRC of the whole. */
+	uint32_t c = spz_crc32(0, buf, 1000);
+	c = spz_crc32(c, buf + 1000, 4000);
+	ck_assert_uint_eq(c, crc32_z(0, buf, 5000));
+	free(buf);
+}
+END_TEST
+
+Suite *spzm_suite(void)
+{
+	Suite *s = suite_create("spzm");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, layout_and_round_trip);
+	tcase_add_test(tc, json_and_spzm_round_trips_are_byte_identical);
+	tcase_add_test(tc, truncation_anywhere_names_the_section);
+	tcase_add_test(tc, header_refusals);
+	tcase_add_test(tc, payload_and_layout_refusals);
+	tcase_add_test(tc, bad_values_with_good_crc);
+	tcase_add_test(tc, reads_from_a_pipe);
+	tcase_add_test(tc, crc32_matches_zlib);
+	suite_add_tcase(s, tc);
+	return s;
+}
