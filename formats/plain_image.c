@@ -166,14 +166,8 @@ int spz_plain_save(const spz_model *m, const spz_plain_options *o,
 	int rc = sec ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (!rc)
 		rc = build_payloads(&pay, &pay_len, sec, m, o, &values, err);
-	FILE *mf = rc ? NULL : open_memstream(&man, &man_len);
-	if (!rc && !mf)
-		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	if (mf) {
-		spz_write_manifest(mf, m, sec);
-		if (fclose(mf))
-			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
+	if (!rc)
+		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 	spz_output out;
 	if (!rc)
 		rc = spz_output_open(&out, path, err);
