@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "info_image.h"
 
 static void dims_text(char *buf, size_t n, const spz_tensor *t)
 {
@@ -199,20 +200,42 @@ int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, 0, 'j'},
+		{"dump", no_argument, 0, 'd'},
+		{"layer", required_argument, 0, 'l'},
+		{"pe", required_argument, 0, 'p'},
 		{0, 0, 0, 0}};
 	int json = 0, c;
+	info_image_opts io = {0};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'j')
-			json = 1;
+			json = io.json = 1;
+		else if (c == 'd')
+			io.dump = 1;
+		else if (c == 'l')
+			io.layer = optarg;
+		else if (c == 'p')
+			io.pe = optarg;
 		else
 			return cli_opt_error("info", c, argv);
 	}
 	if (optind != argc - 1)
 		return cli_usage("info", "expected one input file");
-	spz_model *m;
-	int rc = cli_load_model(&m, argv[optind]);
-	if (rc)
+	spz_input in;
+	spz_error err = {0};
+	if (spz_input_open(&in, argv[optind], &err))
+		return cli_fail(&err);
+	spz_model *m = NULL;
+	int rc = 0;
+	if (spz_input_kind(&in) == SPZ_FILE_IMAGE)
+		rc = info_image(&in, &io);
+	else if (io.dump || io.layer || io.pe)
+		rc = cli_usage("info", "--dump, --layer and --pe are for packed "
+		               "images");
+	else if (spz_model_read(&m, &in, &err))
+		rc = cli_fail(&err);
+	spz_input_close(&in);
+	if (rc || !m)
 		return rc;
 	if (json)
 		rc = cli_print_json(model_json(m));

@@ -46,8 +46,15 @@ static int pack_eie(const spz_model *m, const char *out,
 static int pack_plain(const spz_model *m, const char *out, int kind,
                       int nm_n, int nm_m, FILE *say)
 {
-	(void)m; (void)out; (void)nm_n; (void)nm_m; (void)say;
-	return cli_error("--format %d is not implemented yet", kind);
+	spz_plain_options o = {kind, nm_n, nm_m};
+	spz_error err = {0};
+	uint64_t values = 0;
+	if (spz_plain_save(m, &o, out, &values, &err))
+		return cli_fail(&err);
+	static const char *names[] = {"", "", "CSC", "CSR", "N:M"};
+	fprintf(say, "packed '%s' as %s: %llu stored values\n", m->name,
+	        names[kind], (unsigned long long)values);
+	return EXIT_OK;
 }
 
 /* "N:M" with 1 <= N <= M <= 256. */

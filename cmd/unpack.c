@@ -63,9 +63,11 @@ int cmd_unpack(int argc, char **argv)
 		rc = image_to_model(&m, &in, &err);
 		spz_input_close(&in);
 	}
-	if (!rc) {
-		static const char *names[] = {"", "eie", "csc", "csr", "nm"};
-		spz_param p = {"format", (char *)names[spz_image_kind(&in)]};
+	/* A plain image holds the model with its history, which comes back
+	 * as it was; an EIE image only holds the layers, so the rebuilt
+	 * model says where it came from. */
+	if (!rc && spz_image_kind(&in) == SPZ_IMAGE_EIE) {
+		spz_param p = {"format", "eie"};
 		if (spz_model_add_step(m, "unpack", &p, 1))
 			rc = spz_fail(&err, SPZ_ENOMEM, "out of memory");
 	}

@@ -16,6 +16,9 @@ typedef struct spz_section {
  * (payloads replaced by offset/length/crc32). */
 void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections);
+/* The same into a new malloc'd buffer (*text, *len); SPZ_ENOMEM fails. */
+int spz_manifest_text(char **text, size_t *len, const spz_model *m,
+                      const spz_section *sections, spz_error *err);
 
 /* Parses JSON text into a model. With sections != NULL it is a binary
  * manifest: *sections receives one entry per tensor (caller frees) and the

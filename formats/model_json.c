@@ -162,6 +162,18 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 	}
 }
 
+int spz_manifest_text(char **text, size_t *len, const spz_model *m,
+                      const spz_section *sections, spz_error *err)
+{
+	FILE *mf = open_memstream(text, len);
+	if (!mf)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	spz_write_manifest(mf, m, sections);
+	if (fclose(mf))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	return 0;
+}
+
 void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections)
 {

@@ -144,9 +144,37 @@ int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err);
 int spz_eie_save(const spz_eie *e, const char *path, spz_error *err);
 
 /*
- * Reads a plain image (CSC, CSR or N:M) from an opened input and rebuilds
- * the model it holds (validated). An EIE image is refused by name.
+ * A plain image (CSC, CSR or N:M): the whole model, every weight of a
+ * Gemm, MatMul or Conv in its sparse form (spz_sparse), the other tensors
+ * dense. sparse[i] is the form of tensor weights[i] of model.
  */
+typedef struct spz_plain {
+	int kind;                /* SPZ_IMAGE_CSC / CSR / NM */
+	spz_model *model;
+	size_t n_sparse;
+	spz_sparse *sparse;
+	const spz_tensor **weights;
+} spz_plain;
+
+/* N:M pattern for a plain image: nm_n = 0 takes each weight's pattern
+ * from its pruning record, else 2:4. */
+typedef struct spz_plain_options {
+	int kind;
+	int nm_n, nm_m;
+} spz_plain_options;
+
+/*
+ * Writes m as a plain image to path ("-" = stdout) atomically. Fails
+ * (nothing written) when a weight does not satisfy its N:M pattern.
+ * *out_values (may be NULL) receives the number of stored values.
+ */
+int spz_plain_save(const spz_model *m, const spz_plain_options *o,
+                   const char *path, uint64_t *out_values, spz_error *err);
+/* Reads a plain image from an opened input, checking every section (CRC,
+ * lengths, pointers, indices, positions, codes) and the model. */
+int spz_plain_read(spz_plain **out, spz_input *in, spz_error *err);
+void spz_plain_free(spz_plain *p);
+/* Reads a plain image and keeps only its model (the caller frees it). */
 int spz_plain_read_model(spz_model **out, spz_input *in, spz_error *err);
 
 

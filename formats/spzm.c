@@ -185,14 +185,8 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 		if (!rc)
 			sec[i].crc = spz_crc32(0, packed[i], sec[i].length);
 	}
-	FILE *mf = rc ? NULL : open_memstream(&man, &man_len);
-	if (!rc && !mf)
-		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	if (mf) {
-		spz_write_manifest(mf, m, sec);
-		if (fclose(mf))
-			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
+	if (!rc)
+		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 	if (!rc) {
 		static const uint8_t zeros[SPZ_SPZM_ALIGN];
 		uint8_t h[HEADER_SIZE] = {0};

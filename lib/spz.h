@@ -591,6 +591,62 @@ int spz_eie_validate(const spz_eie *e, spz_error *err);
 int spz_eie_unpack(spz_model **out, const spz_eie *e, spz_error *err);
 
 
+/*
+ * Plain sparse forms of one weight (spz pack --format csr|csc|nm).
+ * CSR / CSC store the tensor viewed as a matrix [dims[0], product of the
+ * other dims]: values (row by row / column by column), indices (column /
+ * row of each value) and pointers (rows + 1 / cols + 1, from 0). N:M
+ * stores, for every logical row (all dims but the reduction axis, in
+ * row-major order) and every group of M consecutive elements along the
+ * axis, min(N, group size) slots: the group's non-zeros and then its first
+ * zeros as fillers, in position order, each with its position in the
+ * group. A value is stored when its code is non-zero (quantized tensors,
+ * values are codes) or its float32 bits are not all zero (-0.0 included),
+ * so the trip back is exact.
+ */
+#define SPZ_SPARSE_CSC 2
+#define SPZ_SPARSE_CSR 3
+#define SPZ_SPARSE_NM 4
+
+typedef struct spz_sparse {
+	int format;            /* SPZ_SPARSE_* */
+	int64_t rows, cols;    /* CSR/CSC: the matrix; NM: logical rows, K */
+	int quantized, bits;   /* values are codes of `bits` bits */
+	uint64_t n_values;
+	float *values;         /* n_values floats (not quantized) */
+	uint8_t *codes;        /* n_values codes (quantized) */
+	uint32_t *indices;     /* column (CSR), row (CSC), position (NM) */
+	uint64_t *pointers;    /* rows + 1 (CSR) / cols + 1 (CSC); NM: NULL */
+	int nm_n, nm_m, nm_axis;
+} spz_sparse;
+
+typedef struct spz_sparse_options {
+	int format;            /* SPZ_SPARSE_*, default CSR */
+	int nm_n, nm_m;        /* NM pattern, default 2:4 */
+	int axis;              /* NM reduction axis (spz_sparse_axis) */
+} spz_sparse_options;
+#define SPZ_SPARSE_OPTIONS_INIT {SPZ_SPARSE_CSR, 2, 4, 1}
+
+/*
+ * Fills *out (owned by the caller: spz_sparse_clear) with t in the chosen
+ * form. NM fails with SPZ_EUNSUPPORTED naming the tensor, group and row
+ * when a group holds more than N non-zeros; sides above 2^32 - 1 are
+ * refused.
+ */
+int spz_sparse_from_tensor(spz_sparse *out, const spz_tensor *t,
+                           const spz_sparse_options *o, spz_error *err);
+/* Writes s back into t (same dims, same codebook when quantized) after
+ * checking every pointer, index, position and code (SPZ_EFORMAT /
+ * SPZ_ERANGE naming the tensor). */
+int spz_sparse_to_tensor(spz_tensor *t, const spz_sparse *s,
+                         spz_error *err);
+/* Frees the arrays of s and zeroes it (NULL is fine). */
+void spz_sparse_clear(spz_sparse *s);
+/* Reduction axis of a weight for N:M (the input dimension: 1 for Gemm
+ * transB=1 and Conv, 0 for MatMul and Gemm transB=0), -1 if t is not the
+ * weight of a Gemm, MatMul or Conv. */
+int spz_sparse_axis(const spz_model *m, const spz_tensor *t);
+
 /* @@ report @@ */
 
 /* ------------------------------------------------------------------ */

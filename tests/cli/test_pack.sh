@@ -50,6 +50,11 @@ expect_rc 0 "pack with 3 PEs and 2-bit indices"
 run info "$T/f3.json"
 expect_out "history \(1\)" "unpack records itself in the history"
 
+for c in pack unpack; do
+	run "$c" --help; expect_rc 0 "$c --help"; expect_out "^usage: spz $c" "$c --help shows usage"
+done
+run help info; expect_out "--dump" "info --help lists --dump"
+
 # --- bad command lines --------------------------------------------------
 run pack "$FIG3";                           expect_rc 2 "no -o"; expect_one_line "no -o: one line"
 run pack "$FIG3" --pes 0 -o "$T/x.eie";     expect_rc 2 "--pes 0"; expect_err "--pes takes 1..4096" "--pes range named"
@@ -122,4 +127,71 @@ fresh; put "$T/bad.eie" 237 61;     crcfix "$T/bad.eie" 225 238
 bad "row past the PE" "layer 'fc' PE 0 column 7: entry 12 lands on local row 6, past the PE's 4 rows"
 fresh; put "$T/bad.eie" 66 14;      crcfix "$T/bad.eie" 38 195
 bad "wrong non-zero count" "layer 'fc': 14 non-zeros and 0 padding entries recorded, 35 and 0 stored"
+# --- spz info on images -------------------------------------------------
+run info "$T/f3.eie"
+expect_rc 0 "info of an EIE image"
+expect_out "^EIE image 'eie-fig3': 1 layer on 4 PEs, 4-bit relative index" "info: header line"
+expect_out "16x8, 35 non-zeros, 0 padding" "info: dims, non-zeros, padding"
+expect_out "entries per PE: min 6, mean 8.75, max 13" "info: entries per PE"
+expect_out "bytes: entries 35 \(8 bits each\), pointers 72 \(16 bits\), codebook 32, bias 32" "info: bytes by part"
+run info --dump --layer fc --pe 0 "$T/f3.eie"
+expect_out "virtual weight       1  9 13  5  1 13  1  5  1 13  1  9 13$" "dump: virtual weights of PE0 (Fig. 3)"
+expect_out "relative row index   0  1  0  1  0  2  0  0  0  2  0  2  0$" "dump: relative row index of PE0"
+expect_out "column pointer       0  3  4  6  6  8 10 11 13$" "dump: column pointers of PE0"
+run info --dump --json --pe 3 "$T/f3.eie"
+expect_out '"kind":	"eie"' "dump json: kind"
+expect_out '"pes":	4' "dump json: pes"
+expect_out '"codes":	\[1, 4, 1, 12, 4, 1\]' "dump json: PE3 codes"
+expect_out '"index":	\[3, 0, 3, 2, 0, 3\]' "dump json: PE3 index"
+expect_out '"pointers":	\[0, 1, 2, 2, 3, 4, 5, 5, 6\]' "dump json: PE3 pointers"
+run info --json "$T/f3.eie"
+check "no \"pe\" without --dump" sh -c "! '$SPZ' info --json '$T/f3.eie' | grep -q '\"pe\"'"
+"$SPZ" info - <"$T/f3.eie" >/dev/null
+check "info reads an image from stdin" test $? -eq 0
+run info --dump --pe 4 "$T/f3.eie";  expect_rc 2 "--pe past the PEs"; expect_err "--pe takes 0..3" "--pe range named"
+run info --dump --layer nope "$T/f3.eie"; expect_rc 2 "--layer unknown"; expect_one_line "--layer unknown: one line"
+run info --dump "$FIG3";             expect_rc 2 "--dump on a model"
+head -c 100 "$T/f3.eie" >"$T/bad.eie"
+run info "$T/bad.eie";               expect_rc 1 "info of a truncated image"; expect_one_line "info truncated: one line"
+
+# --- plain images -------------------------------------------------------
+CSR="$SAMPLES/csr_4x4.json"
+run pack "$CSR" --format csr -o "$T/m.csr"
+expect_rc 0 "pack csr"
+expect_out "packed 'csr-4x4' as CSR: 4 stored values" "csr summary"
+run info --dump --json "$T/m.csr"
+expect_out '"format":	"csr"' "csr dump: format"
+expect_out '"values":	\[3, 4, 2, 1\]' "csr golden A"
+expect_out '"indices":	\[0, 1, 2, 1\]' "csr golden JA"
+expect_out '"pointers":	\[0, 0, 2, 3, 4\]' "csr golden IA"
+run info --dump "$T/m.csr"
+expect_out "values    3 4 2 1" "csr text dump"
+for f in csr csc nm; do
+	"$SPZ" pack "$CSR" --format $f -o "$T/m.$f" >/dev/null
+	run unpack "$T/m.$f" -o "$T/m-$f.json"
+	expect_rc 0 "unpack $f"
+	"$SPZ" convert "$CSR" -o "$T/canon.json"
+	check "$f: unpack gives the model back exactly" cmp "$T/canon.json" "$T/m-$f.json"
+	"$SPZ" pack "$T/m-$f.json" --format $f -o "$T/m2.$f" >/dev/null
+	check "$f: pack -> unpack -> pack is byte-identical" cmp "$T/m.$f" "$T/m2.$f"
+done
+run info --dump --json "$T/m.csc"
+expect_out '"values":	\[3, 4, 1, 2\]' "csc values by column"
+run pack "$FIG3" --format nm -o "$T/x.nm"
+expect_rc 1 "nm refused when the pattern does not hold"
+expect_err "tensor 'fc.weight' does not satisfy 2:4: group 1 of row 0 has 3 non-zeros" "nm refusal names tensor and group"
+expect_one_line "nm refusal: one line"
+expect_no_file "$T/x.nm" "nm refusal: no image"
+run pack "$FIG3" --format nm --nm 3:4 -o "$T/x.nm"
+expect_rc 0 "nm 3:4 holds for the sample"
+run pack "$FIG3" --format nm --nm 5:4 -o "$T/y.nm";  expect_rc 2 "--nm 5:4 is a usage error"
+expect_no_file "$T/y.nm" "--nm 5:4: no image"
+head -c 300 "$T/m.csr" >"$T/bad.csr"
+run unpack "$T/bad.csr" -o "$T/out.json"; expect_rc 1 "truncated csr"; expect_err "truncated in" "truncated csr: says so"
+expect_no_file "$T/out.json" "truncated csr: no output"
+size=$(wc -c <"$T/m.csr")
+cp "$T/m.csr" "$T/bad.csr"; put "$T/bad.csr" $((size - 3)) 99
+run unpack "$T/bad.csr" -o "$T/out.json"; expect_rc 1 "csr payload corrupt"
+expect_err "CRC mismatch in tensor 'fc.weight'" "csr CRC names the tensor"; expect_one_line "csr CRC: one line"
+expect_no_file "$T/out.json" "csr CRC: no output"
 done_testing

@@ -410,6 +410,177 @@ START_TEST(every_truncation_and_flip)
 }
 END_TEST
 
+/* The 4x4: rows [0,0,0,0], [3,4,0,0], [0,0,2,0], [0,1,0,0]. */
+START_TEST(csr_golden)
+{
+	float w[16] = {0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 2, 0, 0, 1, 0, 0};
+	spz_model *m = tu_gemm_model(4, 4, w);
+	const spz_tensor *t = spz_model_tensor(m, "fc.weight");
+	spz_sparse_options o = SPZ_SPARSE_OPTIONS_INIT;
+	spz_sparse s;
+	ck_assert_int_eq(spz_sparse_from_tensor(&s, t, &o, NULL), 0);
+	static const float a[] = {3, 4, 2, 1};
+	static const uint32_t ja[] = {0, 1, 2, 1};
+	static const uint64_t ia[] = {0, 0, 2, 3, 4};
+	ck_assert_uint_eq(s.n_values, 4);
+	for (int k = 0; k < 4; k++) {
+		ck_assert(s.values[k] == a[k]);
+		ck_assert_uint_eq(s.indices[k], ja[k]);
+	}
+	for (int k = 0; k < 5; k++)
+		ck_assert_uint_eq(s.pointers[k], ia[k]);
+	spz_sparse_clear(&s);
+	/* CSC: columns 0 (3), 1 (4, 1), 2 (2), 3 (). */
+	o.format = SPZ_SPARSE_CSC;
+	ck_assert_int_eq(spz_sparse_from_tensor(&s, t, &o, NULL), 0);
+	static const float ca[] = {3, 4, 1, 2};
+	static const uint32_t cj[] = {1, 1, 3, 2};
+	static const uint64_t ci[] = {0, 1, 3, 4, 4};
+	for (int k = 0; k < 4; k++) {
+		ck_assert(s.values[k] == ca[k]);
+		ck_assert_uint_eq(s.indices[k], cj[k]);
+	}
+	for (int k = 0; k < 5; k++)
+		ck_assert_uint_eq(s.pointers[k], ci[k]);
+	/* And back, exactly. */
+	spz_tensor *back = spz_model_tensor(m, "fc.weight");
+	memset(back->data, 0x55, 16 * sizeof(float));
+	ck_assert_int_eq(spz_sparse_to_tensor(back, &s, NULL), 0);
+	ck_assert(!memcmp(back->data, w, sizeof w));
+	s.indices[1] = 3;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_sparse_to_tensor(back, &s, &err), SPZ_EFORMAT);
+	ck_assert(strstr(err.text, "out of range or out of order"));
+	spz_sparse_clear(&s);
+	spz_sparse_clear(NULL);
+	spz_model_free(m);
+}
+END_TEST
+
+/* 2:4 over rows of 10 (the last group has 2 elements), fillers first
+ * zeros, positions in order; a group of 3 non-zeros is refused. */
+START_TEST(nm_form)
+{
+	float w[20] = {0, 5, 0, 6,  0, 0, 0, 0,  7, 0,
+	               1, 0, 0, -0.0f, 0, 0, 2, 3,  0, 0};
+	spz_model *m = tu_gemm_model(2, 10, w);
+	spz_tensor *t = spz_model_tensor(m, "fc.weight");
+	spz_sparse_options o = SPZ_SPARSE_OPTIONS_INIT;
+	o.format = SPZ_SPARSE_NM;
+	o.axis = spz_sparse_axis(m, t);
+	ck_assert_int_eq(o.axis, 1);
+	spz_sparse s;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_sparse_from_tensor(&s, t, &o, &err), 0);
+	static const uint32_t pos[] = {1, 3, 0, 1, 0, 1, 0, 3, 2, 3, 0, 1};
+	static const float val[] = {5, 6, 0, 0, 7, 0, 1, -0.0f, 2, 3, 0, 0};
+	ck_assert_uint_eq(s.n_values, 12);
+	for (int k = 0; k < 12; k++) {
+		ck_assert_uint_eq(s.indices[k], pos[k]);
+		ck_assert(!memcmp(&s.values[k], &val[k], 4));
+	}
+	memset(t->data, 0x55, sizeof w);
+	ck_assert_int_eq(spz_sparse_to_tensor(t, &s, &err), 0);
+	ck_assert(!memcmp(t->data, w, sizeof w));
+	spz_sparse_clear(&s);
+	t->data[2] = 9;
+	ck_assert_int_eq(spz_sparse_from_tensor(&s, t, &o, &err),
+	                 SPZ_EUNSUPPORTED);
+	ck_assert_str_eq(err.text, "tensor 'fc.weight' does not satisfy 2:4: "
+	                 "group 0 of row 0 has 3 non-zeros (prune it with spz "
+	                 "prune --nm first, or pick --nm)");
+	spz_model_free(m);
+}
+END_TEST
+
+/* A plain image of a model through a file, in every kind. */
+static spz_plain *plain_trip(const spz_model *m, int kind, int nm,
+                             size_t *bytes)
+{
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/x.img", dir);
+	spz_plain_options o = {kind, nm, nm};
+	spz_error err = {0};
+	ck_assert_msg(spz_plain_save(m, &o, path, NULL, &err) == 0, "%s",
+	              err.text);
+	free(tu_read_file(path, bytes));
+	spz_input in;
+	ck_assert_int_eq(spz_input_open(&in, path, &err), 0);
+	ck_assert_int_eq(spz_image_kind(&in), kind);
+	spz_plain *p = NULL;
+	ck_assert_msg(spz_plain_read(&p, &in, &err) == 0, "%s", err.text);
+	spz_input_close(&in);
+	remove(path);
+	remove(dir);
+	return p;
+}
+
+START_TEST(plain_round_trips)
+{
+	int64_t d[4] = {12, 9, 8, 5};
+	for (int q = 0; q < 2; q++) {
+		spz_model *m = chain_model(d, 3, 0.25, 7);
+		if (q) /* dense weights: floats */
+			for (size_t i = 0; i < m->n_tensors; i++) {
+				spz_tensor *t = &m->tensors[i];
+				if (!t->codebook)
+					continue;
+				int64_t n = spz_tensor_elements(t);
+				float *v = malloc((size_t)n * sizeof *v);
+				for (int64_t k = 0; k < n; k++)
+					v[k] = t->codebook[t->codes[k]];
+				free(t->codebook);
+				free(t->codes);
+				t->codebook = NULL;
+				t->codes = NULL;
+				t->data = v;
+			}
+		/* N:M as 7:7: every random weight satisfies it, the groups
+		 * along 12, 9 and 8 inputs end short, MatMul runs on axis 0. */
+		for (int kind = SPZ_IMAGE_CSC; kind <= SPZ_IMAGE_NM; kind++) {
+			size_t bytes;
+			spz_plain *p = plain_trip(m, kind, 7, &bytes);
+			ck_assert_uint_eq(p->n_sparse, 3);
+			for (size_t i = 0; i < m->n_tensors; i++) {
+				const spz_tensor *a = &m->tensors[i];
+				const spz_tensor *b = &p->model->tensors[i];
+				size_t n = (size_t)spz_tensor_elements(a);
+				ck_assert_str_eq(a->name, b->name);
+				if (a->codebook)
+					ck_assert(!memcmp(a->codes, b->codes, n));
+				else
+					ck_assert(!memcmp(a->data, b->data, n * 4));
+			}
+			spz_plain_free(p);
+		}
+		spz_model_free(m);
+	}
+}
+END_TEST
+
+START_TEST(eie_load_refuses_other_kinds)
+{
+	float w[4] = {1, 0, 0, 2};
+	spz_model *m = tu_gemm_model(2, 2, w);
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/m.csr", dir);
+	spz_plain_options o = {SPZ_IMAGE_CSR, 0, 0};
+	spz_error err = {0};
+	ck_assert_int_eq(spz_plain_save(m, &o, path, NULL, &err), 0);
+	spz_eie *e;
+	spz_model *back;
+	ck_assert_int_eq(spz_eie_load(&e, path, &err), SPZ_EUNSUPPORTED);
+	ck_assert(strstr(err.text, "m.csr' is a CSR image, not an EIE image"));
+	ck_assert_int_ne(spz_model_load(&back, path, &err), 0);
+	ck_assert(strstr(err.text, "is a packed image, not a model"));
+	remove(path);
+	remove(dir);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *pack_suite(void)
 {
 	Suite *s = suite_create("pack");
@@ -420,6 +591,12 @@ Suite *pack_suite(void)
 	tcase_add_test(tc, fixed_point_is_canonical);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, every_truncation_and_flip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("plain");
+	tcase_add_test(tc, csr_golden);
+	tcase_add_test(tc, nm_form);
+	tcase_add_test(tc, plain_round_trips);
+	tcase_add_test(tc, eie_load_refuses_other_kinds);
 	suite_add_tcase(s, tc);
 	return s;
 }
