@@ -64,7 +64,8 @@ build/help.o: build/help.c cmd/help.h
 
 libspz.a: $(LIB_OBJ)
 	rm -f $@
-	ar rcs $@ $^
+	# q, not r: members from lib/ and formats/ may share a basename.
+	ar qcs $@ $^
 
 spz: $(CMD_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) libspz.a $(PKG_LIBS)

@@ -592,7 +592,7 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 	if (rc)
 		return rc;
 	if (sec) {
-		int64_t off, len, crc;
+		int64_t off = 0, len = 0, crc = 0;
 		snprintf(where, sizeof where, "tensor %zu", idx);
 		rc = get_int(r, field(j, "offset"), "\"offset\"", where, 0,
 		             9007199254740992.0, &off);

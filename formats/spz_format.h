@@ -99,6 +99,11 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
 
+/* Overrides entries of *t from a JSON object of pJ values (keys are the
+ * spz_energy_table field names; unknown keys and negative values are
+ * refused). *t is unchanged on failure. */
+int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
+
 /* Each format adds its section below its own marker line. */
 
 /* @@ image @@ */

@@ -61,6 +61,21 @@ int64_t spz_eie_pe_rows(const spz_eie *e, const spz_eie_layer *l,
 	return l->rows > k ? (l->rows - k + e->pes - 1) / e->pes : 0;
 }
 
+uint64_t spz_eie_pe_work(const spz_eie *e, const spz_eie_layer *l,
+                         uint32_t k, const uint8_t *active)
+{
+	(void)e;
+	const uint32_t *p = l->pe[k].ptr;
+	uint64_t work = 0;
+	for (int64_t j = 0; j < l->cols; j++) {
+		if (active && !active[j])
+			continue;
+		uint32_t n = p[j + 1] - p[j];
+		work += n ? n : 1;
+	}
+	return work;
+}
+
 /* Is the layer's weight value at storage index s non-zero? */
 static int nonzero(const spz_tensor *w, int64_t s)
 {

@@ -389,6 +389,50 @@ void spz_eie_free(spz_eie *e);
 int64_t spz_eie_pe_rows(const spz_eie *e, const spz_eie_layer *l,
                         uint32_t k);
 
+/*
+ * Analytical work of one PE on a layer, in cycles: for every broadcast
+ * column j (active[j] != 0, or every column when active is NULL) the PE
+ * spends max(1, entries of column j in its slice): entries stream at one
+ * per cycle, padding included, and an empty column still costs its pointer
+ * read. This is the model behind `spz report`'s estimate; `spz run` steps
+ * the micro-architecture instead.
+ */
+uint64_t spz_eie_pe_work(const spz_eie *e, const spz_eie_layer *l,
+                         uint32_t k, const uint8_t *active);
+
+/* ------------------------------------------------------------------ */
+/* Energy                                                              */
+
+/*
+ * Energy per operation or access in pJ, 45 nm (EIE Table I, Deep
+ * Compression section 1), and the rules that scale it to narrower widths:
+ *  - adds scale linearly with width (a 16-bit add is half a 32-bit one);
+ *  - a 16-bit fixed-point multiply costs int_mult_16 (EIE: 5x less than a
+ *    32-bit fixed-point one); narrower multiplies scale with the square of
+ *    the width from there (array multiplier area);
+ *  - SRAM and DRAM accesses scale linearly with the bits moved (EIE reads
+ *    a 64-bit SRAM row holding eight 8-bit entries).
+ * Every entry can be overridden (spz_energy_load in spz_format.h).
+ */
+typedef struct spz_energy_table {
+	double int_add_32;    /* 32-bit integer add: 0.1 */
+	double float_add_32;  /* 32-bit float add: 0.9 */
+	double int_mult_32;   /* 32-bit integer multiply: 3.1 */
+	double float_mult_32; /* 32-bit float multiply: 3.7 */
+	double int_mult_16;   /* 16-bit fixed-point multiply: 3.1 / 5 */
+	double sram_read_32;  /* 32-bit read from a 32 KB SRAM: 5 */
+	double dram_read_32;  /* 32-bit DRAM read: 640 */
+} spz_energy_table;
+#define SPZ_ENERGY_TABLE_INIT {0.1, 0.9, 3.1, 3.7, 0.62, 5.0, 640.0}
+
+/* Integer add of `bits` bits. */
+double spz_energy_add(const spz_energy_table *t, int bits);
+/* Fixed-point multiply of `bits` bits (32 and above: int_mult_32). */
+double spz_energy_mult(const spz_energy_table *t, int bits);
+/* SRAM / DRAM read of `bits` bits. */
+double spz_energy_sram(const spz_energy_table *t, double bits);
+double spz_energy_dram(const spz_energy_table *t, double bits);
+
 /* Each module adds its section below its own marker line. */
 
 /* @@ prune @@ */
