@@ -27,6 +27,18 @@ static void print_strv(char *const *v, size_t n)
 		printf("%s%s", i ? ", " : "", v[i][0] ? v[i] : "(none)");
 }
 
+/* The N:M pattern a weight satisfies along its reduction dimension: the
+ * one it was pruned to, else 2:4. Returns that dimension, or -1. */
+static int nm_pattern(const spz_model *m, const spz_tensor *t, int *n,
+                      int *mm)
+{
+	int rec = t->prune && t->prune->nm_m;
+	int dim = spz_model_reduction_dim(m, t);
+	*n = rec ? t->prune->nm_n : 2;
+	*mm = rec ? t->prune->nm_m : 4;
+	return dim >= 0 && spz_tensor_nm_holds(t, dim, *n, *mm) ? dim : -1;
+}
+
 static void print_text(const spz_model *m)
 {
 	char b[32];
@@ -92,6 +104,9 @@ static void print_text(const spz_model *m)
 			printf(", threshold %s", spz_format_double(b, p->threshold));
 			printf(", density %.4f\n", p->density);
 		}
+		int nn, nm, dim = nm_pattern(m, t, &nn, &nm);
+		if (dim >= 0)
+			printf("    satisfies %d:%d along dim %d\n", nn, nm, dim);
 	}
 	printf("\nhistory (%zu):\n", m->n_history);
 	for (size_t i = 0; i < m->n_history; i++) {
@@ -177,6 +192,13 @@ static cJSON *model_json(const spz_model *m)
 			cJSON_AddNumberToObject(pr, "density", p->density);
 			cJSON_AddNumberToObject(pr, "n", p->nm_n);
 			cJSON_AddNumberToObject(pr, "m", p->nm_m);
+		}
+		int nn, nm, dim = nm_pattern(m, t, &nn, &nm);
+		if (dim >= 0) {
+			cJSON *x = cJSON_AddObjectToObject(o, "nm");
+			cJSON_AddNumberToObject(x, "n", nn);
+			cJSON_AddNumberToObject(x, "m", nm);
+			cJSON_AddNumberToObject(x, "dim", dim);
 		}
 		cJSON_AddItemToArray(ts, o);
 	}

@@ -732,9 +732,7 @@ static float float_bound(double t)
 	return (double)f < t ? nextafterf(f, INFINITY) : f;
 }
 
-static int check_model(const spz_model *m, const spz_prune_item *items,
-                       size_t n_items, const spz_prune_options *o,
-                       spz_error *err)
+int spz_prune_check_model(const spz_model *m, spz_error *err)
 {
 	for (size_t i = 0; i < m->n_tensors; i++)
 		if (m->tensors[i].codebook)
@@ -743,6 +741,15 @@ static int check_model(const spz_model *m, const spz_prune_item *items,
 			                "weight sharing would change its shared "
 			                "values and zero codes; prune before "
 			                "quantize", m->tensors[i].name);
+	return 0;
+}
+
+static int check_model(const spz_model *m, const spz_prune_item *items,
+                       size_t n_items, const spz_prune_options *o,
+                       spz_error *err)
+{
+	if (spz_prune_check_model(m, err))
+		return SPZ_EUNSUPPORTED;
 	if (o->mode == SPZ_PRUNE_MAGNITUDE && o->global &&
 	    bad_sparsity(o->sparsity))
 		return spz_fail(err, SPZ_EINVAL, "sparsity must be in [0, 1)");

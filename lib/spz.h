@@ -526,6 +526,11 @@ typedef struct spz_prune_item {
 	spz_prune_stats stats; /* out */
 } spz_prune_item;
 
+/* SPZ_EUNSUPPORTED when m cannot be pruned: a tensor is quantized
+ * (pruning after weight sharing would change the shared values and codes;
+ * prune before quantize). */
+int spz_prune_check_model(const spz_model *m, spz_error *err);
+
 /*
  * Prunes the items' tensors of m in place and sets each one's prune record
  * (mode, scope, target, threshold, achieved density, N:M). Everything is
