@@ -43,8 +43,13 @@ static float float_of_key(uint32_t k)
  */
 typedef int32_t v4i __attribute__((vector_size(16)));
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-/* Unrolled early enough for the arrays to become registers. */
+/* Loops over the lanes of a group, unrolled early enough for their
+ * arrays to become registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
 #define UNROLL _Pragma("GCC unroll 16")
+#endif
 
 #if defined(__clang__)
 #define SHUF(a, b, i, j, k, l) __builtin_shufflevector((a), (b), i, j, k, l)
@@ -243,8 +248,8 @@ static int radix_select(uint32_t *key_out, int64_t *less, int64_t *ties,
 #define BRACKET_MIN_TOTAL (INT64_C(1) << 20)
 
 /* Counts keys below lo into *below; appends the elements with
- * lo <= key <= hi to buf while fewer than cap are there. Returns the
- * number in range so far (have + the new ones), cap or not. */
+ * lo <= key <= hi to buf (cap + 1 slots) while fewer than cap are there.
+ * Returns the number in range so far (have + the new ones), cap or not. */
 static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
                             int64_t have, const float *w, int64_t n,
                             uint32_t lo, uint32_t hi)
@@ -260,14 +265,13 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
 			v4i k = vload(w + i) & mask;
 			v4i lt = k < vlo;
 			cnt += lt;
-			if (any_lane(~lt & (k <= vhi)))
+			v4i in = ~lt & ~(k > vhi);
+			/* Rare (about 1% of the elements): branch-free inside,
+			 * buf has a spare slot at cap for the overflow writes. */
+			if (any_lane(in))
 				for (int l = 0; l < 4; l++) {
-					uint32_t kl = (uint32_t)k[l];
-					if (kl >= lo && kl <= hi) {
-						if (have < cap)
-							buf[have] = w[i + l];
-						have++;
-					}
+					buf[have < cap ? have : cap] = w[i + l];
+					have += in[l] & 1;
 				}
 		}
 		*below -= lane_sum(cnt);
@@ -275,11 +279,8 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
 	for (; i < n; i++) {
 		uint32_t k = key_of(w + i);
 		*below += k < lo;
-		if (k >= lo && k <= hi) {
-			if (have < cap)
-				buf[have] = w[i];
-			have++;
-		}
+		buf[have < cap ? have : cap] = w[i];
+		have += k >= lo && k <= hi;
 	}
 	return have;
 }
@@ -302,7 +303,7 @@ static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
 	int64_t stride = total >> SAMPLE_LOG2, ns = total / stride;
 	int64_t cap = total / (2 * GATHER_DIVISOR) + 64;
 	float *sample = malloc((size_t)ns * sizeof *sample);
-	float *cand = malloc((size_t)cap * sizeof *cand);
+	float *cand = malloc((size_t)(cap + 1) * sizeof *cand);
 	if (!sample || !cand) {
 		free(sample);
 		free(cand);
@@ -316,10 +317,11 @@ static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
 			base += s->n[span++];
 		sample[j] = s->w[span][pos - base];
 	}
-	/* Sample rank of the k-th key, give or take 3 sqrt(ns): six standard
-	 * deviations of a binomial rank at worst. */
-	int64_t r = (int64_t)((double)k / (double)total * (double)ns);
-	int64_t delta = 3 * (int64_t)sqrt((double)ns) + 8;
+	/* Sample rank of the k-th key, give or take five standard deviations
+	 * of a binomial rank (a miss only costs the fallback's time). */
+	double p = (double)k / (double)total;
+	int64_t r = (int64_t)(p * (double)ns);
+	int64_t delta = (int64_t)(5 * sqrt((double)ns * p * (1 - p))) + 16;
 	uint32_t lo = 0, hi = ABS_MASK;
 	int rc = 0;
 	if (r - delta >= 1)
@@ -372,6 +374,26 @@ static void apply_below(acc *a, float *w, int64_t n, uint32_t bound)
 	}
 }
 
+/* Counts down *keep over the elements whose key is t; returns the index
+ * just after the one that brings it to 0 (n if it stays above). A tie can
+ * sit anywhere, so the scan runs four lanes at a time. */
+static int64_t skip_ties(int64_t *keep, const float *w, int64_t n,
+                         uint32_t t)
+{
+	const v4i mask = splat((int32_t)ABS_MASK), vt = splat((int32_t)t);
+	int64_t i = 0;
+	while (i < n) {
+		if (i + 4 <= n && !any_lane((vload(w + i) & mask) == vt)) {
+			i += 4;
+			continue;
+		}
+		for (int64_t end = i + 4 < n ? i + 4 : n; i < end; i++)
+			if (key_of(w + i) == t && --*keep == 0)
+				return i + 1;
+	}
+	return n;
+}
+
 static void finish_stats(spz_prune_stats *st, const acc *a, int64_t n)
 {
 	st->elements = n;
@@ -406,11 +428,8 @@ int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
 			return rc;
 		int64_t keep = ties - (k - less); /* ties kept, in front */
 		for (size_t i = 0; keep > 0 && i < count; i++) {
-			int64_t j;
-			for (j = 0; j < n[i] && keep > 0; j++)
-				keep -= key_of(w[i] + j) == t;
 			split_span = i;
-			split_at = j;
+			split_at = skip_ties(&keep, w[i], n[i], t);
 		}
 	}
 	for (size_t i = 0; i < count; i++) {
@@ -476,27 +495,38 @@ static void nm_group(acc *a, float *g, ptrdiff_t stride, int len, int n)
 ALWAYS_INLINE void nm_lanes(vacc *va, v4i *v, int m, int n)
 {
 	v4i k[16], rank[16];
+	/* rank[j] starts at j, the pairs (i < j) it would win on a tie;
+	 * each pair then moves one point from j to i when j wins. */
 	UNROLL
 	for (int i = 0; i < m; i++) {
 		k[i] = v[i] & splat((int32_t)ABS_MASK);
-		rank[i] = splat(0);
+		rank[i] = splat(i);
 	}
+	/* Constant trip counts (j from 0, not i + 1) so that clang, too,
+	 * unrolls both loops fully. */
 	UNROLL
-	for (int i = 0; i < m; i++)
+	for (int i = 0; i < m; i++) {
 		UNROLL
-		for (int j = i + 1; j < m; j++) {
-			v4i c = k[j] > k[i]; /* j beats i; else i beats j */
+		for (int j = 0; j < m; j++) {
+			if (j <= i)
+				continue;
+			v4i c = k[j] > k[i]; /* -1 where j beats i */
 			rank[i] -= c;
-			rank[j] -= ~c;
+			rank[j] += c;
 		}
+	}
+	/* The ranks are a permutation of 0..m-1, so the largest key dropped
+	 * is the one ranked n: picking it is cheaper than a max per row. */
+	v4i largest = splat(0);
 	UNROLL
 	for (int i = 0; i < m; i++) {
 		v4i drop = rank[i] > splat(n - 1), nz = k[i] != splat(0);
 		va->before += nz;
 		va->after += nz & ~drop;
-		va->maxkey = vmax(va->maxkey, k[i] & drop);
+		largest |= k[i] & (rank[i] == splat(n));
 		v[i] &= ~drop;
 	}
+	va->maxkey = vmax(va->maxkey, largest);
 }
 
 /* Groups that run down the rows of a [len, inner] block (inner >= 4):
@@ -511,9 +541,11 @@ ALWAYS_INLINE void nm_strided(acc *a, float *blk, int64_t groups,
 		int64_t j = 0;
 		for (; j + 4 <= inner; j += 4) {
 			v4i v[16];
+			UNROLL
 			for (int i = 0; i < m; i++)
 				v[i] = vload(base + i * inner + j);
 			nm_lanes(&va, v, m, n);
+			UNROLL
 			for (int i = 0; i < m; i++)
 				vstore(base + i * inner + j, v[i]);
 			if (++since == FLUSH_EVERY) {
@@ -548,15 +580,18 @@ ALWAYS_INLINE void nm_rows4(acc *a, float *w, int64_t groups, int n, int m)
 	for (; g + 4 <= groups; g += 4) {
 		float *p = w + g * m;
 		v4i v[16];
+		UNROLL
 		for (int h = 0; h < q; h++)
 			transpose4(v + 4 * h, vload(p + 4 * h),
 			           vload(p + m + 4 * h), vload(p + 2 * m + 4 * h),
 			           vload(p + 3 * m + 4 * h));
 		nm_lanes(&va, v, m, n);
+		UNROLL
 		for (int h = 0; h < q; h++) {
 			v4i o[4];
 			transpose4(o, v[4 * h], v[4 * h + 1], v[4 * h + 2],
 			           v[4 * h + 3]);
+			UNROLL
 			for (int r = 0; r < 4; r++)
 				vstore(p + r * m + 4 * h, o[r]);
 		}
