@@ -10,17 +10,6 @@
 
 #include "cli.h"
 
-static void dims_text(char *buf, size_t n, const spz_tensor *t)
-{
-	size_t len = 0;
-	buf[0] = 0;
-	for (int d = 0; d < t->ndims && len < n; d++)
-		len += (size_t)snprintf(buf + len, n - len, "%s%lld",
-		                        d ? "x" : "", (long long)t->dims[d]);
-	if (!t->ndims)
-		snprintf(buf, n, "scalar");
-}
-
 static void print_strv(char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -75,7 +64,7 @@ static void print_text(const spz_model *m)
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		char dims[128];
-		dims_text(dims, sizeof dims, t);
+		cli_dims_text(dims, sizeof dims, t);
 		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
 		printf("  %-20s %-14s %-8s %12lld %12lld %8.4f  ", t->name, dims,
 		       "float32", (long long)n, (long long)nz,

@@ -441,17 +441,6 @@ static int add_step(spz_model *m, const request *r, const spz_prune_item *it,
 	return rc ? cli_error("out of memory") : 0;
 }
 
-static void dims_text(char *buf, size_t n, const spz_tensor *t)
-{
-	size_t len = 0;
-	buf[0] = 0;
-	for (int d = 0; d < t->ndims && len < n; d++)
-		len += (size_t)snprintf(buf + len, n - len, "%s%lld",
-		                        d ? "x" : "", (long long)t->dims[d]);
-	if (!t->ndims)
-		snprintf(buf, n, "scalar");
-}
-
 static double ratio(int64_t a, int64_t b)
 {
 	return b ? (double)a / (double)b : 0.0;
@@ -478,7 +467,7 @@ static void print_table(const request *r, const spz_prune_item *it,
 	for (size_t i = 0; i < n; i++) {
 		const spz_prune_stats *s = &it[i].stats;
 		const spz_prune_record *p = it[i].tensor->prune;
-		dims_text(dims, sizeof dims, it[i].tensor);
+		cli_dims_text(dims, sizeof dims, it[i].tensor);
 		if (o->mode == SPZ_PRUNE_NM)
 			snprintf(target, sizeof target, "%d:%d", o->nm_n, o->nm_m);
 		else if (o->mode == SPZ_PRUNE_MAGNITUDE)

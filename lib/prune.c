@@ -338,11 +338,11 @@ static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
 		spans cs = {cv, &in, 1};
 		rc = radix_select(key_out, less, ties, &cs, in, k - below, err);
 		*less += below;
-	} else if (!rc) {
-		rc = radix_select(key_out, less, ties, s, total, k, err);
+		free(cand);
+		return rc;
 	}
 	free(cand);
-	return rc;
+	return rc ? rc : radix_select(key_out, less, ties, s, total, k, err);
 }
 
 /* Zeroes the elements whose key is below bound, counting non-zeros. */

@@ -445,8 +445,9 @@ typedef struct spz_prune_stats {
 	int64_t elements;
 	int64_t nonzeros_before;
 	int64_t nonzeros_after;
-	float threshold;  /* largest |w| zeroed (0 when none); the given T
-	                     for threshold pruning */
+	float threshold;  /* magnitude: the k-th smallest |w| of all spans,
+	                     the last one pruned (0 when k = 0); N:M: the
+	                     largest |w| zeroed; threshold: the given t */
 } spz_prune_stats;
 
 /*
@@ -457,10 +458,13 @@ typedef struct spz_prune_stats {
  * so when more than k are zero nothing else is touched. One span is
  * per-layer pruning; several spans are global pruning (one threshold) and
  * are never concatenated. stats receives count entries.
- * Algorithm: radix select on the bits of |w| (histogram passes over the
- * spans, then the candidates of one bucket gathered into a buffer of at
- * most a sixteenth of the elements), then one pass that zeroes: O(n), no
- * sorting. Fails with SPZ_EINVAL when k is out of range, SPZ_ENOMEM.
+ * Algorithm: an evenly spaced sample brackets the k-th |w|, one pass
+ * counts below and gathers the few in the bracket, a radix select on the
+ * float bits finishes (radix histogram passes over the spans when the
+ * bracket misses); extra memory at most an eighth of the elements' bytes
+ * plus 1 MB. Then one pass zeroes: O(n), no sorting. The floats must
+ * not be NaN (validated models never are).
+ * Fails with SPZ_EINVAL when k is out of range, SPZ_ENOMEM.
  */
 int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
                         const int64_t *n, size_t count, int64_t k,
