@@ -158,8 +158,11 @@ START_TEST(magnitude_large_paths)
 	int64_t n = (INT64_C(1) << 20) + 12345;
 	float *w = malloc((size_t)n * sizeof *w);
 	float *ref = malloc((size_t)n * sizeof *ref);
-	for (int c = 0; c < 3; c++) {
+	for (int c = 0; c < 5; c++) {
 		fill(w, n, &r, c == 1);
+		if (c >= 3) /* ~200 copies of each value: ties in the bracket */
+			for (int64_t i = 0; i < n; i++)
+				w[i] = (float)spz_rng_below(&r, 5000) - 2500.0f;
 		if (c == 2) {
 			/* Sampled positions (stride/2 + j*stride) hold the big
 			 * values, so the bracket misses. */
@@ -170,9 +173,18 @@ START_TEST(magnitude_large_paths)
 		}
 		memcpy(ref, w, (size_t)n * sizeof *w);
 		int64_t k = c == 2 ? n / 3 : (int64_t)(0.91 * (double)n);
-		spz_prune_stats st;
-		ck_assert_int_eq(spz_prune_magnitude(&st, &w, &n, 1, k, NULL),
-		                 0);
+		spz_prune_stats st[3];
+		if (c == 4) {
+			/* Global over three spans, the tie split in the middle. */
+			float *ws[3] = {w, w + 1000, w + 400000};
+			int64_t ns[3] = {1000, 399000, n - 400000};
+			k = n / 2;
+			ck_assert_int_eq(spz_prune_magnitude(st, ws, ns, 3, k,
+			                                     NULL), 0);
+		} else {
+			ck_assert_int_eq(spz_prune_magnitude(st, &w, &n, 1, k,
+			                                     NULL), 0);
+		}
 		ref_magnitude(ref, n, k);
 		assert_same(w, ref, n);
 		int64_t z = zeros(w, n);
