@@ -157,6 +157,17 @@ int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
 	return 0;
 }
 
+void cli_dims_text(char *buf, size_t n, const spz_tensor *t)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (int d = 0; d < t->ndims && len < n; d++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%lld",
+		                        d ? "x" : "", (long long)t->dims[d]);
+	if (!t->ndims)
+		snprintf(buf, n, "scalar");
+}
+
 int cli_print_json(cJSON *j)
 {
 	char *s = j ? cJSON_Print(j) : NULL;

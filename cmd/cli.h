@@ -59,6 +59,9 @@ int cli_load_model(spz_model **out, const char *path);
 /* Saves a model atomically, printing the failure; 0 or an exit code. */
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);
 
+/* "300x784" (or "scalar") into buf of n bytes. */
+void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
+
 /* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);

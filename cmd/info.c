@@ -11,21 +11,22 @@
 #include "cli.h"
 #include "info_image.h"
 
-static void dims_text(char *buf, size_t n, const spz_tensor *t)
-{
-	size_t len = 0;
-	buf[0] = 0;
-	for (int d = 0; d < t->ndims && len < n; d++)
-		len += (size_t)snprintf(buf + len, n - len, "%s%lld",
-		                        d ? "x" : "", (long long)t->dims[d]);
-	if (!t->ndims)
-		snprintf(buf, n, "scalar");
-}
-
 static void print_strv(char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		printf("%s%s", i ? ", " : "", v[i][0] ? v[i] : "(none)");
+}
+
+/* The N:M pattern a weight satisfies along its reduction dimension: the
+ * one it was pruned to, else 2:4. Returns that dimension, or -1. */
+static int nm_pattern(const spz_model *m, const spz_tensor *t, int *n,
+                      int *mm)
+{
+	int rec = t->prune && t->prune->nm_m;
+	int dim = spz_model_reduction_dim(m, t);
+	*n = rec ? t->prune->nm_n : 2;
+	*mm = rec ? t->prune->nm_m : 4;
+	return dim >= 0 && spz_tensor_nm_holds(t, dim, *n, *mm) ? dim : -1;
 }
 
 static void print_text(const spz_model *m)
@@ -64,7 +65,7 @@ static void print_text(const spz_model *m)
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		char dims[128];
-		dims_text(dims, sizeof dims, t);
+		cli_dims_text(dims, sizeof dims, t);
 		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
 		printf("  %-20s %-14s %-8s %12lld %12lld %8.4f  ", t->name, dims,
 		       "float32", (long long)n, (long long)nz,
@@ -93,6 +94,9 @@ static void print_text(const spz_model *m)
 			printf(", threshold %s", spz_format_double(b, p->threshold));
 			printf(", density %.4f\n", p->density);
 		}
+		int nn, nm, dim = nm_pattern(m, t, &nn, &nm);
+		if (dim >= 0)
+			printf("    satisfies %d:%d along dim %d\n", nn, nm, dim);
 	}
 	printf("\nhistory (%zu):\n", m->n_history);
 	for (size_t i = 0; i < m->n_history; i++) {
@@ -178,6 +182,13 @@ static cJSON *model_json(const spz_model *m)
 			cJSON_AddNumberToObject(pr, "density", p->density);
 			cJSON_AddNumberToObject(pr, "n", p->nm_n);
 			cJSON_AddNumberToObject(pr, "m", p->nm_m);
+		}
+		int nn, nm, dim = nm_pattern(m, t, &nn, &nm);
+		if (dim >= 0) {
+			cJSON *x = cJSON_AddObjectToObject(o, "nm");
+			cJSON_AddNumberToObject(x, "n", nn);
+			cJSON_AddNumberToObject(x, "m", nm);
+			cJSON_AddNumberToObject(x, "dim", dim);
 		}
 		cJSON_AddItemToArray(ts, o);
 	}

@@ -12,6 +12,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* @@ prune decl @@ */
+int cmd_prune(int argc, char **argv);
 /* @@ quantize decl @@ */
 int cmd_quantize(int argc, char **argv);
 /* @@ pack decl @@ */
@@ -30,6 +31,7 @@ static const struct {
 	{"info", cmd_info},
 	{"convert", cmd_convert},
 	/* @@ prune @@ */
+	{"prune", cmd_prune},
 	/* @@ quantize @@ */
 	{"quantize", cmd_quantize},
 	/* @@ pack @@ */

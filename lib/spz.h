@@ -451,6 +451,118 @@ double spz_energy_dram(const spz_energy_table *t, double bits);
 
 /* @@ prune @@ */
 
+/* ------------------------------------------------------------------ */
+/* Pruning (spz prune)                                                 */
+
+/* What happened to one tensor (or one span of floats). */
+typedef struct spz_prune_stats {
+	int64_t elements;
+	int64_t nonzeros_before;
+	int64_t nonzeros_after;
+	float threshold;  /* magnitude: the k-th smallest |w| of all spans,
+	                     the last one pruned (0 when k = 0); N:M: the
+	                     largest |w| zeroed; threshold: the given t */
+} spz_prune_stats;
+
+/*
+ * Magnitude pruning of count spans w[i][0..n[i]) ranked together: zeroes
+ * exactly the k smallest |w| of all of them (k <= sum of n). Ties in |w|
+ * are broken by position, spans in order then flat index: the lower
+ * position is kept first. Elements that are already zero are the smallest,
+ * so when more than k are zero nothing else is touched. One span is
+ * per-layer pruning; several spans are global pruning (one threshold) and
+ * are never concatenated. stats receives count entries.
+ * Algorithm: an evenly spaced sample brackets the k-th |w|, one pass
+ * counts below and gathers the few in the bracket, a radix select on the
+ * float bits finishes (radix histogram passes over the spans when the
+ * bracket misses); extra memory at most an eighth of the elements' bytes
+ * plus 1 MB. Then one pass zeroes: O(n), no sorting. The floats must
+ * not be NaN (validated models never are).
+ * Fails with SPZ_EINVAL when k is out of range, SPZ_ENOMEM.
+ */
+int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
+                        const int64_t *n, size_t count, int64_t k,
+                        spz_error *err);
+
+/* Zeroes every element with |w| < t (t >= 0); stats->threshold = t. */
+int spz_prune_threshold(spz_prune_stats *stats, float *w, int64_t n,
+                        float t, spz_error *err);
+
+/* What N:M pruning does with the last group along the reduction dimension
+ * when that dimension is not a multiple of M. */
+typedef enum spz_nm_partial {
+	SPZ_NM_PARTIAL_REFUSE = 0, /* fail with SPZ_EUNSUPPORTED */
+	SPZ_NM_PARTIAL_KEEP = 1,   /* leave the short group as it is */
+	SPZ_NM_PARTIAL_PRUNE = 2   /* keep its N largest, as if zero-padded */
+} spz_nm_partial;
+
+/*
+ * N:M structured pruning of a tensor of dims (row-major): along dimension
+ * dim, every group of m consecutive elements (other indices fixed) keeps
+ * its n largest |w| and the rest become zero; ties keep the lower index.
+ * 1 <= n < m <= 16. One pass over the data. SPZ_EINVAL for bad arguments,
+ * SPZ_EUNSUPPORTED when dims[dim] % m != 0 and partial is REFUSE.
+ */
+int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
+                 int ndims, int dim, int n, int m, spz_nm_partial partial,
+                 spz_error *err);
+
+/* 1 when every group of m consecutive elements along dim (a short last
+ * group included) has at most n non-zeros, else 0. Works on dense and
+ * quantized tensors; 0 for bad arguments. */
+int spz_tensor_nm_holds(const spz_tensor *t, int dim, int n, int m);
+
+/* The reduction (input) dimension of a weight: the last for Gemm
+ * transB=1 ([out, in]), the first for Gemm transB=0, ndims-2 for MatMul
+ * ([..., in, out]), 1 for Conv ([O, I, kh, kw]); -1 when t is not the
+ * weight of such a node (spz_model_is_weight). */
+int spz_model_reduction_dim(const spz_model *m, const spz_tensor *t);
+
+/* Pruning modes. */
+typedef enum spz_prune_mode {
+	SPZ_PRUNE_MAGNITUDE = 1, /* round(S * n) smallest |w| per tensor */
+	SPZ_PRUNE_THRESHOLD = 2, /* |w| < T */
+	SPZ_PRUNE_NM = 3         /* N:M along the reduction dimension */
+} spz_prune_mode;
+
+typedef struct spz_prune_options {
+	spz_prune_mode mode;
+	int global;           /* magnitude: rank all items together with
+	                         target sparsity .sparsity */
+	double sparsity;      /* global magnitude target, 0 <= S < 1 */
+	double threshold;     /* threshold mode, T >= 0 */
+	int nm_n, nm_m;       /* N:M pattern */
+	spz_nm_partial nm_partial;
+} spz_prune_options;
+#define SPZ_PRUNE_OPTIONS_INIT \
+	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE}
+
+/* One tensor of a model to prune, and what happened to it. */
+typedef struct spz_prune_item {
+	spz_tensor *tensor;   /* in: a tensor of the model */
+	double sparsity;      /* in: per-layer magnitude target, 0 <= S < 1 */
+	spz_prune_stats stats; /* out */
+} spz_prune_item;
+
+/* SPZ_EUNSUPPORTED when m cannot be pruned: a tensor is quantized
+ * (pruning after weight sharing would change the shared values and codes;
+ * prune before quantize). */
+int spz_prune_check_model(const spz_model *m, spz_error *err);
+
+/*
+ * Prunes the items' tensors of m in place and sets each one's prune record
+ * (mode, scope, target, threshold, achieved density, N:M). Everything is
+ * checked before any tensor changes, so on failure m is untouched:
+ * SPZ_EINVAL for bad options or an item that is not a tensor of m,
+ * SPZ_EUNSUPPORTED for a quantized model (pruning after weight sharing
+ * would change the shared values and codes: prune first), for N:M on a
+ * tensor with no known reduction dimension or whose reduction dimension is
+ * not a multiple of M (unless nm_partial says what to do). Adding the
+ * history step is left to the caller, which knows the parameters as given.
+ */
+int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
+                    const spz_prune_options *opts, spz_error *err);
+
 /* @@ quantize @@ */
 
 /* ------------------------------------------------------------------ */

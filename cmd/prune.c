@@ -1,0 +1,672 @@
+/*
+ * prune.c - spz prune: picks the tensors (default weights, --include,
+ * --exclude), their sparsities (--sparsity, --rule, --config), runs
+ * magnitude / threshold / N:M pruning, records the step, prints a table on
+ * stderr and writes the model (and the --json report) atomically.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* A per-tensor sparsity: tensors whose name matches glob get s. */
+typedef struct rule {
+	char *glob;
+	double s;
+	char *text; /* "GLOB=S" as recorded in the history */
+} rule;
+
+/* What the command line asked for. */
+typedef struct request {
+	const char *in, *out, *to, *json;
+	const char *sparsity_s, *threshold_s, *nm_s, *scope_s, *partial_s;
+	const char **include, **exclude;
+	size_t n_include, n_exclude;
+	/* --rule texts and --config paths in command-line order. */
+	const char **sources;
+	int *source_is_config;
+	size_t n_sources;
+	rule *rules;
+	size_t n_rules;
+	spz_prune_options opts;
+	int have_sparsity;
+} request;
+
+/* A glob fnmatch(3) can take: not empty, every '[' closed, no trailing
+ * backslash. (fnmatch would treat an unclosed '[' literally, which hides
+ * typos.) */
+static int glob_ok(const char *g)
+{
+	if (!*g)
+		return 0;
+	for (const char *p = g; *p; p++) {
+		if (*p == '\\') {
+			if (!*++p)
+				return 0;
+		} else if (*p == '[') {
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				return 0;
+			p = q;
+		}
+	}
+	return 1;
+}
+
+static int matches(const char *glob, const char *name)
+{
+	return fnmatch(glob, name, 0) == 0;
+}
+
+static int parse_sparsity(const char *s, double *v)
+{
+	return cli_parse_double(s, v) || !(*v >= 0.0 && *v < 1.0);
+}
+
+/* "N:M" with 1 <= N < M <= 16. */
+static int parse_nm(const char *s, int *n, int *m)
+{
+	char buf[32];
+	const char *colon = strchr(s, ':');
+	int64_t a, b;
+	if (!colon || (size_t)(colon - s) >= sizeof buf)
+		return -1;
+	memcpy(buf, s, (size_t)(colon - s));
+	buf[colon - s] = 0;
+	if (cli_parse_i64(buf, &a) || cli_parse_i64(colon + 1, &b) || a < 1 ||
+	    b > 16 || a >= b)
+		return -1;
+	*n = (int)a;
+	*m = (int)b;
+	return 0;
+}
+
+static void free_rules(request *r)
+{
+	for (size_t i = 0; i < r->n_rules; i++) {
+		free(r->rules[i].glob);
+		free(r->rules[i].text);
+	}
+	free(r->rules);
+}
+
+static int add_rule(request *r, const char *glob, size_t glob_len, double s)
+{
+	rule *nr = realloc(r->rules, (r->n_rules + 1) * sizeof *nr);
+	if (!nr)
+		return -1;
+	r->rules = nr;
+	char num[32];
+	spz_format_double(num, s);
+	rule *x = &r->rules[r->n_rules];
+	x->s = s;
+	x->glob = malloc(glob_len + 1);
+	x->text = malloc(glob_len + strlen(num) + 2);
+	if (!x->glob || !x->text) {
+		free(x->glob);
+		free(x->text);
+		return -1;
+	}
+	memcpy(x->glob, glob, glob_len);
+	x->glob[glob_len] = 0;
+	sprintf(x->text, "%s=%s", x->glob, num);
+	r->n_rules++;
+	return 0;
+}
+
+/* --rule 'GLOB=S' (the last '=' splits, so a glob may hold one) into
+ * the glob's length and S; a usage error when malformed. */
+static int parse_rule(const char *arg, size_t *glob_len, double *s)
+{
+	const char *eq = strrchr(arg, '=');
+	if (!eq || eq == arg)
+		return cli_usage("prune", "--rule takes GLOB=S, not '%s'", arg);
+	char *glob = strndup(arg, (size_t)(eq - arg));
+	if (!glob)
+		return cli_error("out of memory");
+	int ok = glob_ok(glob);
+	free(glob);
+	if (!ok)
+		return cli_usage("prune", "--rule '%s': bad glob", arg);
+	if (parse_sparsity(eq + 1, s))
+		return cli_usage("prune", "--rule '%s': sparsity must be a number "
+		                 "in [0, 1)", arg);
+	*glob_len = (size_t)(eq - arg);
+	return 0;
+}
+
+/* --config FILE.json: {"rules": [{"match": GLOB, "sparsity": S}...]}. */
+static int config_arg(request *r, const char *path)
+{
+	spz_input in;
+	spz_error err = {0};
+	char *text = NULL;
+	size_t len;
+	if (spz_input_open(&in, path, &err))
+		return cli_fail(&err);
+	int rc = spz_input_slurp(&text, &len, &in, &err);
+	spz_input_close(&in);
+	if (rc)
+		return cli_fail(&err);
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	free(text);
+	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(j, "rules");
+	rc = 0;
+	if (!cJSON_IsObject(j) || !cJSON_IsArray(rules)) {
+		rc = cli_error("'%s': not a prune config (want {\"rules\": "
+		               "[{\"match\": GLOB, \"sparsity\": S}...]})", path);
+		goto out;
+	}
+	for (const cJSON *k = j->child; k; k = k->next)
+		if (strcmp(k->string, "rules")) {
+			rc = cli_error("'%s': unknown key \"%s\"", path, k->string);
+			goto out;
+		}
+	int idx = 0;
+	for (const cJSON *x = rules->child; x; x = x->next, idx++) {
+		const cJSON *g = cJSON_GetObjectItemCaseSensitive(x, "match");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(x, "sparsity");
+		int keys = 0;
+		for (const cJSON *k = cJSON_IsObject(x) ? x->child : NULL; k;
+		     k = k->next)
+			keys++;
+		if (!cJSON_IsObject(x) || keys != 2 || !cJSON_IsString(g) ||
+		    !cJSON_IsNumber(s)) {
+			rc = cli_error("'%s': rule %d must be {\"match\": GLOB, "
+			               "\"sparsity\": S}", path, idx);
+			goto out;
+		}
+		if (!glob_ok(g->valuestring)) {
+			rc = cli_error("'%s': rule %d: bad glob '%s'", path, idx,
+			               g->valuestring);
+			goto out;
+		}
+		if (!(s->valuedouble >= 0.0 && s->valuedouble < 1.0)) {
+			rc = cli_error("'%s': rule %d: sparsity must be in [0, 1)",
+			               path, idx);
+			goto out;
+		}
+		if (add_rule(r, g->valuestring, strlen(g->valuestring),
+		             s->valuedouble)) {
+			rc = cli_error("out of memory");
+			goto out;
+		}
+	}
+out:
+	cJSON_Delete(j);
+	return rc;
+}
+
+/* Mode and value checks that need no file: exit 2 on failure. */
+static int check_usage(request *r)
+{
+	spz_prune_options *o = &r->opts;
+	int modes = !!r->sparsity_s + !!r->threshold_s + !!r->nm_s;
+	if (modes > 1)
+		return cli_usage("prune", "--sparsity, --threshold and --nm "
+		                 "exclude each other");
+	if (!modes && !r->n_sources)
+		return cli_usage("prune", "nothing to do: give --sparsity S, "
+		                 "--threshold T, --nm N:M or --rule GLOB=S");
+	if (r->n_sources && (r->threshold_s || r->nm_s))
+		return cli_usage("prune", "--rule and --config give sparsities; "
+		                 "they go with --sparsity, not %s",
+		                 r->nm_s ? "--nm" : "--threshold");
+	if (r->sparsity_s && parse_sparsity(r->sparsity_s, &o->sparsity))
+		return cli_usage("prune", "--sparsity takes a number in [0, 1), "
+		                 "not '%s'", r->sparsity_s);
+	r->have_sparsity = !!r->sparsity_s;
+	if (r->threshold_s) {
+		o->mode = SPZ_PRUNE_THRESHOLD;
+		if (cli_parse_double(r->threshold_s, &o->threshold) ||
+		    o->threshold < 0)
+			return cli_usage("prune", "--threshold takes a number >= 0, "
+			                 "not '%s'", r->threshold_s);
+	}
+	if (r->nm_s) {
+		o->mode = SPZ_PRUNE_NM;
+		if (parse_nm(r->nm_s, &o->nm_n, &o->nm_m))
+			return cli_usage("prune", "--nm takes N:M with 1 <= N < M "
+			                 "<= 16 (e.g. 2:4), not '%s'", r->nm_s);
+	}
+	if (r->scope_s) {
+		if (!r->sparsity_s)
+			return cli_usage("prune", "--scope goes with --sparsity");
+		if (!strcmp(r->scope_s, "global"))
+			o->global = 1;
+		else if (strcmp(r->scope_s, "layer"))
+			return cli_usage("prune", "--scope takes layer or global, "
+			                 "not '%s'", r->scope_s);
+		if (o->global && r->n_sources)
+			return cli_usage("prune", "--scope global ranks every tensor "
+			                 "with one sparsity; --rule and --config "
+			                 "need --scope layer");
+	}
+	if (r->partial_s) {
+		if (!r->nm_s)
+			return cli_usage("prune", "--nm-partial goes with --nm");
+		if (!strcmp(r->partial_s, "keep"))
+			o->nm_partial = SPZ_NM_PARTIAL_KEEP;
+		else if (!strcmp(r->partial_s, "prune"))
+			o->nm_partial = SPZ_NM_PARTIAL_PRUNE;
+		else
+			return cli_usage("prune", "--nm-partial takes keep or prune, "
+			                 "not '%s'", r->partial_s);
+	}
+	for (size_t i = 0; i < r->n_include; i++)
+		if (!glob_ok(r->include[i]))
+			return cli_usage("prune", "--include '%s': bad glob",
+			                 r->include[i]);
+	for (size_t i = 0; i < r->n_exclude; i++)
+		if (!glob_ok(r->exclude[i]))
+			return cli_usage("prune", "--exclude '%s': bad glob",
+			                 r->exclude[i]);
+	for (size_t i = 0; i < r->n_sources; i++) {
+		if (r->source_is_config[i]) {
+			if (!strcmp(r->sources[i], "-") && !strcmp(r->in, "-"))
+				return cli_usage("prune", "the model and --config "
+				                 "cannot both come from standard input");
+			continue;
+		}
+		size_t len;
+		double v;
+		int rc = parse_rule(r->sources[i], &len, &v);
+		if (rc)
+			return rc;
+	}
+	if (r->json) {
+		if (!strcmp(r->json, "-") && !strcmp(r->out, "-"))
+			return cli_usage("prune", "--json - needs the model in a file "
+			                 "(-o OUT)");
+		if (!strcmp(r->json, r->out))
+			return cli_usage("prune", "--json and -o name the same file");
+	}
+	return 0;
+}
+
+/* Rules from --rule and --config in command-line order (a later one
+ * wins); the --rule texts were checked by check_usage. */
+static int load_rules(request *r)
+{
+	for (size_t i = 0; i < r->n_sources; i++) {
+		const char *a = r->sources[i];
+		size_t len;
+		double s;
+		if (r->source_is_config[i]) {
+			int rc = config_arg(r, a);
+			if (rc)
+				return rc;
+		} else if (parse_rule(a, &len, &s) || add_rule(r, a, len, s)) {
+			return cli_error("out of memory");
+		}
+	}
+	return 0;
+}
+
+/* The tensors to prune and their sparsities; exit 1 when a glob matches
+ * nothing or nothing is left. */
+static int select_items(spz_prune_item **out, size_t *n_out,
+                        spz_model *m, const request *r)
+{
+	for (size_t g = 0; g < r->n_include + r->n_exclude; g++) {
+		int inc = g < r->n_include;
+		const char *glob = inc ? r->include[g]
+		                       : r->exclude[g - r->n_include];
+		size_t i = 0;
+		while (i < m->n_tensors && !matches(glob, m->tensors[i].name))
+			i++;
+		if (i == m->n_tensors)
+			return cli_error("--%s '%s' matches no tensor of the model",
+			                 inc ? "include" : "exclude", glob);
+	}
+	spz_prune_item *items = calloc(m->n_tensors + 1, sizeof *items);
+	int *hit = calloc(r->n_rules + 1, sizeof *hit);
+	if (!items || !hit) {
+		free(items);
+		free(hit);
+		return cli_error("out of memory");
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		spz_tensor *t = &m->tensors[i];
+		int take = !r->n_include && spz_model_is_weight(m, t, NULL);
+		for (size_t g = 0; g < r->n_include; g++)
+			take |= matches(r->include[g], t->name);
+		for (size_t g = 0; g < r->n_exclude; g++)
+			take &= !matches(r->exclude[g], t->name);
+		if (!take)
+			continue;
+		double s = r->opts.sparsity;
+		int given = r->have_sparsity || r->opts.mode != SPZ_PRUNE_MAGNITUDE;
+		for (size_t k = 0; k < r->n_rules; k++)
+			if (matches(r->rules[k].glob, t->name)) {
+				s = r->rules[k].s;
+				given = hit[k] = 1;
+			}
+		if (given)
+			items[n++] = (spz_prune_item){.tensor = t, .sparsity = s};
+	}
+	int rc = 0;
+	for (size_t k = 0; !rc && k < r->n_rules; k++)
+		if (!hit[k])
+			rc = cli_error("rule '%s' matches no selected tensor",
+			               r->rules[k].text);
+	if (!rc && !n)
+		rc = cli_error("no tensor selected (by default the weights of "
+		               "Gemm, MatMul and Conv nodes; see --include)");
+	free(hit);
+	if (rc) {
+		free(items);
+		return rc;
+	}
+	*out = items;
+	*n_out = n;
+	return 0;
+}
+
+/* "a, b, c" of n strings (NULL when n == 0 or out of memory). */
+static char *join(const char *const *v, size_t n)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 2;
+	char *s = n ? malloc(len) : NULL, *p = s;
+	for (size_t i = 0; s && i < n; i++)
+		p += sprintf(p, "%s%s", i ? ", " : "", v[i]);
+	return s;
+}
+
+/* The history step: every parameter, with the rules as applied. */
+static int add_step(spz_model *m, const request *r, const spz_prune_item *it,
+                    size_t n)
+{
+	static const char *partial[] = {"refuse", "keep", "prune"};
+	const spz_prune_options *o = &r->opts;
+	char *inc = join(r->include, r->n_include);
+	char *exc = join(r->exclude, r->n_exclude);
+	size_t nv = n > r->n_rules ? n : r->n_rules;
+	const char **v = malloc((nv + 1) * sizeof *v);
+	char *rules = NULL, *tensors = NULL;
+	if (v) {
+		for (size_t i = 0; i < r->n_rules; i++)
+			v[i] = r->rules[i].text;
+		rules = join(v, r->n_rules);
+		for (size_t i = 0; i < n; i++)
+			v[i] = it[i].tensor->name;
+		tensors = join(v, n);
+	}
+	free(v);
+	spz_param p[12];
+	size_t np = 0;
+	p[np++] = (spz_param){"mode", o->mode == SPZ_PRUNE_NM ? "nm"
+	                      : o->mode == SPZ_PRUNE_THRESHOLD ? "threshold"
+	                                                       : "magnitude"};
+	if (o->mode == SPZ_PRUNE_MAGNITUDE)
+		p[np++] = (spz_param){"scope", o->global ? "global" : "layer"};
+	if (r->sparsity_s)
+		p[np++] = (spz_param){"sparsity", (char *)r->sparsity_s};
+	if (rules)
+		p[np++] = (spz_param){"rules", rules};
+	if (r->threshold_s)
+		p[np++] = (spz_param){"threshold", (char *)r->threshold_s};
+	if (r->nm_s) {
+		p[np++] = (spz_param){"nm", (char *)r->nm_s};
+		p[np++] = (spz_param){"nm_partial", (char *)partial[o->nm_partial]};
+	}
+	if (inc)
+		p[np++] = (spz_param){"include", inc};
+	if (exc)
+		p[np++] = (spz_param){"exclude", exc};
+	int rc = tensors ? 0 : -1;
+	if (!rc) {
+		p[np++] = (spz_param){"tensors", tensors};
+		rc = spz_model_add_step(m, "prune", p, np);
+	}
+	free(inc);
+	free(exc);
+	free(rules);
+	free(tensors);
+	return rc ? cli_error("out of memory") : 0;
+}
+
+static double ratio(int64_t a, int64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+/* The threshold as short text: a float's shortest form, or T as given. */
+static char *threshold_text(char buf[32], const request *r,
+                            const spz_prune_record *p)
+{
+	if (r->opts.mode == SPZ_PRUNE_THRESHOLD)
+		return spz_format_double(buf, p->threshold);
+	return spz_format_float(buf, (float)p->threshold);
+}
+
+static void print_table(const request *r, const spz_prune_item *it,
+                        size_t n)
+{
+	const spz_prune_options *o = &r->opts;
+	int64_t el = 0, before = 0, after = 0;
+	char dims[64], target[32], thr[32];
+	fprintf(stderr, "%-24s %-14s %7s  %23s  %s\n", "tensor", "dims",
+	        o->mode == SPZ_PRUNE_NM ? "pattern" : "target",
+	        "density before -> after", "threshold");
+	for (size_t i = 0; i < n; i++) {
+		const spz_prune_stats *s = &it[i].stats;
+		const spz_prune_record *p = it[i].tensor->prune;
+		cli_dims_text(dims, sizeof dims, it[i].tensor);
+		if (o->mode == SPZ_PRUNE_NM)
+			snprintf(target, sizeof target, "%d:%d", o->nm_n, o->nm_m);
+		else if (o->mode == SPZ_PRUNE_MAGNITUDE)
+			spz_format_double(target, p->target);
+		else
+			snprintf(target, sizeof target, "-");
+		fprintf(stderr, "%-24s %-14s %7s  %13.4f -> %-6.4f  %s\n",
+		        it[i].tensor->name, dims, target,
+		        ratio(s->nonzeros_before, s->elements),
+		        ratio(s->nonzeros_after, s->elements),
+		        threshold_text(thr, r, p));
+		el += s->elements;
+		before += s->nonzeros_before;
+		after += s->nonzeros_after;
+	}
+	snprintf(dims, sizeof dims, "%lld weights", (long long)el);
+	fprintf(stderr, "%-24s %-14s %7s  %13.4f -> %.4f\n", "total", dims, "",
+	        ratio(before, el), ratio(after, el));
+}
+
+/* {"tensors": [...], "total": {...}} (formats/README.md). */
+static cJSON *report_json(const request *r, const spz_prune_item *it,
+                          size_t n)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
+	int64_t el = 0, before = 0, after = 0;
+	char num[32];
+	for (size_t i = 0; i < n; i++) {
+		const spz_tensor *t = it[i].tensor;
+		const spz_prune_stats *s = &it[i].stats;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", t->name);
+		cJSON *d = cJSON_AddArrayToObject(o, "dims");
+		for (int k = 0; k < t->ndims; k++)
+			cJSON_AddItemToArray(d, cJSON_CreateNumber((double)t->dims[k]));
+		cJSON_AddNumberToObject(o, "elements", (double)s->elements);
+		cJSON_AddNumberToObject(o, "nonzeros_before",
+		                        (double)s->nonzeros_before);
+		cJSON_AddNumberToObject(o, "nonzeros_after",
+		                        (double)s->nonzeros_after);
+		if (r->opts.mode == SPZ_PRUNE_MAGNITUDE)
+			cJSON_AddRawToObject(o, "target",
+			                     spz_format_double(num, t->prune->target));
+		else
+			cJSON_AddNullToObject(o, "target");
+		cJSON_AddRawToObject(o, "threshold",
+		                     threshold_text(num, r, t->prune));
+		cJSON_AddItemToArray(ts, o);
+		el += s->elements;
+		before += s->nonzeros_before;
+		after += s->nonzeros_after;
+	}
+	cJSON *tot = cJSON_AddObjectToObject(j, "total");
+	cJSON_AddNumberToObject(tot, "elements", (double)el);
+	cJSON_AddNumberToObject(tot, "nonzeros_before", (double)before);
+	cJSON_AddNumberToObject(tot, "nonzeros_after", (double)after);
+	return j;
+}
+
+/* Writes the report and the model to temporaries, then renames both: a
+ * failure leaves neither behind. */
+static int write_outputs(const spz_model *m, const request *r,
+                         spz_file_kind kind, cJSON *report)
+{
+	spz_output jo = {0}, mo = {0};
+	spz_error err = {0};
+	int rc = 0;
+	if (r->json) {
+		char *s = cJSON_Print(report);
+		rc = !s ? spz_fail(&err, SPZ_ENOMEM, "out of memory")
+		        : spz_output_open(&jo, r->json, &err);
+		if (!rc && (fputs(s, jo.f) < 0 || fputc('\n', jo.f) < 0))
+			rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", r->json);
+		free(s);
+		if (rc) {
+			if (jo.f)
+				spz_output_abort(&jo);
+			return cli_fail(&err);
+		}
+	}
+	rc = spz_output_open(&mo, r->out, &err);
+	if (!rc) {
+		rc = spz_model_write(mo.f, m, kind, &err);
+		if (rc)
+			spz_output_abort(&mo);
+		else
+			rc = spz_output_commit(&mo, &err);
+	}
+	if (rc) {
+		if (r->json)
+			spz_output_abort(&jo);
+		return cli_fail(&err);
+	}
+	if (r->json && spz_output_commit(&jo, &err)) {
+		if (strcmp(r->out, "-"))
+			unlink(r->out);
+		return cli_fail(&err);
+	}
+	return 0;
+}
+
+static int run(request *r)
+{
+	spz_file_kind kind;
+	int rc = check_usage(r);
+	if (!rc)
+		rc = cli_model_kind(&kind, "prune", r->to, r->out);
+	if (!rc && !strcmp(r->in, "-") && isatty(0))
+		rc = cli_usage("prune", "no input: give a model file or pipe one "
+		               "into standard input");
+	if (!rc)
+		rc = load_rules(r);
+	if (rc)
+		return rc;
+	spz_model *m = NULL;
+	spz_prune_item *items = NULL;
+	size_t n = 0;
+	spz_error err = {0};
+	rc = cli_load_model(&m, r->in);
+	if (!rc && spz_prune_check_model(m, &err))
+		rc = cli_fail(&err);
+	if (!rc)
+		rc = select_items(&items, &n, m, r);
+	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
+		rc = cli_fail(&err);
+	if (!rc)
+		rc = add_step(m, r, items, n);
+	if (!rc) {
+		cJSON *report = report_json(r, items, n);
+		rc = write_outputs(m, r, kind, report);
+		cJSON_Delete(report);
+	}
+	/* Only after the outputs are in place: an error is one line. */
+	if (!rc)
+		print_table(r, items, n);
+	free(items);
+	spz_model_free(m);
+	return rc;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{"sparsity", required_argument, 0, 's'},
+		{"scope", required_argument, 0, 'S'},
+		{"threshold", required_argument, 0, 'T'},
+		{"nm", required_argument, 0, 'n'},
+		{"nm-partial", required_argument, 0, 'p'},
+		{"rule", required_argument, 0, 'r'},
+		{"config", required_argument, 0, 'c'},
+		{"include", required_argument, 0, 'i'},
+		{"exclude", required_argument, 0, 'x'},
+		{"json", required_argument, 0, 'j'},
+		{0, 0, 0, 0}};
+	request r = {.in = "-", .out = "-"};
+	r.opts = (spz_prune_options)SPZ_PRUNE_OPTIONS_INIT;
+	/* Every repeatable option fits in argc slots. */
+	r.include = calloc((size_t)argc + 1, sizeof *r.include);
+	r.exclude = calloc((size_t)argc + 1, sizeof *r.exclude);
+	r.sources = calloc((size_t)argc + 1, sizeof *r.sources);
+	r.source_is_config = calloc((size_t)argc + 1, sizeof(int));
+	int rc = 0, c;
+	if (!r.include || !r.exclude || !r.sources || !r.source_is_config)
+		rc = cli_error("out of memory");
+	opterr = 0;
+	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': r.out = optarg; break;
+		case 't': r.to = optarg; break;
+		case 's': r.sparsity_s = optarg; break;
+		case 'S': r.scope_s = optarg; break;
+		case 'T': r.threshold_s = optarg; break;
+		case 'n': r.nm_s = optarg; break;
+		case 'p': r.partial_s = optarg; break;
+		case 'i': r.include[r.n_include++] = optarg; break;
+		case 'x': r.exclude[r.n_exclude++] = optarg; break;
+		case 'j': r.json = optarg; break;
+		case 'r':
+		case 'c':
+			r.source_is_config[r.n_sources] = c == 'c';
+			r.sources[r.n_sources++] = optarg;
+			break;
+		default:
+			rc = cli_opt_error("prune", c, argv);
+		}
+	}
+	if (!rc && argc - optind > 1)
+		rc = cli_usage("prune", "expected at most one input file");
+	if (!rc && optind < argc)
+		r.in = argv[optind];
+	if (!rc)
+		rc = run(&r);
+	free_rules(&r);
+	free(r.include);
+	free(r.exclude);
+	free(r.sources);
+	free(r.source_is_config);
+	return rc;
+}

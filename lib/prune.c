@@ -1,0 +1,909 @@
+/*
+ * prune.c - magnitude (per layer or global), threshold and N:M pruning.
+ *
+ * Magnitude pruning never sorts: the k-th smallest |w| is selected on the
+ * bits of |w| (for non-negative IEEE floats the order of the bit patterns
+ * is the order of the values; NaN never reaches here since models are
+ * validated on load): a sample brackets it, one pass gathers the few
+ * candidates, a radix select finishes; then one pass zeroes what lies
+ * below it. Global pruning runs the same passes over every tensor in turn,
+ * so the tensors are never concatenated. N:M pruning ranks four groups at
+ * a time in vector registers and touches every element once. The passes
+ * are written four lanes wide because an fc6-sized layer must prune in a
+ * few memcpys of itself.
+ */
+#include "spz.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ABS_MASK UINT32_C(0x7fffffff)
+
+/* |w| as an unsigned key whose integer order is the order of |w|. */
+static inline uint32_t key_of(const float *p)
+{
+	uint32_t u;
+	memcpy(&u, p, sizeof u);
+	return u & ABS_MASK;
+}
+
+static float float_of_key(uint32_t k)
+{
+	float f;
+	memcpy(&f, &k, sizeof f);
+	return f;
+}
+
+/* ------------------------------------------------------------------ */
+/* Four lanes at a time                                                */
+
+/*
+ * GCC/clang vector extensions: plain SSE2 on x86-64, NEON on arm64, and
+ * still correct C elsewhere. Keys are non-negative as int32, so signed
+ * lane compares (which SSE2 has) order them right.
+ */
+typedef int32_t v4i __attribute__((vector_size(16)));
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Loops over the lanes of a group, unrolled early enough for their
+ * arrays to become registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+
+#if defined(__clang__)
+#define SHUF(a, b, i, j, k, l) __builtin_shufflevector((a), (b), i, j, k, l)
+#else
+#define SHUF(a, b, i, j, k, l) __builtin_shuffle((a), (b), (v4i){i, j, k, l})
+#endif
+
+ALWAYS_INLINE v4i vload(const float *p)
+{
+	v4i v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+ALWAYS_INLINE void vstore(float *p, v4i v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+ALWAYS_INLINE v4i splat(int32_t x)
+{
+	return (v4i){x, x, x, x};
+}
+
+ALWAYS_INLINE v4i vmax(v4i a, v4i b)
+{
+	v4i gt = a > b;
+	return (a & gt) | (b & ~gt);
+}
+
+ALWAYS_INLINE int any_lane(v4i m)
+{
+	uint64_t h[2];
+	memcpy(h, &m, sizeof h);
+	return (h[0] | h[1]) != 0;
+}
+
+ALWAYS_INLINE int64_t lane_sum(v4i v)
+{
+	return (int64_t)v[0] + v[1] + v[2] + v[3];
+}
+
+/* Lane counters are flushed after this many vectors (no int32 overflow). */
+#define FLUSH_EVERY (INT64_C(1) << 24)
+
+/* Running totals of a pruning pass. */
+typedef struct acc {
+	int64_t before, after;
+	uint32_t maxkey; /* largest key zeroed */
+} acc;
+
+/* The same, four lanes wide (counts are negated: compares give -1). */
+typedef struct vacc {
+	v4i before, after, maxkey;
+} vacc;
+
+static void flush(acc *a, vacc *va)
+{
+	a->before -= lane_sum(va->before);
+	a->after -= lane_sum(va->after);
+	for (int l = 0; l < 4; l++)
+		if ((uint32_t)va->maxkey[l] > a->maxkey)
+			a->maxkey = (uint32_t)va->maxkey[l];
+	va->before = va->after = va->maxkey = splat(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Radix select                                                        */
+
+/*
+ * The 31-bit key is resolved in three levels, top bits first: 12 bits
+ * (exponent + 4 mantissa bits, a 16 KB histogram that stays in L1), then
+ * 10, then 9. After the first level the bucket holding the k-th key
+ * usually has a few per cent of the elements: they are gathered into a
+ * buffer so that the later levels do not read the whole data again.
+ */
+#define LEVELS 3
+static const int level_shift[LEVELS] = {19, 9, 0};
+static const int level_bits[LEVELS] = {12, 10, 9};
+#define MAX_BINS 4096
+
+/* A bucket larger than this fraction of the elements is not gathered:
+ * another histogram pass is cheaper than the memory. */
+#define GATHER_DIVISOR 8
+
+typedef struct spans {
+	float *const *w;
+	const int64_t *n;
+	size_t count;
+} spans;
+
+/* Counts (key >> shift) & mask of the keys whose bits above pshift equal
+ * prefix; the others land in bin mask + 1. Counters are 32-bit and
+ * flushed every 2^31 elements, which keeps the hot histogram small. */
+static void histogram(uint64_t *hist, const float *w, int64_t n,
+                      int pshift, uint32_t prefix, int shift, uint32_t mask)
+{
+	uint32_t h[MAX_BINS + 1];
+	while (n > 0) {
+		int64_t len = n < (INT64_C(1) << 31) ? n : (INT64_C(1) << 31);
+		memset(h, 0, (mask + 2) * sizeof h[0]);
+		if (pshift == 31) {
+			/* First level: every key is in range. */
+			for (int64_t i = 0; i < len; i++)
+				h[key_of(w + i) >> shift]++;
+		} else {
+			for (int64_t i = 0; i < len; i++) {
+				uint32_t k = key_of(w + i);
+				h[(k >> pshift) == prefix ? (k >> shift) & mask
+				                          : mask + 1]++;
+			}
+		}
+		for (uint32_t b = 0; b <= mask; b++)
+			hist[b] += h[b];
+		w += len;
+		n -= len;
+	}
+}
+
+/* Appends to buf the elements whose key has prefix above pshift. */
+static int64_t gather(float *buf, const float *w, int64_t n, int pshift,
+                      uint32_t prefix)
+{
+	int64_t j = 0;
+	/* Branch-free: buf has one spare slot for the last rejected write. */
+	for (int64_t i = 0; i < n; i++) {
+		buf[j] = w[i];
+		j += (key_of(w + i) >> pshift) == prefix;
+	}
+	return j;
+}
+
+/*
+ * The k-th smallest key (1 <= k <= total) of the spans by radix select:
+ * *key_out, the number of keys below it (*less) and equal to it (*ties).
+ */
+static int radix_select(uint32_t *key_out, int64_t *less, int64_t *ties,
+                        const spans *s, int64_t total, int64_t k,
+                        spz_error *err)
+{
+	spans cur = *s;
+	float *buf = NULL, *bufv[1];
+	int64_t bufn[1];
+	uint32_t prefix = 0;
+	int pshift = 31;
+	int64_t r = k - 1, below = 0;
+	uint64_t hist[MAX_BINS + 1];
+	for (int level = 0; level < LEVELS; level++) {
+		int shift = level_shift[level];
+		uint32_t nb = UINT32_C(1) << level_bits[level];
+		memset(hist, 0, nb * sizeof hist[0]);
+		for (size_t i = 0; i < cur.count; i++)
+			histogram(hist, cur.w[i], cur.n[i], pshift, prefix, shift,
+			          nb - 1);
+		uint32_t b = 0;
+		uint64_t cum = 0;
+		while (cum + hist[b] <= (uint64_t)r)
+			cum += hist[b++];
+		below += (int64_t)cum;
+		r -= (int64_t)cum;
+		prefix = (prefix << level_bits[level]) | b;
+		pshift = shift;
+		int64_t count = (int64_t)hist[b];
+		if (level == LEVELS - 1) {
+			*key_out = prefix;
+			*less = below;
+			*ties = count;
+			break;
+		}
+		if (!buf && count <= total / GATHER_DIVISOR + 64) {
+			buf = malloc(((size_t)count + 1) * sizeof *buf);
+			if (!buf)
+				return spz_fail(err, SPZ_ENOMEM, "out of memory");
+			int64_t j = 0;
+			for (size_t i = 0; i < cur.count; i++)
+				j += gather(buf + j, cur.w[i], cur.n[i], pshift,
+				            prefix);
+			bufv[0] = buf;
+			bufn[0] = j;
+			cur = (spans){bufv, bufn, 1};
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/*
+ * Large inputs: Floyd-Rivest style. A fixed, evenly spaced sample gives two
+ * keys lo <= hi that bracket the k-th key with overwhelming probability;
+ * one vectorized pass counts the keys below lo and gathers those in
+ * [lo, hi] (about 1% of the data), and the radix select finishes on them.
+ * A bracket that misses (adversarial layouts) falls back to the plain
+ * radix select, so the answer is always exact; only the time varies.
+ */
+#define SAMPLE_LOG2 17
+#define BRACKET_MIN_TOTAL (INT64_C(1) << 20)
+
+/* Counts keys below lo into *below; appends the elements with
+ * lo <= key <= hi to buf (cap + 1 slots) while fewer than cap are there.
+ * Returns the number in range so far (have + the new ones), cap or not. */
+static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
+                            int64_t have, const float *w, int64_t n,
+                            uint32_t lo, uint32_t hi)
+{
+	const v4i mask = splat((int32_t)ABS_MASK), vlo = splat((int32_t)lo);
+	const v4i vhi = splat((int32_t)hi);
+	int64_t i = 0;
+	while (n - i >= 4) {
+		v4i cnt = splat(0);
+		int64_t end = i + ((n - i) / 4 < FLUSH_EVERY ? (n - i) / 4
+		                                             : FLUSH_EVERY) * 4;
+		for (; i < end; i += 4) {
+			v4i k = vload(w + i) & mask;
+			v4i lt = k < vlo;
+			cnt += lt;
+			v4i in = ~lt & ~(k > vhi);
+			/* Rare (about 1% of the elements): branch-free inside,
+			 * buf has a spare slot at cap for the overflow writes. */
+			if (any_lane(in))
+				for (int l = 0; l < 4; l++) {
+					buf[have < cap ? have : cap] = w[i + l];
+					have += in[l] & 1;
+				}
+		}
+		*below -= lane_sum(cnt);
+	}
+	for (; i < n; i++) {
+		uint32_t k = key_of(w + i);
+		*below += k < lo;
+		buf[have < cap ? have : cap] = w[i];
+		have += k >= lo && k <= hi;
+	}
+	return have;
+}
+
+/* Key of sample rank r (1-based) of the ns-element sample. */
+static int sample_key(uint32_t *key, float *sample, int64_t ns, int64_t r,
+                      spz_error *err)
+{
+	spans s = {&sample, &ns, 1};
+	int64_t less, ties;
+	return radix_select(key, &less, &ties, &s, ns, r, err);
+}
+
+static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
+                      const spans *s, int64_t total, int64_t k,
+                      spz_error *err)
+{
+	if (total < BRACKET_MIN_TOTAL)
+		return radix_select(key_out, less, ties, s, total, k, err);
+	int64_t stride = total >> SAMPLE_LOG2, ns = total / stride;
+	int64_t cap = total / (2 * GATHER_DIVISOR) + 64;
+	float *sample = malloc((size_t)ns * sizeof *sample);
+	float *cand = malloc((size_t)(cap + 1) * sizeof *cand);
+	if (!sample || !cand) {
+		free(sample);
+		free(cand);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	/* Sample element j sits at global position j * stride + stride / 2. */
+	int64_t pos = stride / 2, base = 0;
+	size_t span = 0;
+	for (int64_t j = 0; j < ns; j++, pos += stride) {
+		while (pos - base >= s->n[span])
+			base += s->n[span++];
+		sample[j] = s->w[span][pos - base];
+	}
+	/* Sample rank of the k-th key, give or take five standard deviations
+	 * of a binomial rank (a miss only costs the fallback's time). */
+	double p = (double)k / (double)total;
+	int64_t r = (int64_t)(p * (double)ns);
+	int64_t delta = (int64_t)(5 * sqrt((double)ns * p * (1 - p))) + 16;
+	uint32_t lo = 0, hi = ABS_MASK;
+	int rc = 0;
+	if (r - delta >= 1)
+		rc = sample_key(&lo, sample, ns, r - delta, err);
+	if (!rc && r + delta <= ns)
+		rc = sample_key(&hi, sample, ns, r + delta, err);
+	free(sample);
+	int64_t below = 0, in = 0;
+	for (size_t i = 0; !rc && i < s->count; i++)
+		in = bracket_pass(&below, cand, cap, in, s->w[i], s->n[i], lo,
+		                  hi);
+	if (!rc && in <= cap && below < k && k <= below + in) {
+		float *cv[1] = {cand};
+		spans cs = {cv, &in, 1};
+		rc = radix_select(key_out, less, ties, &cs, in, k - below, err);
+		*less += below;
+		free(cand);
+		return rc;
+	}
+	free(cand);
+	return rc ? rc : radix_select(key_out, less, ties, s, total, k, err);
+}
+
+/* Zeroes the elements whose key is below bound, counting non-zeros. */
+static void apply_below(acc *a, float *w, int64_t n, uint32_t bound)
+{
+	const v4i mask = splat((int32_t)ABS_MASK), b = splat((int32_t)bound);
+	const v4i zero = splat(0);
+	int64_t i = 0;
+	while (n - i >= 4) {
+		vacc va = {zero, zero, zero};
+		int64_t end = i + ((n - i) / 4 < FLUSH_EVERY ? (n - i) / 4
+		                                             : FLUSH_EVERY) * 4;
+		for (; i < end; i += 4) {
+			v4i v = vload(w + i), k = v & mask;
+			v4i drop = k < b, nz = k != zero;
+			va.before += nz;
+			va.after += nz & ~drop;
+			vstore(w + i, v & ~drop);
+		}
+		flush(a, &va);
+	}
+	for (; i < n; i++) {
+		uint32_t k = key_of(w + i);
+		int drop = k < bound;
+		a->before += k != 0;
+		a->after += !drop & (k != 0);
+		if (drop)
+			w[i] = 0.0f;
+	}
+}
+
+/* Counts down *keep over the elements whose key is t; returns the index
+ * just after the one that brings it to 0 (n if it stays above). A tie can
+ * sit anywhere, so the scan runs four lanes at a time. */
+static int64_t skip_ties(int64_t *keep, const float *w, int64_t n,
+                         uint32_t t)
+{
+	const v4i mask = splat((int32_t)ABS_MASK), vt = splat((int32_t)t);
+	int64_t i = 0;
+	while (i < n) {
+		if (i + 4 <= n && !any_lane((vload(w + i) & mask) == vt)) {
+			i += 4;
+			continue;
+		}
+		for (int64_t end = i + 4 < n ? i + 4 : n; i < end; i++)
+			if (key_of(w + i) == t && --*keep == 0)
+				return i + 1;
+	}
+	return n;
+}
+
+static void finish_stats(spz_prune_stats *st, const acc *a, int64_t n)
+{
+	st->elements = n;
+	st->nonzeros_before = a->before;
+	st->nonzeros_after = a->after;
+	st->threshold = float_of_key(a->maxkey);
+}
+
+int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
+                        const int64_t *n, size_t count, int64_t k,
+                        spz_error *err)
+{
+	int64_t total = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (n[i] < 0 || (n[i] && !w[i]))
+			return spz_fail(err, SPZ_EINVAL, "span %zu is invalid", i);
+		total += n[i];
+	}
+	if (k < 0 || k > total)
+		return spz_fail(err, SPZ_EINVAL, "cannot prune %lld of %lld "
+		                "elements", (long long)k, (long long)total);
+	/* Keys below t are pruned everywhere, below t + 1 from position
+	 * (split_span, split_at) on: that is how ties keep lower positions. */
+	uint32_t t = 0;
+	size_t split_span = 0;
+	int64_t split_at = 0;
+	if (k > 0) {
+		spans s = {w, n, count};
+		int64_t less, ties;
+		int rc = select_key(&t, &less, &ties, &s, total, k, err);
+		if (rc)
+			return rc;
+		int64_t keep = ties - (k - less); /* ties kept, in front */
+		for (size_t i = 0; keep > 0 && i < count; i++) {
+			split_span = i;
+			split_at = skip_ties(&keep, w[i], n[i], t);
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		acc a = {0, 0, 0};
+		if (k == 0 || i < split_span) {
+			apply_below(&a, w[i], n[i], t);
+		} else if (i > split_span) {
+			apply_below(&a, w[i], n[i], t + 1);
+		} else {
+			apply_below(&a, w[i], split_at, t);
+			apply_below(&a, w[i] + split_at, n[i] - split_at, t + 1);
+		}
+		a.maxkey = t;
+		finish_stats(&stats[i], &a, n[i]);
+	}
+	return 0;
+}
+
+int spz_prune_threshold(spz_prune_stats *stats, float *w, int64_t n,
+                        float t, spz_error *err)
+{
+	if (!(t >= 0.0f) || n < 0 || (n && !w))
+		return spz_fail(err, SPZ_EINVAL, "threshold must be >= 0");
+	acc a = {0, 0, 0};
+	apply_below(&a, w, n, key_of(&t));
+	finish_stats(stats, &a, n);
+	stats->threshold = t;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* N:M                                                                 */
+
+/*
+ * One group of len elements at stride: keeps the n largest |w|. The rank
+ * of element i is how many others beat it: a larger key, or an equal key
+ * at a lower index. Used for short groups and layouts the lanes cannot
+ * take.
+ */
+static void nm_group(acc *a, float *g, ptrdiff_t stride, int len, int n)
+{
+	uint32_t key[16];
+	for (int i = 0; i < len; i++)
+		key[i] = key_of(g + i * stride);
+	for (int i = 0; i < len; i++) {
+		int rank = 0;
+		for (int j = 0; j < len; j++)
+			rank += j < i ? key[j] >= key[i] : key[j] > key[i];
+		int drop = rank >= n;
+		a->before += key[i] != 0;
+		a->after += !drop & (key[i] != 0);
+		if (drop && key[i] > a->maxkey)
+			a->maxkey = key[i];
+		if (drop)
+			g[i * stride] = 0.0f;
+	}
+}
+
+/*
+ * Four groups side by side: v[i] holds element i of each group (lane =
+ * group). Ranks by comparing every pair once, then zeroes the losers.
+ */
+ALWAYS_INLINE void nm_lanes(vacc *va, v4i *v, int m, int n)
+{
+	v4i k[16], rank[16];
+	/* rank[j] starts at j, the pairs (i < j) it would win on a tie;
+	 * each pair then moves one point from j to i when j wins. */
+	UNROLL
+	for (int i = 0; i < m; i++) {
+		k[i] = v[i] & splat((int32_t)ABS_MASK);
+		rank[i] = splat(i);
+	}
+	/* Constant trip counts (j from 0, not i + 1) so that clang, too,
+	 * unrolls both loops fully. */
+	UNROLL
+	for (int i = 0; i < m; i++) {
+		UNROLL
+		for (int j = 0; j < m; j++) {
+			if (j <= i)
+				continue;
+			v4i c = k[j] > k[i]; /* -1 where j beats i */
+			rank[i] -= c;
+			rank[j] += c;
+		}
+	}
+	/* The ranks are a permutation of 0..m-1, so the largest key dropped
+	 * is the one ranked n: picking it is cheaper than a max per row. */
+	v4i largest = splat(0);
+	UNROLL
+	for (int i = 0; i < m; i++) {
+		v4i drop = rank[i] > splat(n - 1), nz = k[i] != splat(0);
+		va->before += nz;
+		va->after += nz & ~drop;
+		largest |= k[i] & (rank[i] == splat(n));
+		v[i] &= ~drop;
+	}
+	va->maxkey = vmax(va->maxkey, largest);
+}
+
+/* Groups that run down the rows of a [len, inner] block (inner >= 4):
+ * the lanes are four neighbouring columns, no shuffling needed. */
+ALWAYS_INLINE void nm_strided(acc *a, float *blk, int64_t groups,
+                              int64_t inner, int n, int m)
+{
+	vacc va = {splat(0), splat(0), splat(0)};
+	int64_t since = 0;
+	for (int64_t g = 0; g < groups; g++) {
+		float *base = blk + g * m * inner;
+		int64_t j = 0;
+		for (; j + 4 <= inner; j += 4) {
+			v4i v[16];
+			UNROLL
+			for (int i = 0; i < m; i++)
+				v[i] = vload(base + i * inner + j);
+			nm_lanes(&va, v, m, n);
+			UNROLL
+			for (int i = 0; i < m; i++)
+				vstore(base + i * inner + j, v[i]);
+			if (++since == FLUSH_EVERY) {
+				flush(a, &va);
+				since = 0;
+			}
+		}
+		for (; j < inner; j++)
+			nm_group(a, base + j, (ptrdiff_t)inner, m, n);
+	}
+	flush(a, &va);
+}
+
+/* 4x4 transpose of r[0..3] (its own inverse). */
+ALWAYS_INLINE void transpose4(v4i *o, v4i r0, v4i r1, v4i r2, v4i r3)
+{
+	v4i t0 = SHUF(r0, r1, 0, 4, 1, 5), t1 = SHUF(r0, r1, 2, 6, 3, 7);
+	v4i t2 = SHUF(r2, r3, 0, 4, 1, 5), t3 = SHUF(r2, r3, 2, 6, 3, 7);
+	o[0] = SHUF(t0, t2, 0, 1, 4, 5);
+	o[1] = SHUF(t0, t2, 2, 3, 6, 7);
+	o[2] = SHUF(t1, t3, 0, 1, 4, 5);
+	o[3] = SHUF(t1, t3, 2, 3, 6, 7);
+}
+
+/* Groups of m consecutive elements (inner == 1), m = 4, 8 or 16: four
+ * groups at a time, transposed into lanes in 4x4 tiles and back. */
+ALWAYS_INLINE void nm_rows4(acc *a, float *w, int64_t groups, int n, int m)
+{
+	vacc va = {splat(0), splat(0), splat(0)};
+	int q = m / 4;
+	int64_t g = 0, since = 0;
+	for (; g + 4 <= groups; g += 4) {
+		float *p = w + g * m;
+		v4i v[16];
+		UNROLL
+		for (int h = 0; h < q; h++)
+			transpose4(v + 4 * h, vload(p + 4 * h),
+			           vload(p + m + 4 * h), vload(p + 2 * m + 4 * h),
+			           vload(p + 3 * m + 4 * h));
+		nm_lanes(&va, v, m, n);
+		UNROLL
+		for (int h = 0; h < q; h++) {
+			v4i o[4];
+			transpose4(o, v[4 * h], v[4 * h + 1], v[4 * h + 2],
+			           v[4 * h + 3]);
+			UNROLL
+			for (int r = 0; r < 4; r++)
+				vstore(p + r * m + 4 * h, o[r]);
+		}
+		if (++since == FLUSH_EVERY) {
+			flush(a, &va);
+			since = 0;
+		}
+	}
+	flush(a, &va);
+	for (; g < groups; g++)
+		nm_group(a, w + g * m, 1, m, n);
+}
+
+/* Pairs (m == 2, inner == 1): four pairs from two vectors. */
+static void nm_rows2(acc *a, float *w, int64_t groups)
+{
+	vacc va = {splat(0), splat(0), splat(0)};
+	int64_t g = 0, since = 0;
+	for (; g + 4 <= groups; g += 4) {
+		float *p = w + g * 2;
+		v4i r0 = vload(p), r1 = vload(p + 4), v[2];
+		v[0] = SHUF(r0, r1, 0, 2, 4, 6);
+		v[1] = SHUF(r0, r1, 1, 3, 5, 7);
+		nm_lanes(&va, v, 2, 1);
+		vstore(p, SHUF(v[0], v[1], 0, 4, 1, 5));
+		vstore(p + 4, SHUF(v[0], v[1], 2, 6, 3, 7));
+		if (++since == FLUSH_EVERY) {
+			flush(a, &va);
+			since = 0;
+		}
+	}
+	flush(a, &va);
+	for (; g < groups; g++)
+		nm_group(a, w + g * 2, 1, 2, 1);
+}
+
+/* Whole groups of m along the rows of a [len, inner] block. The lanes
+ * take m = 2, 4, 8, 16 (constants, so the pair loops unroll into
+ * registers); other patterns and layouts go one group at a time. */
+static void nm_block(acc *a, float *w, int64_t groups, int64_t inner, int n,
+                     int m)
+{
+	if (inner >= 4 && (m & (m - 1)) == 0) {
+		switch (m) {
+		case 2: nm_strided(a, w, groups, inner, n, 2); break;
+		case 4: nm_strided(a, w, groups, inner, n, 4); break;
+		case 8: nm_strided(a, w, groups, inner, n, 8); break;
+		default: nm_strided(a, w, groups, inner, n, 16); break;
+		}
+	} else if (inner == 1 && m == 2) {
+		nm_rows2(a, w, groups);
+	} else if (inner == 1 && (m & (m - 1)) == 0) {
+		switch (m) {
+		case 4: nm_rows4(a, w, groups, n, 4); break;
+		case 8: nm_rows4(a, w, groups, n, 8); break;
+		default: nm_rows4(a, w, groups, n, 16); break;
+		}
+	} else {
+		for (int64_t g = 0; g < groups; g++)
+			for (int64_t j = 0; j < inner; j++)
+				nm_group(a, w + g * m * inner + j,
+				         (ptrdiff_t)inner, m, n);
+	}
+}
+
+static void count_only(acc *a, const float *w, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		a->before += w[i] != 0.0f;
+		a->after += w[i] != 0.0f;
+	}
+}
+
+/* The product of dims[from..to). */
+static int64_t dims_product(const int64_t *dims, int from, int to)
+{
+	int64_t p = 1;
+	for (int d = from; d < to; d++)
+		p *= dims[d];
+	return p;
+}
+
+int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
+                 int ndims, int dim, int n, int m, spz_nm_partial partial,
+                 spz_error *err)
+{
+	if (n < 1 || m > 16 || n >= m)
+		return spz_fail(err, SPZ_EINVAL, "N:M needs 1 <= N < M <= 16, "
+		                "not %d:%d", n, m);
+	if (ndims < 1 || ndims > SPZ_MAX_DIMS || dim < 0 || dim >= ndims ||
+	    spz_dims_elements(dims, ndims) < 0 ||
+	    partial < SPZ_NM_PARTIAL_REFUSE || partial > SPZ_NM_PARTIAL_PRUNE)
+		return spz_fail(err, SPZ_EINVAL, "bad N:M arguments");
+	int64_t outer = dims_product(dims, 0, dim), len = dims[dim];
+	int64_t inner = dims_product(dims, dim + 1, ndims);
+	int64_t groups = len / m, tail = len % m;
+	if (tail && partial == SPZ_NM_PARTIAL_REFUSE)
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "dimension %d (size %lld) is not a multiple of %d",
+		                dim, (long long)len, m);
+	acc a = {0, 0, 0};
+	for (int64_t o = 0; o < outer; o++) {
+		float *blk = w + o * len * inner;
+		nm_block(&a, blk, groups, inner, n, m);
+		float *rest = blk + groups * m * inner;
+		if (!tail)
+			continue;
+		if (partial == SPZ_NM_PARTIAL_KEEP)
+			count_only(&a, rest, tail * inner);
+		else
+			for (int64_t j = 0; j < inner; j++)
+				nm_group(&a, rest + j, (ptrdiff_t)inner,
+				         (int)tail, n);
+	}
+	finish_stats(stats, &a, outer * len * inner);
+	return 0;
+}
+
+static inline int nonzero_at(const spz_tensor *t, int64_t i)
+{
+	return t->codebook ? t->codebook[t->codes[i]] != 0.0f
+	                   : t->data[i] != 0.0f;
+}
+
+int spz_tensor_nm_holds(const spz_tensor *t, int dim, int n, int m)
+{
+	if (!t || n < 1 || n >= m || m > 16 || dim < 0 || dim >= t->ndims)
+		return 0;
+	int64_t outer = dims_product(t->dims, 0, dim), len = t->dims[dim];
+	int64_t inner = dims_product(t->dims, dim + 1, t->ndims);
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t g = 0; g < len; g += m) {
+			int glen = len - g < m ? (int)(len - g) : m;
+			int64_t base = (o * len + g) * inner;
+			for (int64_t j = 0; j < inner; j++) {
+				int nz = 0;
+				for (int i = 0; i < glen; i++)
+					nz += nonzero_at(t, base + j + i * inner);
+				if (nz > n)
+					return 0;
+			}
+		}
+	return 1;
+}
+
+int spz_model_reduction_dim(const spz_model *m, const spz_tensor *t)
+{
+	const spz_node *node;
+	if (!spz_model_is_weight(m, t, &node))
+		return -1;
+	if (!strcmp(node->op, "Conv"))
+		return 1;
+	if (!strcmp(node->op, "MatMul"))
+		return t->ndims - 2;
+	return spz_node_number(node, "transB", 0) != 0 ? t->ndims - 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* A model                                                             */
+
+static int bad_sparsity(double s)
+{
+	return !(s >= 0.0 && s < 1.0);
+}
+
+/* The float bound b with |w| < b exactly when |w| < t for a float w:
+ * the smallest float >= t (rounding t to nearest could move it below). */
+static float float_bound(double t)
+{
+	if (t > FLT_MAX)
+		return INFINITY;
+	float f = (float)t;
+	return (double)f < t ? nextafterf(f, INFINITY) : f;
+}
+
+int spz_prune_check_model(const spz_model *m, spz_error *err)
+{
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].codebook)
+			return spz_fail(err, SPZ_EUNSUPPORTED,
+			                "tensor '%s' is quantized: pruning after "
+			                "weight sharing would change its shared "
+			                "values and zero codes; prune before "
+			                "quantize", m->tensors[i].name);
+	return 0;
+}
+
+static int check_model(const spz_model *m, const spz_prune_item *items,
+                       size_t n_items, const spz_prune_options *o,
+                       spz_error *err)
+{
+	if (spz_prune_check_model(m, err))
+		return SPZ_EUNSUPPORTED;
+	if (o->mode == SPZ_PRUNE_MAGNITUDE && o->global &&
+	    bad_sparsity(o->sparsity))
+		return spz_fail(err, SPZ_EINVAL, "sparsity must be in [0, 1)");
+	if (o->mode == SPZ_PRUNE_THRESHOLD &&
+	    !(o->threshold >= 0 && isfinite(o->threshold)))
+		return spz_fail(err, SPZ_EINVAL, "threshold must be finite and "
+		                ">= 0");
+	if (o->mode == SPZ_PRUNE_NM &&
+	    (o->nm_n < 1 || o->nm_m > 16 || o->nm_n >= o->nm_m))
+		return spz_fail(err, SPZ_EINVAL, "N:M needs 1 <= N < M <= 16, "
+		                "not %d:%d", o->nm_n, o->nm_m);
+	if (o->mode < SPZ_PRUNE_MAGNITUDE || o->mode > SPZ_PRUNE_NM ||
+	    o->nm_partial < SPZ_NM_PARTIAL_REFUSE ||
+	    o->nm_partial > SPZ_NM_PARTIAL_PRUNE)
+		return spz_fail(err, SPZ_EINVAL, "bad pruning options");
+	for (size_t i = 0; i < n_items; i++) {
+		const spz_tensor *t = items[i].tensor;
+		if (!t || t < m->tensors || t >= m->tensors + m->n_tensors)
+			return spz_fail(err, SPZ_EINVAL, "item %zu is not a "
+			                "tensor of model '%s'", i, m->name);
+		for (size_t j = 0; j < i; j++)
+			if (items[j].tensor == t)
+				return spz_fail(err, SPZ_EINVAL, "tensor '%s' is "
+				                "listed twice", t->name);
+		if (o->mode == SPZ_PRUNE_MAGNITUDE && !o->global &&
+		    bad_sparsity(items[i].sparsity))
+			return spz_fail(err, SPZ_EINVAL, "tensor '%s': sparsity "
+			                "must be in [0, 1)", t->name);
+		if (o->mode != SPZ_PRUNE_NM)
+			continue;
+		int dim = spz_model_reduction_dim(m, t);
+		if (dim < 0)
+			return spz_fail(err, SPZ_EUNSUPPORTED,
+			                "tensor '%s' is not the weight of a Gemm, "
+			                "MatMul or Conv node, so N:M has no "
+			                "reduction dimension to run along", t->name);
+		if (t->dims[dim] % o->nm_m && !o->nm_partial)
+			return spz_fail(err, SPZ_EUNSUPPORTED,
+			                "tensor '%s': its reduction dimension (dim "
+			                "%d, size %lld) is not a multiple of %d; "
+			                "say what to do with the last group "
+			                "(--nm-partial keep|prune)", t->name, dim,
+			                (long long)t->dims[dim], o->nm_m);
+	}
+	return 0;
+}
+
+int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
+                    const spz_prune_options *o, spz_error *err)
+{
+	int rc = check_model(m, items, n_items, o, err);
+	if (rc)
+		return rc;
+	if (o->mode == SPZ_PRUNE_MAGNITUDE && o->global) {
+		float **w = malloc((n_items ? n_items : 1) * sizeof *w);
+		int64_t *n = malloc((n_items ? n_items : 1) * sizeof *n);
+		spz_prune_stats *st = malloc((n_items ? n_items : 1) *
+		                             sizeof *st);
+		int64_t total = 0;
+		rc = w && n && st ? 0 : SPZ_ENOMEM;
+		for (size_t i = 0; !rc && i < n_items; i++) {
+			w[i] = items[i].tensor->data;
+			n[i] = spz_tensor_elements(items[i].tensor);
+			total += n[i];
+		}
+		if (rc)
+			spz_fail(err, rc, "out of memory");
+		else
+			rc = spz_prune_magnitude(
+				st, w, n, n_items,
+				(int64_t)llround(o->sparsity * (double)total), err);
+		for (size_t i = 0; !rc && i < n_items; i++)
+			items[i].stats = st[i];
+		free(w);
+		free(n);
+		free(st);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < n_items; i++) {
+		spz_tensor *t = items[i].tensor;
+		int64_t n = spz_tensor_elements(t);
+		spz_prune_record rec = {.density = 0};
+		switch (o->mode) {
+		case SPZ_PRUNE_MAGNITUDE:
+			strcpy(rec.mode, "magnitude");
+			strcpy(rec.scope, o->global ? "global" : "layer");
+			rec.target = o->global ? o->sparsity : items[i].sparsity;
+			if (!o->global)
+				rc = spz_prune_magnitude(
+					&items[i].stats, &t->data, &n, 1,
+					(int64_t)llround(rec.target * (double)n),
+					err);
+			break;
+		case SPZ_PRUNE_THRESHOLD:
+			strcpy(rec.mode, "threshold");
+			rc = spz_prune_threshold(&items[i].stats, t->data, n,
+			                         float_bound(o->threshold), err);
+			break;
+		case SPZ_PRUNE_NM:
+			strcpy(rec.mode, "nm");
+			rec.nm_n = o->nm_n;
+			rec.nm_m = o->nm_m;
+			rc = spz_prune_nm(&items[i].stats, t->data, t->dims,
+			                  t->ndims, spz_model_reduction_dim(m, t),
+			                  o->nm_n, o->nm_m, o->nm_partial, err);
+			break;
+		}
+		if (rc)
+			return rc;
+		const spz_prune_stats *st = &items[i].stats;
+		rec.threshold = o->mode == SPZ_PRUNE_THRESHOLD ? o->threshold
+		                                               : st->threshold;
+		rec.density = n ? (double)st->nonzeros_after / (double)n : 0.0;
+		if (spz_tensor_set_prune(t, &rec))
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	return 0;
+}
