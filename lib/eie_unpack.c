@@ -4,6 +4,7 @@
  * everything it reads, and unpack on whatever it is given).
  */
 #include "spz.h"
+#include "big_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,13 +69,10 @@ static int check_shape(const spz_eie_layer *l, spz_error *err)
 }
 
 /*
- * One PE's slice: pointers from 0, within the entries, never decreasing,
- * ending at the entry count; codes within the codebook; decoded rows inside the PE's rows; a
- * code-0 entry only as padding (z at its maximum, never the last entry of
- * its column), which is the one form pack writes.
+ * One PE's pointers: from 0, within the entries, never decreasing, ending
+ * at the entry count. Once they pass, every column's entries can be read.
  */
-static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
-                    uint64_t *nonzeros, uint64_t *padding, spz_error *err)
+static int check_pointers(const spz_eie_layer *l, uint32_t k, spz_error *err)
 {
 	const spz_eie_pe *pe = &l->pe[k];
 	const char *nm = l->node;
@@ -101,6 +99,74 @@ static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
 		                "pointer (%u) is not the entry count (%llu)", nm,
 		                k, pe->ptr[l->cols],
 		                (unsigned long long)pe->n_entries);
+	return 0;
+}
+
+/*
+ * One rule for an entry (code v, index z) at position a of a column
+ * ending at end: code within the codebook, index within range, code 0
+ * only as padding (z at its maximum, never the last entry of its column),
+ * which is the one form pack writes. Non-zero when broken; branch-free,
+ * as it sits in the inner loops of validate and unpack.
+ */
+static inline unsigned entry_breaks(unsigned v, unsigned z, uint64_t a,
+                                    uint64_t end, uint32_t size,
+                                    unsigned maxz)
+{
+	return (v >= size) | (z > maxz) |
+	       ((v == 0) & ((z != maxz) | (a + 1 == end)));
+}
+
+/* The message for the first broken rule in column j of PE k (the walk
+ * over it found one); 0 if there is none. */
+static int column_error(const spz_eie *e, const spz_eie_layer *l,
+                        uint32_t k, int64_t j, spz_error *err)
+{
+	const spz_eie_pe *pe = &l->pe[k];
+	const char *nm = l->node;
+	unsigned maxz = SPZ_EIE_MAX_Z(e);
+	int64_t local = spz_eie_pe_rows(e, l, k);
+	uint32_t size = l->codebook_size;
+	uint64_t end = pe->ptr[j + 1];
+	int64_t r = -1;
+	for (uint64_t a = pe->ptr[j]; a < end; a++) {
+		unsigned v = pe->code[a], z = pe->index[a];
+		if (v >= size)
+			return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
+			                "entry %llu: code %u is outside the "
+			                "codebook of %u", nm, k,
+			                (unsigned long long)a, v, size);
+		if (z > maxz)
+			return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
+			                "entry %llu: index %u exceeds %u", nm,
+			                k, (unsigned long long)a, z, maxz);
+		r += 1 + (int64_t)z;
+		if (r >= local)
+			return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
+			                "column %lld: entry %llu lands on local "
+			                "row %lld, past the PE's %lld rows", nm,
+			                k, (long long)j,
+			                (unsigned long long)a, (long long)r,
+			                (long long)local);
+		if (entry_breaks(v, z, a, end, size, maxz))
+			return spz_fail(err, SPZ_EFORMAT, "layer '%s' PE %u "
+			                "entry %llu: code 0 is only for padding "
+			                "(index %u, before an entry of the "
+			                "same column)", nm, k,
+			                (unsigned long long)a, maxz);
+	}
+	return 0;
+}
+
+/* One PE's slice: its pointers, then every entry by the rules above and
+ * its decoded row inside the PE's rows. */
+static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
+                    uint64_t *nonzeros, uint64_t *padding, spz_error *err)
+{
+	int rc = check_pointers(l, k, err);
+	if (rc)
+		return rc;
+	const spz_eie_pe *pe = &l->pe[k];
 	unsigned maxz = SPZ_EIE_MAX_Z(e);
 	int64_t local = spz_eie_pe_rows(e, l, k);
 	const uint8_t *code = pe->code, *index = pe->index;
@@ -114,45 +180,18 @@ static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
 			unsigned v = code[a], z = index[a];
 			r += 1 + (int64_t)z;
 			nz += v != 0;
-			badv |= (v >= size) | (z > maxz) |
-			        ((v == 0) & ((z != maxz) | (a + 1 == end)));
+			badv |= entry_breaks(v, z, a, end, size, maxz);
 		}
 		*nonzeros += nz;
 		*padding += (end - pe->ptr[j]) - nz;
-		if (!badv && r < local)
-			continue;
-		r = -1;
-		for (uint64_t a = pe->ptr[j]; a < end; a++) {
-			unsigned v = code[a], z = index[a];
-			if (v >= size)
-				return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
-				                "entry %llu: code %u is outside the "
-				                "codebook of %u", nm, k,
-				                (unsigned long long)a, v, size);
-			if (z > maxz)
-				return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
-				                "entry %llu: index %u exceeds %u", nm,
-				                k, (unsigned long long)a, z, maxz);
-			r += 1 + (int64_t)z;
-			if (r >= local)
-				return spz_fail(err, SPZ_ERANGE, "layer '%s' PE %u "
-				                "column %lld: entry %llu lands on local "
-				                "row %lld, past the PE's %lld rows", nm,
-				                k, (long long)j,
-				                (unsigned long long)a, (long long)r,
-				                (long long)local);
-			if (v == 0 && (z != maxz || a + 1 == end))
-				return spz_fail(err, SPZ_EFORMAT, "layer '%s' PE %u "
-				                "entry %llu: code 0 is only for padding "
-				                "(index %u, before an entry of the "
-				                "same column)", nm, k,
-				                (unsigned long long)a, maxz);
-		}
+		if ((badv || r >= local) && (rc = column_error(e, l, k, j, err)))
+			return rc;
 	}
 	return 0;
 }
 
-int spz_eie_validate(const spz_eie *e, spz_error *err)
+/* The image as a whole, before its layers. */
+static int check_image(const spz_eie *e, spz_error *err)
 {
 	if (e->pes < 1 || e->pes > 4096)
 		return spz_fail(err, SPZ_ERANGE, "PE count %u is outside 1..4096",
@@ -162,132 +201,283 @@ int spz_eie_validate(const spz_eie *e, spz_error *err)
 		                e->index_bits);
 	if (e->n_layers < 1 || !e->layers || !e->name)
 		return spz_fail(err, SPZ_EFORMAT, "the image has no layer");
-	for (size_t i = 0; i < e->n_layers; i++) {
-		const spz_eie_layer *l = &e->layers[i];
-		int rc = check_names(l, i, err);
-		if (!rc)
-			rc = check_shape(l, err);
-		if (rc)
-			return rc;
-		if (i && strcmp(l->input, e->layers[i - 1].output))
-			return spz_fail(err, SPZ_EFORMAT, "layer '%s' takes '%s', "
-			                "not the previous layer's output '%s'",
-			                l->node, l->input, e->layers[i - 1].output);
-		if (i && l->cols != e->layers[i - 1].rows)
-			return spz_fail(err, SPZ_EFORMAT, "layer '%s' takes %lld "
-			                "inputs but '%s' gives %lld", l->node,
-			                (long long)l->cols, e->layers[i - 1].node,
-			                (long long)e->layers[i - 1].rows);
-		for (size_t p = 0; p <= i; p++) {
-			const spz_eie_layer *o = &e->layers[p];
-			if ((p < i && !strcmp(o->weight, l->weight)) ||
-			    (l->bias_name && (!strcmp(o->weight, l->bias_name) ||
-			                      (p < i && o->bias_name &&
-			                       !strcmp(o->bias_name, l->bias_name)))))
-				return spz_fail(err, SPZ_EFORMAT, "layer '%s': "
-				                "tensor name used twice", l->node);
-		}
-		if (!l->pe)
-			return bad(err, "layer '%s': no PE data", l);
-		uint64_t nz = 0, pad = 0;
-		for (uint32_t k = 0; k < e->pes; k++)
-			if ((rc = check_pe(e, l, k, &nz, &pad, err)))
-				return rc;
-		if (nz != l->nonzeros || pad != l->padding)
-			return spz_fail(err, SPZ_EFORMAT, "layer '%s': %llu "
-			                "non-zeros and %llu padding entries recorded, "
-			                "%llu and %llu stored", l->node,
-			                (unsigned long long)l->nonzeros,
-			                (unsigned long long)l->padding,
-			                (unsigned long long)nz,
-			                (unsigned long long)pad);
-	}
 	return 0;
+}
+
+/* Layer i apart from its PE data: names, shape, its place in the chain. */
+static int check_layer(const spz_eie *e, size_t i, spz_error *err)
+{
+	const spz_eie_layer *l = &e->layers[i];
+	int rc = check_names(l, i, err);
+	if (!rc)
+		rc = check_shape(l, err);
+	if (rc)
+		return rc;
+	if (i && strcmp(l->input, e->layers[i - 1].output))
+		return spz_fail(err, SPZ_EFORMAT, "layer '%s' takes '%s', "
+		                "not the previous layer's output '%s'",
+		                l->node, l->input, e->layers[i - 1].output);
+	if (i && l->cols != e->layers[i - 1].rows)
+		return spz_fail(err, SPZ_EFORMAT, "layer '%s' takes %lld "
+		                "inputs but '%s' gives %lld", l->node,
+		                (long long)l->cols, e->layers[i - 1].node,
+		                (long long)e->layers[i - 1].rows);
+	for (size_t p = 0; p <= i; p++) {
+		const spz_eie_layer *o = &e->layers[p];
+		if ((p < i && !strcmp(o->weight, l->weight)) ||
+		    (l->bias_name && (!strcmp(o->weight, l->bias_name) ||
+		                      (p < i && o->bias_name &&
+		                       !strcmp(o->bias_name, l->bias_name)))))
+			return spz_fail(err, SPZ_EFORMAT, "layer '%s': "
+			                "tensor name used twice", l->node);
+	}
+	if (!l->pe)
+		return bad(err, "layer '%s': no PE data", l);
+	return 0;
+}
+
+/* The counts the layer records against those its entries give. */
+static int check_counts(const spz_eie_layer *l, uint64_t nz, uint64_t pad,
+                        spz_error *err)
+{
+	if (nz != l->nonzeros || pad != l->padding)
+		return spz_fail(err, SPZ_EFORMAT, "layer '%s': %llu "
+		                "non-zeros and %llu padding entries recorded, "
+		                "%llu and %llu stored", l->node,
+		                (unsigned long long)l->nonzeros,
+		                (unsigned long long)l->padding,
+		                (unsigned long long)nz,
+		                (unsigned long long)pad);
+	return 0;
+}
+
+int spz_eie_validate(const spz_eie *e, spz_error *err)
+{
+	int rc = check_image(e, err);
+	for (size_t i = 0; !rc && i < e->n_layers; i++) {
+		const spz_eie_layer *l = &e->layers[i];
+		if ((rc = check_layer(e, i, err)))
+			break;
+		uint64_t nz = 0, pad = 0;
+		for (uint32_t k = 0; !rc && k < e->pes; k++)
+			rc = check_pe(e, l, k, &nz, &pad, err);
+		if (!rc)
+			rc = check_counts(l, nz, pad, err);
+	}
+	return rc;
+}
+
+/*
+ * Unpacking checks the entries as it decodes them instead of validating
+ * first (that pass cost a fifth of the time): every write stays inside
+ * its buffer whatever the entries say, the rules of check_pe are tallied
+ * without a branch, and when anything is off unpack reruns
+ * spz_eie_validate for its verdict and message.
+ */
+typedef struct walk {
+	uint32_t size;      /* codebook entries */
+	unsigned maxz;      /* largest index */
+	uint64_t nonzeros;  /* real entries */
+	unsigned bad;       /* a rule was broken */
+} walk;
+
+/*
+ * The rules of entry_breaks that need no column, over all of a PE's
+ * entries at once (a loop compilers vectorize), and its non-zeros; the
+ * last-of-its-column rule is last_breaks'.
+ */
+static void tally_entries(walk *w, const spz_eie_pe *pe)
+{
+	const uint8_t *code = pe->code, *index = pe->index;
+	uint8_t top = (uint8_t)(w->size - 1), maxz = (uint8_t)w->maxz, bad = 0;
+	uint64_t a = 0, n = pe->n_entries, zeros = 0;
+#if defined(__GNUC__)
+	/* 16 entries a step; the zero counts per lane flush before they
+	 * could wrap. */
+	typedef uint8_t u8x16 __attribute__((vector_size(16)));
+	u8x16 vtop, vmaxz, vbad = {0};
+	for (int q = 0; q < 16; q++) {
+		vtop[q] = top;
+		vmaxz[q] = maxz;
+	}
+	while (a + 16 <= n) {
+		u8x16 vz = {0};
+		for (int s = 0; s < 255 && a + 16 <= n; s++, a += 16) {
+			u8x16 v, z;
+			memcpy(&v, code + a, 16);
+			memcpy(&z, index + a, 16);
+			u8x16 isz = (u8x16)(v == 0);
+			vz -= isz;
+			vbad |= (u8x16)(v > vtop) | (u8x16)(z > vmaxz) |
+			        (isz & (u8x16)(z != vmaxz));
+		}
+		for (int q = 0; q < 16; q++)
+			zeros += vz[q];
+	}
+	for (int q = 0; q < 16; q++)
+		bad |= vbad[q];
+#endif
+	for (; a < n; a++) {
+		uint8_t v = code[a], z = index[a];
+		zeros += v == 0;
+		bad |= (uint8_t)((v > top) | (z > maxz) | ((v == 0) & (z != maxz)));
+	}
+	w->nonzeros += n - zeros;
+	w->bad |= bad;
+}
+
+/* Whether the last entry of a column ending at end (after begin) is a
+ * padding, which must always be followed by an entry. */
+static unsigned last_breaks(const spz_eie_pe *pe, uint32_t begin,
+                            uint32_t end)
+{
+	return begin < end && pe->code[end - 1] == 0;
+}
+
+/*
+ * Decodes entries [a, end) of one (PE, column) cell, going on from the
+ * entry on row *row (-1 before the first): the entry on row r goes to
+ * dst[r * stride] while r < stop. Returns the first entry not decoded:
+ * end, or one at or past stop (the next tile's, or a bad one when stop is
+ * the PE's rows).
+ */
+static inline uint32_t decode_cell(uint8_t *dst, size_t stride, int64_t stop,
+                                   const spz_eie_pe *pe, uint32_t a,
+                                   uint32_t end, int64_t *row)
+{
+	const uint8_t *code = pe->code, *index = pe->index;
+	int64_t r = *row;
+	for (; a < end; a++) {
+		int64_t next = r + 1 + (int64_t)index[a];
+		if (next >= stop)
+			break;
+		r = next;
+		/* A padding writes the 0 already there: no branch. */
+		dst[(size_t)r * stride] = code[a];
+	}
+	*row = r;
+	return a;
+}
+
+/* Rows PE k owns: the first rows % pes PEs hold one more (no division
+ * per cell, which spz_eie_pe_rows would cost). */
+static int64_t pe_rows(int64_t q, int64_t rem, uint32_t k)
+{
+	return q + ((int64_t)k < rem);
 }
 
 /*
  * A transposed weight ([cols, rows]): column j of the matrix is contiguous
- * in storage, so each PE's column is written where it lies. Padding
- * entries land on zero rows of their column, so every entry is written
- * without a branch (a padding writes the 0 already there).
+ * in storage, so it is filled from every PE's cell of column j before the
+ * next (PE by PE would sweep the whole matrix once per PE). codes must be
+ * zeroed: only the entries are written.
  */
-static void scatter_columns(uint8_t *codes, const spz_eie *e,
-                            const spz_eie_layer *l)
+static void decode_columns(uint8_t *codes, const spz_eie *e,
+                           const spz_eie_layer *l, walk *w)
 {
-	for (uint32_t k = 0; k < e->pes; k++) {
-		const spz_eie_pe *pe = &l->pe[k];
-		const uint8_t *code = pe->code, *index = pe->index;
-		for (int64_t j = 0; j < l->cols; j++) {
-			uint8_t *dst = codes + j * l->rows + k - e->pes;
-			uint32_t end = pe->ptr[j + 1];
-			for (uint32_t a = pe->ptr[j]; a < end; a++) {
-				dst += (1 + (int64_t)index[a]) * e->pes;
-				*dst = code[a];
-			}
+	int64_t q = l->rows / e->pes, rem = l->rows % e->pes;
+	for (uint32_t k = 0; k < e->pes; k++)
+		tally_entries(w, &l->pe[k]);
+	for (int64_t j = 0; j < l->cols; j++) {
+		uint8_t *col = codes + (size_t)j * (size_t)l->rows;
+		for (uint32_t k = 0; k < e->pes; k++) {
+			const spz_eie_pe *pe = &l->pe[k];
+			uint32_t begin = pe->ptr[j], end = pe->ptr[j + 1];
+			int64_t r = -1;
+			w->bad |= (decode_cell(col + k, e->pes,
+			                       pe_rows(q, rem, k), pe, begin, end,
+			                       &r) != end) |
+			          last_breaks(pe, begin, end);
 		}
 	}
 }
 
 /*
- * A row-major weight ([rows, cols]): the entries are first bucketed by
- * row (a counting sort, O(non-zeros) extra memory), then the rows are
- * filled in storage order. Writing PE by PE, column by column would touch
- * a new cache line of a new row on nearly every entry.
+ * A row-major weight ([rows, cols]): a PE's rows lie pes * cols bytes
+ * apart, a multiple of a large power of two that maps them all to the
+ * same cache sets, so writing them directly thrashes (twice as slow). Each
+ * PE is decoded instead a tile (local rows x columns, TILE_BYTES at most)
+ * at a time into scratch whose rows are an odd number of cache lines
+ * apart, and each tile row is copied out whole (so codes need not be
+ * zeroed) and cleared. pos and row keep each column's place between tiles
+ * of rows, needed when a PE has more than TILE_ROWS.
  */
-static int fill_rows(uint8_t *codes, const spz_eie *e, const spz_eie_layer *l)
+#define TILE_BYTES ((size_t)512 << 10)
+#define TILE_ROWS 256
+
+/* Columns [0, n) of a band of one PE into the tile holding local rows
+ * first..stop - 1, each from entry pos[c] after row[c] (updated). */
+static void decode_tile(uint8_t *tile, size_t stride, int64_t first,
+                        int64_t stop, const spz_eie_pe *pe,
+                        const uint32_t *ptr, uint32_t *pos, int64_t *row,
+                        int64_t n)
 {
-	int64_t rows = l->rows, cols = l->cols;
-	uint64_t *start = calloc((size_t)rows + 2, sizeof *start);
-	uint32_t *bj = malloc((l->nonzeros + 1) * sizeof *bj);
-	uint8_t *bc = malloc(l->nonzeros + 1);
-	if (!start || !bj || !bc) {
-		free(start);
-		free(bj);
-		free(bc);
+	for (int64_t c = 0; c < n; c++) {
+		/* Rows relative to the tile: the entries left for it all lie
+		 * at or after its first row. */
+		int64_t r = row[c] - first;
+		pos[c] = decode_cell(tile + c, stride, stop - first, pe, pos[c],
+		                     ptr[c + 1], &r);
+		row[c] = r + first;
+	}
+}
+
+static int decode_rows(uint8_t *codes, const spz_eie *e,
+                       const spz_eie_layer *l, walk *w)
+{
+	int64_t cols = l->cols, q = l->rows / e->pes, rem = l->rows % e->pes;
+	int64_t most = pe_rows(q, rem, 0);
+	int64_t height = most < TILE_ROWS ? most : TILE_ROWS;
+	int64_t width = (int64_t)(TILE_BYTES / (size_t)height) / 64 * 64;
+	width = width < 64 ? 64 : width > cols ? cols : width;
+	size_t stride = (((size_t)width + 63) / 64 | 1) * 64;
+	uint8_t *tile = calloc((size_t)height * stride, 1);
+	uint32_t *pos = malloc((size_t)width * sizeof *pos);
+	int64_t *row = malloc((size_t)width * sizeof *row);
+	if (!tile || !pos || !row) {
+		free(tile);
+		free(pos);
+		free(row);
 		return SPZ_ENOMEM;
 	}
-	/* Pass 0 counts row i's entries in start[i + 2]; the prefix sum turns
-	 * start[i + 1] into row i's cursor; pass 1 advances it to the end. */
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t *slot = start + 2 - pass;
-		for (uint32_t k = 0; k < e->pes; k++) {
-			const spz_eie_pe *pe = &l->pe[k];
-			const uint8_t *code = pe->code, *index = pe->index;
-			for (int64_t j = 0; j < cols; j++) {
-				int64_t i = (int64_t)k - e->pes;
-				uint32_t end = pe->ptr[j + 1];
-				for (uint32_t a = pe->ptr[j]; a < end; a++) {
-					/* Branch-free: a padding (code 0) counts
-					 * nothing and is written to the spare slot. */
-					i += (1 + (int64_t)index[a]) * e->pes;
-					unsigned real = code[a] != 0;
-					if (pass == 0) {
-						slot[i] += real;
-					} else {
-						uint64_t t = real ? slot[i] : l->nonzeros;
-						bj[t] = (uint32_t)j;
-						bc[t] = code[a];
-						slot[i] += real;
-					}
+	for (uint32_t k = 0; k < e->pes; k++) {
+		const spz_eie_pe *pe = &l->pe[k];
+		int64_t local = pe_rows(q, rem, k);
+		tally_entries(w, pe);
+		for (int64_t j0 = 0; j0 < cols; j0 += width) {
+			int64_t n = cols - j0 < width ? cols - j0 : width;
+			const uint32_t *ptr = pe->ptr + j0;
+			for (int64_t c = 0; c < n; c++) {
+				pos[c] = ptr[c];
+				row[c] = -1;
+			}
+			for (int64_t r0 = 0; r0 < local; r0 += height) {
+				int64_t stop = local - r0 < height ? local : r0 + height;
+				decode_tile(tile, stride, r0, stop, pe, ptr, pos,
+				            row, n);
+				for (int64_t r = r0; r < stop; r++) {
+					uint8_t *t = tile + (size_t)(r - r0) * stride;
+					memcpy(codes + ((size_t)r * e->pes + k) *
+					                   (size_t)cols + (size_t)j0,
+					       t, (size_t)n);
+					memset(t, 0, (size_t)n);
 				}
 			}
+			/* Entries left over land past the PE's rows. */
+			for (int64_t c = 0; c < n; c++)
+				w->bad |= (pos[c] != ptr[c + 1]) |
+				          last_breaks(pe, ptr[c], ptr[c + 1]);
 		}
-		for (int64_t i = 0; pass == 0 && i < rows; i++)
-			start[i + 2] += start[i + 1];
 	}
-	for (int64_t i = 0; i < rows; i++) {
-		uint8_t *dst = codes + i * cols;
-		for (uint64_t t = start[i]; t < start[i + 1]; t++)
-			dst[bj[t]] = bc[t];
-	}
-	free(start);
-	free(bj);
-	free(bc);
+	free(tile);
+	free(pos);
+	free(row);
 	return 0;
 }
 
-/* The weight and bias of one layer, added to m; the codes come from
- * walking every PE's columns (row = PE + pes * local row). */
+/* The weight and bias of one layer (whose pointers passed), added to m;
+ * the codes come from walking every PE's columns (row = PE + pes * local
+ * row), which also checks the entries. */
 static int unpack_tensors(spz_model *m, const spz_eie *e,
                           const spz_eie_layer *l, spz_error *err)
 {
@@ -295,7 +485,7 @@ static int unpack_tensors(spz_model *m, const spz_eie *e,
 	int64_t wd[2] = {l->transposed ? cols : rows, l->transposed ? rows : cols};
 	size_t n = (size_t)rows * (size_t)cols;
 	float *cb = malloc(l->codebook_size * sizeof *cb);
-	uint8_t *codes = calloc(n + 1, 1);
+	uint8_t *codes = spz_alloc_big(n + 1, l->transposed);
 	spz_tensor *w = NULL;
 	int rc = cb && codes ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory "
 	                                    "unpacking '%s'", l->weight);
@@ -303,6 +493,19 @@ static int unpack_tensors(spz_model *m, const spz_eie *e,
 	 * lazily) and are freed by set_quantized. */
 	if (!rc)
 		rc = spz_model_add_tensor(&w, m, l->weight, wd, 2, NULL, err);
+	walk wk = {.size = l->codebook_size, .maxz = SPZ_EIE_MAX_Z(e)};
+	if (!rc && l->transposed)
+		decode_columns(codes, e, l, &wk);
+	else if (!rc && decode_rows(codes, e, l, &wk))
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory unpacking '%s'",
+		              l->weight);
+	uint64_t entries = 0;
+	for (uint32_t k = 0; k < e->pes; k++)
+		entries += l->pe[k].n_entries;
+	if (!rc && (wk.bad || wk.nonzeros != l->nonzeros ||
+	            entries - wk.nonzeros != l->padding))
+		rc = spz_fail(err, SPZ_EFORMAT, "layer '%s': bad entries",
+		              l->node);
 	if (rc) {
 		free(cb);
 		free(codes);
@@ -310,15 +513,6 @@ static int unpack_tensors(spz_model *m, const spz_eie *e,
 	}
 	for (uint32_t c = 0; c < l->codebook_size; c++)
 		cb[c] = (float)spz_from_fixed(l->codebook[c], l->codebook_frac);
-	if (l->transposed)
-		scatter_columns(codes, e, l);
-	else if ((rc = fill_rows(codes, e, l)))
-		rc = spz_fail(err, rc, "out of memory unpacking '%s'", l->weight);
-	if (rc) {
-		free(cb);
-		free(codes);
-		return rc;
-	}
 	spz_tensor_set_quantized(w, l->code_bits, cb, l->codebook_size, codes);
 	if (!l->bias)
 		return 0;
@@ -349,31 +543,47 @@ static int unpack_nodes(spz_model *m, const spz_eie_layer *l)
 	return rc;
 }
 
-int spz_eie_unpack(spz_model **out, const spz_eie *e, spz_error *err)
+/* The model, checking the image as it goes (see struct walk). */
+static int build(spz_model **out, const spz_eie *e, spz_error *err)
 {
-	int rc = spz_eie_validate(e, err);
+	int rc = check_image(e, err);
 	if (rc)
 		return rc;
-	spz_model *m;
-	if (spz_model_new(&m, e->name))
+	if (spz_model_new(out, e->name))
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	spz_model *m = *out;
 	rc = spz_model_add_input(m, e->layers[0].input);
 	if (!rc)
 		rc = spz_model_add_output(m, e->layers[e->n_layers - 1].output);
 	if (rc)
-		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < e->n_layers; i++) {
-		rc = unpack_tensors(m, e, &e->layers[i], err);
-		if (!rc && unpack_nodes(m, &e->layers[i]))
+		const spz_eie_layer *l = &e->layers[i];
+		rc = check_layer(e, i, err);
+		for (uint32_t k = 0; !rc && k < e->pes; k++)
+			rc = check_pointers(l, k, err);
+		if (!rc)
+			rc = unpack_tensors(m, e, l, err);
+		if (!rc && unpack_nodes(m, l))
 			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
-	/* No spz_model_validate: a validated image only makes valid models
+	return rc;
+}
+
+int spz_eie_unpack(spz_model **out, const spz_eie *e, spz_error *err)
+{
+	spz_model *m = NULL;
+	int rc = build(&m, e, err);
+	if (rc) {
+		/* The answer validating first would give: its error if the
+		 * image is bad (found in its order), else what stopped us. */
+		spz_model_free(m);
+		int v = spz_eie_validate(e, err);
+		return v ? v : rc;
+	}
+	/* No spz_model_validate: a valid image only makes valid models
 	 * (the unit tests check it), and scanning every code again would
 	 * double unpack's time. */
-	if (rc) {
-		spz_model_free(m);
-		return rc;
-	}
 	*out = m;
 	return 0;
 }

@@ -3,6 +3,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "spz.h"
+#include "big_alloc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -258,15 +259,14 @@ spz_tensor *spz_model_tensor(const spz_model *m, const char *name)
 }
 
 /*
- * Tensor data. Large buffers ask for transparent huge pages: the first
- * write to a fresh buffer otherwise takes one page fault per 4 KiB, which
- * costs several times the copy that fills it (a reader's read() into a new
- * 151 MB tensor: ~55 ms with 4 KiB pages, ~12 ms with 2 MiB ones).
+ * Large buffers ask for transparent huge pages: the first write to a fresh
+ * buffer otherwise takes one page fault per 4 KiB, which costs several
+ * times the copy that fills it (a reader's read() into a new 151 MB
+ * tensor: ~55 ms with 4 KiB pages, ~12 ms with 2 MiB ones).
  */
-static float *alloc_floats(size_t n, int zero)
+void *spz_alloc_big(size_t bytes, int zero)
 {
-	size_t bytes = n * sizeof(float);
-	float *p = zero ? calloc(n, sizeof(float)) : malloc(bytes);
+	void *p = zero ? calloc(bytes, 1) : malloc(bytes);
 #ifdef MADV_HUGEPAGE
 	long page = sysconf(_SC_PAGESIZE);
 	if (p && page > 0 && bytes >= ((size_t)8 << 20)) {
@@ -277,6 +277,12 @@ static float *alloc_floats(size_t n, int zero)
 	}
 #endif
 	return p;
+}
+
+/* Tensor data (n floats; no overflow: n passed spz_dims_elements). */
+static float *alloc_floats(size_t n, int zero)
+{
+	return spz_alloc_big(n * sizeof(float), zero);
 }
 
 int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
