@@ -301,6 +301,9 @@ static int pack_rows(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
 			return rc;
 		int32_t *last = s->last;
 		const uint32_t *idx = s->idx;
+		uint8_t *code = pe->code, *index = pe->index, maxz = lo->maxz;
+		uint32_t *ptr = pe->ptr;
+		int shift = lo->shift;
 		for (int64_t j = 0; j < cols; j++)
 			last[j] = -1;
 		size_t t = 0;
@@ -308,9 +311,8 @@ static int pack_rows(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
 		for (int64_t i = k; i < rows; i += e->pes, r++) {
 			const uint8_t *row = codes + i * cols;
 			for (size_t end = s->ends[r]; t < end; t++)
-				put_slot(pe->code, pe->index, pe->ptr, lo->shift,
-				         lo->maxz, &last[idx[t]], idx[t], r,
-				         row[idx[t]]);
+				put_slot(code, index, ptr, shift, maxz,
+				         &last[idx[t]], idx[t], r, row[idx[t]]);
 		}
 		shift_back(pe->ptr, cols);
 	}
