@@ -557,6 +557,158 @@ START_TEST(crc32_matches_zlib)
 }
 END_TEST
 
+/* A small Gemm, then "big" (2^18 floats: 1 MiB, written to files the
+ * streamed way), then a quantized tensor. */
+static spz_model *streamed_model(void)
+{
+	float w[6] = {1, 2, 3, 4, 5, 6};
+	spz_model *m = tu_gemm_model(2, 3, w);
+	int64_t n = INT64_C(1) << 18;
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "big", &n, 1, NULL, NULL),
+	                 0);
+	for (int64_t i = 0; i < n; i++)
+		t->data[i] = (float)(i % 89) * 0.5f - 20.0f;
+	add_quantized(m, "q4", 9, 4, 16);
+	return m;
+}
+
+/* Saves m to path (expecting success) and returns the file's bytes. */
+static unsigned char *save_and_read(const spz_model *m, const char *path,
+                                    size_t *len)
+{
+	spz_error err = {0};
+	ck_assert_msg(spz_model_save(m, path, SPZ_FILE_SPZM, &err) == 0, "%s",
+	              err.text);
+	unsigned char *b = (unsigned char *)tu_read_file(path, len);
+	ck_assert_ptr_nonnull(b);
+	return b;
+}
+
+/* The error of writing m to memory (the two-pass way) and to a file (the
+ * streamed way) is the same, and leaves no file. */
+static void expect_refused_alike(const spz_model *m, const char *path,
+                                 const char *part)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	spz_error e1 = {0}, e2 = {0};
+	ck_assert_int_eq(spz_model_write(f, m, SPZ_FILE_SPZM, &e1), SPZ_ERANGE);
+	fclose(f);
+	ck_assert_uint_eq(len, 0);
+	free(buf);
+	ck_assert_msg(strstr(e1.text, part), "'%s' lacks '%s'", e1.text, part);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_SPZM, &e2),
+	                 SPZ_ERANGE);
+	ck_assert_msg(strstr(e2.text, e1.text), "'%s' vs '%s'", e2.text,
+	              e1.text);
+	ck_assert_int_ne(access(path, F_OK), 0);
+}
+
+/*
+ * A big dense tensor written to a file is checked, CRCed and written in
+ * one pass, the header and manifest last: the bytes must be those of the
+ * two-pass write (to memory, which cannot seek) for every manifest length
+ * modulo 64, including those where the CRC's digits move the data area
+ * (it is then written again); at an offset in a file; refusals alike.
+ */
+START_TEST(big_tensors_are_streamed_into_files)
+{
+	spz_model *m = streamed_model();
+	spz_tensor *big = spz_model_tensor(m, "big");
+	/* A CRC of 9 digits, so that one name length below has the data
+	 * area start one block earlier than 10 digits would. */
+	uint32_t crc = 0;
+	for (int k = 0; k < 200; k++) {
+		big->data[0] = (float)k * 0.125f;
+		crc = spz_crc32(0, big->data, (size_t)1 << 20);
+		if (crc >= 100000000u && crc < 1000000000u)
+			break;
+	}
+	ck_assert(crc >= 100000000u && crc < 1000000000u);
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/s.spzm", dir);
+	int moved = 0;
+	for (int x = 0; x < 64; x++) {
+		char name[80];
+		snprintf(name, sizeof name, "m%.*s", x,
+		         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+		         "abcdefghijklmnopqrstuvwxyz");
+		free(m->name);
+		m->name = strdup(name);
+		size_t n1, n2;
+		unsigned char *b1 = write_mem(m, SPZ_FILE_SPZM, &n1);
+		unsigned char *b2 = save_and_read(m, path, &n2);
+		ck_assert_uint_eq(n1, n2);
+		ck_assert_msg(!memcmp(b1, b2, n1), "name length %d differs",
+		              x + 1);
+		moved += (32 + le32(b1 + 16)) % 64 == 0;
+		free(b1);
+		free(b2);
+	}
+	ck_assert_int_eq(moved, 1);
+	/* Behind other bytes of a file, and appended to one. */
+	size_t n1, n2;
+	unsigned char *b1 = write_mem(m, SPZ_FILE_SPZM, &n1);
+	for (int append = 0; append < 2; append++) {
+		ck_assert_int_eq(tu_write_file(path, "PREFIX", 6), 0);
+		FILE *f = fopen(path, append ? "ab" : "r+b");
+		ck_assert_ptr_nonnull(f);
+		if (!append)
+			ck_assert_int_eq(fseek(f, 6, SEEK_SET), 0);
+		spz_error err = {0};
+		ck_assert_msg(spz_model_write(f, m, SPZ_FILE_SPZM, &err) == 0,
+		              "%s", err.text);
+		ck_assert_int_eq(fclose(f), 0);
+		unsigned char *b2 = (unsigned char *)tu_read_file(path, &n2);
+		ck_assert_uint_eq(n2, n1 + 6);
+		ck_assert(!memcmp(b2, "PREFIX", 6) && !memcmp(b2 + 6, b1, n1));
+		free(b2);
+	}
+	/* A NaN in the streamed tensor (at the ends of its pieces, and
+	 * late): refused as before, and a file written into is cut back to
+	 * what it held. */
+	static const int64_t at[] = {65535, 65536, 262143, 200000};
+	for (int k = 0; k < 4; k++) {
+		float keep = big->data[at[k]];
+		big->data[at[k]] = NAN;
+		ck_assert_int_eq(tu_write_file(path, "PREFIX", 6), 0);
+		FILE *f = fopen(path, "r+b");
+		ck_assert_int_eq(fseek(f, 6, SEEK_SET), 0);
+		spz_error err = {0};
+		ck_assert_int_eq(spz_model_write(f, m, SPZ_FILE_SPZM, &err),
+		                 SPZ_ERANGE);
+		char want[64];
+		snprintf(want, sizeof want, "NaN value at index %lld",
+		         (long long)at[k]);
+		ck_assert_msg(strstr(err.text, want), "%s", err.text);
+		ck_assert_int_eq(fclose(f), 0);
+		unsigned char *b2 = (unsigned char *)tu_read_file(path, &n2);
+		ck_assert_uint_eq(n2, 6);
+		free(b2);
+		if (k < 3)
+			big->data[at[k]] = keep;
+	}
+	remove(path);
+	expect_refused_alike(m, path, "tensor 'big': NaN value at index 200000");
+	/* With a later tensor also bad, the streamed one is named first;
+	 * alone, the later one; an earlier one comes before both. */
+	spz_tensor *q = spz_model_tensor(m, "q4");
+	q->codes[3] = 200;
+	expect_refused_alike(m, path, "tensor 'big': NaN value at index 200000");
+	big->data[200000] = 1;
+	expect_refused_alike(m, path, "tensor 'q4': code 200 at index 3");
+	big->data[5] = INFINITY;
+	spz_model_tensor(m, "fc.weight")->data[4] = NAN;
+	expect_refused_alike(m, path, "tensor 'fc.weight': NaN value at index 4");
+	free(b1);
+	remove(dir);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *spzm_suite(void)
 {
 	Suite *s = suite_create("spzm");
@@ -569,6 +721,7 @@ Suite *spzm_suite(void)
 	tcase_add_test(tc, bad_values_with_good_crc);
 	tcase_add_test(tc, reads_from_a_pipe);
 	tcase_add_test(tc, crc32_matches_zlib);
+	tcase_add_test(tc, big_tensors_are_streamed_into_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
