@@ -410,6 +410,134 @@ START_TEST(every_truncation_and_flip)
 }
 END_TEST
 
+/* Codes of every weight of u equal those of m (same names). */
+static void expect_same_codes(const spz_model *m, const spz_model *u)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_tensor *a = &m->tensors[i];
+		if (!a->codebook)
+			continue;
+		const spz_tensor *b = spz_model_tensor(u, a->name);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_ptr_nonnull(b->codes);
+		ck_assert_msg(!memcmp(a->codes, b->codes,
+		                      (size_t)spz_tensor_elements(a)),
+		              "codes of '%s' differ", a->name);
+	}
+}
+
+/*
+ * Unpack checks the entries while it decodes them; whatever is wrong, it
+ * must answer exactly as spz_eie_validate does (code and message), which
+ * is what validating first used to give. The image is broken one way at a
+ * time: an entry's code or index overwritten, a pointer moved, a count
+ * off, and two faults at once in different PEs (the first one in
+ * validate's order is named).
+ */
+static void expect_unpack_as_validate(spz_eie *e, const char *what)
+{
+	spz_error ev = {0}, eu = {0};
+	spz_model *u = NULL;
+	int rv = spz_eie_validate(e, &ev);
+	int ru = spz_eie_unpack(&u, e, &eu);
+	ck_assert_msg(rv == ru, "%s: validate %d (%s), unpack %d (%s)", what,
+	              rv, ev.text, ru, eu.text);
+	if (rv) {
+		ck_assert_msg(!strcmp(ev.text, eu.text), "%s: '%s' vs '%s'",
+		              what, ev.text, eu.text);
+		ck_assert_ptr_null(u);
+	}
+	spz_model_free(u);
+}
+
+static void mutate_and_compare(spz_eie *e, int tries, uint64_t seed)
+{
+	spz_rng r;
+	spz_rng_seed(&r, seed);
+	int refused = 0;
+	for (int n = 0; n < tries; n++) {
+		spz_eie_layer *l = &e->layers[spz_rng_below(&r, e->n_layers)];
+		spz_eie_pe *pe = &l->pe[spz_rng_below(&r, e->pes)];
+		int kind = (int)spz_rng_below(&r, 6);
+		if (kind < 4 && !pe->n_entries)
+			continue;
+		uint64_t a = spz_rng_below(&r, pe->n_entries ? pe->n_entries : 1);
+		uint64_t j = spz_rng_below(&r, (uint64_t)l->cols + 1);
+		uint8_t oc = kind < 4 ? pe->code[a] : 0;
+		uint8_t oi = kind < 4 ? pe->index[a] : 0;
+		uint32_t op = pe->ptr[j];
+		uint64_t onz = l->nonzeros;
+		char what[96];
+		snprintf(what, sizeof what, "try %d kind %d entry %llu ptr %llu",
+		         n, kind, (unsigned long long)a, (unsigned long long)j);
+		if (kind == 0)
+			pe->code[a] = (uint8_t)spz_rng_below(&r, 256);
+		else if (kind == 1)
+			pe->index[a] = (uint8_t)spz_rng_below(&r, 256);
+		else if (kind == 2)
+			pe->code[a] = 0;
+		else if (kind == 3)
+			pe->index[a] = (uint8_t)SPZ_EIE_MAX_Z(e);
+		else if (kind == 4)
+			pe->ptr[j] += spz_rng_below(&r, 2) ? 1 : (uint32_t)-1;
+		else
+			l->nonzeros += 1;
+		spz_error ev = {0};
+		refused += spz_eie_validate(e, &ev) != 0;
+		expect_unpack_as_validate(e, what);
+		if (kind < 4) {
+			pe->code[a] = oc;
+			pe->index[a] = oi;
+		}
+		pe->ptr[j] = op;
+		l->nonzeros = onz;
+	}
+	/* The mutations mostly break the image: the comparisons above were
+	 * mostly about failures. */
+	ck_assert_int_gt(refused, tries / 2);
+	expect_unpack_as_validate(e, "restored");
+	ck_assert_int_eq(spz_eie_validate(e, NULL), 0);
+}
+
+START_TEST(unpack_checks_as_validate)
+{
+	/* Small layers of every kind (row-major, transposed, MatMul). */
+	int64_t d[4] = {37, 29, 13, 7};
+	spz_model *m = chain_model(d, 4, 0.3, 21);
+	spz_eie *e = pack_ok(m, 3, 4);
+	mutate_and_compare(e, 400, 1);
+	/* Two faults, in PE 0's entries and PE 1's pointers: validate
+	 * names PE 0 first, and so must unpack. */
+	spz_eie_layer *l = &e->layers[0];
+	ck_assert_uint_gt(l->pe[0].n_entries, 0);
+	l->pe[0].code[0] = (uint8_t)l->codebook_size;
+	l->pe[1].ptr[1] = l->pe[1].ptr[2] + 1;
+	expect_unpack_as_validate(e, "two faults");
+	spz_error err = {0};
+	spz_model *u = NULL;
+	ck_assert_int_eq(spz_eie_unpack(&u, e, &err), SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 0 entry 0: code 15 "
+	                               "is outside the codebook of 15"),
+	              "%s", err.text);
+	spz_eie_free(e);
+	spz_model_free(m);
+	/* A layer unpack decodes in several tiles of rows and bands of
+	 * columns (one PE holding 600 rows of 2100 columns), and the same
+	 * on 2 PEs; the last tile's rows are where a bad index lands. */
+	int64_t big[4] = {2100, 600, 5, 3};
+	m = chain_model(big, 4, 0.05, 22);
+	for (uint32_t pes = 1; pes <= 2; pes++) {
+		e = pack_ok(m, pes, 4);
+		ck_assert_msg(spz_eie_unpack(&u, e, &err) == 0, "%s", err.text);
+		expect_same_codes(m, u);
+		spz_model_free(u);
+		mutate_and_compare(e, 24, 2 + pes);
+		spz_eie_free(e);
+	}
+	spz_model_free(m);
+}
+END_TEST
+
 /* The 4x4: rows [0,0,0,0], [3,4,0,0], [0,0,2,0], [0,1,0,0]. */
 START_TEST(csr_golden)
 {
@@ -591,6 +719,7 @@ Suite *pack_suite(void)
 	tcase_add_test(tc, fixed_point_is_canonical);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, every_truncation_and_flip);
+	tcase_add_test(tc, unpack_checks_as_validate);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("plain");
 	tcase_add_test(tc, csr_golden);
