@@ -394,8 +394,9 @@ static void decode_columns(uint8_t *codes, const spz_eie *e,
 
 /*
  * A row-major weight ([rows, cols]): a PE's rows lie pes * cols bytes
- * apart, a multiple of a large power of two that maps them all to the
- * same cache sets, so writing them directly thrashes (twice as slow). Each
+ * apart, often a multiple of a large power of two (64 x 9216 = 9 x 2^16)
+ * that maps them all to the same cache sets, so writing them directly
+ * thrashes (the fc6-sized layer: twice as slow). Each
  * PE is decoded instead a tile (local rows x columns, TILE_BYTES at most)
  * at a time into scratch whose rows are an odd number of cache lines
  * apart, and each tile row is copied out whole (so codes need not be
