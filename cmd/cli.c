@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "help.h"
@@ -42,6 +43,26 @@ int cli_opt_error(const char *cmd, int c, char **argv)
 		return cli_usage(cmd, "option '%s' needs a value",
 		                 argv[optind - 1]);
 	return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+int cli_out_to_opts(const char **out, const char **to, const char *cmd,
+                    int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{0, 0, 0, 0}};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		if (c == 'o')
+			*out = optarg;
+		else if (c == 't')
+			*to = optarg;
+		else
+			return cli_opt_error(cmd, c, argv);
+	}
+	return 0;
 }
 
 int cli_fail(const spz_error *err)
@@ -118,6 +139,38 @@ int cli_split(const char *s, int sep, char *left, size_t n,
 	return 0;
 }
 
+int cli_parse_pair(const char *s, int sep, int64_t *a, int64_t *b)
+{
+	char buf[64];
+	const char *right;
+	if (cli_split(s, sep, buf, sizeof buf, &right) ||
+	    cli_parse_i64(buf, a) || cli_parse_i64(right, b))
+		return -1;
+	return 0;
+}
+
+int cli_seed(uint64_t *out, const char *cmd, const char *s)
+{
+	if (cli_parse_u64(s, out))
+		return cli_usage(cmd, "--seed takes a non-negative integer, "
+		                 "not '%s'", s);
+	return 0;
+}
+
+char *cli_join(const char *const *v, size_t n, const char *sep)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + strlen(sep);
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	*p = 0;
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? sep : "", v[i]);
+	return s;
+}
+
 int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
                    const char *path)
 {
@@ -177,4 +230,65 @@ int cli_print_json(cJSON *j)
 	puts(s);
 	free(s);
 	return EXIT_OK;
+}
+
+int cli_read_json(cJSON **out, const char *path)
+{
+	spz_error err = {0};
+	char *text;
+	size_t len;
+	if (spz_slurp_path(&text, &len, path, &err))
+		return cli_fail(&err);
+	*out = cJSON_ParseWithLength(text, len);
+	free(text);
+	return 0;
+}
+
+int cli_report_paths(const char *cmd, const char *json, const char *out)
+{
+	if (json && !strcmp(json, "-") && !strcmp(out, "-"))
+		return cli_usage(cmd, "--json - needs the model in a file "
+		                 "(-o OUT)");
+	if (json && strcmp(json, "-") && !strcmp(json, out))
+		return cli_usage(cmd, "--json and -o name the same file");
+	return 0;
+}
+
+int cli_save_with_report(const spz_model *m, const char *path,
+                         spz_file_kind kind, const char *json,
+                         cJSON *report)
+{
+	spz_output jo = {0};
+	spz_error err = {0};
+	if (json) {
+		char *s = report ? cJSON_Print(report) : NULL;
+		cJSON_Delete(report);
+		if (!s)
+			return cli_error("out of memory");
+		int rc = spz_output_open(&jo, json, &err);
+		if (!rc && (fputs(s, jo.f) < 0 || fputc('\n', jo.f) < 0))
+			rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", json);
+		free(s);
+		if (rc) {
+			if (jo.f)
+				spz_output_abort(&jo);
+			return cli_fail(&err);
+		}
+	} else {
+		cJSON_Delete(report);
+	}
+	if (spz_model_save(m, path, kind, &err)) {
+		if (json)
+			spz_output_abort(&jo);
+		return cli_fail(&err);
+	}
+	if (json && spz_output_commit(&jo, &err)) {
+		/* Take the model back, unless it went to a device or a pipe
+		 * that was written in place. */
+		struct stat st;
+		if (strcmp(path, "-") && !lstat(path, &st) && S_ISREG(st.st_mode))
+			unlink(path);
+		return cli_fail(&err);
+	}
+	return 0;
 }

@@ -34,6 +34,12 @@ int cli_opt_error(const char *cmd, int c, char **argv);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 
+/* The options of a command that takes only -o/--output OUT and --to
+ * json|spzm (convert, unpack): sets *out and *to when given and leaves
+ * optind at the first operand; 0 or the exit code of a usage error. */
+int cli_out_to_opts(const char **out, const char **to, const char *cmd,
+                    int argc, char **argv);
+
 /* Strict number parsing of a whole option value; 0 on success. */
 int cli_parse_i64(const char *s, int64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
@@ -47,6 +53,14 @@ int cli_int_range(int64_t *out, const char *cmd, const char *opt,
  * separator or LEFT does not fit. */
 int cli_split(const char *s, int sep, char *left, size_t n,
               const char **right);
+/* "A<sep>B" (e.g. N:M "2:4") as two integers; -1 when it is not. */
+int cli_parse_pair(const char *s, int sep, int64_t *a, int64_t *b);
+/* --seed N (any unsigned 64-bit integer), or the usage error "spz CMD:
+ * --seed takes a non-negative integer, not 'S'" (returns EXIT_USAGE). */
+int cli_seed(uint64_t *out, const char *cmd, const char *s);
+/* The n strings of v joined by sep, malloc'd ("" for none); NULL when out
+ * of memory. */
+char *cli_join(const char *const *v, size_t n, const char *sep);
 
 /* Output format from --to (may be NULL) and the output path. Prints a usage
  * error and returns EXIT_USAGE when it cannot be told or would put binary
@@ -65,5 +79,19 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
 /* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);
+/* Reads and parses a JSON file ("-" = standard input). *out is NULL when
+ * the text is not JSON (the caller says what it wanted); returns 0, or
+ * the exit code of a read failure (printed). */
+int cli_read_json(struct cJSON **out, const char *path);
+/* The usage error for a --json report path that cannot go with the model
+ * output out: both standard output, or the same file. 0 when fine. */
+int cli_report_paths(const char *cmd, const char *json, const char *out);
+/* Saves a model and, when json is not NULL, the report (freed here; may
+ * be NULL without json) to json, as one: the report waits in its
+ * temporary file until the model is in place, and a failure leaves
+ * neither. Returns 0 or an exit code (printed). */
+int cli_save_with_report(const spz_model *m, const char *path,
+                         spz_file_kind kind, const char *json,
+                         struct cJSON *report);
 
 #endif

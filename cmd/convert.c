@@ -6,21 +6,9 @@
 
 int cmd_convert(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, 0, 'o'},
-		{"to", required_argument, 0, 't'},
-		{0, 0, 0, 0}};
 	const char *out = NULL, *to = NULL;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
-		if (c == 'o')
-			out = optarg;
-		else if (c == 't')
-			to = optarg;
-		else
-			return cli_opt_error("convert", c, argv);
-	}
+	if (cli_out_to_opts(&out, &to, "convert", argc, argv))
+		return EXIT_USAGE;
 	if (optind != argc - 1)
 		return cli_usage("convert", "expected one input file");
 	if (!out)

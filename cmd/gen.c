@@ -48,10 +48,8 @@ int cmd_gen(int argc, char **argv)
 		case 'c': cols_s = optarg; break;
 		case 'D': dens_s = optarg; break;
 		case 's':
-			if (cli_parse_u64(optarg, &seed))
-				return cli_usage("gen", "--seed takes a "
-				                 "non-negative integer, not '%s'",
-				                 optarg);
+			if (cli_seed(&seed, "gen", optarg))
+				return EXIT_USAGE;
 			break;
 		default:
 			return cli_opt_error("gen", c, argv);

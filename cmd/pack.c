@@ -61,11 +61,7 @@ static int pack_plain(const spz_model *m, const char *out, int kind,
 static int parse_nm(const char *s, int *n, int *m)
 {
 	int64_t a, b;
-	char buf[64];
-	const char *right;
-	if (cli_split(s, ':', buf, sizeof buf, &right) ||
-	    cli_parse_i64(buf, &a) || cli_parse_i64(right, &b) || a < 1 ||
-	    b < a || b > 256)
+	if (cli_parse_pair(s, ':', &a, &b) || a < 1 || b < a || b > 256)
 		return -1;
 	*n = (int)a;
 	*m = (int)b;
@@ -92,16 +88,15 @@ int cmd_pack(int argc, char **argv)
 		case 'f': format = optarg; break;
 		case 'n': nm = optarg; break;
 		case 'p':
-			if (cli_parse_i64(optarg, &v) || v < 1 || v > 4096)
-				return cli_usage("pack", "--pes takes 1..4096, not "
-				                 "'%s'", optarg);
+			if (cli_int_range(&v, "pack", "--pes", optarg, 1, 4096))
+				return EXIT_USAGE;
 			eo.pes = (uint32_t)v;
 			pes_given = 1;
 			break;
 		case 'i':
-			if (cli_parse_i64(optarg, &v) || v < 2 || v > 8)
-				return cli_usage("pack", "--index-bits takes 2..8, "
-				                 "not '%s'", optarg);
+			if (cli_int_range(&v, "pack", "--index-bits", optarg, 2,
+			                  8))
+				return EXIT_USAGE;
 			eo.index_bits = (int)v;
 			bits_given = 1;
 			break;

@@ -6,7 +6,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cJSON.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,61 +13,21 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-/* A per-tensor sparsity: tensors whose name matches glob get s. */
-typedef struct rule {
-	char *glob;
-	double s;
-	char *text; /* "GLOB=S" as recorded in the history */
-} rule;
+#include "select.h"
 
 /* What the command line asked for. */
 typedef struct request {
 	const char *in, *out, *to, *json;
 	const char *sparsity_s, *threshold_s, *nm_s, *scope_s, *partial_s;
-	const char **include, **exclude;
-	size_t n_include, n_exclude;
+	cli_select sel;
 	/* --rule texts and --config paths in command-line order. */
 	const char **sources;
 	int *source_is_config;
 	size_t n_sources;
-	rule *rules;
-	size_t n_rules;
+	cli_rules rules; /* sparsities */
 	spz_prune_options opts;
 	int have_sparsity;
 } request;
-
-/* A glob fnmatch(3) can take: not empty, every '[' closed, no trailing
- * backslash. (fnmatch would treat an unclosed '[' literally, which hides
- * typos.) */
-static int glob_ok(const char *g)
-{
-	if (!*g)
-		return 0;
-	for (const char *p = g; *p; p++) {
-		if (*p == '\\') {
-			if (!*++p)
-				return 0;
-		} else if (*p == '[') {
-			const char *q = p + 1;
-			if (*q == '!' || *q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q && *q != ']')
-				q++;
-			if (!*q)
-				return 0;
-			p = q;
-		}
-	}
-	return 1;
-}
-
-static int matches(const char *glob, const char *name)
-{
-	return fnmatch(glob, name, 0) == 0;
-}
 
 static int parse_sparsity(const char *s, double *v)
 {
@@ -78,92 +37,34 @@ static int parse_sparsity(const char *s, double *v)
 /* "N:M" with 1 <= N < M <= 16. */
 static int parse_nm(const char *s, int *n, int *m)
 {
-	char buf[32];
-	const char *colon = strchr(s, ':');
 	int64_t a, b;
-	if (!colon || (size_t)(colon - s) >= sizeof buf)
-		return -1;
-	memcpy(buf, s, (size_t)(colon - s));
-	buf[colon - s] = 0;
-	if (cli_parse_i64(buf, &a) || cli_parse_i64(colon + 1, &b) || a < 1 ||
-	    b > 16 || a >= b)
+	if (cli_parse_pair(s, ':', &a, &b) || a < 1 || b > 16 || a >= b)
 		return -1;
 	*n = (int)a;
 	*m = (int)b;
 	return 0;
 }
 
-static void free_rules(request *r)
-{
-	for (size_t i = 0; i < r->n_rules; i++) {
-		free(r->rules[i].glob);
-		free(r->rules[i].text);
-	}
-	free(r->rules);
-}
-
-static int add_rule(request *r, const char *glob, size_t glob_len, double s)
-{
-	rule *nr = realloc(r->rules, (r->n_rules + 1) * sizeof *nr);
-	if (!nr)
-		return -1;
-	r->rules = nr;
-	char num[32];
-	spz_format_double(num, s);
-	rule *x = &r->rules[r->n_rules];
-	x->s = s;
-	x->glob = malloc(glob_len + 1);
-	x->text = malloc(glob_len + strlen(num) + 2);
-	if (!x->glob || !x->text) {
-		free(x->glob);
-		free(x->text);
-		return -1;
-	}
-	memcpy(x->glob, glob, glob_len);
-	x->glob[glob_len] = 0;
-	sprintf(x->text, "%s=%s", x->glob, num);
-	r->n_rules++;
-	return 0;
-}
-
-/* --rule 'GLOB=S' (the last '=' splits, so a glob may hold one) into
- * the glob's length and S; a usage error when malformed. */
+/* --rule 'GLOB=S' into the glob's length and S; a usage error when
+ * malformed. */
 static int parse_rule(const char *arg, size_t *glob_len, double *s)
 {
-	const char *eq = strrchr(arg, '=');
-	if (!eq || eq == arg)
-		return cli_usage("prune", "--rule takes GLOB=S, not '%s'", arg);
-	char *glob = strndup(arg, (size_t)(eq - arg));
-	if (!glob)
-		return cli_error("out of memory");
-	int ok = glob_ok(glob);
-	free(glob);
-	if (!ok)
-		return cli_usage("prune", "--rule '%s': bad glob", arg);
-	if (parse_sparsity(eq + 1, s))
-		return cli_usage("prune", "--rule '%s': sparsity must be a number "
-		                 "in [0, 1)", arg);
-	*glob_len = (size_t)(eq - arg);
-	return 0;
+	const char *value;
+	int rc = cli_rule_split(glob_len, &value, "prune", "S", arg);
+	if (!rc && parse_sparsity(value, s))
+		rc = cli_usage("prune", "--rule '%s': sparsity must be a number "
+		               "in [0, 1)", arg);
+	return rc;
 }
 
 /* --config FILE.json: {"rules": [{"match": GLOB, "sparsity": S}...]}. */
 static int config_arg(request *r, const char *path)
 {
-	spz_input in;
-	spz_error err = {0};
-	char *text = NULL;
-	size_t len;
-	if (spz_input_open(&in, path, &err))
-		return cli_fail(&err);
-	int rc = spz_input_slurp(&text, &len, &in, &err);
-	spz_input_close(&in);
+	cJSON *j;
+	int rc = cli_read_json(&j, path);
 	if (rc)
-		return cli_fail(&err);
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	free(text);
+		return rc;
 	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(j, "rules");
-	rc = 0;
 	if (!cJSON_IsObject(j) || !cJSON_IsArray(rules)) {
 		rc = cli_error("'%s': not a prune config (want {\"rules\": "
 		               "[{\"match\": GLOB, \"sparsity\": S}...]})", path);
@@ -188,7 +89,7 @@ static int config_arg(request *r, const char *path)
 			               "\"sparsity\": S}", path, idx);
 			goto out;
 		}
-		if (!glob_ok(g->valuestring)) {
+		if (!cli_glob_ok(g->valuestring)) {
 			rc = cli_error("'%s': rule %d: bad glob '%s'", path, idx,
 			               g->valuestring);
 			goto out;
@@ -198,11 +99,11 @@ static int config_arg(request *r, const char *path)
 			               path, idx);
 			goto out;
 		}
-		if (add_rule(r, g->valuestring, strlen(g->valuestring),
-		             s->valuedouble)) {
-			rc = cli_error("out of memory");
+		rc = cli_rules_add(&r->rules, g->valuestring,
+		                   strlen(g->valuestring), s->valuedouble, NULL,
+		                   path);
+		if (rc)
 			goto out;
-		}
 	}
 out:
 	cJSON_Delete(j);
@@ -265,14 +166,6 @@ static int check_usage(request *r)
 			return cli_usage("prune", "--nm-partial takes keep or prune, "
 			                 "not '%s'", r->partial_s);
 	}
-	for (size_t i = 0; i < r->n_include; i++)
-		if (!glob_ok(r->include[i]))
-			return cli_usage("prune", "--include '%s': bad glob",
-			                 r->include[i]);
-	for (size_t i = 0; i < r->n_exclude; i++)
-		if (!glob_ok(r->exclude[i]))
-			return cli_usage("prune", "--exclude '%s': bad glob",
-			                 r->exclude[i]);
 	for (size_t i = 0; i < r->n_sources; i++) {
 		if (r->source_is_config[i]) {
 			if (!strcmp(r->sources[i], "-") && !strcmp(r->in, "-"))
@@ -286,14 +179,7 @@ static int check_usage(request *r)
 		if (rc)
 			return rc;
 	}
-	if (r->json) {
-		if (!strcmp(r->json, "-") && !strcmp(r->out, "-"))
-			return cli_usage("prune", "--json - needs the model in a file "
-			                 "(-o OUT)");
-		if (!strcmp(r->json, r->out))
-			return cli_usage("prune", "--json and -o name the same file");
-	}
-	return 0;
+	return cli_report_paths("prune", r->json, r->out);
 }
 
 /* Rules from --rule and --config in command-line order (a later one
@@ -304,69 +190,45 @@ static int load_rules(request *r)
 		const char *a = r->sources[i];
 		size_t len;
 		double s;
-		if (r->source_is_config[i]) {
-			int rc = config_arg(r, a);
-			if (rc)
-				return rc;
-		} else if (parse_rule(a, &len, &s) || add_rule(r, a, len, s)) {
-			return cli_error("out of memory");
-		}
+		int rc = r->source_is_config[i] ? config_arg(r, a)
+		       : parse_rule(a, &len, &s);
+		if (!rc && !r->source_is_config[i])
+			rc = cli_rules_add(&r->rules, a, len, s, NULL, NULL);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
 
-/* The tensors to prune and their sparsities; exit 1 when a glob matches
- * nothing or nothing is left. */
+/* The tensors to prune and their sparsities (cli_select_tensors,
+ * cli_rules_check: exit 2 when the command line names a tensor the model
+ * does not have). */
 static int select_items(spz_prune_item **out, size_t *n_out,
                         spz_model *m, const request *r)
 {
-	for (size_t g = 0; g < r->n_include + r->n_exclude; g++) {
-		int inc = g < r->n_include;
-		const char *glob = inc ? r->include[g]
-		                       : r->exclude[g - r->n_include];
-		size_t i = 0;
-		while (i < m->n_tensors && !matches(glob, m->tensors[i].name))
-			i++;
-		if (i == m->n_tensors)
-			return cli_error("--%s '%s' matches no tensor of the model",
-			                 inc ? "include" : "exclude", glob);
-	}
+	unsigned char *sel = calloc(m->n_tensors + 1, 1);
 	spz_prune_item *items = calloc(m->n_tensors + 1, sizeof *items);
-	int *hit = calloc(r->n_rules + 1, sizeof *hit);
-	if (!items || !hit) {
-		free(items);
-		free(hit);
-		return cli_error("out of memory");
-	}
+	int rc = sel && items ? 0 : cli_error("out of memory");
+	if (!rc)
+		rc = cli_select_tensors(sel, &r->sel, m, "prune");
+	if (!rc)
+		rc = cli_rules_check(&r->rules, sel, m, "prune");
 	size_t n = 0;
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		spz_tensor *t = &m->tensors[i];
-		int take = !r->n_include && spz_model_is_weight(m, t, NULL);
-		for (size_t g = 0; g < r->n_include; g++)
-			take |= matches(r->include[g], t->name);
-		for (size_t g = 0; g < r->n_exclude; g++)
-			take &= !matches(r->exclude[g], t->name);
-		if (!take)
+	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
+		if (!sel[i])
 			continue;
-		double s = r->opts.sparsity;
-		int given = r->have_sparsity || r->opts.mode != SPZ_PRUNE_MAGNITUDE;
-		for (size_t k = 0; k < r->n_rules; k++)
-			if (matches(r->rules[k].glob, t->name)) {
-				s = r->rules[k].s;
-				given = hit[k] = 1;
-			}
-		if (given)
-			items[n++] = (spz_prune_item){.tensor = t, .sparsity = s};
+		const cli_rule *k = cli_rules_find(&r->rules, m->tensors[i].name);
+		/* With rules only, the tensors no rule matches stay as they are. */
+		if (k || r->have_sparsity || r->opts.mode != SPZ_PRUNE_MAGNITUDE)
+			items[n++] = (spz_prune_item){
+				.tensor = &m->tensors[i],
+				.sparsity = k ? k->value : r->opts.sparsity};
 	}
-	int rc = 0;
-	for (size_t k = 0; !rc && k < r->n_rules; k++)
-		if (!hit[k])
-			rc = cli_error("rule '%s' matches no selected tensor",
-			               r->rules[k].text);
+	/* Only --config files without rules get here. */
 	if (!rc && !n)
-		rc = cli_error("no tensor selected (by default the weights of "
-		               "Gemm, MatMul and Conv nodes; see --include)");
-	free(hit);
+		rc = cli_usage("prune", "no tensor selected in model '%s' (no "
+		               "--sparsity and no rule)", m->name);
+	free(sel);
 	if (rc) {
 		free(items);
 		return rc;
@@ -376,36 +238,24 @@ static int select_items(spz_prune_item **out, size_t *n_out,
 	return 0;
 }
 
-/* "a, b, c" of n strings (NULL when n == 0 or out of memory). */
-static char *join(const char *const *v, size_t n)
-{
-	size_t len = 1;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(v[i]) + 2;
-	char *s = n ? malloc(len) : NULL, *p = s;
-	for (size_t i = 0; s && i < n; i++)
-		p += sprintf(p, "%s%s", i ? ", " : "", v[i]);
-	return s;
-}
-
 /* The history step: every parameter, with the rules as applied. */
 static int add_step(spz_model *m, const request *r, const spz_prune_item *it,
                     size_t n)
 {
 	static const char *partial[] = {"refuse", "keep", "prune"};
 	const spz_prune_options *o = &r->opts;
-	char *inc = join(r->include, r->n_include);
-	char *exc = join(r->exclude, r->n_exclude);
-	size_t nv = n > r->n_rules ? n : r->n_rules;
+	char *inc = cli_join(r->sel.include, r->sel.n_include, ", ");
+	char *exc = cli_join(r->sel.exclude, r->sel.n_exclude, ", ");
+	size_t nv = n > r->rules.n ? n : r->rules.n;
 	const char **v = malloc((nv + 1) * sizeof *v);
 	char *rules = NULL, *tensors = NULL;
 	if (v) {
-		for (size_t i = 0; i < r->n_rules; i++)
-			v[i] = r->rules[i].text;
-		rules = join(v, r->n_rules);
+		for (size_t i = 0; i < r->rules.n; i++)
+			v[i] = r->rules.v[i].text;
+		rules = cli_join(v, r->rules.n, ", ");
 		for (size_t i = 0; i < n; i++)
 			v[i] = it[i].tensor->name;
-		tensors = join(v, n);
+		tensors = cli_join(v, n, ", ");
 	}
 	free(v);
 	spz_param p[12];
@@ -417,7 +267,7 @@ static int add_step(spz_model *m, const request *r, const spz_prune_item *it,
 		p[np++] = (spz_param){"scope", o->global ? "global" : "layer"};
 	if (r->sparsity_s)
 		p[np++] = (spz_param){"sparsity", (char *)r->sparsity_s};
-	if (rules)
+	if (r->rules.n)
 		p[np++] = (spz_param){"rules", rules};
 	if (r->threshold_s)
 		p[np++] = (spz_param){"threshold", (char *)r->threshold_s};
@@ -425,11 +275,11 @@ static int add_step(spz_model *m, const request *r, const spz_prune_item *it,
 		p[np++] = (spz_param){"nm", (char *)r->nm_s};
 		p[np++] = (spz_param){"nm_partial", (char *)partial[o->nm_partial]};
 	}
-	if (inc)
+	if (r->sel.n_include)
 		p[np++] = (spz_param){"include", inc};
-	if (exc)
+	if (r->sel.n_exclude)
 		p[np++] = (spz_param){"exclude", exc};
-	int rc = tensors ? 0 : -1;
+	int rc = inc && exc && rules && tensors ? 0 : -1;
 	if (!rc) {
 		p[np++] = (spz_param){"tensors", tensors};
 		rc = spz_model_add_step(m, "prune", p, np);
@@ -528,48 +378,6 @@ static cJSON *report_json(const request *r, const spz_prune_item *it,
 	return j;
 }
 
-/* Writes the report and the model to temporaries, then renames both: a
- * failure leaves neither behind. */
-static int write_outputs(const spz_model *m, const request *r,
-                         spz_file_kind kind, cJSON *report)
-{
-	spz_output jo = {0}, mo = {0};
-	spz_error err = {0};
-	int rc = 0;
-	if (r->json) {
-		char *s = cJSON_Print(report);
-		rc = !s ? spz_fail(&err, SPZ_ENOMEM, "out of memory")
-		        : spz_output_open(&jo, r->json, &err);
-		if (!rc && (fputs(s, jo.f) < 0 || fputc('\n', jo.f) < 0))
-			rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", r->json);
-		free(s);
-		if (rc) {
-			if (jo.f)
-				spz_output_abort(&jo);
-			return cli_fail(&err);
-		}
-	}
-	rc = spz_output_open(&mo, r->out, &err);
-	if (!rc) {
-		rc = spz_model_write(mo.f, m, kind, &err);
-		if (rc)
-			spz_output_abort(&mo);
-		else
-			rc = spz_output_commit(&mo, &err);
-	}
-	if (rc) {
-		if (r->json)
-			spz_output_abort(&jo);
-		return cli_fail(&err);
-	}
-	if (r->json && spz_output_commit(&jo, &err)) {
-		if (strcmp(r->out, "-"))
-			unlink(r->out);
-		return cli_fail(&err);
-	}
-	return 0;
-}
-
 static int run(request *r)
 {
 	spz_file_kind kind;
@@ -596,11 +404,10 @@ static int run(request *r)
 		rc = cli_fail(&err);
 	if (!rc)
 		rc = add_step(m, r, items, n);
-	if (!rc) {
-		cJSON *report = report_json(r, items, n);
-		rc = write_outputs(m, r, kind, report);
-		cJSON_Delete(report);
-	}
+	if (!rc)
+		rc = cli_save_with_report(m, r->out, kind, r->json,
+		                          r->json ? report_json(r, items, n)
+		                                  : NULL);
 	/* Only after the outputs are in place: an error is one line. */
 	if (!rc)
 		print_table(r, items, n);
@@ -628,12 +435,10 @@ int cmd_prune(int argc, char **argv)
 	request r = {.in = "-", .out = "-"};
 	r.opts = (spz_prune_options)SPZ_PRUNE_OPTIONS_INIT;
 	/* Every repeatable option fits in argc slots. */
-	r.include = calloc((size_t)argc + 1, sizeof *r.include);
-	r.exclude = calloc((size_t)argc + 1, sizeof *r.exclude);
 	r.sources = calloc((size_t)argc + 1, sizeof *r.sources);
 	r.source_is_config = calloc((size_t)argc + 1, sizeof(int));
 	int rc = 0, c;
-	if (!r.include || !r.exclude || !r.sources || !r.source_is_config)
+	if (!r.sources || !r.source_is_config)
 		rc = cli_error("out of memory");
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
@@ -645,8 +450,10 @@ int cmd_prune(int argc, char **argv)
 		case 'T': r.threshold_s = optarg; break;
 		case 'n': r.nm_s = optarg; break;
 		case 'p': r.partial_s = optarg; break;
-		case 'i': r.include[r.n_include++] = optarg; break;
-		case 'x': r.exclude[r.n_exclude++] = optarg; break;
+		case 'i':
+		case 'x':
+			rc = cli_select_add(&r.sel, "prune", c == 'i', optarg);
+			break;
 		case 'j': r.json = optarg; break;
 		case 'r':
 		case 'c':
@@ -663,9 +470,8 @@ int cmd_prune(int argc, char **argv)
 		r.in = argv[optind];
 	if (!rc)
 		rc = run(&r);
-	free_rules(&r);
-	free(r.include);
-	free(r.exclude);
+	cli_rules_free(&r.rules);
+	cli_select_free(&r.sel);
 	free(r.sources);
 	free(r.source_is_config);
 	return rc;

@@ -14,60 +14,32 @@
 #include "cli.h"
 #include "select.h"
 
-typedef struct rule {
-	const char *text; /* "GLOB=B" as given */
-	char *glob;
-	int bits;
-} rule;
-
-/* "GLOB=B": the glob is everything before the last '='. */
-static int parse_rule(rule *r, const char *s)
+/* --rule 'GLOB=B' into the rules (value: the bits), or a usage error. */
+static int add_rule(cli_rules *rules, const char *arg)
 {
-	const char *eq = strrchr(s, '=');
+	size_t len;
+	const char *value;
 	int64_t b;
-	if (!eq || eq == s || cli_parse_i64(eq + 1, &b))
+	int rc = cli_rule_split(&len, &value, "quantize", "BITS", arg);
+	if (rc)
+		return rc;
+	if (cli_parse_i64(value, &b))
 		return cli_usage("quantize", "--rule takes GLOB=BITS, not '%s'",
-		                 s);
+		                 arg);
 	if (b < 1 || b > 8)
 		return cli_usage("quantize", "--rule '%s': bits must be 1..8",
-		                 s);
-	size_t n = (size_t)(eq - s);
-	if (!(r->glob = malloc(n + 1)))
-		return cli_error("out of memory");
-	memcpy(r->glob, s, n);
-	r->glob[n] = 0;
-	r->text = s;
-	r->bits = (int)b;
-	if (!cli_glob_ok(r->glob))
-		return cli_usage("quantize", "--rule '%s': bad glob '%s'", s,
-		                 r->glob);
-	return 0;
+		                 arg);
+	return cli_rules_add(rules, arg, len, (double)b, arg, NULL);
 }
 
 /* An integer option value in [lo, hi], or a usage error. */
 static int int_opt(int *out, const char *opt, const char *s, int lo, int hi)
 {
 	int64_t v;
-	if (cli_parse_i64(s, &v) || v < lo || v > hi)
-		return cli_usage("quantize", "%s takes %d..%d, not '%s'", opt, lo,
-		                 hi, s);
-	*out = (int)v;
-	return 0;
-}
-
-/* Joins strings with ',' into a malloc'd string ("" for none). */
-static char *join(const char *const *v, size_t n)
-{
-	size_t len = 1;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(v[i]) + 1;
-	char *s = malloc(len), *p = s;
-	if (!s)
-		return NULL;
-	*p = 0;
-	for (size_t i = 0; i < n; i++)
-		p += sprintf(p, "%s%s", i ? "," : "", v[i]);
-	return s;
+	int rc = cli_int_range(&v, "quantize", opt, s, lo, hi);
+	if (!rc)
+		*out = (int)v;
+	return rc;
 }
 
 static const char *method(const spz_quant_options *o)
@@ -135,45 +107,26 @@ static cJSON *report_json(const spz_model *m, const unsigned char *sel,
 	return j;
 }
 
-static int write_report(spz_output *jo, const char *path, cJSON *j)
-{
-	spz_error err = {0};
-	char *s = j ? cJSON_Print(j) : NULL;
-	cJSON_Delete(j);
-	if (!s)
-		return cli_error("out of memory");
-	int rc = spz_output_open(jo, path, &err);
-	if (!rc && fprintf(jo->f, "%s\n", s) < 0)
-		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", path);
-	free(s);
-	if (rc) {
-		if (jo->f)
-			spz_output_abort(jo);
-		return cli_fail(&err);
-	}
-	return 0;
-}
-
 static int add_history(spz_model *m, const spz_quant_options *o,
-                       const cli_select *sel, const rule *rules,
-                       size_t n_rules, const unsigned char *on)
+                       const cli_select *sel, const cli_rules *rules,
+                       const unsigned char *on)
 {
 	char bits[16], iters[16], seed[32];
 	snprintf(bits, sizeof bits, "%d", o->bits);
 	snprintf(iters, sizeof iters, "%d", o->max_iter);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-	const char **rv = calloc(n_rules + 1, sizeof *rv);
+	const char **rv = calloc(rules->n + 1, sizeof *rv);
 	const char **tv = calloc(m->n_tensors + 1, sizeof *tv);
 	size_t nt = 0;
 	for (size_t i = 0; i < m->n_tensors; i++)
 		if (on[i])
 			tv[nt++] = m->tensors[i].name;
-	for (size_t i = 0; rv && i < n_rules; i++)
-		rv[i] = rules[i].text;
-	char *inc = join(sel->include, sel->n_include);
-	char *exc = join(sel->exclude, sel->n_exclude);
-	char *rs = rv ? join(rv, n_rules) : NULL;
-	char *ts = tv ? join(tv, nt) : NULL;
+	for (size_t i = 0; rv && i < rules->n; i++)
+		rv[i] = rules->v[i].text;
+	char *inc = cli_join(sel->include, sel->n_include, ",");
+	char *exc = cli_join(sel->exclude, sel->n_exclude, ",");
+	char *rs = rv ? cli_join(rv, rules->n, ",") : NULL;
+	char *ts = tv ? cli_join(tv, nt, ",") : NULL;
 	int rc = SPZ_ENOMEM;
 	if (inc && exc && rs && ts) {
 		spz_param p[] = {
@@ -217,8 +170,7 @@ int cmd_quantize(int argc, char **argv)
 	const char *out = "-", *to = NULL, *json = NULL;
 	spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;
 	cli_select sel = {0};
-	rule *rules = NULL;
-	size_t n_rules = 0;
+	cli_rules rules = {0};
 	spz_model *m = NULL;
 	unsigned char *on = NULL;
 	spz_quant_stats *st = NULL;
@@ -245,26 +197,15 @@ int cmd_quantize(int argc, char **argv)
 			             100000000);
 			break;
 		case 's':
-			if (cli_parse_u64(optarg, &qo.seed))
-				rc = cli_usage("quantize", "--seed takes a "
-				               "non-negative integer, not '%s'",
-				               optarg);
+			rc = cli_seed(&qo.seed, "quantize", optarg);
 			break;
 		case 'I':
 		case 'X':
 			rc = cli_select_add(&sel, "quantize", c == 'I', optarg);
 			break;
-		case 'r': {
-			rule *nr = realloc(rules, (n_rules + 1) * sizeof *nr);
-			if (!nr) {
-				rc = cli_error("out of memory");
-				break;
-			}
-			rules = nr;
-			memset(&rules[n_rules], 0, sizeof *rules);
-			rc = parse_rule(&rules[n_rules++], optarg);
+		case 'r':
+			rc = add_rule(&rules, optarg);
 			break;
-		}
 		default:
 			rc = cli_opt_error("quantize", c, argv);
 		}
@@ -274,9 +215,8 @@ int cmd_quantize(int argc, char **argv)
 		in = argv[optind++];
 	if (!rc && optind < argc)
 		rc = cli_usage("quantize", "expected at most one input file");
-	if (!rc && json && !strcmp(json, "-") && !strcmp(out, "-"))
-		rc = cli_usage("quantize", "--json - needs the model to go to "
-		               "a file (-o OUT)");
+	if (!rc)
+		rc = cli_report_paths("quantize", json, out);
 	spz_file_kind kind;
 	if (!rc)
 		rc = cli_model_kind(&kind, "quantize", to, out);
@@ -287,15 +227,8 @@ int cmd_quantize(int argc, char **argv)
 		rc = cli_error("out of memory");
 	if (!rc)
 		rc = cli_select_tensors(on, &sel, m, "quantize");
-	for (size_t r = 0; !rc && r < n_rules; r++) {
-		size_t hit = 0;
-		for (size_t i = 0; i < m->n_tensors; i++)
-			hit += on[i] && cli_glob_match(rules[r].glob,
-			                               m->tensors[i].name);
-		if (!hit)
-			rc = cli_usage("quantize", "--rule '%s' matches no "
-			               "selected tensor", rules[r].text);
-	}
+	if (!rc)
+		rc = cli_rules_check(&rules, on, m, "quantize");
 	/* Refuse before changing anything: sharing twice compounds error. */
 	for (size_t i = 0; !rc && i < m->n_tensors; i++)
 		if (on[i] && m->tensors[i].codebook && !qo.requantize)
@@ -307,33 +240,23 @@ int cmd_quantize(int argc, char **argv)
 		if (!on[i])
 			continue;
 		spz_quant_options tq = qo;
-		for (size_t r = 0; r < n_rules; r++)
-			if (cli_glob_match(rules[r].glob, m->tensors[i].name))
-				tq.bits = rules[r].bits; /* later rules win */
+		const cli_rule *k = cli_rules_find(&rules, m->tensors[i].name);
+		if (k)
+			tq.bits = (int)k->value;
 		spz_error err = {0};
 		if (spz_quantize_tensor(&st[i], &m->tensors[i], &tq, &err))
 			rc = cli_fail(&err);
 	}
 	if (!rc)
-		rc = add_history(m, &qo, &sel, rules, n_rules, on);
-	/* The report waits in its temporary file until the model is saved,
-	 * and the table is printed last, so a failure prints one line only. */
-	spz_output jo = {0};
-	if (!rc && json)
-		rc = write_report(&jo, json, report_json(m, on, st, &qo));
-	if (!rc) {
-		rc = cli_save_model(m, out, kind);
-		spz_error err = {0};
-		if (json && rc)
-			spz_output_abort(&jo);
-		else if (json && spz_output_commit(&jo, &err))
-			rc = cli_fail(&err);
-	}
+		rc = add_history(m, &qo, &sel, &rules, on);
+	/* The table is printed last, so a failure prints one line only. */
+	if (!rc)
+		rc = cli_save_with_report(m, out, kind, json,
+		                          json ? report_json(m, on, st, &qo)
+		                               : NULL);
 	if (!rc)
 		print_table(m, on, st, &qo);
-	for (size_t r = 0; r < n_rules; r++)
-		free(rules[r].glob);
-	free(rules);
+	cli_rules_free(&rules);
 	cli_select_free(&sel);
 	free(on);
 	free(st);

@@ -621,18 +621,10 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
  * matched by layer (node) name. */
 static int load_activity(double *dens, const char *path, const spz_eie *e)
 {
-	spz_input in;
-	spz_error err = {0};
-	char *text;
-	size_t len;
-	if (spz_input_open(&in, path, &err))
-		return cli_fail(&err);
-	int rc = spz_input_slurp(&text, &len, &in, &err);
-	spz_input_close(&in);
+	cJSON *j;
+	int rc = cli_read_json(&j, path);
 	if (rc)
-		return cli_fail(&err);
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	free(text);
+		return rc;
 	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
 	if (!cJSON_IsArray(layers)) {
 		cJSON_Delete(j);

@@ -342,6 +342,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},
 		{0, 0, 0, 0}};
 	const char *dens_s = NULL, *batch_s = NULL, *window = NULL;
+	int64_t v;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
@@ -363,29 +364,24 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			o->json_path = optarg;
 			break;
 		case 's':
-			if (cli_parse_u64(optarg, &o->seed))
-				return cli_usage("run", "--seed takes a "
-				                 "non-negative integer, not '%s'",
-				                 optarg);
+			if (cli_seed(&o->seed, "run", optarg))
+				return EXIT_USAGE;
 			break;
 		case 'f':
-			if (cli_parse_u64(optarg, &o->fifo) || o->fifo < 1 ||
-			    o->fifo > 65536)
-				return cli_usage("run", "--fifo takes 1..65536, "
-				                 "not '%s'", optarg);
+			if (cli_int_range(&v, "run", "--fifo", optarg, 1, 65536))
+				return EXIT_USAGE;
+			o->fifo = (uint64_t)v;
 			break;
 		case 'p':
-			if (cli_parse_u64(optarg, &o->pes) || o->pes < 1 ||
-			    o->pes > 4096)
-				return cli_usage("run", "--pes takes 1..4096, not "
-				                 "'%s'", optarg);
+			if (cli_int_range(&v, "run", "--pes", optarg, 1, 4096))
+				return EXIT_USAGE;
+			o->pes = (uint64_t)v;
 			o->pes_set = 1;
 			break;
 		case 'x':
-			if (cli_parse_u64(optarg, &o->index_bits) ||
-			    o->index_bits < 2 || o->index_bits > 8)
-				return cli_usage("run", "--index-bits takes 2..8, "
-				                 "not '%s'", optarg);
+			if (cli_int_range(&v, "run", "--index-bits", optarg, 2, 8))
+				return EXIT_USAGE;
+			o->index_bits = (uint64_t)v;
 			o->ib_set = 1;
 			break;
 		case 'c':
@@ -421,10 +417,11 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 	               o->density < 0 || o->density > 1))
 		return cli_usage("run", "--act-density takes a number in "
 		                 "[0, 1], not '%s'", dens_s);
-	if (batch_s && (cli_parse_u64(batch_s, &o->batch) || o->batch < 1 ||
-	                o->batch > 1000000))
-		return cli_usage("run", "--batch takes 1..1000000, not '%s'",
-		                 batch_s);
+	if (batch_s) {
+		if (cli_int_range(&v, "run", "--batch", batch_s, 1, 1000000))
+			return EXIT_USAGE;
+		o->batch = (uint64_t)v;
+	}
 	if (window && !o->trace_path)
 		return cli_usage("run", "--trace-cycles goes with --trace FILE");
 	if (window && parse_window(window, &o->trace_from, &o->trace_to))

@@ -1,21 +1,25 @@
-/* select.c - tensor selection by role and by glob, shared by the commands
- * that transform weights. */
+/* select.c - tensor selection by role and by glob, and per-tensor rules,
+ * shared by the commands that transform weights (prune, quantize). */
 #define _POSIX_C_SOURCE 200809L
 #include "select.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
+/* fnmatch(3) would take an unclosed '[' literally, which hides typos. */
 int cli_glob_ok(const char *glob)
 {
 	if (!*glob)
 		return 0;
 	for (const char *p = glob; *p; p++) {
-		if (*p == '\\' && !*++p)
-			return 0;
-		if (*p == '[') {
+		if (*p == '\\') {
+			/* An escaped '[' opens no bracket expression. */
+			if (!*++p)
+				return 0;
+		} else if (*p == '[') {
 			/* A ']' right after '[' or '[!' is a member, not the end. */
 			const char *q = p + 1;
 			if (*q == '!' || *q == '^')
@@ -99,4 +103,87 @@ void cli_select_free(cli_select *s)
 	free(s->exclude);
 	s->include = s->exclude = NULL;
 	s->n_include = s->n_exclude = 0;
+}
+
+int cli_rule_split(size_t *glob_len, const char **value, const char *cmd,
+                   const char *what, const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	if (!eq || eq == arg)
+		return cli_usage(cmd, "--rule takes GLOB=%s, not '%s'", what,
+		                 arg);
+	char *glob = strndup(arg, (size_t)(eq - arg));
+	if (!glob)
+		return cli_error("out of memory");
+	int rc = cli_glob_ok(glob) ? 0
+	       : cli_usage(cmd, "--rule '%s': bad glob '%s'", arg, glob);
+	free(glob);
+	*glob_len = (size_t)(eq - arg);
+	*value = eq + 1;
+	return rc;
+}
+
+int cli_rules_add(cli_rules *r, const char *glob, size_t glob_len,
+                  double value, const char *text, const char *config)
+{
+	cli_rule *nv = realloc(r->v, (r->n + 1) * sizeof *nv);
+	if (!nv)
+		return cli_error("out of memory");
+	r->v = nv;
+	cli_rule *x = &r->v[r->n];
+	char num[32];
+	if (!text)
+		spz_format_double(num, value);
+	x->glob = strndup(glob, glob_len);
+	x->text = text ? strdup(text) : malloc(glob_len + strlen(num) + 2);
+	if (!x->glob || !x->text) {
+		free(x->glob);
+		free(x->text);
+		return cli_error("out of memory");
+	}
+	if (!text)
+		sprintf(x->text, "%s=%s", x->glob, num);
+	x->config = config;
+	x->value = value;
+	r->n++;
+	return 0;
+}
+
+const cli_rule *cli_rules_find(const cli_rules *r, const char *name)
+{
+	for (size_t k = r->n; k-- > 0;)
+		if (cli_glob_match(r->v[k].glob, name))
+			return &r->v[k];
+	return NULL;
+}
+
+int cli_rules_check(const cli_rules *r, const unsigned char *sel,
+                    const spz_model *m, const char *cmd)
+{
+	for (size_t k = 0; k < r->n; k++) {
+		const cli_rule *x = &r->v[k];
+		size_t i = 0;
+		while (i < m->n_tensors &&
+		       !(sel[i] && cli_glob_match(x->glob, m->tensors[i].name)))
+			i++;
+		if (i < m->n_tensors)
+			continue;
+		if (x->config)
+			return cli_usage(cmd, "'%s': rule '%s' matches no selected "
+			                 "tensor", x->config, x->text);
+		return cli_usage(cmd, "--rule '%s' matches no selected tensor",
+		                 x->text);
+	}
+	return 0;
+}
+
+void cli_rules_free(cli_rules *r)
+{
+	for (size_t k = 0; k < r->n; k++) {
+		free(r->v[k].glob);
+		free(r->v[k].text);
+	}
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
 }

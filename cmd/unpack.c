@@ -31,21 +31,9 @@ static int image_to_model(spz_model **out, spz_input *in, spz_error *err)
 
 int cmd_unpack(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, 0, 'o'},
-		{"to", required_argument, 0, 't'},
-		{0, 0, 0, 0}};
 	const char *out = NULL, *to = NULL;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
-		if (c == 'o')
-			out = optarg;
-		else if (c == 't')
-			to = optarg;
-		else
-			return cli_opt_error("unpack", c, argv);
-	}
+	if (cli_out_to_opts(&out, &to, "unpack", argc, argv))
+		return EXIT_USAGE;
 	if (argc - optind > 1)
 		return cli_usage("unpack", "expected at most one input image");
 	const char *in_path = optind < argc ? argv[optind] : "-";

@@ -18,14 +18,27 @@ show convert "$out/mlp.spzm" -o "$out/mlp.json"
 show convert "$out/mlp.json" -o "$out/mlp2.spzm"
 cmp "$out/mlp.spzm" "$out/mlp2.spzm" && echo "spzm -> json -> spzm: byte-identical"
 
+step "prune with Deep Compression's LeNet-300-100 rates (fc1 92%, fc2 91%, fc3 74%)"
+show prune "$out/mlp.spzm" --rule 'fc1.weight=0.92' --rule 'fc2.weight=0.91' \
+	--rule 'fc3.weight=0.74' -o "$out/pruned.spzm"
+
 step "quantize: 4-bit k-means codebooks per layer, zero kept exact"
-show quantize --bits 4 "$out/mlp.spzm" -o "$out/q4.spzm"
+show quantize --bits 4 "$out/pruned.spzm" -o "$out/q4.spzm"
 
 step "spz info of the quantized model"
 show info "$out/q4.spzm"
 
 step "pack into an EIE image on 64 PEs"
 show pack "$out/q4.spzm" -o "$out/mlp.eie"
+
+step "pack -> unpack -> pack is byte-identical"
+show unpack "$out/mlp.eie" -o "$out/back.spzm"
+"$SPZ" pack "$out/back.spzm" -o "$out/mlp2.eie" >/dev/null
+cmp "$out/mlp.eie" "$out/mlp2.eie" && echo "byte-identical"
+
+step "the EIE paper's Fig. 3: a 16x8 matrix on 4 PEs, PE 0 as the paper draws it"
+show pack samples/eie_fig3.json --pes 4 -o "$out/fig3.eie"
+show info "$out/fig3.eie" --dump --pe 0
 
 step "the cost report"
 show report "$out/mlp.eie" --png "$out/figures"

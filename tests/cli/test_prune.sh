@@ -120,7 +120,18 @@ bad_config "unknown key" '{"rules": [], "sparsity": 0.5}' 'unknown key "sparsity
 bad_config "rule shape" '{"rules": [{"match": "fc1.weight"}]}' 'rule 0 must be \{"match": GLOB, "sparsity": S\}'
 bad_config "sparsity range" '{"rules": [{"match": "fc1.weight", "sparsity": 1}]}' 'rule 0: sparsity must be in \[0, 1\)'
 bad_config "bad glob" '{"rules": [{"match": "fc[1", "sparsity": 0.5}]}' "rule 0: bad glob 'fc\[1'"
-bad_config "glob matches nothing" '{"rules": [{"match": "fc9.*", "sparsity": 0.5}]}' "rule 'fc9\.\*=0\.5' matches no selected tensor"
+# A rule naming a tensor the model does not have is a usage error, as on
+# the command line.
+printf '%s' '{"rules": [{"match": "fc9.*", "sparsity": 0.5}]}' > "$T/miss.json"
+run prune "$T/mlp.spzm" --config "$T/miss.json" -o "$T/bad.spzm"
+expect_rc 2 "config glob matches nothing: exit 2"
+expect_err "^spz prune: '.*miss\.json': rule 'fc9\.\*=0\.5' matches no selected tensor$" "config glob matches nothing: message"
+expect_one_line "config glob matches nothing: one line"; expect_no_file "$T/bad.spzm" "config glob matches nothing: no file"
+printf '%s' '{"rules": []}' > "$T/empty.json"
+run prune "$T/mlp.spzm" --config "$T/empty.json" -o "$T/bad.spzm"
+expect_rc 2 "config without rules: exit 2"
+expect_err "no tensor selected in model 'mlp' \(no --sparsity and no rule\)" "config without rules: message"
+expect_one_line "config without rules: one line"; expect_no_file "$T/bad.spzm" "config without rules: no file"
 run prune "$T/mlp.spzm" --config "$T/nope.json" -o "$T/bad.spzm"
 expect_rc 1 "missing config"; expect_err "nope\.json" "missing config named"; expect_no_file "$T/bad.spzm" "missing config: no file"
 
@@ -162,7 +173,7 @@ usage "bad --scope" --sparsity 0.5 --scope everything
 usage "--scope global with rules" --sparsity 0.5 --scope global --rule 'fc1.weight=0.9'
 usage "--nm-partial without --nm" --sparsity 0.5 --nm-partial keep
 usage "bad --nm-partial" --nm 2:4 --nm-partial drop
-usage "--include with a bad glob" --sparsity 0.5 --include 'fc[1'
+usage "--include with a bad glob" --sparsity 0.5 --include 'fc[1'; expect_err "bad glob 'fc\[1' for --include" "bad --include glob message"
 usage "unknown option" --sparsity 0.5 --frobnicate
 usage "--json and -o the same file" --sparsity 0.5 --json "$T/u.spzm"
 usage "bad --to" --sparsity 0.5 --to onnx
@@ -170,6 +181,20 @@ run prune "$T/mlp.spzm" "$T/mlp.spzm" --sparsity 0.5 -o "$T/u.spzm"
 expect_rc 2 "two inputs"; expect_no_file "$T/u.spzm" "two inputs: no file"
 run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json -
 expect_rc 2 "--json - with the model on stdout"; expect_err "--json - needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
+
+# ---- the command line names tensors the model lacks: exit 2 ----------------
+absent() { # NAME PATTERN ARGS...
+	name=$1; pat=$2; shift 2
+	run prune "$T/mlp.spzm" "$@" -o "$T/d.spzm" --json "$T/d.json"
+	expect_rc 2 "$name: exit 2"; expect_err "$pat" "$name: message"
+	expect_one_line "$name: one line"; expect_no_file "$T/d.spzm" "$name: no model"
+	expect_no_file "$T/d.json" "$name: no report"
+}
+absent "rule matches nothing" "^spz prune: --rule 'fc9\.\*=0\.5' matches no selected tensor$" --rule 'fc9.*=0.5'
+absent "rule matches only unselected" "--rule 'fc1\.bias=0\.5' matches no selected tensor" --sparsity 0.5 --rule 'fc1.bias=0.5'
+absent "--include matches nothing" "--include 'fc1\.weights' matches no tensor of model 'mlp'" --sparsity 0.5 --include 'fc1.weights'
+absent "--exclude matches nothing" "--exclude 'fc4\*' matches no tensor of model 'mlp'" --sparsity 0.5 --exclude 'fc4*'
+absent "no tensor selected" "no tensor selected in model 'mlp'" --sparsity 0.5 --exclude '*'
 
 # ---- data errors: exit 1, one line, no file ---------------------------------
 data() { # NAME PATTERN ARGS...
@@ -179,11 +204,6 @@ data() { # NAME PATTERN ARGS...
 	expect_one_line "$name: one line"; expect_no_file "$T/d.spzm" "$name: no model"
 	expect_no_file "$T/d.json" "$name: no report"
 }
-data "rule matches nothing" "rule 'fc9\.\*=0\.5' matches no selected tensor" "$T/mlp.spzm" --rule 'fc9.*=0.5'
-data "rule matches only unselected" "rule 'fc1\.bias=0\.5' matches no selected tensor" "$T/mlp.spzm" --sparsity 0.5 --rule 'fc1.bias=0.5'
-data "--include matches nothing" "--include 'fc1\.weights' matches no tensor of the model" "$T/mlp.spzm" --sparsity 0.5 --include 'fc1.weights'
-data "--exclude matches nothing" "--exclude 'fc4\*' matches no tensor of the model" "$T/mlp.spzm" --sparsity 0.5 --exclude 'fc4*'
-data "no tensor selected" "no tensor selected" "$T/mlp.spzm" --sparsity 0.5 --exclude '*'
 data "N:M on a bias" "tensor 'fc1\.bias' is not the weight of a Gemm, MatMul or Conv node" "$T/mlp.spzm" --nm 2:4 --include 'fc1.bias'
 data "missing input" "nope\.spzm" "$T/nope.spzm" --sparsity 0.5
 run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/no/dir/x.spzm" --json "$T/w.json"

@@ -125,12 +125,18 @@ pat="--include 'nope' matches no tensor of model 'mlp'"; bad "include matching n
 pat="bad glob '\[abc' for --include"; bad "bad glob" --include '[abc'
 pat="--rule '\[x=2': bad glob '\[x'"; bad "bad rule glob" --rule '[x=2'
 pat="no tensor selected in model 'mlp'"; bad "nothing selected" --exclude '*'
+pat="^spz quantize: --exclude '\\\\\\[\\*' matches no tensor of model 'mlp'\$"; bad "escaped [ is a valid glob" --exclude '\[*'
 pat="unknown option '--frobnicate'"; bad "unknown option" --frobnicate
 pat="expected at most one input file"; bad "two inputs" "$T/l.spzm"
 pat="option '--bits' needs a value"; bad "missing value" --bits
 run quantize "$T/m.spzm" --json -
 expect_rc 2 "--json - with the model on stdout"
 expect_one_line "--json - conflict: one line"
+expect_err "--json - needs the model in a file" "--json - conflict: message"
+run quantize "$T/m.spzm" -o "$T/same.spzm" --json "$T/same.spzm"
+expect_rc 2 "--json and -o the same file"
+expect_err "^spz quantize: --json and -o name the same file$" "same file: message"
+expect_no_file "$T/same.spzm" "same file: nothing written"
 
 # Bad data: exit 1, one line, nothing written.
 run quantize "$T/missing.spzm" -o "$T/bad.spzm"
