@@ -11,16 +11,11 @@
 int cmd_convert(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_info(int argc, char **argv);
-/* @@ prune decl @@ */
 int cmd_prune(int argc, char **argv);
-/* @@ quantize decl @@ */
 int cmd_quantize(int argc, char **argv);
-/* @@ pack decl @@ */
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
-/* @@ report decl @@ */
 int cmd_report(int argc, char **argv);
-/* @@ run decl @@ */
 int cmd_run(int argc, char **argv);
 
 static const struct {
@@ -30,16 +25,11 @@ static const struct {
 	{"gen", cmd_gen},
 	{"info", cmd_info},
 	{"convert", cmd_convert},
-	/* @@ prune @@ */
 	{"prune", cmd_prune},
-	/* @@ quantize @@ */
 	{"quantize", cmd_quantize},
-	/* @@ pack @@ */
 	{"pack", cmd_pack},
 	{"unpack", cmd_unpack},
-	/* @@ report @@ */
 	{"report", cmd_report},
-	/* @@ run @@ */
 	{"run", cmd_run},
 };
 

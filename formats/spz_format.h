@@ -112,9 +112,7 @@ uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
  * refused). *t is unchanged on failure. */
 int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
 
-/* Each format adds its section below its own marker line. */
 
-/* @@ image @@ */
 /*
  * Packed images (spz pack): every one starts with SPZ_IMAGE_MAGIC, a u16
  * version and a kind byte (formats/README.md, "Images").
@@ -178,7 +176,6 @@ void spz_plain_free(spz_plain *p);
 int spz_plain_read_model(spz_model **out, spz_input *in, spz_error *err);
 
 
-/* @@ png @@ */
 
 /*
  * PNG (8-bit RGB, filter none, zlib deflate; formats/README.md "PNG
@@ -202,7 +199,6 @@ int spz_png_write(const char *path, const uint8_t *rgb, uint32_t width,
 uint64_t spz_eie_header_bits(const spz_eie *e);
 uint64_t spz_eie_layer_header_bits(const spz_eie *e, const spz_eie_layer *l);
 
-/* @@ run-io @@ */
 
 /*
  * Vectors of spz run (formats/README.md, "Run vectors"). JSON: an array of

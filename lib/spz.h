@@ -447,9 +447,7 @@ double spz_energy_mult(const spz_energy_table *t, int bits);
 double spz_energy_sram(const spz_energy_table *t, double bits);
 double spz_energy_dram(const spz_energy_table *t, double bits);
 
-/* Each module adds its section below its own marker line. */
 
-/* @@ prune @@ */
 
 /* ------------------------------------------------------------------ */
 /* Pruning (spz prune)                                                 */
@@ -563,7 +561,6 @@ int spz_prune_check_model(const spz_model *m, spz_error *err);
 int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
                     const spz_prune_options *opts, spz_error *err);
 
-/* @@ quantize @@ */
 
 /* ------------------------------------------------------------------ */
 /* Weight sharing: 1-D k-means (spz quantize)                          */
@@ -676,7 +673,6 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
  * tensor is left alone. SPZ_ENOMEM leaves it unchanged. */
 int spz_tensor_dequantize(spz_tensor *t, spz_error *err);
 
-/* @@ pack @@ */
 /*
  * Checks everything an EIE image must satisfy before it can be walked:
  * PE count 1..4096, index bits 2..8, at least one layer; per layer the
@@ -759,7 +755,6 @@ void spz_sparse_clear(spz_sparse *s);
  * weight of a Gemm, MatMul or Conv. */
 int spz_sparse_axis(const spz_model *m, const spz_tensor *t);
 
-/* @@ report @@ */
 
 /* ------------------------------------------------------------------ */
 /* Cost report (spz report)                                            */
@@ -983,7 +978,6 @@ int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
 void spz_rgb_text(spz_rgb *img, int x, int y, const char *text,
                   const uint8_t rgb[3], int scale);
 
-/* @@ run @@ */
 
 /* ------------------------------------------------------------------ */
 /* Fixed-point inference and the EIE emulator (spz run)                */
