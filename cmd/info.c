@@ -18,7 +18,9 @@ static void print_strv(char *const *v, size_t n)
 }
 
 /* The N:M pattern a weight satisfies along its reduction dimension: the
- * one it was pruned to, else 2:4. Returns that dimension, or -1. */
+ * one it was pruned to, else 2:4. Returns that dimension, or -1. A
+ * dimension shorter than M has no whole group: any dense weight would
+ * "satisfy" the pattern there, so it is not claimed. */
 static int nm_pattern(const spz_model *m, const spz_tensor *t, int *n,
                       int *mm)
 {
@@ -26,7 +28,8 @@ static int nm_pattern(const spz_model *m, const spz_tensor *t, int *n,
 	int dim = spz_model_reduction_dim(m, t);
 	*n = rec ? t->prune->nm_n : 2;
 	*mm = rec ? t->prune->nm_m : 4;
-	return dim >= 0 && spz_tensor_nm_holds(t, dim, *n, *mm) ? dim : -1;
+	return dim >= 0 && t->dims[dim] >= *mm &&
+	       spz_tensor_nm_holds(t, dim, *n, *mm) ? dim : -1;
 }
 
 static void print_text(const spz_model *m)

@@ -70,6 +70,10 @@ expect_out 'satisfies 2:4 along dim 1' "info says the pattern holds"
 run info --json "$T/nm.spzm"; expect_out '"dim":	1' "info --json has the pattern"
 run info "$T/mlp.spzm"
 if printf '%s\n' "$out" | grep -q satisfies; then notok "dense model satisfies nothing"; else ok "dense model satisfies nothing"; fi
+# [3, 2]: no whole group of 4 along dim 1, so no pattern is claimed.
+"$SPZ" gen mlp --dims 2,3 -o "$T/short.spzm"
+run info "$T/short.spzm"
+if printf '%s\n' "$out" | grep -q satisfies; then notok "dim shorter than M satisfies nothing"; else ok "dim shorter than M satisfies nothing"; fi
 run prune "$T/mlp.spzm" --nm 1:4 -o "$T/nm14.spzm"
 run info "$T/nm14.spzm"; expect_out 'satisfies 1:4 along dim 1' "1:4 pattern reported"
 
