@@ -1,5 +1,5 @@
 /* cli.c - messages, exit codes and option parsing shared by subcommands. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <cJSON.h>
@@ -244,12 +244,48 @@ int cli_read_json(cJSON **out, const char *path)
 	return 0;
 }
 
+/* The directory part of path ("." when none), resolved; NULL when it
+ * cannot be. */
+static char *real_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return realpath(".", NULL);
+	if (slash == path)
+		return realpath("/", NULL);
+	char *d = strndup(path, (size_t)(slash - path));
+	char *r = d ? realpath(d, NULL) : NULL;
+	free(d);
+	return r;
+}
+
+/* Whether two output paths name one file: the same file that exists, or
+ * the same name in the same directory however it is spelled (x, ./x,
+ * d/../x). The second output's rename would replace the first. */
+static int same_file(const char *a, const char *b)
+{
+	if (!strcmp(a, b))
+		return 1;
+	struct stat sa, sb;
+	if (!stat(a, &sa) && !stat(b, &sb))
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b))
+		return 0;
+	char *da = real_dir(a), *db = real_dir(b);
+	int same = da && db && !strcmp(da, db);
+	free(da);
+	free(db);
+	return same;
+}
+
 int cli_report_paths(const char *cmd, const char *json, const char *out)
 {
 	if (json && !strcmp(json, "-") && !strcmp(out, "-"))
 		return cli_usage(cmd, "--json - needs the model in a file "
 		                 "(-o OUT)");
-	if (json && strcmp(json, "-") && !strcmp(json, out))
+	if (json && strcmp(json, "-") && strcmp(out, "-") &&
+	    same_file(json, out))
 		return cli_usage(cmd, "--json and -o name the same file");
 	return 0;
 }

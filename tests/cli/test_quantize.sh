@@ -137,6 +137,11 @@ run quantize "$T/m.spzm" -o "$T/same.spzm" --json "$T/same.spzm"
 expect_rc 2 "--json and -o the same file"
 expect_err "^spz quantize: --json and -o name the same file$" "same file: message"
 expect_no_file "$T/same.spzm" "same file: nothing written"
+mkdir -p "$T/sub"
+run quantize "$T/m.spzm" -o "$T/same.spzm" --json "$T/sub/../same.spzm"
+expect_rc 2 "--json and -o the same file through .."
+expect_err "^spz quantize: --json and -o name the same file$" "same file through ..: message"
+expect_no_file "$T/same.spzm" "same file through ..: nothing written"
 
 # Bad data: exit 1, one line, nothing written.
 run quantize "$T/missing.spzm" -o "$T/bad.spzm"
