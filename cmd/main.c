@@ -2,6 +2,8 @@
  * main.c - the spz program: global options and the table of subcommands.
  * Each subcommand lives in its own file and gets argv from its name on.
  */
+#define _POSIX_C_SOURCE 200809L /* SIGPIPE */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +93,10 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* A reader that goes away (| head, a failing next stage) must not
+	 * kill spz between opening a temporary output and removing it: the
+	 * write fails with EPIPE instead and the usual error path cleans up. */
+	signal(SIGPIPE, SIG_IGN);
 	int rc = dispatch(argc, argv);
 	/* A command that failed has said why already: one line only. */
 	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK) {

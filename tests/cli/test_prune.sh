@@ -189,6 +189,12 @@ expect_rc 2 "two inputs"; expect_no_file "$T/u.spzm" "two inputs: no file"
 run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json -
 expect_rc 2 "--json - with the model on stdout"; expect_err "--json - needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
 
+# A reader that goes away: the write fails, the report's temporary goes too.
+"$SPZ" prune "$T/mlp.spzm" --sparsity 0.5 --json "$T/gone.json" 2>"$T/.err" | true
+err=$(cat "$T/.err")
+expect_err "^spz: cannot write '<stdout>': Broken pipe$" "closed pipe: says so"
+expect_one_line "closed pipe: one line"; expect_no_file "$T/gone.json" "closed pipe: no report left"
+
 # ---- the command line names tensors the model lacks: exit 2 ----------------
 absent() { # NAME PATTERN ARGS...
 	name=$1; pat=$2; shift 2
