@@ -598,6 +598,13 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 			                e->valuedouble);
 		dims[d++] = (int64_t)e->valuedouble;
 	}
+	/* One source of values: with two, which one a reader took would be
+	 * a guess (a hand-edited "data" silently losing to stale "codes"). */
+	if (!!field(j, "data") + !!field(j, "external_data") +
+	    !!(field(j, "codebook") || field(j, "codes")) > 1)
+		return SHAPE(r, "'%s': tensor '%s' has more than one of \"data\", "
+		             "\"external_data\" and \"codebook\"/\"codes\"",
+		             r->label, name);
 	spz_tensor *t;
 	spz_error sub = {0};
 	int have_codes = field(j, "codebook") != NULL;

@@ -72,6 +72,8 @@ json_with "$T/short.json" '"dims": [2, 3], "data": [1, 2, 3, 4, 5]'
 bad "data shorter than dims" "$T/short.json" "'$T/short.json': tensor 'w': \"data\" has 5 values but the dims give 6"
 json_with "$T/long.json" '"dims": [2, 2], "data": [1, 2, 3, 4, 5]'
 bad "data longer than dims" "$T/long.json" "'$T/long.json': tensor 'w': \"data\" has 5 values but the dims give 4"
+json_with "$T/both.json" '"dims": [2], "bits": 1, "codebook": [0, 1], "codes": [1, 0], "data": [5, 6]'
+bad "data and codes" "$T/both.json" "'$T/both.json': tensor 'w' has more than one of \"data\", \"external_data\" and \"codebook\"/\"codes\""
 json_with "$T/big.json" '"dims": [3], "data": [1, 2e39, 3]'
 bad "value outside float32" "$T/big.json" "'$T/big.json': tensor 'w': data\[1\] is outside the float32 range"
 json_with "$T/nanlit.json" '"dims": [3], "data": [1, NaN, 3]'

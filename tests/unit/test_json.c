@@ -435,6 +435,15 @@ static const struct {
 	{"\"dims\": [2, 3], \"external_data\": 3", SPZ_EFORMAT,
 	 "tensor 'w' external_data must be an object"},
 	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
+	 "[1, 2], \"data\": [3, 4]", SPZ_EFORMAT,
+	 "tensor 'w' has more than one of \"data\", \"external_data\" and "
+	 "\"codebook\"/\"codes\""},
+	{"\"dims\": [2], \"codes\": [1, 2], \"data\": [3, 4]", SPZ_EFORMAT,
+	 "tensor 'w' has more than one of"},
+	{"\"dims\": [2], \"data\": [3, 4], \"external_data\": {\"location\": "
+	 "\"w.bin\", \"offset\": 0, \"length\": 8}", SPZ_EFORMAT,
+	 "tensor 'w' has more than one of"},
+	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
 	 "[1, 2]", 0, ""},
 	{"\"dims\": [2], \"bits\": 2, \"codebook\": [0, 0.5, 1], \"codes\": "
 	 "[1, 3]", SPZ_ERANGE,
