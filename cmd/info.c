@@ -74,8 +74,9 @@ static void print_text(const spz_model *m)
 		       "float32", (long long)n, (long long)nz,
 		       n ? (double)nz / (double)n : 0.0);
 		if (t->codebook)
-			printf("%u entries, %d bits\n", t->codebook_size,
-			       t->bits);
+			printf("%u entr%s, %d bit%s\n", t->codebook_size,
+			       t->codebook_size == 1 ? "y" : "ies", t->bits,
+			       t->bits == 1 ? "" : "s");
 		else
 			printf("-\n");
 		if (t->codebook) {

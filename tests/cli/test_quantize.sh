@@ -64,7 +64,7 @@ expect_out 'rules=fc3\.\*=2,fc2\.\*=3,fc2\.w\*=5' "rules in the history"
 run quantize "$T/m.spzm" -o "$T/inc.spzm" --include 'fc1.*'
 expect_rc 0 "--include"
 run info "$T/inc.spzm"
-expect_out 'fc1\.bias .* 1 entries, 4 bits' "include selects the all-zero bias: codebook {0}"
+expect_out 'fc1\.bias .* 1 entry, 4 bits' "include selects the all-zero bias: codebook {0}"
 expect_out 'fc2\.weight .* -$' "include drops the default set"
 run quantize "$T/m.spzm" -o "$T/exc.spzm" --exclude 'fc1.*'
 expect_rc 0 "--exclude"
@@ -178,4 +178,8 @@ check "the model went through it" cmp "$T/fromfifo" "$T/q.spzm"
 run quantize --help
 expect_rc 0 "quantize --help"
 expect_out '^usage: spz quantize' "help shows usage"
+run quantize --bits 1 "$T/m.spzm" -o "$T/q1.spzm"
+expect_rc 0 "quantize to 1 bit"
+run info "$T/q1.spzm"
+expect_out 'fc1\.weight .* 2 entries, 1 bit$' "info says '1 bit', not '1 bits'"
 done_testing
