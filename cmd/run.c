@@ -5,6 +5,7 @@
  * and a per-cycle trace.
  */
 #include <cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -128,11 +129,13 @@ static int parse_fracs(int *frac, const char *s, size_t n_layers)
 
 struct trace_ctx {
 	FILE *f;
+	int errnum;   /* errno of a failed write, 0 if none */
 };
 
 static int trace_line(void *ctx, const spz_emu_event *ev)
 {
-	FILE *f = ((struct trace_ctx *)ctx)->f;
+	struct trace_ctx *t = ctx;
+	FILE *f = t->f;
 	char pe[16], col[24] = "", row[24] = "";
 	if (ev->pe < 0)
 		strcpy(pe, "ccu");
@@ -143,8 +146,10 @@ static int trace_line(void *ctx, const spz_emu_event *ev)
 	if (ev->row >= 0)
 		snprintf(row, sizeof row, "%" PRId64, ev->row);
 	if (fprintf(f, "%" PRIu64 ",%s,%s,%u,%s,%s\n", ev->cycle, pe,
-	            ev->event, ev->layer, col, row) < 0)
+	            ev->event, ev->layer, col, row) < 0) {
+		t->errnum = errno ? errno : EIO;
 		return SPZ_EIO;
+	}
 	return 0;
 }
 
@@ -543,7 +548,13 @@ int cmd_run(int argc, char **argv)
 		for (size_t i = 0; i < n_in; i++)
 			xq[i] = spz_to_fixed(xs[i], frac[0]);
 		if (spz_emu_run(emu, yq, xq, frac, &err)) {
-			rc = cli_fail(&err);
+			/* A trace write that failed is a write error, named as
+			 * spz_output_commit would name it. */
+			rc = tctx.errnum
+			             ? cli_error("cannot write '%s': %s",
+			                         tr.path ? tr.path : "<stdout>",
+			                         strerror(tctx.errnum))
+			             : cli_fail(&err);
 			goto done;
 		}
 		for (size_t i = 0; i < n_out; i++)

@@ -107,6 +107,12 @@ check "the CCU broadcasts" grep -Eq '^[0-9]+,ccu,bcast,0,[0-9]+,$' "$T/t.csv"
 run run "$T/s.eie" --random-input --batch 8 --act-density 0.35 --check --json -q
 expect_rc 0 "sample MLP: --check passes"
 check "sample MLP: relative error below 1e-3" awk -v e="$(num max_rel_error)" 'BEGIN { exit !(e > 0 && e < 1e-3) }'
+# A trace bigger than stdio's buffer fails while the emulator runs: the
+# message is the write error, as for any other output.
+run run "$T/s.eie" --random-input --trace /dev/full -q
+expect_rc 1 "trace onto a full device"
+expect_err "^spz: cannot write '/dev/full': No space left on device$" "trace write error: names the file and why"
+expect_one_line "trace write error: one line"
 
 # --- check failures -----------------------------------------------------
 run run "$T/f3.eie" --random-input --check --tolerance 0 -o "$T/o.json" --json
