@@ -581,6 +581,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!o.quiet)
 		print_text(e, st, &o, &ck);
+	else if (!ck.passed)
+		/* -q drops the statistics, not the reason for exit 3. */
+		fprintf(stderr, "spz run: check failed: max rel error %.3g > "
+		        "--tolerance %g (max abs error %.3g)\n", ck.max_rel,
+		        ck.tolerance, ck.max_abs);
 	if (o.json) {
 		if ((rc = open_out(&js, o.json_path ? o.json_path : "-")))
 			goto done;

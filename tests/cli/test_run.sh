@@ -122,6 +122,8 @@ expect_out '"passed":[[:space:]]+false' "JSON report still written"
 expect_no_file "$T/o.json" "no outputs after a failed check"
 run run "$T/f3.eie" --random-input --check --act-frac-bits 15,17 -q
 expect_rc 3 "an output format that saturates fails the check"
+expect_err "^spz run: check failed: max rel error .* > --tolerance 0.001 \(max abs error .*\)$" "-q: a failed check still says why"
+expect_one_line "-q: a failed check is one line"
 
 # --- bad input ------------------------------------------------------------
 echo '[1, 2, 3]' >"$T/short.json"
