@@ -406,6 +406,11 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			return cli_opt_error("run", c, argv);
 		}
 	}
+	if (optind == argc - 2 && o->json && !o->json_path)
+		/* getopt leaves the file of "--json FILE" as an operand. */
+		return cli_usage("run", "expected one image (or quantized "
+		                 "model) file; --json writes to a file as "
+		                 "--json=FILE, not '%s'", argv[argc - 1]);
 	if (optind != argc - 1)
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file");
