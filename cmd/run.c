@@ -5,6 +5,7 @@
  * and a per-cycle trace.
  */
 #include <cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -128,11 +129,13 @@ static int parse_fracs(int *frac, const char *s, size_t n_layers)
 
 struct trace_ctx {
 	FILE *f;
+	int errnum;   /* errno of a failed write, 0 if none */
 };
 
 static int trace_line(void *ctx, const spz_emu_event *ev)
 {
-	FILE *f = ((struct trace_ctx *)ctx)->f;
+	struct trace_ctx *t = ctx;
+	FILE *f = t->f;
 	char pe[16], col[24] = "", row[24] = "";
 	if (ev->pe < 0)
 		strcpy(pe, "ccu");
@@ -143,8 +146,10 @@ static int trace_line(void *ctx, const spz_emu_event *ev)
 	if (ev->row >= 0)
 		snprintf(row, sizeof row, "%" PRId64, ev->row);
 	if (fprintf(f, "%" PRIu64 ",%s,%s,%u,%s,%s\n", ev->cycle, pe,
-	            ev->event, ev->layer, col, row) < 0)
+	            ev->event, ev->layer, col, row) < 0) {
+		t->errnum = errno ? errno : EIO;
 		return SPZ_EIO;
+	}
 	return 0;
 }
 
@@ -401,6 +406,11 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			return cli_opt_error("run", c, argv);
 		}
 	}
+	if (optind == argc - 2 && o->json && !o->json_path)
+		/* getopt leaves the file of "--json FILE" as an operand. */
+		return cli_usage("run", "expected one image (or quantized "
+		                 "model) file; --json writes to a file as "
+		                 "--json=FILE, not '%s'", argv[argc - 1]);
 	if (optind != argc - 1)
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file");
@@ -543,7 +553,13 @@ int cmd_run(int argc, char **argv)
 		for (size_t i = 0; i < n_in; i++)
 			xq[i] = spz_to_fixed(xs[i], frac[0]);
 		if (spz_emu_run(emu, yq, xq, frac, &err)) {
-			rc = cli_fail(&err);
+			/* A trace write that failed is a write error, named as
+			 * spz_output_commit would name it. */
+			rc = tctx.errnum
+			             ? cli_error("cannot write '%s': %s",
+			                         tr.path ? tr.path : "<stdout>",
+			                         strerror(tctx.errnum))
+			             : cli_fail(&err);
 			goto done;
 		}
 		for (size_t i = 0; i < n_out; i++)
@@ -570,6 +586,11 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!o.quiet)
 		print_text(e, st, &o, &ck);
+	else if (!ck.passed)
+		/* -q drops the statistics, not the reason for exit 3. */
+		fprintf(stderr, "spz run: check failed: max rel error %.3g > "
+		        "--tolerance %g (max abs error %.3g)\n", ck.max_rel,
+		        ck.tolerance, ck.max_abs);
 	if (o.json) {
 		if ((rc = open_out(&js, o.json_path ? o.json_path : "-")))
 			goto done;

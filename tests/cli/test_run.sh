@@ -107,6 +107,12 @@ check "the CCU broadcasts" grep -Eq '^[0-9]+,ccu,bcast,0,[0-9]+,$' "$T/t.csv"
 run run "$T/s.eie" --random-input --batch 8 --act-density 0.35 --check --json -q
 expect_rc 0 "sample MLP: --check passes"
 check "sample MLP: relative error below 1e-3" awk -v e="$(num max_rel_error)" 'BEGIN { exit !(e > 0 && e < 1e-3) }'
+# A trace bigger than stdio's buffer fails while the emulator runs: the
+# message is the write error, as for any other output.
+run run "$T/s.eie" --random-input --trace /dev/full -q
+expect_rc 1 "trace onto a full device"
+expect_err "^spz: cannot write '/dev/full': No space left on device$" "trace write error: names the file and why"
+expect_one_line "trace write error: one line"
 
 # --- check failures -----------------------------------------------------
 run run "$T/f3.eie" --random-input --check --tolerance 0 -o "$T/o.json" --json
@@ -116,6 +122,8 @@ expect_out '"passed":[[:space:]]+false' "JSON report still written"
 expect_no_file "$T/o.json" "no outputs after a failed check"
 run run "$T/f3.eie" --random-input --check --act-frac-bits 15,17 -q
 expect_rc 3 "an output format that saturates fails the check"
+expect_err "^spz run: check failed: max rel error .* > --tolerance 0.001 \(max abs error .*\)$" "-q: a failed check still says why"
+expect_one_line "-q: a failed check is one line"
 
 # --- bad input ------------------------------------------------------------
 echo '[1, 2, 3]' >"$T/short.json"
@@ -190,6 +198,9 @@ run run "$T/f3.eie" --random-input --act-frac-bits 99; expect_rc 2 "--act-frac-b
 run run "$T/f3.eie" --random-input --clock-mhz 0; expect_rc 2 "--clock-mhz 0"
 run run "$T/f3.eie" --random-input --tolerance -1; expect_rc 2 "negative tolerance"
 run run "$T/f3.eie" --random-input -o - --json; expect_rc 2 "-o - and --json both on stdout"
+run run "$T/f3.eie" --random-input --json "$T/st.json"; expect_rc 2 "--json FILE (space)"
+expect_err "--json writes to a file as --json=FILE, not '$T/st.json'" "--json FILE: says how to write it"
+expect_one_line "--json FILE: one line"; expect_no_file "$T/st.json" "--json FILE: no file"
 run run "$T/f3.eie" --random-input --bogus;   expect_rc 2 "unknown option"; expect_one_line "unknown option: one line"
 run run - --input - </dev/null;               expect_rc 2 "image and input both stdin"
 run run "$T/f3.eie" --random-input --energy "$T/missing.json"; expect_rc 1 "missing energy table"
