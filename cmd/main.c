@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* SIGPIPE */
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -99,9 +100,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	int rc = dispatch(argc, argv);
 	/* A command that failed has said why already: one line only. */
-	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK) {
-		perror("spz: cannot write to standard output");
-		return EXIT_DATA;
-	}
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK)
+		return cli_error("cannot write '<stdout>': %s",
+		                 strerror(errno ? errno : EIO));
 	return rc;
 }

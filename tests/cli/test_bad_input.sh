@@ -209,6 +209,10 @@ expect_one_line "a full device: one line"
 rc=$?; err=$(cat "$T/.err")
 expect_rc 1 "stdout on a full device: exit 1"
 expect_one_line "stdout on a full device: one line"
+"$SPZ" info "$good" >/dev/full 2>"$T/.err"
+rc=$?; err=$(cat "$T/.err")
+expect_rc 1 "info on a full stdout: exit 1"
+expect_err "^spz: cannot write '<stdout>': No space left on device$" "info on a full stdout: same wording as other outputs"
 run gen mlp --dims 4,3 --to json -o /dev/full
 expect_rc 1 "gen to a full device: exit 1"
 if [ "$(id -u)" != 0 ]; then
