@@ -79,12 +79,9 @@ spz: $(CMD_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) libspz.a $(PKG_LIBS)
 
 # Unit suites are found by their `Suite *NAME_suite(void)` definitions.
-build/suites.h: $(TEST_SRC) Makefile
+build/suites.h: $(TEST_SRC) tests/registry.sh
 	@mkdir -p build
-	grep -h '^Suite \*[a-z0-9_]*_suite(void)$$' $(TEST_SRC) /dev/null | sed 's/$$/;/' > $@.tmp
-	printf '#define SPZ_SUITES' >> $@.tmp
-	grep -h '^Suite \*[a-z0-9_]*_suite(void)$$' $(TEST_SRC) /dev/null | sed 's/^Suite \*//; s/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
-	echo >> $@.tmp
+	sh tests/registry.sh SPZ_SUITES 'Suite \*' '[a-z0-9_]*_suite' $(TEST_SRC) > $@.tmp
 	mv $@.tmp $@
 
 build/tests/unit/main.o: build/suites.h
@@ -97,12 +94,9 @@ check: all build/unit
 	CK_DEFAULT_TIMEOUT=120 ./build/unit
 
 # Benchmarks are found by their `void bench_NAME(void)` definitions.
-build/benches.h: $(BENCH_SRC) Makefile
+build/benches.h: $(BENCH_SRC) tests/registry.sh
 	@mkdir -p build
-	grep -h '^void bench_[a-z0-9_]*(void)$$' $(BENCH_SRC) /dev/null | sed 's/$$/;/' > $@.tmp
-	printf '#define SPZ_BENCHES' >> $@.tmp
-	grep -h '^void bench_[a-z0-9_]*(void)$$' $(BENCH_SRC) /dev/null | sed 's/^void //; s/(void)//' | while read s; do printf ' X(%s)' $$s; done >> $@.tmp
-	echo >> $@.tmp
+	sh tests/registry.sh SPZ_BENCHES 'void ' 'bench_[a-z0-9_]*' $(BENCH_SRC) > $@.tmp
 	mv $@.tmp $@
 
 build/tests/bench/main.o: build/benches.h
