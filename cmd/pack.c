@@ -88,14 +88,16 @@ int cmd_pack(int argc, char **argv)
 		case 'f': format = optarg; break;
 		case 'n': nm = optarg; break;
 		case 'p':
-			if (cli_int_range(&v, "pack", "--pes", optarg, 1, 4096))
+			if (cli_int_range(&v, "pack", "--pes", optarg,
+			                  SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX))
 				return EXIT_USAGE;
 			eo.pes = (uint32_t)v;
 			pes_given = 1;
 			break;
 		case 'i':
-			if (cli_int_range(&v, "pack", "--index-bits", optarg, 2,
-			                  8))
+			if (cli_int_range(&v, "pack", "--index-bits", optarg,
+			                  SPZ_EIE_INDEX_BITS_MIN,
+			                  SPZ_EIE_INDEX_BITS_MAX))
 				return EXIT_USAGE;
 			eo.index_bits = (int)v;
 			bits_given = 1;

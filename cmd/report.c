@@ -890,14 +890,16 @@ int cmd_report(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (cli_int_range(&v, "report", "--pes", optarg, 1, 4096))
+			if (cli_int_range(&v, "report", "--pes", optarg,
+			                  SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX))
 				return EXIT_USAGE;
 			eo.pes = (uint32_t)v;
 			has_pes = 1;
 			break;
 		case 'i':
-			if (cli_int_range(&v, "report", "--index-bits", optarg, 2,
-			                  8))
+			if (cli_int_range(&v, "report", "--index-bits", optarg,
+			                  SPZ_EIE_INDEX_BITS_MIN,
+			                  SPZ_EIE_INDEX_BITS_MAX))
 				return EXIT_USAGE;
 			eo.index_bits = (int)v;
 			has_index = 1;

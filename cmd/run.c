@@ -378,13 +378,16 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			o->fifo = (uint64_t)v;
 			break;
 		case 'p':
-			if (cli_int_range(&v, "run", "--pes", optarg, 1, 4096))
+			if (cli_int_range(&v, "run", "--pes", optarg,
+			                  SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX))
 				return EXIT_USAGE;
 			o->pes = (uint64_t)v;
 			o->pes_set = 1;
 			break;
 		case 'x':
-			if (cli_int_range(&v, "run", "--index-bits", optarg, 2, 8))
+			if (cli_int_range(&v, "run", "--index-bits", optarg,
+			                  SPZ_EIE_INDEX_BITS_MIN,
+			                  SPZ_EIE_INDEX_BITS_MAX))
 				return EXIT_USAGE;
 			o->index_bits = (uint64_t)v;
 			o->ib_set = 1;

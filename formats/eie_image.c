@@ -178,12 +178,15 @@ static int read_header(img_reader *r, spz_eie *e, uint32_t *n_layers)
 	if (reserved)
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': corrupt header "
 		                "(reserved bytes are not 0)", r->label);
-	if (e->pes < 1 || e->pes > 4096)
+	if (e->pes < SPZ_EIE_PES_MIN || e->pes > SPZ_EIE_PES_MAX)
 		return spz_fail(r->err, SPZ_ERANGE, "'%s': PE count %u is "
-		                "outside 1..4096", r->label, e->pes);
-	if (e->index_bits < 2 || e->index_bits > 8)
+		                "outside %d..%d", r->label, e->pes,
+		                SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX);
+	if (e->index_bits < SPZ_EIE_INDEX_BITS_MIN ||
+	    e->index_bits > SPZ_EIE_INDEX_BITS_MAX)
 		return spz_fail(r->err, SPZ_ERANGE, "'%s': index bits %d are "
-		                "outside 2..8", r->label, e->index_bits);
+		                "outside %d..%d", r->label, e->index_bits,
+		                SPZ_EIE_INDEX_BITS_MIN, SPZ_EIE_INDEX_BITS_MAX);
 	/* Each layer takes at least LAYER_MIN bytes per PE: refuse a count
 	 * the file cannot hold before allocating for it. */
 	if (*n_layers < 1)

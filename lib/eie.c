@@ -507,12 +507,15 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 int spz_eie_pack(spz_eie **out, const spz_model *m,
                  const spz_eie_options *opts, spz_error *err)
 {
-	if (opts->pes < 1 || opts->pes > 4096)
+	if (opts->pes < SPZ_EIE_PES_MIN || opts->pes > SPZ_EIE_PES_MAX)
 		return spz_fail(err, SPZ_EINVAL, "PE count %u is outside "
-		                "1..4096", opts->pes);
-	if (opts->index_bits < 2 || opts->index_bits > 8)
+		                "%d..%d", opts->pes, SPZ_EIE_PES_MIN,
+		                SPZ_EIE_PES_MAX);
+	if (opts->index_bits < SPZ_EIE_INDEX_BITS_MIN ||
+	    opts->index_bits > SPZ_EIE_INDEX_BITS_MAX)
 		return spz_fail(err, SPZ_EINVAL, "index bits %d are outside "
-		                "2..8", opts->index_bits);
+		                "%d..%d", opts->index_bits,
+		                SPZ_EIE_INDEX_BITS_MIN, SPZ_EIE_INDEX_BITS_MAX);
 	if (m->n_inputs != 1 || m->n_outputs != 1)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "the model must have one input and one output "

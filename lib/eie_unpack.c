@@ -193,12 +193,14 @@ static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
 /* The image as a whole, before its layers. */
 static int check_image(const spz_eie *e, spz_error *err)
 {
-	if (e->pes < 1 || e->pes > 4096)
-		return spz_fail(err, SPZ_ERANGE, "PE count %u is outside 1..4096",
-		                e->pes);
-	if (e->index_bits < 2 || e->index_bits > 8)
-		return spz_fail(err, SPZ_ERANGE, "index bits %d are outside 2..8",
-		                e->index_bits);
+	if (e->pes < SPZ_EIE_PES_MIN || e->pes > SPZ_EIE_PES_MAX)
+		return spz_fail(err, SPZ_ERANGE, "PE count %u is outside %d..%d",
+		                e->pes, SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX);
+	if (e->index_bits < SPZ_EIE_INDEX_BITS_MIN ||
+	    e->index_bits > SPZ_EIE_INDEX_BITS_MAX)
+		return spz_fail(err, SPZ_ERANGE, "index bits %d are outside "
+		                "%d..%d", e->index_bits, SPZ_EIE_INDEX_BITS_MIN,
+		                SPZ_EIE_INDEX_BITS_MAX);
 	if (e->n_layers < 1 || !e->layers || !e->name)
 		return spz_fail(err, SPZ_EFORMAT, "the image has no layer");
 	return 0;

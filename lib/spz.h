@@ -383,10 +383,15 @@ typedef struct spz_eie {
 } spz_eie;
 
 typedef struct spz_eie_options {
-	uint32_t pes;      /* 1..4096, default 64 */
-	int index_bits;    /* 2..8, default 4 */
+	uint32_t pes;      /* SPZ_EIE_PES_MIN..MAX, default 64 */
+	int index_bits;    /* SPZ_EIE_INDEX_BITS_MIN..MAX, default 4 */
 } spz_eie_options;
 #define SPZ_EIE_OPTIONS_INIT {64, 4}
+/* The PE counts and relative-index widths an image may have. */
+#define SPZ_EIE_PES_MIN 1
+#define SPZ_EIE_PES_MAX 4096
+#define SPZ_EIE_INDEX_BITS_MIN 2
+#define SPZ_EIE_INDEX_BITS_MAX 8
 
 /*
  * Packs a quantized model whose layers form a chain of Gemm/MatMul nodes
