@@ -78,6 +78,7 @@ static void free_tensor(spz_tensor *t)
 	free(t->codebook);
 	free(t->codes);
 	free(t->prune);
+	free(t->raw);
 }
 
 void spz_model_free(spz_model *m)
@@ -285,9 +286,33 @@ static float *alloc_floats(size_t n, int zero)
 	return spz_alloc_big(n * sizeof(float), zero);
 }
 
-int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
-                         const int64_t *dims, int ndims, const float *data,
-                         spz_error *err)
+int spz_dtype_is_float(int dtype)
+{
+	return dtype == SPZ_DTYPE_FLOAT || dtype == SPZ_DTYPE_FLOAT16 ||
+	       dtype == SPZ_DTYPE_BFLOAT16 || dtype == SPZ_DTYPE_DOUBLE;
+}
+
+int spz_dtype_size(int dtype)
+{
+	switch (dtype) {
+	case SPZ_DTYPE_UINT8: case SPZ_DTYPE_INT8: case SPZ_DTYPE_BOOL:
+		return 1;
+	case SPZ_DTYPE_UINT16: case SPZ_DTYPE_INT16: case SPZ_DTYPE_FLOAT16:
+	case SPZ_DTYPE_BFLOAT16:
+		return 2;
+	case SPZ_DTYPE_FLOAT: case SPZ_DTYPE_INT32: case SPZ_DTYPE_UINT32:
+		return 4;
+	case SPZ_DTYPE_INT64: case SPZ_DTYPE_UINT64: case SPZ_DTYPE_DOUBLE:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+/* What every tensor constructor checks first: dims within bounds, the
+ * name new, the element count representable. *n gets the count. */
+static int tensor_shape(int64_t *n, const spz_model *m, const char *name,
+                        const int64_t *dims, int ndims, spz_error *err)
 {
 	if (ndims < 0 || ndims > SPZ_MAX_DIMS)
 		return spz_fail(err, SPZ_ERANGE,
@@ -296,11 +321,37 @@ int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
 	if (spz_model_tensor(m, name))
 		return spz_fail(err, SPZ_EEXIST, "duplicate tensor name '%s'",
 		                name);
-	int64_t n = spz_dims_elements(dims, ndims);
-	if (n < 0)
+	*n = spz_dims_elements(dims, ndims);
+	if (*n < 0)
 		return spz_fail(err, SPZ_ERANGE,
 		                "tensor '%s': dims are negative or their product "
 		                "overflows", name);
+	return 0;
+}
+
+/* Appends t (owned from here on, freed on failure) to m. */
+static int append_tensor(spz_tensor **out, spz_model *m, spz_tensor t,
+                         spz_error *err)
+{
+	spz_tensor *slot = grow(&m->tensors, &m->n_tensors, sizeof *slot);
+	if (!slot) {
+		free_tensor(&t);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	*slot = t;
+	if (out)
+		*out = slot;
+	return 0;
+}
+
+int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
+                         const int64_t *dims, int ndims, const float *data,
+                         spz_error *err)
+{
+	int64_t n;
+	int rc = tensor_shape(&n, m, name, dims, ndims, err);
+	if (rc)
+		return rc;
 	spz_tensor t = {.dtype = SPZ_DTYPE_FLOAT, .ndims = ndims};
 	memcpy(t.dims, dims, (size_t)ndims * sizeof *dims);
 	t.name = dupstr(name);
@@ -312,14 +363,65 @@ int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
 	}
 	if (data && n)
 		memcpy(t.data, data, (size_t)n * sizeof(float));
-	spz_tensor *slot = grow(&m->tensors, &m->n_tensors, sizeof *slot);
-	if (!slot) {
+	return append_tensor(out, m, t, err);
+}
+
+int spz_model_add_raw_tensor(spz_tensor **out, spz_model *m,
+                             const char *name, int dtype,
+                             const int64_t *dims, int ndims, const void *raw,
+                             uint64_t raw_len, spz_error *err)
+{
+	if (spz_dtype_is_float(dtype))
+		return spz_fail(err, SPZ_EINVAL, "tensor '%s': data type %d is "
+		                "held as float32, not raw", name, dtype);
+	int64_t n;
+	int rc = tensor_shape(&n, m, name, dims, ndims, err);
+	if (rc)
+		return rc;
+	int size = spz_dtype_size(dtype);
+	if (size && (uint64_t)n > UINT64_MAX / (uint64_t)size)
+		return spz_fail(err, SPZ_ERANGE, "tensor '%s': byte count "
+		                "overflows", name);
+	if (size && raw_len != (uint64_t)n * (uint64_t)size)
+		return spz_fail(err, SPZ_ERANGE, "tensor '%s': %llu bytes for "
+		                "%lld elements of %d bytes", name,
+		                (unsigned long long)raw_len, (long long)n, size);
+	if (raw_len > SIZE_MAX - 1)
+		return spz_fail(err, SPZ_ERANGE, "tensor '%s' is too large",
+		                name);
+	spz_tensor t = {.dtype = dtype, .ndims = ndims, .raw_len = raw_len};
+	memcpy(t.dims, dims, (size_t)ndims * sizeof *dims);
+	t.name = dupstr(name);
+	t.raw = malloc((size_t)raw_len + 1);
+	if (!t.name || !t.raw) {
 		free_tensor(&t);
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                name);
 	}
-	*slot = t;
-	if (out)
-		*out = slot;
+	if (raw_len)
+		memcpy(t.raw, raw, (size_t)raw_len);
+	return append_tensor(out, m, t, err);
+}
+
+int spz_tensor_int64(int64_t *out, const spz_tensor *t, int64_t i)
+{
+	int size = spz_dtype_size(t->dtype);
+	if (!t->raw || !size || spz_dtype_is_float(t->dtype) ||
+	    i < 0 || (uint64_t)(i + 1) * (uint64_t)size > t->raw_len)
+		return SPZ_EUNSUPPORTED;
+	const uint8_t *p = t->raw + (size_t)i * (size_t)size;
+	uint64_t u = 0;
+	for (int k = size - 1; k >= 0; k--)
+		u = u << 8 | p[k];
+	int is_signed = t->dtype == SPZ_DTYPE_INT8 ||
+	                t->dtype == SPZ_DTYPE_INT16 ||
+	                t->dtype == SPZ_DTYPE_INT32 ||
+	                t->dtype == SPZ_DTYPE_INT64;
+	if (is_signed && size < 8 && (u >> (size * 8 - 1)) & 1)
+		u |= ~(uint64_t)0 << (size * 8); /* sign-extend */
+	if (!is_signed && u > (uint64_t)INT64_MAX)
+		return SPZ_ERANGE;
+	memcpy(out, &u, sizeof u);
 	return 0;
 }
 
@@ -439,6 +541,8 @@ static int64_t first_nonfinite(const float *v, int64_t n)
 int spz_tensor_check_values(const spz_tensor *t, int64_t first,
                             int64_t count, spz_error *err)
 {
+	if (t->raw)
+		return 0; /* carried bytes: any pattern is a value */
 	if (t->codebook) {
 		for (int64_t i = first; i < first + count; i++)
 			if (t->codes[i] >= t->codebook_size)
@@ -559,7 +663,7 @@ int spz_model_validate(const spz_model *m, spz_error *err)
 int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
                         const spz_node **node_out)
 {
-	if (t->ndims < 2)
+	if (t->ndims < 2 || t->raw)
 		return 0;
 	for (size_t i = 0; i < m->n_nodes; i++) {
 		const spz_node *n = &m->nodes[i];

@@ -94,8 +94,34 @@ double spz_log(double x);
 /* ------------------------------------------------------------------ */
 /* Model IR                                                            */
 
-/* ONNX TensorProto data_type values; spz stores float32 only. */
+/*
+ * ONNX TensorProto data_type values (pinned by ONNX). FLOAT, FLOAT16,
+ * BFLOAT16 and DOUBLE tensors are "float-like": the IR holds their values
+ * as float32 in data and remembers dtype so that a writer can give them
+ * back in their own type. Every other type is carried, never interpreted
+ * by the algorithms: its elements are kept as the little-endian bytes ONNX
+ * raw_data stores (raw, raw_len).
+ */
 #define SPZ_DTYPE_FLOAT 1
+#define SPZ_DTYPE_UINT8 2
+#define SPZ_DTYPE_INT8 3
+#define SPZ_DTYPE_UINT16 4
+#define SPZ_DTYPE_INT16 5
+#define SPZ_DTYPE_INT32 6
+#define SPZ_DTYPE_INT64 7
+#define SPZ_DTYPE_STRING 8
+#define SPZ_DTYPE_BOOL 9
+#define SPZ_DTYPE_FLOAT16 10
+#define SPZ_DTYPE_DOUBLE 11
+#define SPZ_DTYPE_UINT32 12
+#define SPZ_DTYPE_UINT64 13
+#define SPZ_DTYPE_BFLOAT16 16
+
+/* 1 when dtype is held as float32 in spz_tensor.data (see above). */
+int spz_dtype_is_float(int dtype);
+/* Bytes of one element of a fixed-size dtype; 0 for STRING and for types
+ * spz does not know. */
+int spz_dtype_size(int dtype);
 
 /* Largest number of dimensions a tensor may have. */
 #define SPZ_MAX_DIMS 8
@@ -117,6 +143,10 @@ typedef struct spz_prune_record {
  * Quantized: data == NULL; codebook holds codebook_size floats (entry 0 is
  * exactly 0.0), codes holds one code (< codebook_size) per element and
  * bits is the code width (1..8, codebook_size <= 2^bits).
+ * Raw (dtype not float-like, see spz_dtype_is_float): data and codebook
+ * are NULL; raw holds raw_len bytes, the elements little-endian as ONNX
+ * raw_data stores them (for a fixed-size dtype raw_len is elements times
+ * spz_dtype_size). Raw tensors are never pruned, quantized or packed.
  */
 typedef struct spz_tensor {
 	char *name;
@@ -129,6 +159,8 @@ typedef struct spz_tensor {
 	float *codebook;
 	uint8_t *codes;
 	spz_prune_record *prune;
+	uint8_t *raw;
+	uint64_t raw_len;
 } spz_tensor;
 
 /* Node attribute: a number, a string, or a list of numbers. */
@@ -228,6 +260,21 @@ double spz_node_number(const spz_node *n, const char *name, double dflt);
 int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
                          const int64_t *dims, int ndims, const float *data,
                          spz_error *err);
+/*
+ * Appends a raw tensor of a dtype that is not float-like, its raw_len
+ * bytes copied from raw (may be NULL when raw_len is 0). SPZ_EINVAL for a
+ * float-like dtype; SPZ_ERANGE when a fixed-size dtype's raw_len is not
+ * elements times its size; SPZ_EEXIST on a duplicate name.
+ */
+int spz_model_add_raw_tensor(spz_tensor **out, spz_model *m,
+                             const char *name, int dtype,
+                             const int64_t *dims, int ndims, const void *raw,
+                             uint64_t raw_len, spz_error *err);
+/* Element i of an integer tensor (raw INT8..INT64, UINT8..UINT64, BOOL)
+ * as int64 in *out; SPZ_EUNSUPPORTED for any other dtype, SPZ_ERANGE for
+ * a UINT64 above INT64_MAX. */
+int spz_tensor_int64(int64_t *out, const spz_tensor *t, int64_t i);
+
 /* Tensor by name, or NULL. */
 spz_tensor *spz_model_tensor(const spz_model *m, const char *name);
 

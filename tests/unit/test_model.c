@@ -149,6 +149,64 @@ START_TEST(gen_mlp_shape_and_he_init)
 }
 END_TEST
 
+/* Non-float tensors are carried as bytes; integers read back with sign. */
+START_TEST(raw_tensors)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "r"), 0);
+	int64_t dims[1] = {3};
+	/* INT64 [2, -1, 2^40] little-endian, as ONNX raw_data. */
+	uint8_t b[24] = {2, 0, 0, 0, 0, 0, 0, 0,
+	                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	                 0, 0, 0, 0, 0, 1, 0, 0};
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_raw_tensor(&t, m, "shape",
+	                 SPZ_DTYPE_INT64, dims, 1, b, 24, NULL), 0);
+	int64_t v;
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 0), 0);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 1), 0);
+	ck_assert_int_eq(v, -1);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 2), 0);
+	ck_assert_int_eq(v, (int64_t)1 << 40);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 3), SPZ_EUNSUPPORTED);
+	/* INT8 sign-extends, UINT8 does not. */
+	uint8_t ff[3] = {0xff, 0x80, 0x7f};
+	ck_assert_int_eq(spz_model_add_raw_tensor(&t, m, "i8", SPZ_DTYPE_INT8,
+	                 dims, 1, ff, 3, NULL), 0);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 1), 0);
+	ck_assert_int_eq(v, -128);
+	ck_assert_int_eq(spz_model_add_raw_tensor(&t, m, "u8", SPZ_DTYPE_UINT8,
+	                 dims, 1, ff, 3, NULL), 0);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 0), 0);
+	ck_assert_int_eq(v, 255);
+	/* UINT64 above INT64_MAX is out of range. */
+	int64_t one = 1;
+	uint8_t big[8] = {0, 0, 0, 0, 0, 0, 0, 0x80};
+	ck_assert_int_eq(spz_model_add_raw_tensor(&t, m, "u64",
+	                 SPZ_DTYPE_UINT64, &one, 1, big, 8, NULL), 0);
+	ck_assert_int_eq(spz_tensor_int64(&v, t, 0), SPZ_ERANGE);
+	/* Wrong byte count, float-like dtype, duplicate name: refused. */
+	spz_error err;
+	ck_assert_int_eq(spz_model_add_raw_tensor(NULL, m, "bad",
+	                 SPZ_DTYPE_INT64, dims, 1, b, 23, &err), SPZ_ERANGE);
+	ck_assert_int_eq(spz_model_add_raw_tensor(NULL, m, "f",
+	                 SPZ_DTYPE_FLOAT16, dims, 1, b, 6, &err), SPZ_EINVAL);
+	ck_assert_int_eq(spz_model_add_raw_tensor(NULL, m, "shape",
+	                 SPZ_DTYPE_INT64, dims, 1, b, 24, &err), SPZ_EEXIST);
+	/* A float-like tensor is not an integer one; raw is never a weight. */
+	spz_tensor *f;
+	int64_t d2[2] = {2, 2};
+	ck_assert_int_eq(spz_model_add_tensor(&f, m, "w", d2, 2, NULL, NULL), 0);
+	ck_assert_int_eq(spz_tensor_int64(&v, f, 0), SPZ_EUNSUPPORTED);
+	ck_assert_int_eq(spz_dtype_size(SPZ_DTYPE_STRING), 0);
+	ck_assert(spz_dtype_is_float(SPZ_DTYPE_BFLOAT16));
+	ck_assert(!spz_dtype_is_float(SPZ_DTYPE_INT64));
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
 	Suite *s = suite_create("model");
@@ -160,6 +218,7 @@ Suite *model_suite(void)
 	tcase_add_test(tc, gen_layer_exact_count);
 	tcase_add_test(tc, numtext_round_trips);
 	tcase_add_test(tc, gen_mlp_shape_and_he_init);
+	tcase_add_test(tc, raw_tensors);
 	suite_add_tcase(s, tc);
 	return s;
 }
