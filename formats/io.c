@@ -178,6 +178,44 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
 	return 0;
 }
 
+/* Is a relative location safe: not absolute, no ".." component? */
+static int location_ok(const char *loc)
+{
+	if (!*loc || loc[0] == '/')
+		return 0;
+	for (const char *p = loc; *p;) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		p += len + (e != NULL);
+	}
+	return 1;
+}
+
+int spz_open_inside(int *fd, uint64_t *size, const char *dir,
+                    const char *location, spz_error *err)
+{
+	if (!location_ok(location))
+		return spz_fail(err, SPZ_EFORMAT, "location '%s' must be a "
+		                "relative path inside the model's folder",
+		                location);
+	char path[8192];
+	snprintf(path, sizeof path, "%s/%s", dir, location);
+	int f = open(path, O_RDONLY);
+	struct stat st;
+	if (f < 0 || fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int e = f < 0 ? errno : EISDIR;
+		if (f >= 0)
+			close(f);
+		return spz_fail(err, SPZ_EIO, "cannot open '%s': %s", path,
+		                strerror(e));
+	}
+	*fd = f;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
 int spz_slurp_path(char **buf, size_t *len, const char *path,
                    spz_error *err)
 {

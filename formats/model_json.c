@@ -394,21 +394,6 @@ static int read_floats(reader *r, const cJSON *a, float *dst, int64_t n,
 	return 0;
 }
 
-/* Is a relative location safe: not absolute, no ".." component? */
-static int location_ok(const char *loc)
-{
-	if (!*loc || loc[0] == '/')
-		return 0;
-	for (const char *p = loc; *p;) {
-		const char *e = strchr(p, '/');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return 0;
-		p += len + (e != NULL);
-	}
-	return 1;
-}
-
 static int read_external(reader *r, const cJSON *x, spz_tensor *t,
                          int64_t n)
 {
@@ -427,34 +412,26 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 		             9007199254740992.0, &len);
 	if (rc)
 		return rc;
-	if (!location_ok(loc))
-		return spz_fail(r->err, SPZ_EFORMAT,
-		                "'%s': %s: location '%s' must be a relative "
-		                "path inside the model's folder", r->label,
-		                where, loc);
 	if (len != n * 4)
 		return spz_fail(r->err, SPZ_EFORMAT,
 		                "'%s': %s: length %lld differs from the %lld "
 		                "bytes the dims give", r->label, where,
 		                (long long)len, (long long)(n * 4));
+	int fd;
+	uint64_t size;
+	spz_error sub;
+	if ((rc = spz_open_inside(&fd, &size, r->dir, loc, &sub)))
+		return spz_fail(r->err, rc, "'%s': %s: %s", r->label, where,
+		                sub.text);
 	char path[8192];
 	snprintf(path, sizeof path, "%s/%s", r->dir, loc);
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		int e = fd < 0 ? errno : EISDIR;
-		if (fd >= 0)
-			close(fd);
-		return spz_fail(r->err, SPZ_EIO, "'%s': %s: cannot open '%s': "
-		                "%s", r->label, where, path, strerror(e));
-	}
-	if (off + len > st.st_size) {
+	if ((uint64_t)off + (uint64_t)len > size) {
 		close(fd);
 		return spz_fail(r->err, SPZ_EFORMAT,
 		                "'%s': %s: bytes %lld..%lld are past the end of "
-		                "'%s' (%lld bytes)", r->label, where,
+		                "'%s' (%llu bytes)", r->label, where,
 		                (long long)off, (long long)(off + len), path,
-		                (long long)st.st_size);
+		                (unsigned long long)size);
 	}
 	size_t got = 0;
 	while (got < (size_t)len) {
@@ -469,7 +446,6 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 	}
 	close(fd);
 	spz_le32_to_host(t->data, (size_t)n);
-	spz_error sub;
 	if (spz_tensor_check_values(t, 0, n, &sub))
 		return spz_fail(r->err, sub.code, "'%s': %s", r->label,
 		                sub.text);

@@ -68,6 +68,17 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
 int spz_slurp_path(char **buf, size_t *len, const char *path,
                    spz_error *err);
 
+/*
+ * Opens location, a path relative to the folder dir (external data of a
+ * JSON or ONNX model), for reading: refuses an empty or absolute path and
+ * any ".." component ("location '...' must be a relative path inside the
+ * model's folder"), and anything but a regular file. *fd (the caller
+ * closes it) and *size in bytes on success. Messages do not name the
+ * model file: the caller prefixes it.
+ */
+int spz_open_inside(int *fd, uint64_t *size, const char *dir,
+                    const char *location, spz_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Output: temporary file beside the target, renamed on commit         */
 

@@ -348,6 +348,17 @@ int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
                   double density, uint64_t seed, spz_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Names                                                               */
+
+/*
+ * Checks that s (n bytes) is text spz accepts in a name: valid UTF-8
+ * (no overlong form, surrogate or code point past U+10FFFF) with no
+ * control character (C0, DEL or C1). Returns -1 when it is, else the
+ * byte offset of the first bad character. Readers refuse such names.
+ */
+int64_t spz_text_check(const char *s, size_t n);
+
+/* ------------------------------------------------------------------ */
 /* Number text                                                         */
 
 /* Writes the shortest decimal text (at most 31 chars + NUL) that reads back

@@ -207,6 +207,26 @@ START_TEST(raw_tensors)
 }
 END_TEST
 
+START_TEST(text_check)
+{
+	ck_assert_int_eq(spz_text_check("fc1.weight", 10), -1);
+	ck_assert_int_eq(spz_text_check("caf\xc3\xa9", 5), -1);      /* é */
+	ck_assert_int_eq(spz_text_check("\xe2\x82\xac", 3), -1);     /* € */
+	ck_assert_int_eq(spz_text_check("\xf0\x9f\x98\x80", 4), -1); /* emoji */
+	ck_assert_int_eq(spz_text_check("a\x1b[2J", 5), 1);            /* ESC */
+	ck_assert_int_eq(spz_text_check("ab\x7f", 3), 2);              /* DEL */
+	ck_assert_int_eq(spz_text_check("a\xc2\x9b", 3), 1);          /* C1 CSI */
+	ck_assert_int_eq(spz_text_check("a\0b", 3), 1);                /* NUL */
+	ck_assert_int_eq(spz_text_check("\xc0\xaf", 2), 0);           /* overlong */
+	ck_assert_int_eq(spz_text_check("\xe0\x80\xaf", 3), 0);      /* overlong */
+	ck_assert_int_eq(spz_text_check("\xed\xa0\x80", 3), 0);      /* surrogate */
+	ck_assert_int_eq(spz_text_check("\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
+	ck_assert_int_eq(spz_text_check("x\xc3", 2), 1);               /* cut */
+	ck_assert_int_eq(spz_text_check("x\xff", 2), 1);
+	ck_assert_int_eq(spz_text_check("", 0), -1);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
 	Suite *s = suite_create("model");
@@ -219,6 +239,7 @@ Suite *model_suite(void)
 	tcase_add_test(tc, numtext_round_trips);
 	tcase_add_test(tc, gen_mlp_shape_and_he_init);
 	tcase_add_test(tc, raw_tensors);
+	tcase_add_test(tc, text_check);
 	suite_add_tcase(s, tc);
 	return s;
 }
