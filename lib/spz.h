@@ -328,6 +328,32 @@ int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
                         const spz_node **node_out);
 
 /* ------------------------------------------------------------------ */
+/* Data sets (formats/ reads them: spz_dataset_load)                   */
+
+/*
+ * Samples for evaluation or training: n samples of `features` float32
+ * each, row-major (sample s is x[s * features .. + features)), the shape
+ * of one sample in dims (e.g. 28, 28 for an MNIST image; its product is
+ * features), and optionally one label per sample.
+ */
+typedef struct spz_dataset {
+	size_t n;                   /* samples, >= 1 */
+	size_t features;            /* floats per sample, >= 1 */
+	int ndims;                  /* dims of one sample, 1..SPZ_MAX_DIMS-1 */
+	int64_t dims[SPZ_MAX_DIMS];
+	float *x;                   /* n x features, every value finite */
+	int32_t *labels;            /* n labels >= 0, or NULL when unlabelled */
+	int32_t classes;            /* 1 + the largest label; 0 unlabelled */
+} spz_dataset;
+
+/* An empty data set of n samples of the given sample dims, x zero-filled,
+ * labels allocated (zero) when `labelled`. SPZ_ERANGE when n or the
+ * features are 0 or overflow, SPZ_ENOMEM. */
+int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
+                    int ndims, int labelled, spz_error *err);
+void spz_dataset_free(spz_dataset *d);
+
+/* ------------------------------------------------------------------ */
 /* Generators (spz gen)                                                */
 
 /*
