@@ -37,6 +37,7 @@ static const struct {
 	{"report", cmd_report},
 	{"run", cmd_run},
 	{"eval", cmd_eval},
+	{"sensitivity", cmd_sensitivity},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

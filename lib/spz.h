@@ -1170,6 +1170,15 @@ int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
                        const uint64_t *padding, uint32_t pes,
                        const char *title, spz_error *err);
 
+/* Lines of n_series series over the same nx x values (y holds n_series
+ * rows of nx values), a marker at each point, one colour per series
+ * (eight, then repeated) with its name in the legend (the first 18);
+ * the y axis spans at least [0, 1]. SPZ_EINVAL without points. */
+int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
+                     const double *y, size_t n_series,
+                     const char *const *names, const char *title,
+                     const char *xlabel, const char *ylabel, spz_error *err);
+
 /* Draws text with spz's 5x7 bitmap font (upper case; lower case letters
  * are drawn as upper case, characters it lacks as a box) at (x, y), the
  * top left corner, each font pixel a scale x scale square; clipped. */
