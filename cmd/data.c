@@ -44,7 +44,7 @@ int cli_data_check(const spz_data_options *o, const char *cmd)
 		return cli_usage(cmd, "--data DIR and --x/--y exclude each other");
 	if (o->y && !o->x)
 		return cli_usage(cmd, "--y FILE goes with --x FILE");
-	if (o->x && strcmp(o->split, "t10k"))
+	if (o->x && o->split && strcmp(o->split, "t10k"))
 		return cli_usage(cmd, "--split goes with --data DIR");
 	return 0;
 }

@@ -498,6 +498,8 @@ int cmd_run(int argc, char **argv)
 	o.pes = 64;
 	o.index_bits = 4;
 	o.trace_to = 1000;
+	spz_data_options dflt = SPZ_DATA_OPTIONS_INIT;
+	o.data = dflt;
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;
