@@ -8,8 +8,11 @@
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
-PKG_DEPS := zlib libcjson check
-APT_PKGS := zlib1g-dev libcjson-dev check pkg-config
+PKG_DEPS := zlib libcjson check openblas
+APT_PKGS := zlib1g-dev libcjson-dev check pkg-config libopenblas-dev
+# The real data set of spz eval's tests and the demo (Fashion-MNIST IDX).
+DATA_PKG := dataset-fashion-mnist
+DATA_DIR := /usr/share/datasets/fashion-mnist
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -ffp-contract=off -Ilib -Iformats -Icmd -Ibuild
@@ -18,8 +21,8 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags libcjson zlib 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libcjson zlib 2>/dev/null) -lm
+PKG_CFLAGS = $(shell pkg-config --cflags libcjson zlib openblas 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libcjson zlib openblas 2>/dev/null) -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard formats/*.c))
@@ -58,6 +61,24 @@ build/.deps:
 	fi
 	@touch $@
 
+# The Fashion-MNIST test set that `make check` and `make demo` evaluate on:
+# Debian's package, installed as root like the build dependencies.
+data: build/.data
+build/.data:
+	@mkdir -p build
+	@if [ ! -f $(DATA_DIR)/t10k-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the data set: $(DATA_PKG)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DATA_PKG)) >build/apt.log 2>&1 \
+	      || { cat build/apt.log; exit 1; }; \
+	  else \
+	    echo "spz's tests need: $(DATA_PKG)"; \
+	    echo "run: sudo apt-get install -y $(DATA_PKG)"; \
+	    exit 2; \
+	  fi; \
+	fi
+	@touch $@
+
 build/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
@@ -89,8 +110,8 @@ build/tests/unit/main.o: build/suites.h
 build/unit: $(TEST_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libspz.a $(PKG_LIBS) $(CHECK_LIBS)
 
-check: all build/unit
-	SPZ=$(CURDIR)/spz sh tests/cli/run.sh
+check: all data build/unit
+	SPZ=$(CURDIR)/spz SPZ_DATA=$(DATA_DIR) sh tests/cli/run.sh
 	CK_DEFAULT_TIMEOUT=120 ./build/unit
 
 # Benchmarks are found by their `void bench_NAME(void)` definitions.
@@ -104,15 +125,15 @@ build/tests/bench/main.o: build/benches.h
 build/bench: $(BENCH_SRC:%.c=build/%.o) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(BENCH_SRC:%.c=build/%.o) libspz.a $(PKG_LIBS)
 
-bench: all build/bench
-	./build/bench
+bench: all data build/bench
+	SPZ_DATA=$(DATA_DIR) ./build/bench
 
-demo: all
+demo: all data
 	sh samples/demo.sh ./spz
 
 # Always rewritten: it bakes in PREFIX, which may differ from the last run.
 spz.pc: Makefile
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson openblas\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' "$$(sed -n 's/^#define SPZ_VERSION "\(.*\)"/\1/p' lib/spz.h)" > $@
 
 install: all spz.pc
@@ -133,6 +154,6 @@ clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
 	  build/unit build/bench build/benches.h spz libspz.a spz.pc
 
-.PHONY: all deps check bench demo install uninstall clean spz.pc
+.PHONY: all deps data check bench demo install uninstall clean spz.pc
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -20,6 +20,8 @@ int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sensitivity(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -34,6 +36,8 @@ static const struct {
 	{"unpack", cmd_unpack},
 	{"report", cmd_report},
 	{"run", cmd_run},
+	{"eval", cmd_eval},
+	{"sensitivity", cmd_sensitivity},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

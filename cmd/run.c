@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "data.h"
 
 /* Default --tolerance on the relative error of --check: see spz-run(1). */
 #define DEFAULT_TOLERANCE 1e-3
@@ -26,6 +26,8 @@ struct run_opts {
 	uint64_t seed, batch, fifo, pes, index_bits;
 	int pes_set, ib_set;
 	uint64_t trace_from, trace_to;
+	spz_data_options data;
+	int use_data;
 };
 
 /* Loads an EIE image, or a quantized model packed with --pes and
@@ -345,12 +347,20 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		{"trace-cycles", required_argument, 0, 'C'},
 		{"energy", required_argument, 0, 'e'},
 		{"quiet", no_argument, 0, 'q'},
+		CLI_DATA_LONGOPTS,
 		{0, 0, 0, 0}};
 	const char *dens_s = NULL, *batch_s = NULL, *window = NULL;
 	int64_t v;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
+		int t = cli_data_option(&o->data, "run", c, optarg);
+		if (t < 0)
+			return EXIT_USAGE;
+		if (t) {
+			o->use_data = 1;
+			continue;
+		}
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'i': o->input = optarg; break;
@@ -418,9 +428,11 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file");
 	o->file = argv[optind];
-	if (!o->input == !o->random)
-		return cli_usage("run", "give either --input FILE or "
-		                 "--random-input");
+	if (!!o->input + o->random + o->use_data != 1)
+		return cli_usage("run", "give one of --input FILE, "
+		                 "--random-input and --data DIR (or --x FILE)");
+	if (o->use_data && cli_data_check(&o->data, "run"))
+		return EXIT_USAGE;
 	if (o->raw && !o->input)
 		return cli_usage("run", "--input-raw goes with --input FILE");
 	if ((dens_s || batch_s) && !o->random)
@@ -454,6 +466,17 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* Labels within the image's outputs, or the one-line error. */
+static int check_labels(const spz_dataset *d, size_t classes)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if ((size_t)d->labels[i] >= classes)
+			return cli_error("sample %zu: label %d is outside the "
+			                 "image's %zu classes", i, d->labels[i],
+			                 classes);
+	return 0;
+}
+
 /* Opens the output at path ("-" = stdout) or prints why not. */
 static int open_out(spz_output *out, const char *path)
 {
@@ -475,6 +498,8 @@ int cmd_run(int argc, char **argv)
 	o.pes = 64;
 	o.index_bits = 4;
 	o.trace_to = 1000;
+	spz_data_options dflt = SPZ_DATA_OPTIONS_INIT;
+	o.data = dflt;
 	int rc = parse_args(&o, argc, argv);
 	if (rc)
 		return rc;
@@ -499,11 +524,27 @@ int cmd_run(int argc, char **argv)
 	spz_output out = {0}, tr = {0}, js = {0};
 	struct trace_ctx tctx = {0};
 	struct check_result ck = {0};
+	spz_dataset *ds = NULL;
+	uint64_t correct = 0;
 	if (!frac) {
 		rc = cli_error("out of memory");
 		goto done;
 	}
-	if (o.input) {
+	if (o.use_data) {
+		if ((rc = cli_data_load(&ds, &o.data)))
+			goto done;
+		if (ds->features != n_in) {
+			rc = cli_error("'%s' takes %zu inputs, the samples hold %zu "
+			               "values", o.file, n_in, ds->features);
+			goto done;
+		}
+		x = ds->x;
+		ds->x = NULL;
+		count = ds->n;
+		nested = 1;
+		if (ds->labels && (rc = check_labels(ds, n_out)))
+			goto done;
+	} else if (o.input) {
 		if (spz_vectors_load(&x, &count, &nested, o.input, n_in, o.raw,
 		                     &err)) {
 			rc = cli_fail(&err);
@@ -568,6 +609,11 @@ int cmd_run(int argc, char **argv)
 		for (size_t i = 0; i < n_out; i++)
 			y[s * n_out + i] =
 				(float)spz_from_fixed(yq[i], frac[e->n_layers]);
+		if (ds && ds->labels)
+			correct += spz_argmax(y + s * n_out, n_out) ==
+			           (size_t)ds->labels[s];
+		if (ds && (s & 63) == 63)
+			cli_progress("emulating", s + 1, count);
 		if (o.check) {
 			double a, r;
 			if (spz_eie_float_forward(yf, e, xs, NULL, NULL, &err)) {
@@ -579,6 +625,8 @@ int cmd_run(int argc, char **argv)
 			ck.max_rel = r > ck.max_rel ? r : ck.max_rel;
 		}
 	}
+	if (ds)
+		cli_progress_end();
 	ck.passed = !o.check || ck.max_rel <= o.tolerance;
 	const spz_emu_stats *st = spz_emu_stats_get(emu);
 	if (o.trace_path && o.trace_from >= st->cycles) {
@@ -589,6 +637,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!o.quiet)
 		print_text(e, st, &o, &ck);
+	if (!o.quiet && ds && ds->labels)
+		fprintf(stderr, "accuracy %.2f%% (%" PRIu64 " of %zu) on the "
+		        "data set's labels\n", 100.0 * (double)correct /
+		        (double)count, correct, count);
 	else if (!ck.passed)
 		/* -q drops the statistics, not the reason for exit 3. */
 		fprintf(stderr, "spz run: check failed: max rel error %.3g > "
@@ -598,6 +650,13 @@ int cmd_run(int argc, char **argv)
 		if ((rc = open_out(&js, o.json_path ? o.json_path : "-")))
 			goto done;
 		cJSON *j = stats_json(e, st, &o, &ck);
+		if (j && ds && ds->labels) {
+			cJSON_AddNumberToObject(j, "accuracy", (double)correct /
+			                                       (double)count);
+			cJSON_AddNumberToObject(j, "correct", (double)correct);
+		} else if (j) {
+			cJSON_AddNullToObject(j, "accuracy");
+		}
 		char *text = j ? cJSON_Print(j) : NULL;
 		cJSON_Delete(j);
 		if (!text) {
@@ -632,6 +691,7 @@ done:
 	spz_output_abort(&js);
 	spz_emu_free(emu);
 	spz_eie_free(e);
+	spz_dataset_free(ds);
 	free(frac);
 	free(x);
 	free(y);

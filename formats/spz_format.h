@@ -228,6 +228,39 @@ int spz_vectors_write(FILE *f, const float *v, size_t count, size_t n,
                       int nested, int raw, spz_error *err);
 
 
+
+/*
+ * Data sets (formats/README.md, "Data sets"): IDX files (MNIST, plain or
+ * gzip-compressed) and NumPy .npy arrays (plain or gzip-compressed), told
+ * apart by their content. Inputs: IDX ubyte (scaled to [0, 1] by / 255)
+ * or float32; .npy float32, float64 (each must fit float32) or uint8
+ * (scaled like IDX); the first dimension counts samples, the rest is one
+ * sample (flattened row-major). Labels: a 1-D array of integers >= 0.
+ * Every value is checked (NaN, infinities, negative or huge labels) and
+ * every message names the file.
+ */
+typedef struct spz_data_options {
+	const char *dir;   /* find SPLIT-images-idx3-ubyte[.gz] and
+	                      SPLIT-labels-idx1-ubyte[.gz] here, or NULL */
+	const char *split; /* "t10k" or "train" (with dir) */
+	const char *x;     /* the inputs file (without dir) */
+	const char *y;     /* the labels file, or NULL (without dir) */
+	uint64_t limit;    /* keep the first `limit` samples; 0: all */
+} spz_data_options;
+#define SPZ_DATA_OPTIONS_INIT {NULL, "t10k", NULL, NULL, 0}
+
+/*
+ * Loads a data set as o says (exactly one of dir and x). The counts in
+ * the inputs' and the labels' headers must agree even with a limit; only
+ * the first `limit` samples are read and checked. SPZ_EINVAL for bad
+ * options, SPZ_EIO, SPZ_EFORMAT (bad magic, header, dtype, Fortran order,
+ * truncated data, disagreeing counts), SPZ_ERANGE (a NaN or infinite value,
+ * a bad label), SPZ_ENOTFOUND (no such files in dir), SPZ_ENOMEM.
+ */
+int spz_dataset_load(spz_dataset **out, const spz_data_options *o,
+                     spz_error *err);
+
+
 #ifdef __cplusplus
 }
 #endif

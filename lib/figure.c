@@ -6,6 +6,7 @@
  */
 #include "spz.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,78 @@ int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
 	legend(img, lx, py + 16, orange, 0, "PADDING ENTRIES");
 	snprintf(b, sizeof b, "MEAN: %.1f", mean);
 	legend(img, lx, py + 32, grey, 1, b);
+	*out = img;
+	return 0;
+}
+
+/* A line from (x0, y0) to (x1, y1), 2 px thick (DDA: one step per pixel
+ * of the longer side). */
+static void line(spz_rgb *img, int x0, int y0, int x1, int y1,
+                 const uint8_t c[3])
+{
+	int dx = x1 - x0, dy = y1 - y0;
+	int n = abs(dx) > abs(dy) ? abs(dx) : abs(dy);
+	for (int i = 0; i <= n; i++) {
+		int x = n ? x0 + (int)lround((double)dx * i / n) : x0;
+		int y = n ? y0 + (int)lround((double)dy * i / n) : y0;
+		fill(img, x, y, 2, 2, c);
+	}
+}
+
+int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
+                     const double *y, size_t n_series,
+                     const char *const *names, const char *title,
+                     const char *xlabel, const char *ylabel, spz_error *err)
+{
+	static const uint8_t palette[8][3] = {
+		{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+		{148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+	if (nx < 1 || n_series < 1)
+		return spz_fail(err, SPZ_EINVAL, "a line plot needs points");
+	uint32_t pw = 500, ph = 300;
+	spz_rgb *img;
+	int rc = canvas(&img, pw, ph, 70, 50, 220, 50, title, err);
+	if (rc)
+		return rc;
+	double x0 = x[0], x1 = x[0], y0 = 0, y1 = 1;
+	for (size_t i = 0; i < nx; i++) {
+		x0 = x[i] < x0 ? x[i] : x0;
+		x1 = x[i] > x1 ? x[i] : x1;
+	}
+	for (size_t i = 0; i < nx * n_series; i++) {
+		y0 = y[i] < y0 ? y[i] : y0;
+		y1 = y[i] > y1 ? y[i] : y1;
+	}
+	int px = (int)img->plot_x, py = (int)img->plot_y;
+#define XP(v) (px + (x1 > x0 ? (int)lround(((v) - x0) / (x1 - x0) * (pw - 2)) : (int)pw / 2))
+#define YP(v) (py + (int)ph - 2 - (int)lround(((v) - y0) / (y1 - y0) * (ph - 2)))
+	for (size_t s = 0; s < n_series; s++) {
+		const uint8_t *c = palette[s % 8];
+		for (size_t i = 0; i < nx; i++) {
+			int a = XP(x[i]), b = YP(y[s * nx + i]);
+			fill(img, a - 2, b - 2, 6, 6, c);
+			if (i)
+				line(img, XP(x[i - 1]), YP(y[s * nx + i - 1]), a, b, c);
+		}
+		if (s < 18)
+			legend(img, px + (int)pw + 20, py + 16 * (int)s, c, 1,
+			       names[s]);
+	}
+#undef XP
+#undef YP
+	frame(img);
+	char b[64];
+	num(b, sizeof b, x0);
+	xtick(img, 0, b);
+	num(b, sizeof b, x1);
+	xtick(img, (int)pw - 1, b);
+	num(b, sizeof b, y1);
+	ytick(img, 0, b);
+	num(b, sizeof b, y0);
+	ytick(img, (int)ph - 1, b);
+	spz_rgb_text(img, px + (int)pw / 2 - text_w(xlabel, 1) / 2,
+	             py + (int)ph + 24, xlabel, black, 1);
+	spz_rgb_text(img, 4, py - 14, ylabel, black, 1);
 	*out = img;
 	return 0;
 }

@@ -328,6 +328,141 @@ int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
                         const spz_node **node_out);
 
 /* ------------------------------------------------------------------ */
+/* Data sets (formats/ reads them: spz_dataset_load)                   */
+
+/*
+ * Samples for evaluation or training: n samples of `features` float32
+ * each, row-major (sample s is x[s * features .. + features)), the shape
+ * of one sample in dims (e.g. 28, 28 for an MNIST image; its product is
+ * features), and optionally one label per sample.
+ */
+typedef struct spz_dataset {
+	size_t n;                   /* samples, >= 1 */
+	size_t features;            /* floats per sample, >= 1 */
+	int ndims;                  /* dims of one sample, 1..SPZ_MAX_DIMS-1 */
+	int64_t dims[SPZ_MAX_DIMS];
+	float *x;                   /* n x features, every value finite */
+	int32_t *labels;            /* n labels >= 0, or NULL when unlabelled */
+	int32_t classes;            /* 1 + the largest label; 0 unlabelled */
+} spz_dataset;
+
+/* An empty data set of n samples of the given sample dims, x zero-filled,
+ * labels allocated (zero) when `labelled`. SPZ_ERANGE when n or the
+ * features are 0 or overflow, SPZ_ENOMEM. */
+int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
+                    int ndims, int labelled, spz_error *err);
+void spz_dataset_free(spz_dataset *d);
+
+/* ------------------------------------------------------------------ */
+/* Float32 forward pass and accuracy (spz eval, spz sensitivity)       */
+
+/*
+ * C = alpha op(A) op(B) + beta C for row-major float32 matrices (op
+ * transposes when trans_* is set): C is m x n, the inner dimension k.
+ * CBLAS (OpenBLAS) does the work; every dense matrix product of spz goes
+ * through here. SPZ_ERANGE for a size past BLAS's 32-bit int.
+ */
+int spz_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+              float alpha, const float *a, size_t lda, const float *b,
+              size_t ldb, float beta, float *c, size_t ldc, spz_error *err);
+
+/*
+ * The forward pass of a model over batches of samples. Ops: Gemm (alpha,
+ * beta, transA, transB; C broadcast to M x N), MatMul (N-D by a 2-D
+ * matrix), Add (NumPy broadcasting), Relu, Flatten (axis >= 1), Reshape
+ * (shape from an integer initializer; 0 copies, -1 infers; its first dim
+ * is the batch, and a fixed 1 there -- a model exported with batch 1 --
+ * stands for the batch), Softmax (axis, default -1), Identity, Dropout
+ * (inference: identity), Conv, MaxPool, AveragePool (2-D NCHW, group 1,
+ * kernel_shape, strides, pads, dilations, ceil_mode for the pools,
+ * count_include_pad). Quantized tensors are decoded through their
+ * codebook once. Values are float32; the graph input is [batch,
+ * features], except when a Conv reads it directly: then [batch, sample
+ * dims] with a 2-D sample taken as one channel.
+ */
+typedef struct spz_forward spz_forward;
+
+/* Input activity of one layer (a Gemm, MatMul or Conv node), summed over
+ * every sample run since the last reset. */
+typedef struct spz_forward_layer {
+	const char *node;          /* node name (owned by the model) */
+	uint64_t act_in;           /* input values seen */
+	uint64_t act_in_nonzero;   /* of which non-zero */
+} spz_forward_layer;
+
+/*
+ * Prepares m (which must outlive the pass) for samples of the given dims,
+ * and runs one zero sample to check every shape. SPZ_EUNSUPPORTED names
+ * the node of an op the pass does not have ("node 'x': the forward pass
+ * has no op 'LSTM'") or shapes that do not fit; SPZ_ENOMEM.
+ */
+int spz_forward_new(spz_forward **out, const spz_model *m,
+                    const int64_t *sample_dims, int ndims, spz_error *err);
+void spz_forward_free(spz_forward *f);
+/* Floats per sample of the output (the model's first output). */
+size_t spz_forward_outputs(const spz_forward *f);
+/* 1 when the output is a Softmax's (probabilities), 0 for logits. */
+int spz_forward_is_probability(const spz_forward *f);
+/* Samples per batch (default 256): memory against BLAS efficiency. */
+int spz_forward_set_batch(spz_forward *f, size_t batch);
+/*
+ * Runs n samples (x: n x features, row-major) and writes n x outputs
+ * floats to y (may be NULL). Results do not depend on the batch size
+ * except through the BLAS library's own summation order.
+ */
+int spz_forward_run(spz_forward *f, float *y, const float *x, size_t n,
+                    spz_error *err);
+/* The layers' input activity (*count entries, owned by f). */
+const spz_forward_layer *spz_forward_layers(const spz_forward *f,
+                                            size_t *count);
+void spz_forward_reset(spz_forward *f);
+/* Runs with `data` (elements of the tensor's dims) in place of float
+ * tensor `name`; NULL goes back to the model's values. The model is not
+ * changed. SPZ_ENOTFOUND when there is no such float tensor. */
+int spz_forward_set_tensor(spz_forward *f, const char *name,
+                           const float *data, spz_error *err);
+
+/* Index of the largest of n values (the first on ties; NaN never wins). */
+size_t spz_argmax(const float *v, size_t n);
+
+/*
+ * Accuracy figures of outputs against labels: top-1, mean cross-entropy,
+ * per-class accuracy and the confusion matrix.
+ */
+typedef struct spz_metrics {
+	size_t classes;
+	uint64_t samples;
+	uint64_t correct;
+	double ce_sum;            /* sum of cross-entropies */
+	uint64_t *confusion;      /* classes x classes: [true][predicted] */
+} spz_metrics;
+
+int spz_metrics_new(spz_metrics **out, size_t classes, spz_error *err);
+void spz_metrics_free(spz_metrics *m);
+/*
+ * Adds n outputs (n x classes floats) with their labels. Logits give the
+ * cross-entropy log(sum exp y) - y[label] (computed in double, shifted by
+ * the maximum); probabilities (a Softmax output) give -log p[label], p
+ * clamped to at least 1e-30 so one confident mistake stays finite.
+ * SPZ_ERANGE names the sample of a label >= classes (nothing is added)
+ * or a NaN output.
+ */
+int spz_metrics_add(spz_metrics *m, const float *y, const int32_t *labels,
+                    size_t n, int probabilities, spz_error *err);
+
+/* Outputs against a reference's on the same samples. */
+typedef struct spz_agreement {
+	uint64_t samples;
+	uint64_t agree;           /* same top-1 class */
+	double max_rel, sum_rel;  /* per sample spz_output_error's relative
+	                             error: the largest and the sum */
+	double max_abs;
+} spz_agreement;
+/* Adds n samples of width floats each. */
+void spz_agreement_add(spz_agreement *a, const float *y, const float *ref,
+                       size_t n, size_t width);
+
+/* ------------------------------------------------------------------ */
 /* Generators (spz gen)                                                */
 
 /*
@@ -1034,6 +1169,15 @@ int spz_figure_histogram(spz_rgb **out, const spz_histogram *h,
 int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
                        const uint64_t *padding, uint32_t pes,
                        const char *title, spz_error *err);
+
+/* Lines of n_series series over the same nx x values (y holds n_series
+ * rows of nx values), a marker at each point, one colour per series
+ * (eight, then repeated) with its name in the legend (the first 18);
+ * the y axis spans at least [0, 1]. SPZ_EINVAL without points. */
+int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
+                     const double *y, size_t n_series,
+                     const char *const *names, const char *title,
+                     const char *xlabel, const char *ylabel, spz_error *err);
 
 /* Draws text with spz's 5x7 bitmap font (upper case; lower case letters
  * are drawn as upper case, characters it lacks as a box) at (x, y), the

@@ -71,14 +71,14 @@ chmod +x "$T/fake/pkg-config" "$T/fake/id" "$T/fake/apt-get"
 PATH="$T/fake:$PATH" submake -C "$T/tree" deps >"$T/.out" 2>"$T/.err"
 rc=$?; out=$(cat "$T/.out"); err=$(cat "$T/.err")
 expect_rc 2 "missing packages, not root: make stops with exit 2"
-expect_out '^run: sudo apt-get install -y zlib1g-dev libcjson-dev check pkg-config$' "not root: the exact apt-get line"
+expect_out '^run: sudo apt-get install -y zlib1g-dev libcjson-dev check pkg-config libopenblas-dev$' "not root: the exact apt-get line"
 check "not root: apt-get is not run" test ! -e "$T/apt.calls"
 check "not root: nothing marked as done" test ! -e "$T/tree/build/.deps"
 printf '#!/bin/sh\necho 0\n' >"$T/fake/id"
 PATH="$T/fake:$PATH" submake -C "$T/tree" deps >"$T/.out" 2>"$T/.err"
 rc=$?; err=$(cat "$T/.err")
 expect_rc 0 "missing packages, root: make installs them and goes on"
-check "root: apt-get installs exactly the packages" grep -qx 'apt-get install -y -qq zlib1g-dev libcjson-dev check pkg-config' "$T/apt.calls"
+check "root: apt-get installs exactly the packages" grep -qx 'apt-get install -y -qq zlib1g-dev libcjson-dev check pkg-config libopenblas-dev' "$T/apt.calls"
 check "root: the step is marked done" test -e "$T/tree/build/.deps"
 # No compiler either: it joins the list (gcc, or clang for CC=clang).
 rm -rf "$T/tree/build" "$T/apt.calls"
@@ -86,7 +86,7 @@ printf '#!/bin/sh\necho 1000\n' >"$T/fake/id"
 PATH="$T/fake:$PATH" submake -C "$T/tree" deps CC=no-such-cc >"$T/.out" 2>"$T/.err"
 rc=$?; out=$(cat "$T/.out"); err=$(cat "$T/.err")
 expect_rc 2 "no compiler, not root: exit 2"
-expect_out '^run: sudo apt-get install -y gcc zlib1g-dev libcjson-dev check pkg-config$' "no compiler: gcc joins the apt-get line"
+expect_out '^run: sudo apt-get install -y gcc zlib1g-dev libcjson-dev check pkg-config libopenblas-dev$' "no compiler: gcc joins the apt-get line"
 PATH="$T/fake:$PATH" submake -C "$T/tree" deps CC=no-such-clang >"$T/.out" 2>"$T/.err"
 rc=$?; out=$(cat "$T/.out")
 expect_out '^run: sudo apt-get install -y clang zlib1g-dev' "CC=clang: clang joins the apt-get line"

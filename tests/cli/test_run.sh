@@ -185,7 +185,7 @@ run run "$T/f3.eie" --random-input --pes 0;   expect_rc 2 "--pes 0"; expect_err 
 run run "$T/mlp.json" --random-input --pes 5000; expect_rc 2 "--pes 5000"
 run run "$T/f3.eie" --random-input --fifo 0;  expect_rc 2 "--fifo 0"; expect_err "--fifo takes 1..65536" "--fifo range named"; expect_one_line "--fifo 0: one line"
 run run "$T/f3.eie" --random-input --pes 8;   expect_rc 2 "--pes on an image"; expect_err "packed for 4 PEs" "--pes on an image: says why"
-run run "$T/f3.eie";                          expect_rc 2 "no input"; expect_err "give either --input FILE or --random-input" "no input: says what to give"
+run run "$T/f3.eie";                          expect_rc 2 "no input"; expect_err "give one of --input FILE, --random-input and --data DIR" "no input: says what to give"
 run run "$T/f3.eie" --random-input --input "$T/x1.json"; expect_rc 2 "both inputs"
 run run "$T/f3.eie" --input-raw --random-input; expect_rc 2 "--input-raw without --input"
 run run "$T/f3.eie" --input "$T/x1.json" --batch 2; expect_rc 2 "--batch without --random-input"
