@@ -94,4 +94,8 @@ int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          struct cJSON *report);
 
+/* Removes the named temporary outputs (spz_temp_note) when SIGINT, SIGTERM
+ * or SIGHUP stops spz; signals ignored at start stay ignored. */
+void cli_cleanup_install(void);
+
 #endif

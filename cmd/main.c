@@ -102,10 +102,12 @@ int main(int argc, char **argv)
 	 * kill spz between opening a temporary output and removing it: the
 	 * write fails with EPIPE instead and the usual error path cleans up. */
 	signal(SIGPIPE, SIG_IGN);
+	cli_cleanup_install();
 	int rc = dispatch(argc, argv);
 	/* A command that failed has said why already: one line only. */
-	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK)
+	int e = fflush(stdout) != 0 ? errno : 0;
+	if ((e || ferror(stdout)) && rc == EXIT_OK)
 		return cli_error("cannot write '<stdout>': %s",
-		                 strerror(errno ? errno : EIO));
+		                 spz_write_error(stdout, e));
 	return rc;
 }

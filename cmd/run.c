@@ -602,7 +602,7 @@ int cmd_run(int argc, char **argv)
 			rc = tctx.errnum
 			             ? cli_error("cannot write '%s': %s",
 			                         tr.path ? tr.path : "<stdout>",
-			                         strerror(tctx.errnum))
+			                         spz_write_error(tr.f, tctx.errnum))
 			             : cli_fail(&err);
 			goto done;
 		}

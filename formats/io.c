@@ -1,13 +1,15 @@
 /*
- * io.c - opening inputs (paths or stdin, sniffed by their first bytes) and
- * writing outputs through a temporary file so that a failure never leaves a
- * partial file behind.
+ * io.c - opening inputs (paths or stdin, sniffed by their first bytes),
+ * opening external data strictly inside a model's folder, and writing
+ * outputs through a temporary file so that a failure or a kill never
+ * leaves a partial file behind.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* O_TMPFILE, AT_EMPTY_PATH */
 #include "spz_format.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -193,24 +195,173 @@ static int location_ok(const char *loc)
 	return 1;
 }
 
+static int outside(spz_error *err, const char *location)
+{
+	return spz_fail(err, SPZ_EFORMAT, "location '%s' must be a relative "
+	                "path inside the model's folder", location);
+}
+
+/* What a file that is not a regular one is, for a message. */
+static const char *file_type(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO, not a regular file"
+	       : S_ISCHR(m) ? "a character device, not a regular file"
+	       : S_ISBLK(m) ? "a block device, not a regular file"
+	       : S_ISSOCK(m) ? "a socket, not a regular file"
+	       : "not a regular file";
+}
+
+/* Link targets followed in one resolution before ELOOP, as the kernel's
+ * own limit; directory levels held open at once. */
+#define INSIDE_MAX_LINKS 40
+#define INSIDE_MAX_DEPTH 128
+
+/*
+ * The location is resolved here, one component at a time from a
+ * descriptor of the folder, never by handing dir/location to open():
+ * each component is looked at with fstatat(AT_SYMLINK_NOFOLLOW) and
+ * opened with O_NOFOLLOW, so the kernel follows no link on its own. A
+ * link is read and its target resolved the same way from the directory
+ * holding it, so a link that stays inside the folder works (a data file
+ * shared by two models through a link, say) while one whose target is
+ * absolute, or climbs above the folder with "..", is refused with the
+ * message of a ".." in the location: that is where it leads. The stack
+ * of directory descriptors makes ".." a pop, not a lookup, so moving a
+ * directory meanwhile cannot lead outside either. The last component
+ * must be a regular file before it is opened (a FIFO would block open(),
+ * a device could react to it), and is checked again once open
+ * (O_NONBLOCK, in case it was swapped for a FIFO meanwhile).
+ */
 int spz_open_inside(int *fd, uint64_t *size, const char *dir,
                     const char *location, spz_error *err)
 {
 	if (!location_ok(location))
-		return spz_fail(err, SPZ_EFORMAT, "location '%s' must be a "
-		                "relative path inside the model's folder",
-		                location);
+		return outside(err, location);
 	char path[8192];
 	snprintf(path, sizeof path, "%s/%s", dir, location);
-	int f = open(path, O_RDONLY);
+	char work[4096], next[sizeof work];
+	if (strlen(location) >= sizeof work)
+		return spz_fail(err, SPZ_EIO, "cannot open '%s': %s", path,
+		                strerror(ENAMETOOLONG));
+	strcpy(work, location);
+	int stack[INSIDE_MAX_DEPTH];
+	int depth = 0, links = 0, f = -1, rc = 0;
+	stack[0] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (stack[0] < 0)
+		return spz_fail(err, SPZ_EIO, "cannot open '%s': %s", path,
+		                strerror(errno));
+	const char *p = work;
+	int e = 0;
 	struct stat st;
-	if (f < 0 || fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
-		int e = f < 0 ? errno : EISDIR;
+	memset(&st, 0, sizeof st);
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p) {
+			/* Ended on a directory ("sub/", a link to "."). */
+			e = EISDIR;
+			break;
+		}
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char name[256];
+		if (len >= sizeof name) {
+			e = ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, p, len);
+		name[len] = 0;
+		p += len;
+		int last = !end;
+		if (!strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			/* Only from a link target: the location has none. */
+			if (depth == 0) {
+				rc = outside(err, location);
+				break;
+			}
+			close(stack[depth--]);
+			continue;
+		}
+		int cur = stack[depth];
+		if (fstatat(cur, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			e = errno;
+			break;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			if (++links > INSIDE_MAX_LINKS) {
+				e = ELOOP;
+				break;
+			}
+			char target[sizeof work];
+			ssize_t n = readlinkat(cur, name, target, sizeof target);
+			if (n <= 0 || (size_t)n >= sizeof target) {
+				e = n < 0 ? errno : n ? ENAMETOOLONG : ENOENT;
+				break;
+			}
+			target[n] = 0;
+			if (target[0] == '/') {
+				rc = outside(err, location);
+				break;
+			}
+			/* The target's components, then what followed the
+			 * link. */
+			if ((size_t)snprintf(next, sizeof next, "%s%s", target,
+			                     p) >= sizeof next) {
+				e = ENAMETOOLONG;
+				break;
+			}
+			memcpy(work, next, sizeof work);
+			p = work;
+			continue;
+		}
+		if (!last) {
+			if (!S_ISDIR(st.st_mode)) {
+				e = ENOTDIR;
+				break;
+			}
+			if (depth + 1 >= INSIDE_MAX_DEPTH) {
+				e = ENAMETOOLONG;
+				break;
+			}
+			int d = openat(cur, name, O_RDONLY | O_DIRECTORY |
+			               O_NOFOLLOW | O_CLOEXEC);
+			if (d < 0) {
+				e = errno;
+				break;
+			}
+			stack[++depth] = d;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			e = EISDIR;
+		else if (S_ISREG(st.st_mode)) {
+			f = openat(cur, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+			           O_NOCTTY | O_CLOEXEC);
+			if (f < 0)
+				e = errno;
+			else if (fstat(f, &st) != 0)
+				e = errno;
+		}
+		break;
+	}
+	while (depth >= 0)
+		close(stack[depth--]);
+	/* A FIFO or device: f < 0 and e == 0, as for one that replaced the
+	 * regular file between fstatat and openat. */
+	if (rc || e || f < 0 || !S_ISREG(st.st_mode)) {
 		if (f >= 0)
 			close(f);
-		return spz_fail(err, SPZ_EIO, "cannot open '%s': %s", path,
-		                strerror(e));
+		return rc ? rc : spz_fail(err, SPZ_EIO, "cannot open '%s': %s",
+		                          path, e ? strerror(e)
+		                                  : file_type(st.st_mode));
 	}
+	/* The descriptor is read with pread: blocking or not is the same for
+	 * a regular file, but leave it as any other open file. */
+	int fl = fcntl(f, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
 	*fd = f;
 	*size = (uint64_t)st.st_size;
 	return 0;
@@ -228,12 +379,59 @@ int spz_slurp_path(char **buf, size_t *len, const char *path,
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+/*
+ * A named temporary file is the one thing an output can leave behind
+ * when the process is killed. Where the file system allows (O_TMPFILE:
+ * ext4, xfs, btrfs, tmpfs, ...) the data goes to an unnamed file in the
+ * target's folder, which only gets a name when linkat() gives it the
+ * target's once it is complete and on disk: a kill, even SIGKILL, before
+ * then leaves nothing. Replacing an existing target still needs a name
+ * for an instant (link to "OUT.tmpPID.N", rename over the target), and
+ * file systems without O_TMPFILE need one throughout. Removing those on
+ * SIGINT/SIGTERM/SIGHUP takes a signal handler and a list of live names,
+ * which is process state: it belongs to the program, not to this library
+ * (no globals here). So the library tells the program through
+ * spz_temp_note, a weak symbol: spz defines it (cmd/cleanup.c), a program
+ * that does not is simply not told. A weak reference keeps the library
+ * free of any registration state, and needs no new parameter through
+ * every save function.
+ */
+#pragma weak spz_temp_note
+
+static void note(const char *tmp, int live)
+{
+	if (spz_temp_note)
+		spz_temp_note(tmp, live);
+}
+
+/* Why a write failed, for a message. */
+const char *spz_write_error(FILE *f, int e)
+{
+	if (e == 0 || e == EIO) {
+		/* stdio keeps no errno with its error flag: a pipe or
+		 * socket whose reader has gone says so when polled. */
+		struct stat st;
+		int fd = f ? fileno(f) : -1;
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		if (fd >= 0 && fstat(fd, &st) == 0 &&
+		    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) &&
+		    poll(&pf, 1, 0) == 1 && (pf.revents & (POLLERR | POLLHUP)))
+			e = EPIPE;
+	}
+	if (e == EPIPE)
+		return "output closed early";
+	return strerror(e ? e : EIO);
+}
+
 /* Writes straight to an existing path that is not a regular file (a
  * device such as /dev/null, a FIFO): renaming a temporary over it would
  * replace the device node itself. */
 static int open_special(spz_output *o, const char *path, spz_error *err)
 {
-	int fd = open(path, O_WRONLY);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	o->f = fd < 0 ? NULL : fdopen(fd, "wb");
 	if (!o->f) {
 		int e = errno;
@@ -244,6 +442,80 @@ static int open_special(spz_output *o, const char *path, spz_error *err)
 		                strerror(e));
 	}
 	return 0;
+}
+
+/* An unnamed file in the folder of path, or -1 where there is none to be
+ * had (then a named one is used). SPZ_TEST_NO_TMPFILE set in the
+ * environment takes the named path everywhere, so that the tests can
+ * reach it on file systems that have O_TMPFILE. */
+static int open_unnamed(const char *path)
+{
+#ifdef O_TMPFILE
+	if (getenv("SPZ_TEST_NO_TMPFILE"))
+		return -1;
+	/* Giving it a name later goes through /proc (linkat of an fd by
+	 * itself needs CAP_DAC_READ_SEARCH). */
+	if (access("/proc/self/fd", X_OK) != 0)
+		return -1;
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	char *dir = malloc(n + 2);
+	if (!dir)
+		return -1;
+	if (!slash)
+		strcpy(dir, ".");
+	else if (n == 0)
+		strcpy(dir, "/");
+	else {
+		memcpy(dir, path, n);
+		dir[n] = 0;
+	}
+	/* Mode 0666 lets the umask apply as for any new file. */
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+	free(dir);
+	return fd;
+#else
+	(void)path;
+	return -1;
+#endif
+}
+
+/* Gives the open file fd the name to; 0 or an errno value. */
+static int link_fd(int fd, const char *to)
+{
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	int e = errno;
+#ifdef AT_EMPTY_PATH
+	if (e != EEXIST && linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH) == 0)
+		return 0;
+#endif
+	return e;
+}
+
+/* The named temporary beside the target: o->tmp, opened with O_EXCL. */
+static int open_named(spz_output *o, size_t cap)
+{
+	int fd = -1;
+	for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+		snprintf(o->tmp, cap, "%s.tmp%ld.%d", o->path, (long)getpid(),
+		         attempt);
+		/* Noted before it exists, so no instant has it unknown; a
+		 * stale file of an earlier process with this pid that a
+		 * signal would then remove is no loss. */
+		note(o->tmp, 1);
+		fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			int e = errno;
+			note(o->tmp, 0);
+			errno = e;
+			if (e != EEXIST)
+				break;
+		}
+	}
+	return fd;
 }
 
 int spz_output_open(spz_output *o, const char *path, spz_error *err)
@@ -272,16 +544,13 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 		o->tmp = NULL;
 		return open_special(o, path, err);
 	}
-	/* The temporary sits beside the target so rename() stays atomic;
-	 * O_EXCL with mode 0666 lets the umask apply as for any new file. */
-	int fd = -1;
-	for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
-		snprintf(o->tmp, n + 32, "%s.tmp%ld.%d", path, (long)getpid(),
-		         attempt);
-		fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
+	/* Beside the target either way, so that link and rename stay in one
+	 * file system and atomic. */
+	int fd = open_unnamed(path);
+	if (fd >= 0)
+		o->unnamed = 1;
+	else
+		fd = open_named(o, n + 32);
 	if (fd < 0) {
 		int e = errno;
 		free(o->tmp);
@@ -301,33 +570,85 @@ int spz_output_open(spz_output *o, const char *path, spz_error *err)
 	return 0;
 }
 
+/* Gives the complete unnamed file of o the target's name: directly when
+ * there is no file there yet, else through a name beside it and a rename
+ * over the old file (no link call replaces). 0 or an errno value. */
+static int name_unnamed(spz_output *o, size_t cap)
+{
+	int fd = fileno(o->f);
+	int e = link_fd(fd, o->path);
+	if (e != EEXIST)
+		return e;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		snprintf(o->tmp, cap, "%s.tmp%ld.%d", o->path, (long)getpid(),
+		         attempt);
+		note(o->tmp, 1);
+		e = link_fd(fd, o->tmp);
+		if (e == 0)
+			break;
+		note(o->tmp, 0);
+		if (e != EEXIST)
+			return e;
+	}
+	if (e)
+		return e;
+	if (rename(o->tmp, o->path) != 0) {
+		e = errno;
+		unlink(o->tmp);
+	}
+	note(o->tmp, 0);
+	return e;
+}
+
 int spz_output_commit(spz_output *o, spz_error *err)
 {
 	const char *label = o->path ? o->path : "<stdout>";
+	/* e == 0 with bad set: an earlier stdio write failed, its errno is
+	 * lost (spz_write_error looks for the cause). */
 	int bad = ferror(o->f) != 0;
-	int e = bad ? EIO : 0;
+	int e = 0;
 	if (fflush(o->f) != 0) {
 		bad = 1;
 		e = errno;
 	}
+	/* On disk before it takes the target's name: a crash just after the
+	 * rename must not leave an empty or partial file under it. */
+	if (!bad && o->tmp && fsync(fileno(o->f)) != 0) {
+		bad = 1;
+		e = errno;
+	}
+	int named = 0;
+	if (!bad && o->unnamed) {
+		e = name_unnamed(o, strlen(o->path) + 32);
+		bad = e != 0;
+		named = !bad;
+	}
+	char msg[SPZ_ERROR_MAX];
+	if (bad)
+		snprintf(msg, sizeof msg, "cannot write '%s': %s", label,
+		         spz_write_error(o->f, e));
 	if (o->path) {
 		if (fclose(o->f) != 0 && !bad) {
 			bad = 1;
-			e = errno;
+			snprintf(msg, sizeof msg, "cannot write '%s': %s",
+			         label, strerror(errno));
+			if (named)
+				unlink(o->path);
 		}
 		o->f = NULL;
-		if (!bad && o->tmp && rename(o->tmp, o->path) != 0) {
+		if (!bad && o->tmp && !o->unnamed &&
+		    rename(o->tmp, o->path) != 0) {
 			bad = 1;
-			e = errno;
+			snprintf(msg, sizeof msg, "cannot write '%s': %s",
+			         label, strerror(errno));
 		}
 	}
 	if (bad) {
-		char msg[SPZ_ERROR_MAX];
-		snprintf(msg, sizeof msg, "cannot write '%s': %s", label,
-		         strerror(e));
 		spz_output_abort(o);
 		return spz_fail(err, SPZ_EIO, "%s", msg);
 	}
+	if (o->tmp && !o->unnamed)
+		note(o->tmp, 0);
 	free(o->path);
 	free(o->tmp);
 	memset(o, 0, sizeof *o);
@@ -338,8 +659,11 @@ void spz_output_abort(spz_output *o)
 {
 	if (o->f && o->f != stdout)
 		fclose(o->f);
-	if (o->tmp)
+	/* An unnamed file goes with its descriptor. */
+	if (o->tmp && !o->unnamed) {
 		unlink(o->tmp);
+		note(o->tmp, 0);
+	}
 	free(o->path);
 	free(o->tmp);
 	memset(o, 0, sizeof *o);

@@ -70,32 +70,56 @@ int spz_slurp_path(char **buf, size_t *len, const char *path,
 
 /*
  * Opens location, a path relative to the folder dir (external data of a
- * JSON or ONNX model), for reading: refuses an empty or absolute path and
- * any ".." component ("location '...' must be a relative path inside the
- * model's folder"), and anything but a regular file. *fd (the caller
- * closes it) and *size in bytes on success. Messages do not name the
- * model file: the caller prefixes it.
+ * JSON or ONNX model), for reading: refuses an empty or absolute path, any
+ * ".." component, and any path that a symbolic link would lead outside
+ * dir (a link with an absolute target, or one climbing above dir with
+ * ".."), all with "location '...' must be a relative path inside the
+ * model's folder". Links that stay inside dir are followed. Anything but
+ * a regular file is refused without being opened ("cannot open 'P': a
+ * FIFO, not a regular file", "... Is a directory"), so a FIFO cannot
+ * block. *fd (the caller closes it) and *size in bytes on success.
+ * Messages do not name the model file: the caller prefixes it.
  */
 int spz_open_inside(int *fd, uint64_t *size, const char *dir,
                     const char *location, spz_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Output: temporary file beside the target, renamed on commit         */
+/* Output: temporary file beside the target, named on commit           */
 
 typedef struct spz_output {
 	FILE *f;
 	char *path;  /* target, NULL for stdout */
-	char *tmp;   /* temporary beside it; NULL when writing in place */
+	char *tmp;   /* name of the temporary (or the one it takes for an
+	              * instant when it is unnamed); NULL when in place */
+	int unnamed; /* the temporary has no name (O_TMPFILE) */
 } spz_output;
 
-/* Opens a temporary file beside path (or stdout for "-"). A directory is
+/* Opens a temporary file in the folder of path (or stdout for "-"): an
+ * unnamed one (O_TMPFILE) where the file system allows, so that even a
+ * SIGKILL leaves nothing behind, else "path.tmpPID.N". A directory is
  * refused; an existing path that is not a regular file (/dev/null, a
  * FIFO) is written in place, since a rename would replace the node. */
 int spz_output_open(spz_output *o, const char *path, spz_error *err);
-/* Flushes, checks for write errors, closes and renames into place. */
+/* Flushes, checks for write errors, fsyncs a temporary file and gives it
+ * the target's name atomically (link, or rename over an existing file). */
 int spz_output_commit(spz_output *o, spz_error *err);
 /* Closes and removes the temporary file (safe after a failed commit). */
 void spz_output_abort(spz_output *o);
+
+/* The reason for a failed write to f, for a message: "output closed
+ * early" for EPIPE, also found when e is 0 or EIO (stdio keeps no errno
+ * with its error flag) and f is a pipe or socket whose reader has gone;
+ * else strerror(e), EIO for 0. */
+const char *spz_write_error(FILE *f, int e);
+
+/*
+ * Optional hook for the program: the library calls it (when the program
+ * defines it; it is a weak reference) with live = 1 just before a named
+ * temporary output file tmp may come to exist, and live = 0 once it is
+ * gone or renamed. spz removes the live ones when SIGINT, SIGTERM or
+ * SIGHUP stops it (cmd/cleanup.c). Called outside any signal handler.
+ */
+void spz_temp_note(const char *tmp, int live);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                              */
