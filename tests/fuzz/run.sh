@@ -5,7 +5,7 @@
 # build/fuzz/corpus/NAME (the committed seeds in tests/fuzz/corpus/NAME are
 # only read); a crash leaves build/fuzz/crashes/NAME-crash-* and makes the
 # run fail after every harness had its turn. FUZZ_FLAGS adds libFuzzer
-# options (e.g. FUZZ_FLAGS=-jobs=2).
+# options (e.g. FUZZ_FLAGS=-max_len=65536).
 set -u
 secs=$1
 shift
