@@ -148,10 +148,11 @@ build/fuzz/.deps: | deps
 	    echo "run: sudo apt-get install -y clang libfuzzer-$${v:-VERSION}-dev"; exit 2; \
 	  fi; \
 	  echo "installing fuzzing dependencies"; \
-	  { command -v $(FUZZ_CC) >/dev/null 2>&1 || { apt-get update -qq && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; }; } >build/apt.log 2>&1 \
-	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfuzzer-$$(ver)-dev >>build/apt.log 2>&1 \
-	    || { cat build/apt.log; exit 1; }; \
+	  { apt-get update -qq && \
+	    { command -v $(FUZZ_CC) >/dev/null 2>&1 || \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfuzzer-$$(ver)-dev; \
+	  } >build/apt.log 2>&1 || { cat build/apt.log; exit 1; }; \
 	  links || { echo "$(FUZZ_CC) still cannot link -fsanitize=fuzzer"; exit 1; }; \
 	fi
 	@rm -f build/fuzz/probe
