@@ -29,8 +29,10 @@ for name in "$@"; do
 	seeds=$(ls "tests/fuzz/corpus/$name" | wc -l)
 	crashed=$((after - before))
 	[ "$rc" = 0 ] || [ "$crashed" -gt 0 ] || crashed=1
-	printf 'fuzz %-14s %10s execs  %s crashes  corpus %s (%s seeds)\n' \
-		"$name" "${execs:-?}" "$crashed" "$((corpus + seeds))" "$seeds"
+	# libFuzzer's own count: the inputs it keeps, seeds included.
+	corp=$(grep -a 'DONE' "$log" | sed -n 's/.* corp: \([^ ]*\).*/\1/p' | tail -n 1)
+	printf 'fuzz %-14s %10s execs  %s crashes  corpus %s (%s seeds, %s new files)\n' \
+		"$name" "${execs:-?}" "$crashed" "${corp:-?}" "$seeds" "$corpus"
 	if [ "$crashed" -gt 0 ]; then
 		fail=1
 		grep -m 3 -E 'ERROR|runtime error|^fuzz:' "$log" | sed 's/^/    /'
