@@ -3,6 +3,7 @@
 #   make check      unit (Check) and CLI tests
 #   make demo       the full pipeline on the bundled sample
 #   make bench      throughput against memcpy baselines
+#   make fuzz       libFuzzer on every reader, FUZZ_SECONDS each (clang)
 #   make SANITIZE=1 ... builds with ASan + UBSan; make CC=clang ... with clang
 
 CC ?= cc
@@ -33,6 +34,11 @@ MAN_PAGES := $(sort $(wildcard man/*.1))
 LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
 CMD_OBJ := $(CMD_SRC:%.c=build/%.o) build/help.o
 TEST_OBJ := $(TEST_SRC:%.c=build/%.o)
+# Fuzz harnesses are found by their file names: tests/fuzz/fuzz_NAME.c,
+# corpus tests/fuzz/corpus/NAME/.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=build/fuzz-replay/fuzz_%)
 
 all: deps spz
 
@@ -110,7 +116,19 @@ build/tests/unit/main.o: build/suites.h
 build/unit: $(TEST_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libspz.a $(PKG_LIBS) $(CHECK_LIBS)
 
-check: all data build/unit
+# The corpus replay: each harness linked with tests/fuzz/replay.c (its own
+# main) and the normal compiler and flags, so no libFuzzer is needed.
+build/fuzz-replay/fuzz_%: build/tests/fuzz/fuzz_%.o build/tests/fuzz/harness.o \
+                          build/tests/fuzz/replay.o libspz.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@fail=0; for n in $(FUZZ_NAMES); do \
+	  ./build/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n || fail=1; \
+	done; exit $$fail
+
+check: all data build/unit fuzz-replay
 	SPZ=$(CURDIR)/spz SPZ_DATA=$(DATA_DIR) sh tests/cli/run.sh
 	CK_DEFAULT_TIMEOUT=120 ./build/unit
 
@@ -127,6 +145,54 @@ build/bench: $(BENCH_SRC:%.c=build/%.o) libspz.a
 
 bench: all data build/bench
 	SPZ_DATA=$(DATA_DIR) ./build/bench
+
+# libFuzzer builds: clang with the fuzzer, ASan and UBSan, and CRC checks
+# off (SPZ_FUZZ_NO_CRC) so that mutations reach the field checks. Objects
+# live in build/fuzz/ apart from the normal build's.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS := -O1 -g -std=c11 -Wall -Wextra -Werror -ffp-contract=off \
+  -fno-omit-frame-pointer -fsanitize=address,undefined \
+  -fno-sanitize-recover=all -DSPZ_FUZZ_NO_CRC -Ilib -Iformats
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o)
+
+# clang and the libFuzzer runtime of its version (Debian splits it out as
+# libfuzzer-V-dev): installed as root when missing, like build/.deps.
+build/fuzz/.deps: | deps
+	@mkdir -p build/fuzz
+	@links() { echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' \
+	    | $(FUZZ_CC) -x c - -fsanitize=fuzzer -o build/fuzz/probe >/dev/null 2>&1; }; \
+	ver() { $(FUZZ_CC) --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1; }; \
+	if ! links; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	    v=$$(ver); echo "make fuzz needs: clang libfuzzer-$${v:-VERSION}-dev"; \
+	    echo "run: sudo apt-get install -y clang libfuzzer-$${v:-VERSION}-dev"; exit 2; \
+	  fi; \
+	  echo "installing fuzzing dependencies"; \
+	  { apt-get update -qq && \
+	    { command -v $(FUZZ_CC) >/dev/null 2>&1 || \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfuzzer-$$(ver)-dev; \
+	  } >build/apt.log 2>&1 || { cat build/apt.log; exit 1; }; \
+	  links || { echo "$(FUZZ_CC) still cannot link -fsanitize=fuzzer"; exit 1; }; \
+	fi
+	@rm -f build/fuzz/probe
+	@touch $@
+
+build/fuzz/%.o: %.c | build/fuzz/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/tests/fuzz/harness.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+# Objects reached only through the pattern rules above: keep them.
+.SECONDARY: $(FUZZ_SRC:%.c=build/%.o) build/tests/fuzz/harness.o \
+  build/tests/fuzz/replay.o $(FUZZ_SRC:%.c=build/fuzz/%.o) \
+  build/fuzz/tests/fuzz/harness.o $(FUZZ_LIB_OBJ)
+
+fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 demo: all data
 	sh samples/demo.sh ./spz
@@ -152,8 +218,8 @@ uninstall:
 
 clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
-	  build/unit build/bench build/benches.h spz libspz.a spz.pc
+	  build/unit build/bench build/benches.h build/fuzz-replay build/fuzz spz libspz.a spz.pc
 
-.PHONY: all deps data check bench demo install uninstall clean spz.pc
+.PHONY: all deps data check fuzz fuzz-replay bench demo install uninstall clean spz.pc
 
 -include $(shell find build -name '*.d' 2>/dev/null)

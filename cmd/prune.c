@@ -57,56 +57,20 @@ static int parse_rule(const char *arg, size_t *glob_len, double *s)
 	return rc;
 }
 
-/* --config FILE.json: {"rules": [{"match": GLOB, "sparsity": S}...]}. */
+/* --config FILE.json (spz_prune_config_load): its rules, in file order,
+ * after those already given. */
 static int config_arg(request *r, const char *path)
 {
-	cJSON *j;
-	int rc = cli_read_json(&j, path);
-	if (rc)
-		return rc;
-	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(j, "rules");
-	if (!cJSON_IsObject(j) || !cJSON_IsArray(rules)) {
-		rc = cli_error("'%s': not a prune config (want {\"rules\": "
-		               "[{\"match\": GLOB, \"sparsity\": S}...]})", path);
-		goto out;
-	}
-	for (const cJSON *k = j->child; k; k = k->next)
-		if (strcmp(k->string, "rules")) {
-			rc = cli_error("'%s': unknown key \"%s\"", path, k->string);
-			goto out;
-		}
-	int idx = 0;
-	for (const cJSON *x = rules->child; x; x = x->next, idx++) {
-		const cJSON *g = cJSON_GetObjectItemCaseSensitive(x, "match");
-		const cJSON *s = cJSON_GetObjectItemCaseSensitive(x, "sparsity");
-		int keys = 0;
-		for (const cJSON *k = cJSON_IsObject(x) ? x->child : NULL; k;
-		     k = k->next)
-			keys++;
-		if (!cJSON_IsObject(x) || keys != 2 || !cJSON_IsString(g) ||
-		    !cJSON_IsNumber(s)) {
-			rc = cli_error("'%s': rule %d must be {\"match\": GLOB, "
-			               "\"sparsity\": S}", path, idx);
-			goto out;
-		}
-		if (!cli_glob_ok(g->valuestring)) {
-			rc = cli_error("'%s': rule %d: bad glob '%s'", path, idx,
-			               g->valuestring);
-			goto out;
-		}
-		if (!(s->valuedouble >= 0.0 && s->valuedouble < 1.0)) {
-			rc = cli_error("'%s': rule %d: sparsity must be in [0, 1)",
-			               path, idx);
-			goto out;
-		}
-		rc = cli_rules_add(&r->rules, g->valuestring,
-		                   strlen(g->valuestring), s->valuedouble, NULL,
-		                   path);
-		if (rc)
-			goto out;
-	}
-out:
-	cJSON_Delete(j);
+	spz_error err = {0};
+	spz_prune_rule *v;
+	size_t n;
+	if (spz_prune_config_load(&v, &n, path, &err))
+		return cli_fail(&err);
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = cli_rules_add(&r->rules, v[i].glob, strlen(v[i].glob),
+		                   v[i].sparsity, NULL, path);
+	spz_prune_rules_free(v, n);
 	return rc;
 }
 

@@ -9,33 +9,6 @@
 
 #include "cli.h"
 
-/* fnmatch(3) would take an unclosed '[' literally, which hides typos. */
-int cli_glob_ok(const char *glob)
-{
-	if (!*glob)
-		return 0;
-	for (const char *p = glob; *p; p++) {
-		if (*p == '\\') {
-			/* An escaped '[' opens no bracket expression. */
-			if (!*++p)
-				return 0;
-		} else if (*p == '[') {
-			/* A ']' right after '[' or '[!' is a member, not the end. */
-			const char *q = p + 1;
-			if (*q == '!' || *q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q && *q != ']')
-				q++;
-			if (!*q)
-				return 0;
-			p = q;
-		}
-	}
-	return 1;
-}
-
 int cli_glob_match(const char *glob, const char *name)
 {
 	return fnmatch(glob, name, 0) == 0;
@@ -44,7 +17,7 @@ int cli_glob_match(const char *glob, const char *name)
 int cli_select_add(cli_select *s, const char *cmd, int include,
                    const char *glob)
 {
-	if (!cli_glob_ok(glob))
+	if (!spz_glob_ok(glob))
 		return cli_usage(cmd, "bad glob '%s' for --%s", glob,
 		                 include ? "include" : "exclude");
 	const char ***v = include ? &s->include : &s->exclude;
@@ -115,7 +88,7 @@ int cli_rule_split(size_t *glob_len, const char **value, const char *cmd,
 	char *glob = strndup(arg, (size_t)(eq - arg));
 	if (!glob)
 		return cli_error("out of memory");
-	int rc = cli_glob_ok(glob) ? 0
+	int rc = spz_glob_ok(glob) ? 0
 	       : cli_usage(cmd, "--rule '%s': bad glob '%s'", arg, glob);
 	free(glob);
 	*glob_len = (size_t)(eq - arg);

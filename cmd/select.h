@@ -22,8 +22,6 @@ typedef struct cli_select {
 	size_t n_exclude;
 } cli_select;
 
-/* Is glob usable: non-empty, every '[' closed, no trailing '\'? */
-int cli_glob_ok(const char *glob);
 /* Does the glob match the tensor name? */
 int cli_glob_match(const char *glob, const char *name);
 /* Records an --include (include != 0) or --exclude glob (kept by

@@ -170,3 +170,14 @@ uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n)
 #endif
 	return (uint32_t)crc32_z(crc, buf, n);
 }
+
+int spz_crc_mismatch(uint32_t stored, uint32_t computed)
+{
+#ifdef SPZ_FUZZ_NO_CRC
+	(void)stored;
+	(void)computed;
+	return 0;
+#else
+	return stored != computed;
+#endif
+}

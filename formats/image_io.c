@@ -76,7 +76,7 @@ int img_crc(img_reader *r, const char *what)
 	if (rc)
 		return rc;
 	uint32_t want = spz_crc32(0, r->p + r->start, r->at - r->start);
-	if (img_u32(r) != want)
+	if (spz_crc_mismatch(img_u32(r), want))
 		return spz_fail(r->err, SPZ_ECRC, "'%s': CRC mismatch in %s (the "
 		                "file is corrupt)", r->label, what);
 	r->start = r->at;

@@ -141,11 +141,32 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
+/* Whether a stored CRC differs from the computed one: every reader
+ * compares through this. A fuzzing build (-DSPZ_FUZZ_NO_CRC, make fuzz)
+ * accepts any CRC so that mutated files reach the field checks. */
+int spz_crc_mismatch(uint32_t stored, uint32_t computed);
 
 /* Overrides entries of *t from a JSON object of pJ values (keys are the
  * spz_energy_table field names; unknown keys and negative values are
  * refused). *t is unchanged on failure. */
 int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
+
+/* One rule of a prune config: the tensors whose names match glob (an
+ * fnmatch(3) pattern, spz_glob_ok) are pruned to sparsity. */
+typedef struct spz_prune_rule {
+	char *glob;
+	double sparsity;   /* in [0, 1) */
+} spz_prune_rule;
+
+/*
+ * Reads a prune config ("-" = stdin; formats/README.md "Prune config"):
+ * {"rules": [{"match": GLOB, "sparsity": S}, ...]}, no other key. The
+ * message names the file and the rule at fault. *rules (*n of them, in
+ * file order) is the caller's to free with spz_prune_rules_free.
+ */
+int spz_prune_config_load(spz_prune_rule **rules, size_t *n,
+                          const char *path, spz_error *err);
+void spz_prune_rules_free(spz_prune_rule *rules, size_t n);
 
 
 /*

@@ -463,7 +463,7 @@ static int read_payload(spz_input *in, spz_tensor *t, uint8_t *dst,
 		}
 		off += k;
 	}
-	if (crc != crc_want)
+	if (spz_crc_mismatch(crc_want, crc))
 		return spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
 		                "(the file is corrupt)", in->label, t->name);
 	if (bad_rc)
@@ -549,7 +549,8 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 	if (!man)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	rc = spz_input_read(in, man, len, "manifest", err);
-	if (!rc && spz_crc32(0, man, len) != get_le32(h + 24))
+	if (!rc && spz_crc_mismatch(get_le32(h + 24),
+	                                 spz_crc32(0, man, len)))
 		rc = spz_fail(err, SPZ_ECRC, "'%s': manifest CRC mismatch (the "
 		              "file is corrupt)", in->label);
 	uint64_t pad = align_up(HEADER_SIZE + len) - (HEADER_SIZE + len);

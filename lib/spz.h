@@ -493,6 +493,10 @@ int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
  */
 int64_t spz_text_check(const char *s, size_t n);
 
+/* Whether glob is a usable fnmatch(3) pattern for tensor names: not
+ * empty, every '[' closed, no trailing '\'. */
+int spz_glob_ok(const char *glob);
+
 /* ------------------------------------------------------------------ */
 /* Number text                                                         */
 

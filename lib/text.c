@@ -1,7 +1,8 @@
 /*
  * text.c - what spz accepts as a name: UTF-8 that a terminal shows as
  * text. Names reach terminals (spz info) and JSON writers, so a control
- * character or a broken sequence is refused where a file is read.
+ * character or a broken sequence is refused where a file is read. Also
+ * what a tensor glob (--include, --rule, a prune config) may look like.
  */
 #include "spz.h"
 
@@ -43,4 +44,31 @@ int64_t spz_text_check(const char *s, size_t n)
 		i += len;
 	}
 	return -1;
+}
+
+/* fnmatch(3) would take an unclosed '[' literally, which hides typos. */
+int spz_glob_ok(const char *glob)
+{
+	if (!*glob)
+		return 0;
+	for (const char *p = glob; *p; p++) {
+		if (*p == '\\') {
+			/* An escaped '[' opens no bracket expression. */
+			if (!*++p)
+				return 0;
+		} else if (*p == '[') {
+			/* A ']' right after '[' or '[!' is a member, not the end. */
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				return 0;
+			p = q;
+		}
+	}
+	return 1;
 }

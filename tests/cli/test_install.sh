@@ -90,4 +90,28 @@ expect_out '^run: sudo apt-get install -y gcc zlib1g-dev libcjson-dev check pkg-
 PATH="$T/fake:$PATH" submake -C "$T/tree" deps CC=no-such-clang >"$T/.out" 2>"$T/.err"
 rc=$?; out=$(cat "$T/.out")
 expect_out '^run: sudo apt-get install -y clang zlib1g-dev' "CC=clang: clang joins the apt-get line"
+
+# make fuzz's step: clang links -fsanitize=fuzzer only once the libFuzzer
+# runtime of its version is there (fake clang 14 here: it links after
+# apt-get installed libfuzzer-14-dev).
+rm -rf "$T/tree/build" "$T/apt.calls"
+mkdir -p "$T/tree/build" && touch "$T/tree/build/.deps"
+cat >"$T/fake/fclang" <<EOF
+#!/bin/sh
+[ "\$1" = --version ] && { echo "Debian clang version 14.0.6"; exit 0; }
+grep -q libfuzzer-14-dev "$T/apt.calls" 2>/dev/null
+EOF
+chmod +x "$T/fake/fclang"
+printf '#!/bin/sh\necho 1000\n' >"$T/fake/id"
+PATH="$T/fake:$PATH" submake -C "$T/tree" build/fuzz/.deps FUZZ_CC=fclang >"$T/.out" 2>"$T/.err"
+rc=$?; out=$(cat "$T/.out")
+expect_rc 2 "fuzz: no libFuzzer, not root: exit 2"
+expect_out '^run: sudo apt-get install -y clang libfuzzer-14-dev$' "fuzz: the apt-get line names clang's version"
+check "fuzz: not root: nothing marked as done" test ! -e "$T/tree/build/fuzz/.deps"
+printf '#!/bin/sh\necho 0\n' >"$T/fake/id"
+PATH="$T/fake:$PATH" submake -C "$T/tree" build/fuzz/.deps FUZZ_CC=fclang >"$T/.out" 2>"$T/.err"
+rc=$?
+expect_rc 0 "fuzz: root: make installs libFuzzer and goes on"
+check "fuzz: root: apt-get installs libfuzzer-14-dev" grep -qx 'apt-get install -y -qq libfuzzer-14-dev' "$T/apt.calls"
+check "fuzz: root: the step is marked done" test -e "$T/tree/build/fuzz/.deps"
 done_testing
