@@ -116,6 +116,32 @@ build/tests/unit/main.o: build/suites.h
 build/unit: $(TEST_OBJ) libspz.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) libspz.a $(PKG_LIBS) $(CHECK_LIBS)
 
+# The oracles of the ONNX tests (tests/cli/test_onnx.sh): Debian's
+# python3-onnx builds and checks models, onnxruntime from npm runs them
+# (its linux-x64 binaries ship inside the npm package, so nothing else is
+# downloaded). Installed as root when missing; nodejs and npm only when
+# there is no node or npm at all (another install of them is kept).
+ONNX_APT := python3-onnx python3-numpy
+build/.onnx-deps: tests/onnx/package.json tests/onnx/package-lock.json
+	@mkdir -p build
+	@missing=; \
+	/usr/bin/python3 -c 'import onnx, numpy' >/dev/null 2>&1 || missing="$(ONNX_APT)"; \
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing test dependencies: $$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >build/apt.log 2>&1 \
+	      || { cat build/apt.log; exit 1; }; \
+	  else \
+	    echo "the ONNX tests need: $$missing"; \
+	    echo "run: sudo apt-get install -y $$missing"; \
+	    exit 2; \
+	  fi; \
+	fi
+	cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >$(CURDIR)/build/npm.log 2>&1 \
+	  || { cat $(CURDIR)/build/npm.log; exit 1; }
+	@touch $@
+
 # The corpus replay: each harness linked with tests/fuzz/replay.c (its own
 # main) and the normal compiler and flags, so no libFuzzer is needed.
 build/fuzz-replay/fuzz_%: build/tests/fuzz/fuzz_%.o build/tests/fuzz/harness.o \
@@ -128,7 +154,7 @@ fuzz-replay: $(FUZZ_REPLAY)
 	  ./build/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n || fail=1; \
 	done; exit $$fail
 
-check: all data build/unit fuzz-replay
+check: all data build/unit build/.onnx-deps fuzz-replay
 	SPZ=$(CURDIR)/spz SPZ_DATA=$(DATA_DIR) sh tests/cli/run.sh
 	CK_DEFAULT_TIMEOUT=120 ./build/unit
 

@@ -179,16 +179,18 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 			*kind = SPZ_FILE_JSON;
 		else if (!strcmp(to, "spzm"))
 			*kind = SPZ_FILE_SPZM;
+		else if (!strcmp(to, "onnx"))
+			*kind = SPZ_FILE_ONNX;
 		else
-			return cli_usage(cmd, "--to takes json or spzm, not '%s'",
-			                 to);
+			return cli_usage(cmd, "--to takes json, spzm or onnx, "
+			                 "not '%s'", to);
 	} else if (!strcmp(path, "-")) {
 		*kind = SPZ_FILE_SPZM;
 	} else if ((*kind = spz_format_for_path(path)) == SPZ_FILE_UNKNOWN) {
 		return cli_usage(cmd, "cannot tell the format of '%s' from its "
-		                 "extension; use --to json|spzm", path);
+		                 "extension; use --to json|spzm|onnx", path);
 	}
-	if (!strcmp(path, "-") && *kind == SPZ_FILE_SPZM && isatty(1))
+	if (!strcmp(path, "-") && *kind != SPZ_FILE_JSON && isatty(1))
 		return cli_usage(cmd, "refusing to write a binary model to a "
 		                 "terminal; use -o FILE or --to json");
 	return 0;

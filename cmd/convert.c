@@ -1,4 +1,5 @@
-/* convert.c - spz convert: a model from one format to the other. */
+/* convert.c - spz convert: a model from one format to another (JSON,
+ * .spzm, ONNX), ONNX optionally with its tensors in an external file. */
 #include <getopt.h>
 #include <string.h>
 
@@ -6,23 +7,49 @@
 
 int cmd_convert(int argc, char **argv)
 {
-	const char *out = NULL, *to = NULL;
-	if (cli_out_to_opts(&out, &to, "convert", argc, argv))
-		return EXIT_USAGE;
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"to", required_argument, 0, 't'},
+		{"external-data", required_argument, 0, 'x'},
+		{0, 0, 0, 0}};
+	const char *out = NULL, *to = NULL, *ext = NULL;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else if (c == 't')
+			to = optarg;
+		else if (c == 'x')
+			ext = optarg;
+		else
+			return cli_opt_error("convert", c, argv);
+	}
 	if (optind != argc - 1)
 		return cli_usage("convert", "expected one input file");
 	if (!out)
 		return cli_usage("convert", "no output given (-o OUT)");
 	if (!strcmp(out, "-") && !to)
-		return cli_usage("convert", "--to json|spzm is required when "
-		                 "the output is '-'");
+		return cli_usage("convert", "--to json|spzm|onnx is required "
+		                 "when the output is '-'");
 	spz_file_kind kind;
 	int rc = cli_model_kind(&kind, "convert", to, out);
+	if (!rc && ext && kind != SPZ_FILE_ONNX)
+		return cli_usage("convert", "--external-data goes with an ONNX "
+		                 "output");
+	if (!rc && ext && !strcmp(out, "-"))
+		return cli_usage("convert", "--external-data needs the model "
+		                 "in a file (-o OUT)");
 	spz_model *m = NULL;
 	if (!rc)
 		rc = cli_load_model(&m, argv[optind]);
-	if (!rc)
+	if (!rc && ext) {
+		spz_error err = {0};
+		if (spz_onnx_save(m, out, ext, &err))
+			rc = cli_fail(&err);
+	} else if (!rc) {
 		rc = cli_save_model(m, out, kind);
+	}
 	spz_model_free(m);
 	return rc;
 }

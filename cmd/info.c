@@ -32,6 +32,13 @@ static int nm_pattern(const spz_model *m, const spz_tensor *t, int *n,
 	       spz_tensor_nm_holds(t, dim, *n, *mm) ? dim : -1;
 }
 
+static const char *role_name(const spz_model *m, const spz_tensor *t)
+{
+	spz_role r = spz_tensor_role(m, t);
+	return r == SPZ_ROLE_WEIGHT ? "weight"
+	       : r == SPZ_ROLE_BIAS ? "bias" : "other";
+}
+
 static void print_text(const spz_model *m)
 {
 	char b[32];
@@ -62,16 +69,17 @@ static void print_text(const spz_model *m)
 		}
 		printf("\n");
 	}
-	printf("\ntensors (%zu):\n  %-20s %-14s %-8s %12s %12s %8s  %s\n",
-	       m->n_tensors, "name", "dims", "dtype", "elements", "nonzeros",
-	       "density", "codebook");
+	printf("\ntensors (%zu):\n  %-20s %-14s %-8s %-6s %10s %10s %8s  %s\n",
+	       m->n_tensors, "name", "dims", "dtype", "role", "elements",
+	       "nonzeros", "density", "codebook");
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		char dims[128];
 		cli_dims_text(dims, sizeof dims, t);
 		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
-		printf("  %-20s %-14s %-8s %12lld %12lld %8.4f  ", t->name, dims,
-		       "float32", (long long)n, (long long)nz,
+		printf("  %-20s %-14s %-8s %-6s %10lld %10lld %8.4f  ", t->name,
+		       dims, spz_dtype_name(t->dtype), role_name(m, t),
+		       (long long)n, (long long)nz,
 		       n ? (double)nz / (double)n : 0.0);
 		if (t->codebook)
 			printf("%u entr%s, %d bit%s\n", t->codebook_size,
@@ -162,7 +170,8 @@ static cJSON *model_json(const spz_model *m)
 		cJSON *d = cJSON_AddArrayToObject(o, "dims");
 		for (int k = 0; k < t->ndims; k++)
 			cJSON_AddItemToArray(d, cJSON_CreateNumber((double)t->dims[k]));
-		cJSON_AddStringToObject(o, "dtype", "float32");
+		cJSON_AddStringToObject(o, "dtype", spz_dtype_name(t->dtype));
+		cJSON_AddStringToObject(o, "role", role_name(m, t));
 		cJSON_AddNumberToObject(o, "elements", (double)n);
 		cJSON_AddNumberToObject(o, "nonzeros", (double)nz);
 		cJSON_AddNumberToObject(o, "density",

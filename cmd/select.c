@@ -59,6 +59,10 @@ int cli_select_tensors(unsigned char *sel, const cli_select *s,
 			on = cli_glob_match(s->include[g], t->name);
 		for (size_t g = 0; on && g < s->n_exclude; g++)
 			on = !cli_glob_match(s->exclude[g], t->name);
+		if (on && !spz_dtype_is_float(t->dtype))
+			return cli_usage(cmd, "tensor '%s' holds %s values: spz "
+			                 "prunes and quantizes float tensors only",
+			                 t->name, spz_dtype_name(t->dtype));
 		sel[i] = (unsigned char)on;
 		count += (size_t)on;
 	}

@@ -21,6 +21,13 @@ spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n)
 		return SPZ_FILE_SPZM;
 	if (n >= 4 && !memcmp(head, "SPZI", 4))
 		return SPZ_FILE_IMAGE;
+	/* A ModelProto starts with one of its fields: ir_version (1, a
+	 * varint) as every exporter writes it, else the key of another
+	 * ModelProto field with its wire type. None is a JSON start. */
+	static const unsigned char keys[] = {0x08, 0x12, 0x1a, 0x22, 0x28,
+	                                     0x32, 0x3a, 0x42, 0x72};
+	if (n >= 2 && memchr(keys, head[0], sizeof keys))
+		return SPZ_FILE_ONNX;
 	/* '[' too: JSON of the wrong shape deserves that message, not
 	 * "neither JSON nor .spzm". */
 	for (size_t i = 0; i < n; i++) {
@@ -39,6 +46,8 @@ spz_file_kind spz_format_for_path(const char *path)
 		return SPZ_FILE_JSON;
 	if (dot && !strcmp(dot, ".spzm"))
 		return SPZ_FILE_SPZM;
+	if (dot && !strcmp(dot, ".onnx"))
+		return SPZ_FILE_ONNX;
 	return SPZ_FILE_UNKNOWN;
 }
 

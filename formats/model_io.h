@@ -27,6 +27,10 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
                        const char *text, size_t len, const char *label,
                        const char *dir, spz_error *err);
 
+/* The format version m needs: 2 when it holds what version 1 cannot
+ * (a data type other than float32, an ONNX record), else 1. */
+int spz_model_version(const spz_model *m);
+
 /* Converts n little-endian 32-bit words in place to host order. */
 void spz_le32_to_host(void *words, size_t n);
 

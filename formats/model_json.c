@@ -18,6 +18,45 @@
 /* ------------------------------------------------------------------ */
 /* Writer                                                              */
 
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Bytes as a base64 JSON string (RFC 4648, padded). */
+static void put_base64(FILE *f, const uint8_t *p, size_t n)
+{
+	char out[4 * 256];
+	size_t k = 0;
+	fputc('"', f);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[k++] = b64[v >> 18 & 63];
+		out[k++] = b64[v >> 12 & 63];
+		out[k++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+		out[k++] = i + 2 < n ? b64[v & 63] : '=';
+		if (k == sizeof out) {
+			fwrite(out, 1, k, f);
+			k = 0;
+		}
+	}
+	fwrite(out, 1, k, f);
+	fputc('"', f);
+}
+
+int spz_model_version(const spz_model *m)
+{
+	if (m->onnx)
+		return 2;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].dtype != SPZ_DTYPE_FLOAT ||
+		    m->tensors[i].onnx_enc)
+			return 2;
+	return 1;
+}
+
 static void put_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -141,6 +180,10 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 	fputc(']', f);
 	if (t->prune)
 		put_prune(f, t->prune);
+	if (t->onnx_enc) {
+		fprintf(f, ",\n      \"onnx_enc\": %d, \"onnx\": ", t->onnx_enc);
+		put_base64(f, t->onnx, t->onnx_len);
+	}
 	if (t->codebook) {
 		fprintf(f, ",\n      \"bits\": %d, \"codebook\": ", t->bits);
 		put_floats(f, t->codebook, t->codebook_size, "      ");
@@ -151,6 +194,10 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		        (unsigned long long)sec->offset,
 		        (unsigned long long)sec->length,
 		        (unsigned long)sec->crc);
+	} else if (!t->data && !t->codebook) {
+		fputs(",\n      \"raw\": ", f);
+		put_base64(f, t->raw, (size_t)t->raw_len);
+		fputc('}', f);
 	} else if (t->codebook) {
 		fputs(",\n      \"codes\": ", f);
 		put_codes(f, t->codes, (size_t)n, "      ");
@@ -178,7 +225,7 @@ void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections)
 {
 	fprintf(f, "{\n  \"format\": \"spz-model\",\n  \"version\": %d,\n"
-	           "  \"name\": ", SPZ_JSON_FORMAT_VERSION);
+	           "  \"name\": ", spz_model_version(m));
 	put_str(f, m->name);
 	fputs(",\n  \"inputs\": ", f);
 	put_strv(f, m->inputs, m->n_inputs);
@@ -222,7 +269,12 @@ void spz_write_manifest(FILE *f, const spz_model *m,
 		}
 		fputs("}}", f);
 	}
-	fputs(m->n_history ? "\n  ]\n}\n" : "]\n}\n", f);
+	fputs(m->n_history ? "\n  ]" : "]", f);
+	if (m->onnx) {
+		fputs(",\n  \"onnx\": ", f);
+		put_base64(f, m->onnx, m->onnx_len);
+	}
+	fputs("\n}\n", f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -232,6 +284,7 @@ typedef struct reader {
 	const char *label;
 	const char *dir;
 	spz_error *err;
+	int version;
 } reader;
 
 #define SHAPE(r, ...) spz_fail((r)->err, SPZ_EFORMAT, __VA_ARGS__)
@@ -262,6 +315,84 @@ static int get_int(reader *r, const cJSON *v, const char *what,
 		             r->label, where, what, lo, hi);
 	*out = (int64_t)v->valuedouble;
 	return 0;
+}
+
+static int b64_value(int c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+	return p ? (int)(p - b64) : -1;
+}
+
+/* A base64 JSON string into a new buffer (*out NULL when empty). */
+static int get_base64(reader *r, const cJSON *v, const char *where,
+                      const char *key, uint8_t **out, size_t *len)
+{
+	if (!cJSON_IsString(v))
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: \"%s\" must be "
+		                "a base64 string", r->label, where, key);
+	const char *s = v->valuestring;
+	size_t n = strlen(s);
+	if (n % 4)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: \"%s\" is not "
+		                "base64 (length %zu)", r->label, where, key, n);
+	uint8_t *b = malloc(n / 4 * 3 + 1);
+	if (!b)
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int d[4], pad = 0;
+		for (int j = 0; j < 4; j++) {
+			d[j] = b64_value((unsigned char)s[i + j]);
+			if (s[i + j] == '=' && i + 4 == n && j >= 2 &&
+			    (j == 3 || s[i + 3] == '=')) {
+				d[j] = 0;
+				pad++;
+			} else if (d[j] < 0) {
+				free(b);
+				return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: "
+				                "\"%s\" is not base64 (at "
+				                "character %zu)", r->label, where,
+				                key, i + (size_t)j);
+			}
+		}
+		uint32_t x = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 |
+		             (uint32_t)d[2] << 6 | (uint32_t)d[3];
+		b[k++] = (uint8_t)(x >> 16);
+		if (pad < 2)
+			b[k++] = (uint8_t)(x >> 8);
+		if (pad < 1)
+			b[k++] = (uint8_t)x;
+	}
+	if (!k) {
+		free(b);
+		b = NULL;
+	}
+	*out = b;
+	*len = k;
+	return 0;
+}
+
+/* The ONNX record of a tensor (version 2), if any. */
+static int read_tensor_onnx(reader *r, spz_tensor *t, const cJSON *j)
+{
+	const cJSON *enc = field(j, "onnx_enc"), *sh = field(j, "onnx");
+	if (!enc && !sh)
+		return 0;
+	char where[300];
+	snprintf(where, sizeof where, "tensor '%s'", t->name);
+	int64_t e;
+	int rc = get_int(r, enc, "\"onnx_enc\"", where, -1, 16, &e);
+	uint8_t *b = NULL;
+	size_t n = 0;
+	if (!rc && r->version < 2)
+		rc = SHAPE(r, "'%s': %s: \"onnx\" needs format version 2",
+		           r->label, where);
+	if (!rc)
+		rc = get_base64(r, sh, where, "onnx", &b, &n);
+	if (!rc && spz_tensor_set_onnx(t, b, n, (int)e))
+		rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	free(b);
+	return rc;
 }
 
 static int get_strv(reader *r, const cJSON *obj, const char *key,
@@ -534,6 +665,60 @@ static int read_codes(reader *r, spz_tensor *t, const cJSON *a, int64_t n)
 	return 0;
 }
 
+/* The offset, length and crc32 of a payload in a binary manifest. */
+static int read_section(reader *r, const cJSON *j, size_t idx,
+                        spz_section *sec)
+{
+	int64_t off = 0, len = 0, crc = 0;
+	char where[64];
+	snprintf(where, sizeof where, "tensor %zu", idx);
+	int rc = get_int(r, field(j, "offset"), "\"offset\"", where, 0,
+	                 9007199254740992.0, &off);
+	if (!rc)
+		rc = get_int(r, field(j, "length"), "\"length\"", where, 0,
+		             9007199254740992.0, &len);
+	if (!rc)
+		rc = get_int(r, field(j, "crc32"), "\"crc32\"", where, 0,
+		             4294967295.0, &crc);
+	sec->offset = (uint64_t)off;
+	sec->length = (uint64_t)len;
+	sec->crc = (uint32_t)crc;
+	return rc;
+}
+
+/* A tensor of a type the algorithms do not interpret (version 2): its
+ * little-endian bytes, base64 in "raw" (JSON) or as the payload. */
+static int read_raw_tensor(reader *r, spz_model *m, const cJSON *j,
+                           const char *name, int dtype,
+                           const int64_t *dims, int nd, spz_section *sec,
+                           size_t idx)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	int rc = 0;
+	if (field(j, "data") || field(j, "external_data") ||
+	    field(j, "codebook") || field(j, "codes") || field(j, "pruning"))
+		return SHAPE(r, "'%s': tensor '%s' of data_type %d holds its "
+		             "bytes in \"raw\" only", r->label, name, dtype);
+	if (sec) {
+		rc = read_section(r, j, idx, sec);
+		n = (size_t)sec->length;
+	} else {
+		char where[300];
+		snprintf(where, sizeof where, "tensor '%s'", name);
+		rc = get_base64(r, field(j, "raw"), where, "raw", &b, &n);
+	}
+	spz_tensor *t = NULL;
+	spz_error sub = {0};
+	if (!rc && (rc = spz_model_add_raw_tensor(&t, m, name, dtype, dims, nd,
+	                                          b, n, &sub)))
+		rc = spz_fail(r->err, rc, "'%s': %s", r->label, sub.text);
+	free(b);
+	if (!rc)
+		rc = read_tensor_onnx(r, t, j);
+	return rc;
+}
+
 static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
                        spz_section *sec)
 {
@@ -549,11 +734,11 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		             0, 1e9, &dtype);
 	if (rc)
 		return rc;
-	if (dtype != SPZ_DTYPE_FLOAT)
+	if (dtype != SPZ_DTYPE_FLOAT && r->version < 2)
 		return spz_fail(r->err, SPZ_EUNSUPPORTED,
 		                "'%s': tensor '%s': data_type %lld is not "
-		                "supported (only 1, float32)", r->label, name,
-		                (long long)dtype);
+		                "supported by version 1 (only 1, float32)",
+		                r->label, name, (long long)dtype);
 	const cJSON *dj = field(j, "dims");
 	int nd = cJSON_IsArray(dj) ? cJSON_GetArraySize(dj) : -1;
 	if (nd < 0 || nd > SPZ_MAX_DIMS)
@@ -584,31 +769,23 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 	spz_tensor *t;
 	spz_error sub = {0};
 	int have_codes = field(j, "codebook") != NULL;
+	if (!spz_dtype_is_float((int)dtype))
+		return read_raw_tensor(r, m, j, name, (int)dtype, dims, nd,
+		                       sec, idx);
 	rc = spz_model_add_tensor(&t, m, name, dims, nd, NULL, &sub);
 	if (rc)
 		return spz_fail(r->err, rc, "'%s': %s", r->label, sub.text);
+	t->dtype = (int)dtype;
 	int64_t n = spz_tensor_elements(t);
 	rc = read_prune(r, t, field(j, "pruning"));
+	if (!rc)
+		rc = read_tensor_onnx(r, t, j);
 	if (!rc && have_codes)
 		rc = read_codebook(r, t, j);
 	if (rc)
 		return rc;
-	if (sec) {
-		int64_t off = 0, len = 0, crc = 0;
-		snprintf(where, sizeof where, "tensor %zu", idx);
-		rc = get_int(r, field(j, "offset"), "\"offset\"", where, 0,
-		             9007199254740992.0, &off);
-		if (!rc)
-			rc = get_int(r, field(j, "length"), "\"length\"", where,
-			             0, 9007199254740992.0, &len);
-		if (!rc)
-			rc = get_int(r, field(j, "crc32"), "\"crc32\"", where, 0,
-			             4294967295.0, &crc);
-		sec->offset = (uint64_t)off;
-		sec->length = (uint64_t)len;
-		sec->crc = (uint32_t)crc;
-		return rc;
-	}
+	if (sec)
+		return read_section(r, j, idx, sec);
 	const cJSON *x = field(j, "external_data");
 	if (have_codes)
 		return read_codes(r, t, field(j, "codes"), n);
@@ -693,7 +870,7 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
                        const char *text, size_t len, const char *label,
                        const char *dir, spz_error *err)
 {
-	reader r = {label, dir, err};
+	reader r = {label, dir, err, 1};
 	const char *end = NULL;
 	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!j) {
@@ -739,13 +916,14 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		rc = SHAPE(&r, "'%s': \"version\" must be a number", label);
 		goto done;
 	}
-	if (ver->valuedouble != SPZ_JSON_FORMAT_VERSION) {
+	if (ver->valuedouble != 1 && ver->valuedouble != 2) {
 		rc = spz_fail(err, SPZ_EVERSION,
 		              "'%s': format version %g is not supported (this "
-		              "spz reads version %d)", label, ver->valuedouble,
-		              SPZ_JSON_FORMAT_VERSION);
+		              "spz reads versions 1 and %d)", label,
+		              ver->valuedouble, SPZ_JSON_FORMAT_VERSION);
 		goto done;
 	}
+	r.version = (int)ver->valuedouble;
 	const cJSON *name = field(j, "name");
 	if (!cJSON_IsString(name) || !cJSON_IsArray(nodes) ||
 	    !cJSON_IsArray(inits)) {
@@ -779,6 +957,17 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 	}
 	if (!rc)
 		rc = read_history(&r, m, field(j, "history"));
+	const cJSON *ox = field(j, "onnx");
+	if (!rc && ox && r.version < 2)
+		rc = SHAPE(&r, "'%s': \"onnx\" needs format version 2", label);
+	if (!rc && ox) {
+		uint8_t *b = NULL;
+		size_t n = 0;
+		rc = get_base64(&r, ox, "model", "onnx", &b, &n);
+		if (!rc && spz_model_set_onnx(m, b, n))
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		free(b);
+	}
 done:
 	cJSON_Delete(j);
 	if (rc) {

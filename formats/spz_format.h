@@ -16,8 +16,11 @@
 extern "C" {
 #endif
 
-#define SPZ_JSON_FORMAT_VERSION 1
-#define SPZ_SPZM_VERSION 1
+/* The versions spz writes when a model needs them (tensors of other data
+ * types, an ONNX record: formats/README.md); models that do not are
+ * written as version 1, which every spz reads. Readers take 1 and 2. */
+#define SPZ_JSON_FORMAT_VERSION 2
+#define SPZ_SPZM_VERSION 2
 #define SPZ_SPZM_MAGIC "SPZM\r\n\032\n"
 #define SPZ_SPZM_ALIGN 64
 
@@ -26,14 +29,15 @@ typedef enum spz_file_kind {
 	SPZ_FILE_UNKNOWN = 0,
 	SPZ_FILE_JSON = 1,  /* JSON (starts with '{' or '[' after blanks) */
 	SPZ_FILE_SPZM = 2,  /* binary model */
-	SPZ_FILE_IMAGE = 3  /* a packed image (spz pack) */
+	SPZ_FILE_IMAGE = 3, /* a packed image (spz pack) */
+	SPZ_FILE_ONNX = 4   /* an ONNX ModelProto */
 } spz_file_kind;
 
 /* Kind of a file from its first bytes (at least 8 of them when there are). */
 spz_file_kind spz_file_kind_of(const unsigned char *head, size_t n);
 
-/* Model format wanted for an output path, from its extension: ".json" or
- * ".spzm"; SPZ_FILE_UNKNOWN otherwise (and for "-"). */
+/* Model format wanted for an output path, from its extension: ".json",
+ * ".spzm" or ".onnx"; SPZ_FILE_UNKNOWN otherwise (and for "-"). */
 spz_file_kind spz_format_for_path(const char *path);
 
 /* ------------------------------------------------------------------ */
@@ -138,6 +142,20 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
  * "cannot write 'path': ". */
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
+
+/*
+ * ONNX (formats/README.md, "ONNX"). spz_model_read reads it by content or
+ * by a ".onnx" name; spz_model_write / save write it for SPZ_FILE_ONNX
+ * with every tensor inline. spz_onnx_write can put tensors of 1 KiB or
+ * more in ext instead, referenced as ext_location (relative to the
+ * model's folder); spz_onnx_save does so when external is not NULL,
+ * writing that file beside path, both atomically.
+ */
+int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err);
+int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
+                   const char *ext_location, spz_error *err);
+int spz_onnx_save(const spz_model *m, const char *path,
+                  const char *external, spz_error *err);
 
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);

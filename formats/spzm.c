@@ -74,6 +74,8 @@ static uint64_t align_up(uint64_t x)
 static uint64_t payload_bytes(const spz_tensor *t)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	if (!t->data && !t->codebook)
+		return t->raw_len; /* carried bytes (version 2) */
 	return t->codebook ? (n * (uint64_t)t->bits + 7) / 8 : n * 4;
 }
 
@@ -160,6 +162,10 @@ static int dense_crc(const spz_tensor *t, uint32_t *crc, spz_error *err)
 static int section_crc(const spz_tensor *t, spz_section *sec,
                        uint8_t **packed, spz_error *err)
 {
+	if (!t->data && !t->codebook) {
+		sec->crc = spz_crc32(0, t->raw, (size_t)t->raw_len);
+		return 0;
+	}
 	if (!t->codebook)
 		return dense_crc(t, &sec->crc, err);
 	int rc = spz_tensor_check_values(t, 0, spz_tensor_elements(t), err);
@@ -171,12 +177,13 @@ static int section_crc(const spz_tensor *t, spz_section *sec,
 }
 
 /* Header, manifest and the padding up to the data area. */
-static void write_head(FILE *f, const char *man, size_t man_len)
+static void write_head(FILE *f, const char *man, size_t man_len,
+                       int version)
 {
 	static const uint8_t zeros[SPZ_SPZM_ALIGN];
 	uint8_t h[HEADER_SIZE] = {0};
 	memcpy(h, SPZ_SPZM_MAGIC, 8);
-	put_le32(h + 8, SPZ_SPZM_VERSION);
+	put_le32(h + 8, (uint32_t)version);
 	put_le64(h + 16, man_len);
 	put_le32(h + 24, spz_crc32(0, man, man_len));
 	fwrite(h, 1, sizeof h, f);
@@ -212,7 +219,7 @@ static stream pick_stream(FILE *f, const spz_model *m)
 	uint64_t most = (uint64_t)1 << 20;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
-		if (!t->codebook && payload_bytes(t) >= most) {
+		if (t->data && payload_bytes(t) >= most) {
 			st.big = i;
 			most = payload_bytes(t);
 		}
@@ -287,7 +294,8 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
 		if (i != st->big) {
-			fwrite(t->codebook ? (void *)packed[i] : (void *)t->data,
+			fwrite(t->codebook ? (void *)packed[i]
+			       : t->data ? (void *)t->data : (void *)t->raw,
 			       1, sec[i].length, f);
 			continue;
 		}
@@ -330,7 +338,7 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	if (!rc && fseeko(f, st->base, SEEK_SET))
 		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	if (!rc) {
-		write_head(f, man, man_len);
+		write_head(f, man, man_len, spz_model_version(m));
 		if (align_up(HEADER_SIZE + man_len) != data) {
 			/* A shorter CRC moved the data area. */
 			stream none = {.big = nt};
@@ -396,7 +404,7 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 			                       (nt ? sec[nt - 1].offset +
 			                                     sec[nt - 1].length
 			                           : 0));
-			write_head(f, man, man_len);
+			write_head(f, man, man_len, spz_model_version(m));
 			rc = write_payloads(f, m, sec, packed, &st, 0, err);
 		}
 	}
@@ -454,7 +462,7 @@ static int read_payload(spz_input *in, spz_tensor *t, uint8_t *dst,
 			                (unsigned long long)want);
 		}
 		crc = spz_crc32(crc, dst + off, k);
-		if (!t->codebook) {
+		if (t->data) {
 			spz_le32_to_host(dst + off, k / 4);
 			if (!bad_rc)
 				bad_rc = spz_tensor_check_values(
@@ -498,7 +506,7 @@ static int read_payloads(spz_model *m, const spz_section *sec,
 		if (rc)
 			return rc;
 		uint8_t *packed = NULL;
-		uint8_t *dst = (uint8_t *)t->data;
+		uint8_t *dst = t->data ? (uint8_t *)t->data : t->raw;
 		if (t->codebook && !(dst = packed = malloc(want + 1)))
 			return spz_fail(err, SPZ_ENOMEM, "out of memory");
 		rc = read_payload(in, t, dst, want, sec[i].crc, err);
@@ -528,11 +536,11 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		return spz_fail(err, SPZ_EFORMAT, "'%s': not a .spzm file "
 		                "(wrong magic)", in->label);
 	uint32_t version = get_le32(h + 8);
-	if (version != SPZ_SPZM_VERSION)
+	if (version != 1 && version != 2)
 		return spz_fail(err, SPZ_EVERSION,
 		                "'%s': .spzm version %u is not supported (this "
-		                "spz reads version %d)", in->label, version,
-		                SPZ_SPZM_VERSION);
+		                "spz reads versions 1 and %d)", in->label,
+		                version, SPZ_SPZM_VERSION);
 	uint64_t len = get_le64(h + 16);
 	if (get_le32(h + 12))
 		return spz_fail(err, SPZ_EFORMAT, "'%s': header flags 0x%x are "
@@ -596,6 +604,9 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 	case SPZ_FILE_JSON:
 		rc = read_json(&m, in, err);
 		break;
+	case SPZ_FILE_ONNX:
+		rc = spz_onnx_read(&m, in, err);
+		break;
 	case SPZ_FILE_IMAGE:
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "'%s' is a packed image, not a model (use spz "
@@ -607,13 +618,18 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 			                "'%s': truncated in header (%zu of %d "
 			                "bytes)", in->label, in->n_head,
 			                HEADER_SIZE);
+		if (spz_format_for_path(in->label) == SPZ_FILE_ONNX) {
+			rc = spz_onnx_read(&m, in, err);
+			break;
+		}
 		if (in->n_head >= 4 && !memcmp(in->head, SPZ_SPZM_MAGIC, 4))
 			return spz_fail(err, SPZ_EFORMAT,
 			                "'%s': not a .spzm file (wrong magic; "
 			                "damaged by a text-mode transfer?)",
 			                in->label);
 		return spz_fail(err, SPZ_EFORMAT,
-		                "'%s': not an spz model (neither JSON nor .spzm)",
+		                "'%s': not an spz model (neither JSON, .spzm "
+		                "nor ONNX)",
 		                in->label);
 	}
 	if (!rc) {
@@ -647,6 +663,8 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
 {
 	if (kind == SPZ_FILE_SPZM)
 		return write_spzm(f, m, err);
+	if (kind == SPZ_FILE_ONNX)
+		return spz_onnx_write(f, m, NULL, NULL, err);
 	if (kind != SPZ_FILE_JSON)
 		return spz_fail(err, SPZ_EINVAL, "unknown model format");
 	/* JSON has no NaN: refuse what could not be read back. */

@@ -79,6 +79,7 @@ static void free_tensor(spz_tensor *t)
 	free(t->codes);
 	free(t->prune);
 	free(t->raw);
+	free(t->onnx);
 }
 
 void spz_model_free(spz_model *m)
@@ -113,6 +114,7 @@ void spz_model_free(spz_model *m)
 		free(s->params);
 	}
 	free(m->history);
+	free(m->onnx);
 	free(m);
 }
 
@@ -392,13 +394,13 @@ int spz_model_add_raw_tensor(spz_tensor **out, spz_model *m,
 	spz_tensor t = {.dtype = dtype, .ndims = ndims, .raw_len = raw_len};
 	memcpy(t.dims, dims, (size_t)ndims * sizeof *dims);
 	t.name = dupstr(name);
-	t.raw = malloc((size_t)raw_len + 1);
+	t.raw = calloc((size_t)raw_len + 1, 1);
 	if (!t.name || !t.raw) {
 		free_tensor(&t);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
 		                name);
 	}
-	if (raw_len)
+	if (raw_len && raw)
 		memcpy(t.raw, raw, (size_t)raw_len);
 	return append_tensor(out, m, t, err);
 }
@@ -433,6 +435,18 @@ float spz_tensor_value(const spz_tensor *t, int64_t i)
 int64_t spz_tensor_nonzeros(const spz_tensor *t)
 {
 	int64_t n = spz_tensor_elements(t), nz = 0;
+	if (!t->data && !t->codebook) {
+		/* Carried bytes: an element is zero when all its bytes are. */
+		size_t size = (size_t)spz_dtype_size(t->dtype);
+		for (int64_t i = 0; size && t->raw &&
+		                    (uint64_t)(i + 1) * size <= t->raw_len; i++) {
+			int any = 0;
+			for (size_t k = 0; k < size; k++)
+				any |= t->raw[(size_t)i * size + k];
+			nz += any != 0;
+		}
+		return nz;
+	}
 	if (t->codebook) {
 		for (int64_t i = 0; i < n; i++)
 			nz += t->codebook[t->codes[i]] != 0.0f;
@@ -467,6 +481,35 @@ int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec)
 		return SPZ_ENOMEM;
 	*t->prune = *rec;
 	return 0;
+}
+
+/* A copy of len bytes into *dst (NULL when len is 0). */
+static int set_bytes(uint8_t **dst, size_t *dst_len, const void *bytes,
+                     size_t len)
+{
+	uint8_t *b = NULL;
+	if (len && !(b = malloc(len)))
+		return SPZ_ENOMEM;
+	if (len)
+		memcpy(b, bytes, len);
+	free(*dst);
+	*dst = b;
+	*dst_len = len;
+	return 0;
+}
+
+int spz_model_set_onnx(spz_model *m, const void *bytes, size_t len)
+{
+	return set_bytes(&m->onnx, &m->onnx_len, bytes, len);
+}
+
+int spz_tensor_set_onnx(spz_tensor *t, const void *bytes, size_t len,
+                        int enc)
+{
+	int rc = set_bytes(&t->onnx, &t->onnx_len, bytes, len);
+	if (!rc)
+		t->onnx_enc = enc;
+	return rc;
 }
 
 int spz_model_add_step(spz_model *m, const char *tool,
@@ -663,17 +706,82 @@ int spz_model_validate(const spz_model *m, spz_error *err)
 int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
                         const spz_node **node_out)
 {
-	if (t->ndims < 2 || t->raw)
+	if (t->ndims < 2 || !spz_dtype_is_float(t->dtype))
 		return 0;
 	for (size_t i = 0; i < m->n_nodes; i++) {
 		const spz_node *n = &m->nodes[i];
-		if ((!strcmp(n->op, "Gemm") || !strcmp(n->op, "MatMul") ||
-		     !strcmp(n->op, "Conv")) &&
-		    n->n_inputs >= 2 && !strcmp(n->inputs[1], t->name)) {
+		int w = (!strcmp(n->op, "Gemm") || !strcmp(n->op, "MatMul") ||
+		         !strcmp(n->op, "Conv")) &&
+		        n->n_inputs >= 2 && !strcmp(n->inputs[1], t->name);
+		/* MatMul(W, x): the weight as input A, when B is not one. */
+		w = w || (!strcmp(n->op, "MatMul") && n->n_inputs == 2 &&
+		          !strcmp(n->inputs[0], t->name) &&
+		          !spz_model_tensor(m, n->inputs[1]));
+		if (w) {
 			if (node_out)
 				*node_out = n;
 			return 1;
 		}
 	}
 	return 0;
+}
+
+/* Does a node consume value v as input k? */
+static int input_is(const spz_node *n, size_t k, const char *v)
+{
+	return n->n_inputs > k && !strcmp(n->inputs[k], v);
+}
+
+spz_role spz_tensor_role(const spz_model *m, const spz_tensor *t)
+{
+	if (spz_model_is_weight(m, t, NULL))
+		return SPZ_ROLE_WEIGHT;
+	if (!spz_dtype_is_float(t->dtype) || t->ndims != 1)
+		return SPZ_ROLE_OTHER;
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		if ((!strcmp(n->op, "Gemm") || !strcmp(n->op, "Conv")) &&
+		    input_is(n, 2, t->name))
+			return SPZ_ROLE_BIAS;
+		if (strcmp(n->op, "Add") || n->n_inputs != 2 ||
+		    (!input_is(n, 0, t->name) && !input_is(n, 1, t->name)))
+			continue;
+		/* Add(MatMul(x, W), b): the other input comes from a MatMul
+		 * with a weight. */
+		const char *other = n->inputs[input_is(n, 0, t->name) ? 1 : 0];
+		for (size_t k = 0; k < i; k++) {
+			const spz_node *p = &m->nodes[k];
+			if (strcmp(p->op, "MatMul") || p->n_outputs != 1 ||
+			    strcmp(p->outputs[0], other))
+				continue;
+			for (size_t j = 0; j < p->n_inputs; j++) {
+				const spz_tensor *w = spz_model_tensor(
+					m, p->inputs[j]);
+				if (w && spz_model_is_weight(m, w, NULL))
+					return SPZ_ROLE_BIAS;
+			}
+		}
+	}
+	return SPZ_ROLE_OTHER;
+}
+
+const char *spz_dtype_name(int dtype)
+{
+	switch (dtype) {
+	case SPZ_DTYPE_FLOAT: return "float32";
+	case SPZ_DTYPE_UINT8: return "uint8";
+	case SPZ_DTYPE_INT8: return "int8";
+	case SPZ_DTYPE_UINT16: return "uint16";
+	case SPZ_DTYPE_INT16: return "int16";
+	case SPZ_DTYPE_INT32: return "int32";
+	case SPZ_DTYPE_INT64: return "int64";
+	case SPZ_DTYPE_STRING: return "string";
+	case SPZ_DTYPE_BOOL: return "bool";
+	case SPZ_DTYPE_FLOAT16: return "float16";
+	case SPZ_DTYPE_DOUBLE: return "double";
+	case SPZ_DTYPE_UINT32: return "uint32";
+	case SPZ_DTYPE_UINT64: return "uint64";
+	case SPZ_DTYPE_BFLOAT16: return "bfloat16";
+	default: return "other";
+	}
 }

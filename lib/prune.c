@@ -748,7 +748,9 @@ int spz_model_reduction_dim(const spz_model *m, const spz_tensor *t)
 	if (!strcmp(node->op, "Conv"))
 		return 1;
 	if (!strcmp(node->op, "MatMul"))
-		return t->ndims - 2;
+		/* B [.., K, N] reduces along K; A [.., M, K] along K too. */
+		return strcmp(node->inputs[0], t->name) ? t->ndims - 2
+		                                         : t->ndims - 1;
 	return spz_node_number(node, "transB", 0) != 0 ? t->ndims - 1 : 0;
 }
 

@@ -161,6 +161,14 @@ typedef struct spz_tensor {
 	spz_prune_record *prune;
 	uint8_t *raw;
 	uint64_t raw_len;
+	/* ONNX pass-through (formats/README.md, "ONNX"): the tensor's
+	 * TensorProto fields other than dims, data_type and the data, and
+	 * onnx_enc, the field number that held the data (-1: none). NULL and
+	 * 0 when the tensor did not come from ONNX. Opaque to the
+	 * algorithms. */
+	uint8_t *onnx;
+	size_t onnx_len;
+	int onnx_enc;
 } spz_tensor;
 
 /* Node attribute: a number, a string, or a list of numbers. */
@@ -222,6 +230,12 @@ typedef struct spz_model {
 	size_t n_tensors;
 	spz_step *history;
 	size_t n_history;
+	/* ONNX pass-through: the ModelProto read, with its initializers and
+	 * Constant tensors replaced by references to the tensors above
+	 * (formats/README.md, "ONNX"); NULL when the model did not come from
+	 * ONNX. Opaque to the algorithms. */
+	uint8_t *onnx;
+	size_t onnx_len;
 } spz_model;
 
 /* Creates an empty model named name (copied; may be NULL for ""). */
@@ -262,7 +276,7 @@ int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
                          spz_error *err);
 /*
  * Appends a raw tensor of a dtype that is not float-like, its raw_len
- * bytes copied from raw (may be NULL when raw_len is 0). SPZ_EINVAL for a
+ * bytes copied from raw (NULL: zero-filled). SPZ_EINVAL for a
  * float-like dtype; SPZ_ERANGE when a fixed-size dtype's raw_len is not
  * elements times its size; SPZ_EEXIST on a duplicate name.
  */
@@ -296,6 +310,12 @@ void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
 /* Sets (copies) the prune record; NULL clears it. */
 int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec);
 
+/* Sets (copies) the ONNX pass-through bytes of a model / a tensor (see
+ * spz_model.onnx, spz_tensor.onnx); len 0 clears the bytes. SPZ_ENOMEM. */
+int spz_model_set_onnx(spz_model *m, const void *bytes, size_t len);
+int spz_tensor_set_onnx(spz_tensor *t, const void *bytes, size_t len,
+                        int enc);
+
 /* Appends a history step; params are key/value pairs, copied. */
 int spz_model_add_step(spz_model *m, const char *tool,
                        const spz_param *params, size_t n_params);
@@ -322,10 +342,26 @@ int spz_model_validate_graph(const spz_model *m, spz_error *err);
 int spz_tensor_check_values(const spz_tensor *t, int64_t first,
                             int64_t count, spz_error *err);
 
-/* Is this tensor the weight (input 1) of a Gemm, MatMul or Conv node with
- * at least 2 dims? Sets *node_out (may be NULL) to that node. */
+/* Is this float-like tensor of at least 2 dims the weight of a Gemm,
+ * MatMul or Conv node (input 1; for a MatMul also input 0 when input 1
+ * is not a tensor)? Sets *node_out (may be NULL) to that node. */
 int spz_model_is_weight(const spz_model *m, const spz_tensor *t,
                         const spz_node **node_out);
+
+/* What a tensor is to its consumers: a weight (spz_model_is_weight), a
+ * bias (1-D: Gemm C, Conv B, or added to a weight's MatMul), or other
+ * (shapes, scalars, normalization: never pruned or quantized unless
+ * named). */
+typedef enum spz_role {
+	SPZ_ROLE_OTHER = 0,
+	SPZ_ROLE_WEIGHT = 1,
+	SPZ_ROLE_BIAS = 2
+} spz_role;
+spz_role spz_tensor_role(const spz_model *m, const spz_tensor *t);
+
+/* Static name of a data type: "float32", "float16", "int64", ... or
+ * "other" for one spz does not know. */
+const char *spz_dtype_name(int dtype);
 
 /* ------------------------------------------------------------------ */
 /* Data sets (formats/ reads them: spz_dataset_load)                   */

@@ -49,7 +49,7 @@ bad "empty file" "$T/empty.json" "'$T/empty.json': empty file"
 run_in "$T/empty.json" info -
 expect_rc 1 "empty stdin: exit 1"; expect_err "^spz: '<stdin>': empty file$" "empty stdin is named"
 echo "hello world" >"$T/text.txt"
-bad "not JSON, not binary" "$T/text.txt" "'$T/text.txt': not an spz model \(neither JSON nor .spzm\)"
+bad "not JSON, not binary" "$T/text.txt" "'$T/text.txt': not an spz model \(neither JSON, .spzm nor ONNX\)"
 printf '{"format": "spz-model",\n "version": 1,\n oops}\n' >"$T/syntax.json"
 bad "JSON syntax error" "$T/syntax.json" "'$T/syntax.json': not JSON \(syntax error at line 3\)"
 printf '{"format": "spz-model", "version": 1} trailing\n' >"$T/trail.json"
@@ -61,7 +61,7 @@ bad "wrong shape" "$T/shape.json" "'$T/shape.json': a model needs \"name\" \(str
 echo '{"format": "spz-model", "version": 1, "name": "t", "inputs": [], "outputs": [], "nodes": [{"op": 1}], "initializers": []}' >"$T/node.json"
 bad "node of the wrong shape" "$T/node.json" "'$T/node.json': node 0: \"op\" must be a string"
 echo '{"format": "spz-model", "version": 7}' >"$T/version.json"
-bad "unknown JSON version" "$T/version.json" "'$T/version.json': format version 7 is not supported \(this spz reads version 1\)"
+bad "unknown JSON version" "$T/version.json" "'$T/version.json': format version 7 is not supported \(this spz reads versions 1 and 2\)"
 
 # ---- tensors ------------------------------------------------------------
 json_with "$T/negdim.json" '"dims": [2, -3], "data": []'
@@ -92,7 +92,7 @@ printf '\000\000\200\077\000\000\000\100\000\000\100\100' >"$T/ext/good.bin"
 json_with "$T/ext/good.json" '"dims": [3], "external_data": {"location": "good.bin", "offset": 0, "length": 12}'
 run convert "$T/ext/good.json" -o "$T/ext/good.spzm"
 expect_rc 0 "external data inside the folder is read"
-run info "$T/ext/good.spzm"; expect_out '^  w +3 +float32 +3 +3 ' "external data: values arrive"
+run info "$T/ext/good.spzm"; expect_out '^  w +3 +float32 +other +3 +3 ' "external data: values arrive"
 json_with "$T/ext/nan.json" '"dims": [2], "external_data": {"location": "sub/w.bin", "offset": 0, "length": 8}'
 bad "NaN in external data" "$T/ext/nan.json" "'$T/ext/nan.json': tensor 'w': NaN value at index 1$"
 json_with "$T/ext/inf.json" '"dims": [2], "external_data": {"location": "sub/w.bin", "offset": 8, "length": 8}'
@@ -115,8 +115,8 @@ check "the sample .spzm has the expected size" test "$size" -eq $((start + 72))
 
 cp "$T/m.spzm" "$T/magic.spzm"; patch "$T/magic.spzm" 4 '\n'
 bad "wrong magic" "$T/magic.spzm" "'$T/magic.spzm': not a .spzm file \(wrong magic"
-cp "$T/m.spzm" "$T/ver.spzm"; patch "$T/ver.spzm" 8 '\002'
-bad "unknown .spzm version" "$T/ver.spzm" "'$T/ver.spzm': .spzm version 2 is not supported \(this spz reads version 1\)"
+cp "$T/m.spzm" "$T/ver.spzm"; patch "$T/ver.spzm" 8 '\003'
+bad "unknown .spzm version" "$T/ver.spzm" "'$T/ver.spzm': .spzm version 3 is not supported \(this spz reads versions 1 and 2\)"
 cp "$T/m.spzm" "$T/flags.spzm"; patch "$T/flags.spzm" 12 '\001'
 bad "non-zero flags" "$T/flags.spzm" "'$T/flags.spzm': header flags 0x1 are not supported"
 

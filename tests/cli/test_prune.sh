@@ -183,7 +183,7 @@ usage "--json and -o the same file" --sparsity 0.5 --json "$T/u.spzm"
 # The same file spelled two ways: the report's rename would replace the model.
 usage "--json and -o the same file, spelled apart" --sparsity 0.5 --json "$T/./u.spzm"
 expect_err "^spz prune: --json and -o name the same file$" "same file spelled apart: message"
-usage "bad --to" --sparsity 0.5 --to onnx
+usage "bad --to" --sparsity 0.5 --to yaml
 run prune "$T/mlp.spzm" "$T/mlp.spzm" --sparsity 0.5 -o "$T/u.spzm"
 expect_rc 2 "two inputs"; expect_no_file "$T/u.spzm" "two inputs: no file"
 run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json -

@@ -21,7 +21,7 @@ for b in 1 4 8; do
 	run quantize --bits $b "$T/l.spzm" -o "$T/lq$b.spzm"
 	expect_rc 0 "layer at $b bits"
 	run info "$T/lq$b.spzm"
-	expect_out "fc\.weight +40x50 +float32 +2000 +600 " "non-zeros unchanged at $b bits"
+	expect_out "fc\.weight +40x50 +float32 +weight +2000 +600 " "non-zeros unchanged at $b bits"
 done
 
 # Standard input to standard output.

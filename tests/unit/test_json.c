@@ -300,15 +300,16 @@ static const struct {
 	const char *msg;
 } shapes[] = {
 	{"", SPZ_EFORMAT, "empty file"},
-	{"hello", SPZ_EFORMAT, "not an spz model (neither JSON nor .spzm)"},
+	{"hello", SPZ_EFORMAT, "not an spz model (neither JSON, .spzm nor ONNX)"},
 	{"{\"format\": \"spz-model\",\n \"version\": 1,\n oops}", SPZ_EFORMAT,
 	 "not JSON (syntax error at line 3)"},
 	{"[1, 2]", SPZ_EFORMAT, "not an spz model (no \"format\": \"spz-model\")"},
 	{"{\"format\": \"onnx\"}", SPZ_EFORMAT, "no \"format\": \"spz-model\""},
 	{"{\"format\": \"spz-model\"}", SPZ_EFORMAT,
 	 "\"version\" must be a number"},
-	{"{\"format\": \"spz-model\", \"version\": 2}", SPZ_EVERSION,
-	 "format version 2 is not supported (this spz reads version 1)"},
+	{"{\"format\": \"spz-model\", \"version\": 3}", SPZ_EVERSION,
+	 "format version 3 is not supported (this spz reads versions 1 and "
+	 "2)"},
 	{"{\"format\": \"spz-model\", \"version\": 1, \"nodes\": [], "
 	 "\"initializers\": []}", SPZ_EFORMAT, "a model needs \"name\""},
 	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "

@@ -305,8 +305,9 @@ START_TEST(header_refusals)
 	} cases[] = {
 		{4, 0x0a0a0a0a, SPZ_EFORMAT, "not a .spzm file (wrong magic"},
 		{0, 0x4d5a5053 ^ 1, SPZ_EFORMAT, "not an spz model"},
-		{8, 2, SPZ_EVERSION,
-		 ".spzm version 2 is not supported (this spz reads version 1)"},
+		{8, 3, SPZ_EVERSION,
+		 ".spzm version 3 is not supported (this spz reads versions 1 "
+		 "and 2)"},
 		{12, 1, SPZ_EFORMAT, "header flags 0x1 are not supported"},
 		{28, 5, SPZ_EFORMAT, "corrupt header (reserved field is not 0)"},
 		{20, 1, SPZ_EFORMAT, "corrupt header (manifest length 42949"},
