@@ -22,6 +22,8 @@ int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sensitivity(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -37,6 +39,8 @@ static const struct {
 	{"report", cmd_report},
 	{"run", cmd_run},
 	{"eval", cmd_eval},
+	{"train", cmd_train},
+	{"finetune", cmd_finetune},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
