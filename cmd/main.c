@@ -22,15 +22,19 @@ int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sensitivity(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
 static const struct {
 	const char *name;
 	spz_cmd_fn fn;
 } commands[] = {
 	{"gen", cmd_gen},
+	{"train", cmd_train},
 	{"info", cmd_info},
 	{"convert", cmd_convert},
 	{"prune", cmd_prune},
+	{"finetune", cmd_finetune},
 	{"quantize", cmd_quantize},
 	{"pack", cmd_pack},
 	{"unpack", cmd_unpack},
@@ -48,7 +52,7 @@ static int usage(FILE *f)
 	           "commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		const struct spz_help *h = spz_help_find(commands[i].name);
-		fprintf(f, "  %-10s %s\n", commands[i].name, h ? h->summary : "");
+		fprintf(f, "  %-12s %s\n", commands[i].name, h ? h->summary : "");
 	}
 	fprintf(f, "\nSee 'spz help COMMAND' or 'man spz-COMMAND' for one "
 	           "command.\nExit status: 0 ok, 1 input or data error, "

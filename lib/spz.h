@@ -499,6 +499,141 @@ void spz_agreement_add(spz_agreement *a, const float *y, const float *ref,
                        size_t n, size_t width);
 
 /* ------------------------------------------------------------------ */
+/* Training and fine-tuning (spz train, spz finetune)                  */
+
+/*
+ * Mini-batch training of an MLP: a chain of Gemm (transA 0, alpha and
+ * beta 1, transB 0 or 1, bias C optional) or MatMul layers, each
+ * optionally followed by an Add of a bias initializer and a Relu; Flatten,
+ * Identity and Dropout (as identity) may stand anywhere in the chain and a
+ * Softmax may end it (it becomes the loss's). The loss is the mean softmax
+ * cross-entropy of the last layer's outputs against the labels.
+ *
+ * What compression decided is kept (SPZ_TRAIN_KEEP):
+ *  - a quantized tensor keeps its codes; each codebook entry but entry 0
+ *    (exactly 0.0, never moved) is a parameter whose gradient is the sum of
+ *    the gradients of the weights that share it (Deep Compression 3.3);
+ *  - a float weight (Gemm B, MatMul B) with exact zeros keeps them: its
+ *    gradient and update are masked, so the non-zero count is unchanged;
+ *  - biases (and weights without zeros) train freely.
+ * Without SPZ_TRAIN_KEEP (a fresh model, spz train) every float tensor
+ * trains freely and a quantized one is refused.
+ *
+ * Determinism: samples are shuffled each epoch with spz_rng from the seed;
+ * the library's own sums run in a fixed order. The GEMMs are BLAS's: with
+ * OpenBLAS the same thread count gives the same bytes (its threads split
+ * the output, not the sums, in the shapes used here; spz(1) documents it).
+ */
+typedef enum spz_optimizer {
+	SPZ_OPTIM_SGD = 0,   /* SGD with (heavy-ball) momentum */
+	SPZ_OPTIM_ADAM = 1   /* Adam (Kingma & Ba), beta 0.9 / 0.999, eps 1e-8 */
+} spz_optimizer;
+
+typedef enum spz_lr_schedule {
+	SPZ_LR_COSINE = 0,   /* lr * (1 + cos(pi * step / steps)) / 2 */
+	SPZ_LR_CONSTANT = 1
+} spz_lr_schedule;
+
+/* What a progress callback is told. */
+typedef struct spz_train_progress {
+	int epoch_end;          /* 0: a step within the epoch; 1: epoch done */
+	size_t epoch, epochs;   /* epoch counts from 1 */
+	size_t step, steps;     /* steps done in this epoch, steps per epoch */
+	double lr;              /* learning rate of the last step */
+	double loss;            /* mean training loss so far in this epoch */
+	double train_accuracy;  /* top-1 on this epoch's training batches,
+	                           before each batch's update */
+	double test_accuracy;   /* at epoch end, on the test set; -1 without */
+	double test_loss;       /* likewise */
+} spz_train_progress;
+/* Returns 0 to go on; anything else stops the run (SPZ_EINVAL "stopped"). */
+typedef int (*spz_train_progress_fn)(void *ctx, const spz_train_progress *p);
+
+#define SPZ_TRAIN_KEEP 1
+
+typedef struct spz_train_options {
+	size_t epochs;            /* >= 1 */
+	size_t batch;             /* >= 1 */
+	spz_optimizer optimizer;
+	double lr;                /* > 0, finite */
+	spz_lr_schedule schedule;
+	double momentum;          /* SGD, 0 <= momentum < 1 */
+	uint64_t seed;            /* shuffling */
+	int flags;                /* SPZ_TRAIN_KEEP */
+	spz_train_progress_fn progress; /* may be NULL */
+	void *progress_ctx;
+} spz_train_options;
+#define SPZ_TRAIN_OPTIONS_INIT \
+	{20, 64, SPZ_OPTIM_ADAM, 1e-3, SPZ_LR_COSINE, 0.9, 0, 0, NULL, NULL}
+
+typedef struct spz_trainer spz_trainer;
+
+/* How a tensor trains. */
+typedef enum spz_param_kind {
+	SPZ_PARAM_DENSE = 0,    /* every element */
+	SPZ_PARAM_MASKED = 1,   /* the non-zeros; zeros stay 0 */
+	SPZ_PARAM_CODEBOOK = 2  /* codebook entries 1.. (codes kept) */
+} spz_param_kind;
+
+/* A trained tensor. value and grad have n floats: the elements (dense,
+ * masked) or the codebook (entry 0 included, its gradient always 0). */
+typedef struct spz_train_param {
+	const char *tensor;      /* owned by the model */
+	spz_param_kind kind;
+	int is_bias;
+	float *value;            /* the trainer's working copy */
+	const float *grad;       /* of the last spz_trainer_gradient */
+	size_t n;
+	int64_t elements;        /* of the tensor */
+	int64_t nonzeros;        /* of the tensor when the trainer was made */
+} spz_train_param;
+
+/*
+ * A trainer for m (which must outlive it; it is not changed until
+ * spz_trainer_write) with samples of `features` floats and `classes`
+ * outputs. SPZ_EUNSUPPORTED names the node of an op or a graph shape that
+ * cannot be trained ("node 'c1': op 'Conv' cannot be trained"), a
+ * quantized tensor without SPZ_TRAIN_KEEP, or features/classes that do
+ * not match the layers; SPZ_EINVAL for a bad option; SPZ_ENOMEM.
+ */
+int spz_trainer_new(spz_trainer **out, const spz_model *m, size_t features,
+                    const spz_train_options *o, spz_error *err);
+void spz_trainer_free(spz_trainer *t);
+/* Outputs (classes) of the last layer. */
+size_t spz_trainer_outputs(const spz_trainer *t);
+/* The trained tensors (*count entries, owned by t), in graph order. */
+spz_train_param *spz_trainer_params(spz_trainer *t, size_t *count);
+/* After editing params' values: decodes codebooks and re-applies masks. */
+void spz_trainer_sync(spz_trainer *t);
+/*
+ * Forward and backward pass over n samples (x: n x features; labels <
+ * outputs): *loss gets the mean cross-entropy, every param's grad the
+ * gradient of that mean, *correct (may be NULL) the number of samples
+ * whose top-1 output was the label. SPZ_ERANGE for a bad label.
+ */
+int spz_trainer_gradient(spz_trainer *t, double *loss, size_t *correct,
+                         const float *x, const int32_t *labels, size_t n,
+                         spz_error *err);
+/* One optimizer update from the last gradients with learning rate lr. */
+void spz_trainer_step(spz_trainer *t, double lr);
+/* Logits of n samples (n x outputs floats in y). */
+int spz_trainer_predict(spz_trainer *t, float *y, const float *x, size_t n,
+                        spz_error *err);
+/*
+ * The whole run: o->epochs epochs over `train` (labelled, features as
+ * given to spz_trainer_new) in shuffled mini-batches with the learning
+ * rate schedule; after each epoch the test set (may be NULL) is
+ * evaluated. SPZ_ERANGE when the loss or a parameter stops being finite
+ * ("the loss became NaN at epoch 2, step 17 (learning rate 5): ..."),
+ * SPZ_EINVAL when the callback stopped it.
+ */
+int spz_trainer_fit(spz_trainer *t, const spz_dataset *train,
+                    const spz_dataset *test, spz_error *err);
+/* Writes the trained values into m (the model given to spz_trainer_new):
+ * float data, or the codebooks of quantized tensors (codes untouched). */
+int spz_trainer_write(spz_trainer *t, spz_model *m, spz_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Generators (spz gen)                                                */
 
 /*
