@@ -123,6 +123,13 @@ uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
  * refused). *t is unchanged on failure. */
 int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err);
 
+/* Overrides entries of *t from a JSON object (keys are the
+ * spz_arch_table field names, formats/README.md "Architecture table");
+ * unknown keys and values that are not finite numbers above 0 are
+ * refused. *t is unchanged on failure. */
+int spz_arch_table_load(spz_arch_table *t, const char *path,
+                        spz_error *err);
+
 
 /*
  * Packed images (spz pack): every one starts with SPZ_IMAGE_MAGIC, a u16
