@@ -27,6 +27,7 @@ int spz_arch_table_load(spz_arch_table *t, const char *path, spz_error *err)
 		{"tc24_metadata_bits",
 		 offsetof(spz_arch_table, tc24_metadata_bits)},
 		{"cnv_clock_mhz", offsetof(spz_arch_table, cnv_clock_mhz)},
+		{"tc24_clock_mhz", offsetof(spz_arch_table, tc24_clock_mhz)},
 	};
 	char *text;
 	size_t len;

@@ -200,6 +200,7 @@ int spz_arch_table_check(const spz_arch_table *t, spz_error *err)
 		{"tc24_metadata_bits",
 		 offsetof(spz_arch_table, tc24_metadata_bits)},
 		{"cnv_clock_mhz", offsetof(spz_arch_table, cnv_clock_mhz)},
+		{"tc24_clock_mhz", offsetof(spz_arch_table, tc24_clock_mhz)},
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		double v = *(const double *)((const char *)t + keys[i].off);

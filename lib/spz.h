@@ -606,8 +606,8 @@ int spz_act_pattern(uint8_t *mask, uint64_t n, double density,
  * spz_arch_table_load in spz_format.h). A100 figures from NVIDIA's A100
  * whitepaper (2020): tensor-core FP16 peak 312 TFLOPS dense, 624 with 2:4
  * sparse weights; HBM2 1555 GB/s (40 GB part). FP16 values (2 bytes),
- * 2-bit metadata per kept value. DaDianNao's clock 606 MHz (Chen et al.,
- * MICRO 2014), which Cnvlutin keeps.
+ * 2-bit metadata per kept value, boost clock 1410 MHz. DaDianNao's clock
+ * 606 MHz (Chen et al., MICRO 2014), which Cnvlutin keeps.
  */
 typedef struct spz_arch_table {
 	double tc24_dense_tflops;   /* 312 */
@@ -616,8 +616,9 @@ typedef struct spz_arch_table {
 	double tc24_value_bytes;    /* 2 (FP16 weights and activations) */
 	double tc24_metadata_bits;  /* 2 per kept value */
 	double cnv_clock_mhz;       /* 606 */
+	double tc24_clock_mhz;      /* 1410 (boost clock: cycles from time) */
 } spz_arch_table;
-#define SPZ_ARCH_TABLE_INIT {312.0, 624.0, 1555.0, 2.0, 2.0, 606.0}
+#define SPZ_ARCH_TABLE_INIT {312.0, 624.0, 1555.0, 2.0, 2.0, 606.0, 1410.0}
 
 /* SPZ_EINVAL naming the first entry that is not > 0 and finite. */
 int spz_arch_table_check(const spz_arch_table *t, spz_error *err);
@@ -646,6 +647,100 @@ typedef struct spz_tc24_result {
 int spz_tc24_gemm(spz_tc24_result *out, const spz_conv_shape *s,
                   uint64_t batch, int is_24, const spz_arch_table *t,
                   spz_error *err);
+
+/*
+ * The designs `spz report --arch` compares, each against its own dense
+ * baseline (speedup = baseline time / time):
+ *  - eie: the report's analytical EIE estimate; baseline: dense;
+ *  - cnvlutin: spz_cnvlutin_layer on conv layers, at cnv_clock_mhz;
+ *    baseline DaDianNao. Fully connected layers run as DaDianNao in both
+ *    (the paper accelerates conv layers only);
+ *  - tc24: spz_tc24_gemm at the batch; baseline the dense GEMM;
+ *  - dense: EIE's PE array with no sparsity exploited: every weight's MAC
+ *    for every output position, one MAC per PE per cycle, the output
+ *    channels split over the PEs: ceil(c_out / pes) x c_in kh kw h_out
+ *    w_out cycles at the EIE clock; its own baseline (speedup 1).
+ */
+#define SPZ_ARCH_EIE 1u
+#define SPZ_ARCH_CNVLUTIN 2u
+#define SPZ_ARCH_TC24 4u
+#define SPZ_ARCH_DENSE 8u
+#define SPZ_ARCH_ALL 15u
+#define SPZ_ARCH_COUNT 4
+/* Static name of design i (0..SPZ_ARCH_COUNT-1: eie, cnvlutin, tc24,
+ * dense); its bit is 1 << i. */
+const char *spz_arch_name(int i);
+/* Bits of a comma-separated list of names ("all" for every one);
+ * SPZ_EINVAL naming an unknown or repeated name, or an empty list. */
+int spz_arch_parse(unsigned *out, const char *list, spz_error *err);
+
+/* One layer to compare. */
+typedef struct spz_arch_input {
+	const char *name;
+	spz_conv_shape shape;
+	int conv;            /* a conv layer (Cnvlutin skips its zeros) */
+	int is_24;           /* weights 2:4 along the reduction dimension */
+	double eie_cycles;   /* the EIE estimate; < 0: EIE cannot run it */
+	const uint8_t *mask; /* n_samples x (c_in h w) input masks (CHW), or
+	                        NULL: one pattern from act_density */
+	uint64_t n_samples;
+	double act_density;  /* 0..1, used when mask is NULL */
+} spz_arch_input;
+
+/* One design on one layer (or the total). */
+typedef struct spz_arch_figures {
+	int applies;
+	double cycles, base_cycles;  /* in the design's own clock */
+	double time_us, base_time_us;
+	double speedup;              /* base_time_us / time_us (1 when 0) */
+} spz_arch_figures;
+
+#define SPZ_ARCH_SWEEP 13        /* tc24 batches 1, 2, 4, ..., 4096 */
+
+typedef struct spz_arch_layer {
+	const char *name;            /* the input's (not copied) */
+	spz_arch_figures fig[SPZ_ARCH_COUNT];
+	spz_cnv_result cnv;          /* cycles averaged over the samples in
+	                                fig; this is the last sample's */
+	spz_tc24_result tc;          /* at the batch */
+	double sweep_dense_us[SPZ_ARCH_SWEEP];
+	double sweep_sparse_us[SPZ_ARCH_SWEEP];
+} spz_arch_layer;
+
+typedef struct spz_arch_options {
+	unsigned designs;            /* SPZ_ARCH_* bits: SPZ_ARCH_ALL */
+	uint64_t batch;              /* tc24: 1 */
+	uint32_t pes;                /* dense: 64 */
+	double clock_mhz;            /* EIE and dense: 800 */
+	spz_arch_table table;
+	spz_cnv_options cnv;
+	uint64_t seed;               /* act_density patterns: layer i uses
+	                                seed + i */
+} spz_arch_options;
+#define SPZ_ARCH_OPTIONS_INIT {SPZ_ARCH_ALL, 1, 64, 800.0, \
+	SPZ_ARCH_TABLE_INIT, SPZ_CNV_OPTIONS_INIT, 1}
+
+typedef struct spz_arch_report {
+	unsigned designs;
+	uint64_t batch;
+	size_t n_layers;
+	spz_arch_layer *layers;
+	spz_arch_layer total;        /* sums of cycles and times; speedup of
+	                                the sums; sweep summed */
+} spz_arch_report;
+
+/* Figures of every design in o->designs on n layers. A design that
+ * applies to no layer is still computed where it can run. SPZ_EINVAL for
+ * bad options (a batch of 0, no PE, a clock <= 0, a bad table), a bad
+ * shape or density; SPZ_ERANGE, SPZ_ENOMEM. */
+int spz_arch_compare(spz_arch_report **out, const spz_arch_input *in,
+                     size_t n, const spz_arch_options *o, spz_error *err);
+void spz_arch_report_free(spz_arch_report *r);
+
+/* 1 when every group of 4 consecutive columns of every row of layer l
+ * holds at most 2 non-zeros and cols is a multiple of 4; -1 out of
+ * memory. */
+int spz_eie_layer_is_24(const spz_eie *e, const spz_eie_layer *l);
 
 /* ------------------------------------------------------------------ */
 /* Huffman coding (Deep Compression section 4)                         */
