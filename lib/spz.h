@@ -1334,6 +1334,16 @@ int spz_figure_pe_bars(spz_rgb **out, const uint64_t *entries,
                        const uint64_t *padding, uint32_t pes,
                        const char *title, spz_error *err);
 
+/* Grouped bars of speedups: speedup[g * n_series + s] for layer g and
+ * design s (a negative or non-finite value draws no bar), a dashed line at
+ * 1x, a legend of the series (1..4; colours blue, orange, green, grey in
+ * that order); over 60 groups every 60th-part is sampled. */
+int spz_figure_speedup_bars(spz_rgb **out, const double *speedup,
+                            size_t n_groups, size_t n_series,
+                            const char *const *groups,
+                            const char *const *series, const char *title,
+                            spz_error *err);
+
 /* Draws text with spz's 5x7 bitmap font (upper case; lower case letters
  * are drawn as upper case, characters it lacks as a box) at (x, y), the
  * top left corner, each font pixel a scale x scale square; clipped. */
