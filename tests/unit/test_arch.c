@@ -93,6 +93,7 @@ START_TEST(cnv_one_lane_all_work)
 	ck_assert_int_eq(r.nonzeros, 144);
 	ck_assert_int_eq(r.cycles_cnv, 9);
 	ck_assert(r.speedup == 16.0);
+	free(mask);
 }
 END_TEST
 
