@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report_arch.h"
 
 enum form { FORM_TEXT, FORM_JSON, FORM_CSV, FORM_MARKDOWN };
 
@@ -31,6 +32,7 @@ struct ctx {
 	const char *activity;    /* --activity FILE or NULL */
 	int what_if_bits;        /* code bits assumed, 0 when none was */
 	int *quantized;          /* per layer: the weight was quantized */
+	const struct arch_ctx *arch; /* --arch comparison, Huffman sizes */
 };
 
 /* ------------------------------------------------------------------ */
@@ -41,7 +43,7 @@ enum col {
 	C_B_ENTRIES, C_B_PADDING, C_B_POINTERS, C_B_CODEBOOK, C_B_BIAS,
 	C_B_HEADER, C_B_TOTAL, C_BYTES, C_DENSE_BITS, C_RATIO,
 	C_F_EIE, C_F_CSR, C_F_CSC, C_F_COO, C_F_BITMASK, C_F_NM_PATTERN,
-	C_F_NM, C_F_CBONLY, C_F_CBRATE, C_F_DENSE, C_F_BEST,
+	C_F_NM, C_F_CBONLY, C_F_CBRATE, C_F_HUFF, C_F_HUFF_RATE, C_F_DENSE, C_F_BEST,
 	C_ACT, C_MACS_D, C_MACS_S, C_MACS_E, C_CYC_T, C_CYC_E, C_LB, C_TIME,
 	C_PERSEC, C_PE_MIN, C_PE_MEAN, C_PE_MAX, C_SRAM_M, C_SRAM_P, C_FITS,
 	C_E_MATRIX, C_E_PTR, C_E_MULT, C_E_ACC, C_E_BIAS, C_E_TOTAL,
@@ -78,6 +80,8 @@ static const struct {
 	[C_F_NM] = {"nm_bits", "n:m [bit]", 2},
 	[C_F_CBONLY] = {"codebook_only_bits", "codebook-only [bit]", 2},
 	[C_F_CBRATE] = {"codebook_only_rate", "dc rate [x]", 2},
+	[C_F_HUFF] = {"dc_huffman_bits", "dc+huffman [bit]", 2},
+	[C_F_HUFF_RATE] = {"dc_huffman_rate", "dc+huff rate [x]", 2},
 	[C_F_DENSE] = {"dense_weight_bits", "dense [bit]", 2},
 	[C_F_BEST] = {"best_format", "smallest", 2},
 	[C_ACT] = {"act_density", "act density", 3},
@@ -199,6 +203,15 @@ static void cell(char *b, size_t n, enum col c, const spz_report_layer *r,
 		break;
 	case C_F_CBONLY: u = f->codebook_only; break;
 	case C_F_CBRATE: d = f->codebook_only_rate; dec = 2; break;
+	case C_F_HUFF:
+		u = x->arch->dch_bits[total ? x->rep->n_layers
+		                            : (size_t)(r - x->rep->layers)];
+		break;
+	case C_F_HUFF_RATE:
+		d = x->arch->dch_rate[total ? x->rep->n_layers
+		                            : (size_t)(r - x->rep->layers)];
+		dec = 2;
+		break;
 	case C_F_DENSE: u = f->dense; break;
 	case C_F_BEST: snprintf(b, n, "%s", f->best); return;
 	case C_ACT: d = r->act_density; dec = 3; break;
@@ -335,6 +348,7 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 		        x->activity);
 	for (int g = 1; g <= 5; g++)
 		print_group(f, x, g);
+	arch_text(f, x->arch, 0);
 	fprintf(f, "\nSRAM capacity per PE: %llu B sparse matrix, %llu B "
 	        "pointers\n", (unsigned long long)r->sram_matrix_capacity,
 	        (unsigned long long)r->sram_pointer_capacity);
@@ -364,6 +378,7 @@ static void print_csv(FILE *f, const struct ctx *x)
 	char b[CELL];
 	for (int c = 0; c < C_COUNT; c++)
 		fprintf(f, "%s%s", c ? "," : "", cols[c].key);
+	arch_csv_head(f, x->arch);
 	fputc('\n', f);
 	for (size_t i = 0; i <= x->rep->n_layers; i++) {
 		for (int c = 0; c < C_COUNT; c++) {
@@ -372,6 +387,7 @@ static void print_csv(FILE *f, const struct ctx *x)
 				fputc(',', f);
 			csv_field(f, b);
 		}
+		arch_csv_row(f, x->arch, i);
 		fputc('\n', f);
 	}
 }
@@ -418,6 +434,7 @@ static void print_markdown(FILE *f, const struct ctx *x)
 			fputc('\n', f);
 		}
 	}
+	arch_text(f, x->arch, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -503,7 +520,8 @@ static cJSON *layer_json(const spz_report_layer *r, const struct ctx *x,
 	add_u64(o, "bytes", (r->bits.total + 7) / 8);
 	add_u64(o, "dense_bits", r->dense_bits);
 	cJSON_AddNumberToObject(o, "compression_ratio", r->compression_ratio);
-	cJSON_AddItemToObject(o, "formats", formats_json(&r->formats));
+	cJSON *fo = formats_json(&r->formats);
+	cJSON_AddItemToObject(o, "formats", fo);
 	cJSON_AddStringToObject(o, "best_format", r->formats.best);
 	cJSON_AddBoolToObject(o, "csr_beats_dense", r->formats.csr_beats_dense);
 	cJSON_AddBoolToObject(o, "csr_beats_coo", r->formats.csr_beats_coo);
@@ -542,6 +560,7 @@ static cJSON *layer_json(const spz_report_layer *r, const struct ctx *x,
 	cJSON_AddNumberToObject(s, "bias", r->energy.bias);
 	cJSON_AddNumberToObject(s, "dense_dram", r->energy.dense_dram);
 	cJSON_AddNumberToObject(s, "dense_compute", r->energy.dense_compute);
+	arch_layer_json(o, fo, x->arch, total ? x->rep->n_layers : li);
 	return o;
 }
 
@@ -580,6 +599,7 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 	cJSON_AddNumberToObject(s, "int_mult_16", t->int_mult_16);
 	cJSON_AddNumberToObject(s, "sram_read_32", t->sram_read_32);
 	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
+	arch_json(j, x->arch);
 	cJSON *ls = cJSON_AddArrayToObject(j, "layers");
 	for (size_t i = 0; i < r->n_layers; i++)
 		cJSON_AddItemToArray(ls, layer_json(&r->layers[i], x, i));
@@ -763,6 +783,24 @@ static int render_figures(struct figure *figs, const struct ctx *x,
 	return rc;
 }
 
+/* The model's speedup chart: MODEL-designs.png. */
+static int designs_figure(struct figure *f, const struct ctx *x,
+                          const char *dir)
+{
+	spz_error err = {0};
+	const char *model = x->eie->name && x->eie->name[0] ? x->eie->name
+	                                                    : "model";
+	char base[200];
+	safe_name(base, sizeof base, model);
+	size_t n = strlen(dir) + strlen(base) + 16;
+	if (!(f->path = malloc(n)))
+		return cli_error("out of memory");
+	snprintf(f->path, n, "%s/%s-designs.png", dir, base);
+	if (arch_png(&f->png, &f->len, x->arch, model, &err))
+		return cli_fail(&err);
+	return 0;
+}
+
 /* Writes every figure; on a failure removes those already written. */
 static int write_figures(struct figure *figs, size_t n, spz_error *err)
 {
@@ -877,7 +915,13 @@ int cmd_report(int argc, char **argv)
 		{"max-bytes", required_argument, 0, 'B'},
 		{"max-cycles", required_argument, 0, 'Y'},
 		{"min-compression", required_argument, 0, 'R'},
+		{"arch", required_argument, 0, 'D'},
+		{"batch", required_argument, 0, 'N'},
+		{"arch-table", required_argument, 0, 'T'},
+		{"seed", required_argument, 0, 'S'},
 		{0, 0, 0, 0}};
+	struct arch_cli ac = {NULL, 1, NULL, 1, 1.0, NULL};
+	struct arch_ctx arch = {0};
 	spz_report_options ro = SPZ_REPORT_OPTIONS_INIT;
 	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
 	struct budgets bu = {0};
@@ -961,6 +1005,20 @@ int cmd_report(int argc, char **argv)
 				                 "a ratio >= 0, not '%s'", optarg);
 			bu.has_ratio = 1;
 			break;
+		case 'D': ac.list = optarg; break;
+		case 'N':
+			if (cli_parse_u64(optarg, &ac.batch) || ac.batch < 1 ||
+			    ac.batch > (UINT64_C(1) << 40))
+				return cli_usage("report", "--batch takes an integer "
+				                 "in 1..2^40, not '%s'", optarg);
+			break;
+		case 'T': ac.table = optarg; break;
+		case 'S':
+			if (cli_parse_u64(optarg, &ac.seed))
+				return cli_usage("report", "--seed takes a "
+				                 "non-negative integer, not '%s'",
+				                 optarg);
+			break;
 		default:
 			return cli_opt_error("report", c, argv);
 		}
@@ -978,15 +1036,22 @@ int cmd_report(int argc, char **argv)
 	spz_error err = {0};
 	if (energy && spz_energy_load(&ro.energy, energy, &err))
 		return cli_fail(&err);
+	ac.act_density = ro.act_density;
+	ac.activity = activity;
+	int arc = arch_options(&arch, &ac);
+	if (arc)
+		return arc;
 
 	spz_model *m = NULL;
 	spz_eie *e = NULL;
 	struct ctx x = {input, "model", NULL, NULL, NULL, &ro, activity, 0,
-	                NULL};
+	                NULL, &arch};
 	int rc = read_input(&m, &e, &x.kind, input, &eo, bits,
 	                    has_pes || has_index || has_bits);
-	if (rc)
+	if (rc) {
+		arch_free(&arch);
 		return rc;
+	}
 	x.model = m;
 	x.eie = e;
 	x.quantized = calloc(e->n_layers, sizeof *x.quantized);
@@ -1006,13 +1071,18 @@ int cmd_report(int argc, char **argv)
 	ro.layer_header_bits = heads;
 	ro.nm_m = nm_group(m);
 	if (!rc && activity) {
-		rc = load_activity(dens, activity, e);
+		int is_mask = 0;
+		rc = arch_read_masks(&arch, &is_mask, dens, activity, e);
+		if (!rc && !is_mask)
+			rc = load_activity(dens, activity, e);
 		ro.layer_act_density = dens;
 	}
 	spz_report *rep = NULL;
 	if (!rc && spz_report_compute(&rep, e, &ro, &err))
 		rc = cli_fail(&err);
 	x.rep = rep;
+	if (!rc)
+		rc = arch_compute(&arch, &ac, e, rep, activity ? dens : NULL);
 
 	struct figure *figs = NULL;
 	size_t n_figs = 0;
@@ -1024,11 +1094,13 @@ int cmd_report(int argc, char **argv)
 		else if (stat(png, &st) || !S_ISDIR(st.st_mode))
 			rc = cli_error("cannot write figures to '%s': not a "
 			               "directory", png);
-		n_figs = 3 * e->n_layers;
+		n_figs = 3 * e->n_layers + 1;
 		if (!rc && !(figs = calloc(n_figs, sizeof *figs)))
 			rc = cli_error("out of memory");
 		if (!rc && render_figures(figs, &x, png, &err))
 			rc = cli_fail(&err);
+		if (!rc)
+			rc = designs_figure(&figs[n_figs - 1], &x, png);
 	}
 	spz_output o;
 	if (!rc && spz_output_open(&o, out, &err))
@@ -1066,6 +1138,7 @@ int cmd_report(int argc, char **argv)
 		rc = EXIT_CHECK;
 	}
 	free_figures(figs, n_figs);
+	arch_free(&arch);
 	spz_report_free(rep);
 	free(dens);
 	free(heads);

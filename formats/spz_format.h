@@ -186,6 +186,44 @@ int spz_prune_config_load(spz_prune_rule **rules, size_t *n,
                           const char *path, spz_error *err);
 void spz_prune_rules_free(spz_prune_rule *rules, size_t n);
 
+/* Overrides entries of *t from a JSON object (keys are the
+ * spz_arch_table field names, formats/README.md "Architecture table");
+ * unknown keys and values that are not finite numbers above 0 are
+ * refused. *t is unchanged on failure. */
+int spz_arch_table_load(spz_arch_table *t, const char *path,
+                        spz_error *err);
+
+
+/*
+ * Activation zero patterns (formats/README.md "Activity masks"): for each
+ * layer its input shape (CHW) and, for every sample, one bit per input
+ * neuron (1 = non-zero). What `spz eval --activity-out` writes and
+ * `spz report --activity` reads for Cnvlutin.
+ */
+#define SPZ_ACTIVITY_MAGIC "SPZACT\r\n"
+typedef struct spz_activity_layer {
+	char *name;
+	uint32_t c, h, w;
+	uint8_t *mask;       /* n_samples x (c h w) bytes, 0 or 1, CHW */
+} spz_activity_layer;
+
+typedef struct spz_activity {
+	uint32_t n_samples;
+	size_t n_layers;
+	spz_activity_layer *layers;
+} spz_activity;
+
+/* 1 when the opened file starts with SPZ_ACTIVITY_MAGIC (peeks only). */
+int spz_activity_sniff(const char *path);
+/* Reads and validates every field (magic, version, counts, names, shapes,
+ * sizes against the file, zero pad bits, CRCs, unique names, nothing
+ * after the end); messages name the file and the layer. */
+int spz_activity_load(spz_activity **out, const char *path, spz_error *err);
+/* Writes a atomically to path ("-" = stdout). */
+int spz_activity_save(const spz_activity *a, const char *path,
+                      spz_error *err);
+void spz_activity_free(spz_activity *a);
+
 
 /*
  * Packed images (spz pack): every one starts with SPZ_IMAGE_MAGIC, a u16

@@ -486,6 +486,63 @@ int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
 	spz_rgb_text(img, px + (int)pw / 2 - text_w(xlabel, 1) / 2,
 	             py + (int)ph + 24, xlabel, black, 1);
 	spz_rgb_text(img, 4, py - 14, ylabel, black, 1);
+
+/* Series colours of the speedup chart: EIE, Cnvlutin, tc24, dense. */
+static const uint8_t series_rgb[4][3] = {
+	{46, 94, 170}, {236, 140, 40}, {44, 160, 44}, {110, 110, 110}};
+
+int spz_figure_speedup_bars(spz_rgb **out, const double *speedup,
+                            size_t n_groups, size_t n_series,
+                            const char *const *groups,
+                            const char *const *series, const char *title,
+                            spz_error *err)
+{
+	if (n_groups < 1 || n_series < 1 || n_series > 4)
+		return spz_fail(err, SPZ_EINVAL, "a speedup chart needs 1 or more "
+		                "groups and 1..4 series");
+	double top = 1;
+	for (size_t i = 0; i < n_groups * n_series; i++)
+		if (isfinite(speedup[i]) && speedup[i] > top)
+			top = speedup[i];
+	top *= 1.1;
+	uint32_t bw = 14, gap = 16;
+	uint32_t gw = (uint32_t)n_series * bw + gap;
+	uint32_t pw = n_groups <= 60 ? (uint32_t)n_groups * gw : 60 * gw;
+	uint32_t ph = 300;
+	spz_rgb *img;
+	int rc = canvas(&img, pw, ph, 70, 50, 140, 60, title, err);
+	if (rc)
+		return rc;
+	int px = (int)img->plot_x, py = (int)img->plot_y;
+	/* Over 60 layers, each group slot shows the layer it lands on. */
+	size_t shown = n_groups <= 60 ? n_groups : 60;
+	for (size_t g = 0; g < shown; g++) {
+		size_t li = n_groups <= 60 ? g : g * n_groups / 60;
+		for (size_t s = 0; s < n_series; s++) {
+			double v = speedup[li * n_series + s];
+			if (!(v >= 0) || !isfinite(v))
+				continue;
+			int h = (int)(v / top * ph + 0.5);
+			fill(img, px + (int)(g * gw + gap / 2 + s * bw), py +
+			     (int)ph - h, (int)bw - 2, h, series_rgb[s]);
+		}
+		if (shown <= 12 || g % (shown / 12 + 1) == 0)
+			xtick(img, (int)(g * gw + gw / 2), groups[li]);
+	}
+	int one = py + (int)ph - (int)(1.0 / top * ph + 0.5);
+	for (int x = 0; x < (int)pw; x += 6)
+		fill(img, px + x, one, 3, 1, black);
+	frame(img);
+	char b[64];
+	num(b, sizeof b, top);
+	ytick(img, 0, b);
+	ytick(img, (int)ph - (int)(1.0 / top * ph + 0.5), "1");
+	ytick(img, (int)ph, "0");
+	spz_rgb_text(img, 4, py - 14, "SPEEDUP OVER ITS DENSE BASELINE [X]",
+	             black, 1);
+	int lx = px + (int)pw + 20;
+	for (size_t s = 0; s < n_series; s++)
+		legend(img, lx, py + (int)(16 * s), series_rgb[s], 0, series[s]);
 	*out = img;
 	return 0;
 }

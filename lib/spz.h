@@ -823,6 +823,305 @@ double spz_energy_dram(const spz_energy_table *t, double bits);
 
 
 /* ------------------------------------------------------------------ */
+/* Other accelerators: Cnvlutin, A100 2:4 tensor cores (spz report)    */
+
+/*
+ * The shape of a layer as a convolution: input c_in x h x w (CHW),
+ * c_out filters of c_in x kh x kw, one stride and one zero padding for
+ * both spatial axes. Output h_out = (h + 2 pad - kh) / stride + 1 (same
+ * for w). A fully connected layer of [rows, cols] is c_in = cols,
+ * c_out = rows, h = w = kh = kw = stride = 1, pad = 0.
+ */
+typedef struct spz_conv_shape {
+	int64_t c_in, h, w, c_out, kh, kw, stride, pad;
+} spz_conv_shape;
+
+/* SPZ_EINVAL naming the field unless every side is in 1..2^31-1, pad in
+ * 0..2^31-1, kh <= h + 2 pad and kw <= w + 2 pad. Sets *h_out, *w_out
+ * (may be NULL). */
+int spz_conv_shape_check(int64_t *h_out, int64_t *w_out,
+                         const spz_conv_shape *s, spz_error *err);
+
+/*
+ * Cnvlutin (Albericio et al., ISCA 2016) against its baseline DaDianNao,
+ * on one layer, in cycles. The organisation: `units` units, each with
+ * `lanes` neuron lanes and `filters` filter lanes; a brick is `lanes`
+ * consecutive input channels at one (x, y) position (the last brick of a
+ * position padded with zero channels). Every unit sees the same neurons
+ * and works on its own `filters` filters, so a pass covers
+ * units x filters output channels and the layer takes
+ * ceil(c_out / (units x filters)) passes; windows (output positions) are
+ * processed one after the other. A window's bricks, numbered t in
+ * (ky, kx, brick) order, B = kh kw ceil(c_in / lanes) of them (positions
+ * in the zero padding included), go to lane t mod lanes: with c_in a
+ * multiple of lanes x lanes (256) lane i takes the i-th slice of the
+ * channels at every position, the paper's depth slicing.
+ *  - DaDianNao: one brick per cycle (lane i takes its channel i): a
+ *    window costs B cycles, zeros or not.
+ *  - Cnvlutin: each lane streams only the non-zero neurons of its bricks
+ *    (zero-free format, each with its offset selecting the weights), one
+ *    per cycle; lanes run independently inside a window and the unit
+ *    waits for its slowest lane before the next window: a window costs
+ *    the largest non-zero count over its lanes, at least one cycle (one
+ *    window is dispatched per cycle at most). A dense window therefore
+ *    costs lanes x ceil(B / lanes), more than B when B is not a multiple
+ *    of lanes (the lanes left without a brick idle). A layer with
+ *    c_in < lanes (an input image) runs as DaDianNao: the paper keeps the
+ *    first layer dense.
+ * Not modelled: memory stalls (NM/SB bandwidth is assumed sufficient, as
+ * in the paper), the dispatcher's encoding of outputs, pipeline fill,
+ * and pruning of ineffectual non-zero neurons.
+ */
+typedef struct spz_cnv_options {
+	int units;    /* 16 */
+	int lanes;    /* neuron lanes per unit = channels per brick: 16 */
+	int filters;  /* filter lanes per unit: 16 */
+} spz_cnv_options;
+#define SPZ_CNV_OPTIONS_INIT {16, 16, 16}
+
+typedef struct spz_cnv_result {
+	int64_t h_out, w_out;
+	uint64_t windows;            /* h_out x w_out */
+	uint64_t passes;             /* ceil(c_out / (units x filters)) */
+	uint64_t bricks_per_window;  /* kh kw ceil(c_in / lanes) */
+	uint64_t neurons, nonzeros;  /* of the input (c_in h w) */
+	uint64_t cycles_baseline;    /* DaDianNao */
+	uint64_t cycles_cnv;         /* Cnvlutin */
+	double speedup;              /* baseline / cnv (1 when both 0) */
+	int dense_first;             /* c_in < lanes: run as DaDianNao */
+} spz_cnv_result;
+
+/*
+ * The cycle counts above. mask holds c_in x h x w bytes, CHW, non-zero
+ * where the input neuron is non-zero; NULL means every neuron is
+ * non-zero. SPZ_EINVAL for a bad shape or option (1..4096 each);
+ * SPZ_ERANGE when a count would overflow 64 bits; SPZ_ENOMEM.
+ * Time O(c_in h w + windows x B / lanes x lanes).
+ */
+int spz_cnvlutin_layer(spz_cnv_result *out, const spz_conv_shape *s,
+                       const uint8_t *mask, const spz_cnv_options *o,
+                       spz_error *err);
+
+/*
+ * A deterministic zero pattern of n neurons with exactly round(density n)
+ * non-zeros (mask[i] = 1), chosen by selection sampling with spz_rng
+ * seeded by seed: what --act-density stands for when no measured pattern
+ * is given. SPZ_EINVAL for a density outside 0..1.
+ */
+int spz_act_pattern(uint8_t *mask, uint64_t n, double density,
+                    uint64_t seed, spz_error *err);
+
+/*
+ * Constants of the other designs, every one > 0 and finite (overridable:
+ * spz_arch_table_load in spz_format.h). A100 figures from NVIDIA's A100
+ * whitepaper (2020): tensor-core FP16 peak 312 TFLOPS dense, 624 with 2:4
+ * sparse weights; HBM2 1555 GB/s (40 GB part). FP16 values (2 bytes),
+ * 2-bit metadata per kept value, boost clock 1410 MHz. DaDianNao's clock
+ * 606 MHz (Chen et al., MICRO 2014), which Cnvlutin keeps.
+ */
+typedef struct spz_arch_table {
+	double tc24_dense_tflops;   /* 312 */
+	double tc24_sparse_tflops;  /* 624 */
+	double tc24_bandwidth_gbps; /* 1555 (GB/s, 1e9 bytes) */
+	double tc24_value_bytes;    /* 2 (FP16 weights and activations) */
+	double tc24_metadata_bits;  /* 2 per kept value */
+	double cnv_clock_mhz;       /* 606 */
+	double tc24_clock_mhz;      /* 1410 (boost clock: cycles from time) */
+} spz_arch_table;
+#define SPZ_ARCH_TABLE_INIT {312.0, 624.0, 1555.0, 2.0, 2.0, 606.0, 1410.0}
+
+/* SPZ_EINVAL naming the first entry that is not > 0 and finite. */
+int spz_arch_table_check(const spz_arch_table *t, spz_error *err);
+
+/*
+ * Roofline of one layer as one A100 GEMM at batch `batch`: M = c_out,
+ * K = c_in kh kw, N = batch h_out w_out (implicit GEMM for a conv).
+ * flops = 2 M K N. Bytes moved = weights + inputs (batch c_in h w) +
+ * outputs (batch c_out h_out w_out), each value tc24_value_bytes; dense
+ * weights are M K values; 2:4 weights are the M K / 2 kept values plus
+ * tc24_metadata_bits per kept value. time = max(flops / peak, bytes /
+ * bandwidth). A layer whose weights are not 2:4 (is_24 == 0) runs dense:
+ * its sparse time is its dense time, speedup exactly 1.
+ * SPZ_EINVAL for a bad shape, a batch of 0 or a bad table.
+ */
+typedef struct spz_tc24_result {
+	double m, k, n;
+	double flops;
+	double bytes_dense, bytes_sparse;
+	double time_dense_us, time_sparse_us;
+	int memory_bound_dense, memory_bound_sparse;
+	int sparse;              /* ran on the sparse tensor cores */
+	double speedup;          /* dense / sparse time */
+} spz_tc24_result;
+
+int spz_tc24_gemm(spz_tc24_result *out, const spz_conv_shape *s,
+                  uint64_t batch, int is_24, const spz_arch_table *t,
+                  spz_error *err);
+
+/*
+ * The designs `spz report --arch` compares, each against its own dense
+ * baseline (speedup = baseline time / time):
+ *  - eie: the report's analytical EIE estimate; baseline: dense;
+ *  - cnvlutin: spz_cnvlutin_layer on conv layers, at cnv_clock_mhz;
+ *    baseline DaDianNao. Fully connected layers run as DaDianNao in both
+ *    (the paper accelerates conv layers only);
+ *  - tc24: spz_tc24_gemm at the batch; baseline the dense GEMM;
+ *  - dense: EIE's PE array with no sparsity exploited: every weight's MAC
+ *    for every output position, one MAC per PE per cycle, the output
+ *    channels split over the PEs: ceil(c_out / pes) x c_in kh kw h_out
+ *    w_out cycles at the EIE clock; its own baseline (speedup 1).
+ */
+#define SPZ_ARCH_EIE 1u
+#define SPZ_ARCH_CNVLUTIN 2u
+#define SPZ_ARCH_TC24 4u
+#define SPZ_ARCH_DENSE 8u
+#define SPZ_ARCH_ALL 15u
+#define SPZ_ARCH_COUNT 4
+/* Static name of design i (0..SPZ_ARCH_COUNT-1: eie, cnvlutin, tc24,
+ * dense); its bit is 1 << i. */
+const char *spz_arch_name(int i);
+/* Bits of a comma-separated list of names ("all" for every one);
+ * SPZ_EINVAL naming an unknown or repeated name, or an empty list. */
+int spz_arch_parse(unsigned *out, const char *list, spz_error *err);
+
+/* One layer to compare. */
+typedef struct spz_arch_input {
+	const char *name;
+	spz_conv_shape shape;
+	int conv;            /* a conv layer (Cnvlutin skips its zeros) */
+	int is_24;           /* weights 2:4 along the reduction dimension */
+	double eie_cycles;   /* the EIE estimate; < 0: EIE cannot run it */
+	const uint8_t *mask; /* n_samples x (c_in h w) input masks (CHW), or
+	                        NULL: one pattern from act_density */
+	uint64_t n_samples;
+	double act_density;  /* 0..1, used when mask is NULL */
+} spz_arch_input;
+
+/* One design on one layer (or the total). */
+typedef struct spz_arch_figures {
+	int applies;
+	double cycles, base_cycles;  /* in the design's own clock */
+	double time_us, base_time_us;
+	double speedup;              /* base_time_us / time_us (1 when 0) */
+} spz_arch_figures;
+
+#define SPZ_ARCH_SWEEP 13        /* tc24 batches 1, 2, 4, ..., 4096 */
+
+typedef struct spz_arch_layer {
+	const char *name;            /* the input's (not copied) */
+	spz_arch_figures fig[SPZ_ARCH_COUNT];
+	spz_cnv_result cnv;          /* cycles averaged over the samples in
+	                                fig; this is the last sample's */
+	spz_tc24_result tc;          /* at the batch */
+	double sweep_dense_us[SPZ_ARCH_SWEEP];
+	double sweep_sparse_us[SPZ_ARCH_SWEEP];
+} spz_arch_layer;
+
+typedef struct spz_arch_options {
+	unsigned designs;            /* SPZ_ARCH_* bits: SPZ_ARCH_ALL */
+	uint64_t batch;              /* tc24: 1 */
+	uint32_t pes;                /* dense: 64 */
+	double clock_mhz;            /* EIE and dense: 800 */
+	spz_arch_table table;
+	spz_cnv_options cnv;
+	uint64_t seed;               /* act_density patterns: layer i uses
+	                                seed + i */
+} spz_arch_options;
+#define SPZ_ARCH_OPTIONS_INIT {SPZ_ARCH_ALL, 1, 64, 800.0, \
+	SPZ_ARCH_TABLE_INIT, SPZ_CNV_OPTIONS_INIT, 1}
+
+typedef struct spz_arch_report {
+	unsigned designs;
+	uint64_t batch;
+	size_t n_layers;
+	spz_arch_layer *layers;
+	spz_arch_layer total;        /* sums of cycles and times; speedup of
+	                                the sums; sweep summed */
+} spz_arch_report;
+
+/* Figures of every design in o->designs on n layers. A design that
+ * applies to no layer is still computed where it can run. SPZ_EINVAL for
+ * bad options (a batch of 0, no PE, a clock <= 0, a bad table), a bad
+ * shape or density; SPZ_ERANGE, SPZ_ENOMEM. */
+int spz_arch_compare(spz_arch_report **out, const spz_arch_input *in,
+                     size_t n, const spz_arch_options *o, spz_error *err);
+void spz_arch_report_free(spz_arch_report *r);
+
+/* 1 when every group of 4 consecutive columns of every row of layer l
+ * holds at most 2 non-zeros and cols is a multiple of 4; -1 out of
+ * memory. */
+int spz_eie_layer_is_24(const spz_eie *e, const spz_eie_layer *l);
+
+/* ------------------------------------------------------------------ */
+/* Huffman coding (Deep Compression section 4)                         */
+
+/* Longest code spz builds; an optimal code longer than this (only for
+ * extremely skewed counts) is replaced by the bzip2 fix: counts halved
+ * (c / 2 + 1) until it fits, a prefix code a hair above optimal. */
+#define SPZ_HUFF_MAX_LEN 24
+
+/*
+ * A canonical Huffman code of an alphabet of n symbols (1..256): len[s]
+ * is the code length of symbol s (0 when s never occurs), code[s] its
+ * bits (the first bit sent is the most significant of the len bits).
+ * Canonical: codes are assigned in order of (length, symbol), each the
+ * previous plus one, shifted left when the length grows (DEFLATE's rule),
+ * so the lengths alone define the code.
+ */
+typedef struct spz_huff {
+	int n;
+	uint8_t len[256];
+	uint32_t code[256];
+	uint64_t bits;       /* sum of count[s] x len[s] */
+	uint64_t symbols;    /* sum of count[s] */
+} spz_huff;
+
+/*
+ * Optimal code lengths for count[0..n) (two-queue Huffman on the symbols
+ * sorted by count, ties by symbol, a tie between a leaf and a merged node
+ * taking the leaf: deterministic), then the canonical codes. One used
+ * symbol gets length 1. No used symbol: every length 0, bits 0.
+ * SPZ_EINVAL for n outside 1..256.
+ */
+int spz_huff_build(spz_huff *h, const uint64_t *count, int n,
+                   spz_error *err);
+/* Fills code[] from len[] canonically; SPZ_EFORMAT when the lengths are
+ * not a prefix code (over-subscribed) or a length exceeds
+ * SPZ_HUFF_MAX_LEN. An incomplete code is accepted (a single symbol has
+ * length 1). */
+int spz_huff_canonical(spz_huff *h, spz_error *err);
+
+/* Appends the code of each of n symbols to out (LSB-first bit order as
+ * the image's packed entries: bit k of the stream is bit k % 8 of byte
+ * k / 8; each code sent most significant bit first). out must hold
+ * ceil(total bits / 8) bytes, zeroed. Returns the bits written. A symbol
+ * with no code is a caller error (SPZ_EINVAL). */
+int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
+                    const uint8_t *sym, uint64_t n, spz_error *err);
+/* Decodes n symbols from in (in_bits bits long) into sym. SPZ_EFORMAT
+ * when the stream ends early or holds a bit pattern that is no code;
+ * *used gets the bits consumed. */
+int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
+                    const uint8_t *in, uint64_t in_bits, const spz_huff *h,
+                    spz_error *err);
+
+/* Huffman sizes of an EIE layer (Deep Compression stage 3 on EIE's
+ * storage): one code for the entry codes v and one for the relative
+ * indices z over every entry (padding included), each with its table of
+ * code lengths (one byte per symbol of the alphabet, 2^code_bits and
+ * 2^index_bits). */
+typedef struct spz_huff_layer {
+	spz_huff codes, index;
+	uint64_t codes_bits, index_bits;   /* the coded streams */
+	uint64_t table_bits;               /* 8 (2^code_bits + 2^index_bits) */
+	uint64_t fixed_bits;               /* the same entries at fixed width */
+} spz_huff_layer;
+
+int spz_huff_layer_sizes(spz_huff_layer *out, const spz_eie *e,
+                         const spz_eie_layer *l, spz_error *err);
+
+
+/* ------------------------------------------------------------------ */
 /* Pruning (spz prune)                                                 */
 
 /* What happened to one tensor (or one span of floats). */
@@ -1353,6 +1652,16 @@ int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
                      const double *y, size_t n_series,
                      const char *const *names, const char *title,
                      const char *xlabel, const char *ylabel, spz_error *err);
+
+/* Grouped bars of speedups: speedup[g * n_series + s] for layer g and
+ * design s (a negative or non-finite value draws no bar), a dashed line at
+ * 1x, a legend of the series (1..4; colours blue, orange, green, grey in
+ * that order); over 60 groups every 60th-part is sampled. */
+int spz_figure_speedup_bars(spz_rgb **out, const double *speedup,
+                            size_t n_groups, size_t n_series,
+                            const char *const *groups,
+                            const char *const *series, const char *title,
+                            spz_error *err);
 
 /* Draws text with spz's 5x7 bitmap font (upper case; lower case letters
  * are drawn as upper case, characters it lacks as a box) at (x, y), the
