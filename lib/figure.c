@@ -486,6 +486,9 @@ int spz_figure_lines(spz_rgb **out, const double *x, size_t nx,
 	spz_rgb_text(img, px + (int)pw / 2 - text_w(xlabel, 1) / 2,
 	             py + (int)ph + 24, xlabel, black, 1);
 	spz_rgb_text(img, 4, py - 14, ylabel, black, 1);
+	*out = img;
+	return 0;
+}
 
 /* Series colours of the speedup chart: EIE, Cnvlutin, tc24, dense. */
 static const uint8_t series_rgb[4][3] = {
