@@ -680,15 +680,24 @@ int spz_sort_floats(float *v, size_t n, spz_error *err);
  *   midpoints found by binary search, means from prefix sums). Values at
  *   a midpoint go to the lower centroid. An empty cluster takes the value
  *   farthest from its centroid in the cluster with the largest squared
- *   error (ties: lowest cluster, lower end). Stops when an assignment
- *   equals the previous one, or after max_iter update steps.
+ *   error (ties: lowest cluster, lower end); such a step is taken even
+ *   past max_iter, so every returned centroid has values. Stops when an
+ *   assignment equals the previous one, or after max_iter update steps.
  * - optimal: the minimum total squared error, by dynamic programming over
  *   the sorted values in O(k n log n) time (divide and conquer on the
- *   monotone argmins) and O(n + k n / 4) bytes beyond the values.
+ *   monotone argmins); candidate totals are compared to within 2^-36 of
+ *   themselves (exact integers where a double estimate cannot promise it).
+ * Sums are exact for any finite values, however wide their range: prefix
+ *   sums are fixed-point integers in units of the lowest bit of any value
+ *   (1 to 11 64-bit limbs as the range needs).
  * In both, every value's centroid is its nearest and, once converged, each
- * centroid is the float nearest the mean of its values.
+ * centroid is the float nearest the exact mean of its values (ties to
+ * even).
  * Fails with SPZ_EINVAL on bad options or a 0 / non-finite value (naming
- * its index), SPZ_ENOMEM when out of memory (O(n) doubles).
+ * its index), SPZ_ENOMEM when out of memory (Lloyd: 8 bytes per value per
+ * limb of sums; optimal or a refill: as much again for the sums of squares,
+ * 16 more per value for their double estimates, and the DP's 24 bytes per
+ * value plus k n / 4 bytes).
  */
 int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
                   const float *values, size_t n,
