@@ -803,7 +803,8 @@ typedef struct spz_sparse {
 typedef struct spz_sparse_options {
 	int format;            /* SPZ_SPARSE_*, default CSR */
 	int nm_n, nm_m;        /* NM pattern, default 2:4 */
-	int axis;              /* NM reduction axis (spz_sparse_axis) */
+	int axis;              /* NM group axis: spz_model_reduction_dim,
+	                          the axis prune and info use */
 } spz_sparse_options;
 #define SPZ_SPARSE_OPTIONS_INIT {SPZ_SPARSE_CSR, 2, 4, 1}
 
@@ -822,10 +823,6 @@ int spz_sparse_to_tensor(spz_tensor *t, const spz_sparse *s,
                          spz_error *err);
 /* Frees the arrays of s and zeroes it (NULL is fine). */
 void spz_sparse_clear(spz_sparse *s);
-/* Reduction axis of a weight for N:M (the input dimension: 1 for Gemm
- * transB=1 and Conv, 0 for MatMul and Gemm transB=0), -1 if t is not the
- * weight of a Gemm, MatMul or Conv. */
-int spz_sparse_axis(const spz_model *m, const spz_tensor *t);
 
 
 /* ------------------------------------------------------------------ */
