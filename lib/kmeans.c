@@ -230,6 +230,7 @@ typedef struct kctx {
 	 * 2^2L), n2 limbs each, made on first use (only the optimum needs
 	 * it); nd limbs hold c * s2 of a run of c values. */
 	int L, n1, n2, nd;
+	size_t step;    /* s1 holds the prefix of every step-th value */
 	uint64_t *s1, *s2;
 	/* The same prefixes rounded to double, made with s2: a cheap first
 	 * estimate of a run's cost and a bound on its error. */
@@ -241,16 +242,12 @@ typedef struct kctx {
 } kctx;
 
 /* Sizes the fixed point for x[0..n) and fills s1. */
-static int make_s1(kctx *z)
+/* lo, hi: the lowest set bit and the top bit + 1 of any value (the
+ * caller finds them while it checks the values). */
+static int make_s1(kctx *z, int lo, int hi)
 {
-	int lo = INT_MAX, hi = INT_MIN, neg, e;
+	int neg, e;
 	uint32_t m;
-	for (size_t i = 0; i < z->n; i++) {
-		float_parts(z->x[i], &neg, &m, &e);
-		int b = e, t = e + bitlen64(m);
-		lo = b < lo ? b : lo;
-		hi = t > hi ? t : hi;
-	}
 	/* Every |value| < 2^(hi - L): a sum of n of them needs w + lg bits
 	 * and a sign, a sum of squares 2w + lg, c times it 2w + 2 lg. */
 	int w = hi - lo, lg = bitlen64((uint64_t)z->n);
@@ -260,14 +257,41 @@ static int make_s1(kctx *z)
 	z->nd = (2 * w + 2 * lg + 63) / 64;
 	for (int i = 0; i < KLIMBS; i++)
 		z->scale[i] = limb_scale(i);
-	size_t n1 = (size_t)z->n1;
-	if (!(z->s1 = calloc((z->n + 1) * n1, sizeof *z->s1)))
+	/* Lloyd needs run sums at k cuts per step, so it keeps the prefix
+	 * of every step-th value only and adds the few values after it:
+	 * 1/32 of the memory, whose first touch alone cost several times
+	 * the sort on a loaded machine. The optimum reads every prefix. */
+	size_t n1 = (size_t)z->n1, step = z->step;
+	if (!(z->s1 = malloc((z->n / step + 1) * n1 * sizeof *z->s1)))
 		return SPZ_ENOMEM;
+	uint64_t acc[KLIMBS] = {0};
+	for (size_t q = 0; q < n1; q++)
+		z->s1[q] = 0;
+#ifdef __SIZEOF_INT128__
+	if (n1 <= 2) { /* trained weights: one 128-bit add per value */
+		unsigned __int128 a = 0;
+		for (size_t i = 0; i < z->n; i++) {
+			float_parts(z->x[i], &neg, &m, &e);
+			unsigned __int128 v = (unsigned __int128)m << (e - z->L);
+			a = neg ? a - v : a + v;
+			if ((i + 1) % step == 0) {
+				uint64_t *d = z->s1 + (i + 1) / step * n1;
+				d[0] = (uint64_t)a;
+				if (n1 == 2)
+					d[1] = (uint64_t)(a >> 64);
+			}
+		}
+		return 0;
+	}
+#endif
 	for (size_t i = 0; i < z->n; i++) {
-		uint64_t *d = z->s1 + (i + 1) * n1;
-		memcpy(d, d - n1, n1 * sizeof *d);
 		float_parts(z->x[i], &neg, &m, &e);
-		limbs_add_shifted(d, z->n1, m, e - z->L, neg);
+		limbs_add_shifted(acc, z->n1, m, e - z->L, neg);
+		if ((i + 1) % step == 0) {
+			uint64_t *d = z->s1 + (i + 1) / step * n1;
+			for (size_t q = 0; q < n1; q++)
+				d[q] = acc[q];
+		}
 	}
 	return 0;
 }
@@ -296,7 +320,7 @@ static int need_s2(kctx *z)
 	if (z->s2)
 		return 0;
 	size_t n1 = (size_t)z->n1, n2 = (size_t)z->n2;
-	z->s2 = calloc((z->n + 1) * n2, sizeof *z->s2);
+	z->s2 = malloc((z->n + 1) * n2 * sizeof *z->s2);
 	z->p1 = malloc((z->n + 1) * sizeof *z->p1);
 	z->p2 = malloc((z->n + 1) * sizeof *z->p2);
 	if (!z->s2 || !z->p1 || !z->p2)
@@ -304,11 +328,15 @@ static int need_s2(kctx *z)
 	int neg, e;
 	uint32_t m;
 	z->p1[0] = z->p2[0] = 0;
+	uint64_t acc[KLIMBS] = {0};
+	for (size_t q = 0; q < n2; q++)
+		z->s2[q] = 0;
 	for (size_t i = 0; i < z->n; i++) {
 		uint64_t *d = z->s2 + (i + 1) * n2;
-		memcpy(d, d - n2, n2 * sizeof *d);
 		float_parts(z->x[i], &neg, &m, &e);
-		limbs_add_shifted(d, z->n2, (uint64_t)m * m, 2 * (e - z->L), 0);
+		limbs_add_shifted(acc, z->n2, (uint64_t)m * m, 2 * (e - z->L), 0);
+		for (size_t q = 0; q < n2; q++)
+			d[q] = acc[q];
 		z->p1[i + 1] = limbs_double(z->s1 + (i + 1) * n1, z->n1, 1,
 		                            z->scale);
 		z->p2[i + 1] = limbs_double(d, z->n2, 0, z->scale);
@@ -316,11 +344,27 @@ static int need_s2(kctx *z)
 	return 0;
 }
 
+/* The exact prefix sum of x[0..i) into p[0..n1). */
+static void prefix1(const kctx *z, size_t i, uint64_t *p)
+{
+	size_t n1 = (size_t)z->n1, q = i / z->step;
+	int neg, e;
+	uint32_t m;
+	memcpy(p, z->s1 + q * n1, n1 * sizeof *p);
+	for (size_t t = q * z->step; t < i; t++) {
+		float_parts(z->x[t], &neg, &m, &e);
+		limbs_add_shifted(p, z->n1, m, e - z->L, neg);
+	}
+}
+
 /* |sum of x[a..b)| in units of 2^L into mag[0..n1); returns its sign. */
 static int seg_sum(const kctx *z, size_t a, size_t b, uint64_t *mag)
 {
 	size_t n1 = (size_t)z->n1;
-	limbs_sub(mag, z->s1 + b * n1, z->s1 + a * n1, z->n1);
+	uint64_t pa[KLIMBS], pb[KLIMBS];
+	prefix1(z, a, pa);
+	prefix1(z, b, pb);
+	limbs_sub(mag, pb, pa, z->n1);
 	int neg = (int)(mag[n1 - 1] >> 63);
 	if (neg)
 		limbs_negate(mag, z->n1);
@@ -551,14 +595,18 @@ static int update(kctx *z, double *sse)
 	}
 	if (!empty)
 		return 0;
-	if (need_s2(z))
-		return SPZ_ENOMEM;
-	/* Exact costs: a cluster has a positive one exactly when it holds two
-	 * distinct values, so with more distinct values than clusters there
-	 * is always one to split. */
-	for (size_t j = 0; j < k; j++)
-		sse[j] = z->cut[j] == z->cut[j + 1]
-		                 ? 0 : seg_cost(z, z->cut[j], z->cut[j + 1]);
+	/* Squared errors against the new centroids, from the values: one
+	 * pass, only in steps that must refill, and no sums of squares to
+	 * build (they cost more than all of Lloyd on a large layer). In double
+	 * a term is 0 exactly when the value is the centroid (two distinct
+	 * floats differ by 2^-149 or more, whose square is a normal double),
+	 * so with more distinct values than clusters one is always positive. */
+	for (size_t j = 0; j < k; j++) {
+		double e = 0, c = z->c[j];
+		for (size_t i = z->cut[j]; i < z->cut[j + 1]; i++)
+			e += ((double)z->x[i] - c) * ((double)z->x[i] - c);
+		sse[j] = e;
+	}
 	for (size_t j = 0; empty && j < k; j++) {
 		if (z->cut[j] != z->cut[j + 1])
 			continue;
@@ -870,12 +918,19 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	if (o.max_iter < 0)
 		return spz_fail(err, SPZ_EINVAL, "max_iter must be >= 0, not %d",
 		                o.max_iter);
-	for (size_t i = 0; i < n; i++)
+	int lo = INT_MAX, hi = INT_MIN; /* the bits in use, for make_s1 */
+	for (size_t i = 0; i < n; i++) {
 		if (!isfinite(values[i]) || values[i] == 0.0f)
 			return spz_fail(err, SPZ_EINVAL, "k-means value %zu is %s",
 			                i, isnan(values[i]) ? "NaN"
 			                   : values[i] == 0.0f ? "zero"
 			                                       : "infinite");
+		int neg, e;
+		uint32_t m;
+		float_parts(values[i], &neg, &m, &e);
+		lo = e < lo ? e : lo;
+		hi = e + bitlen64(m) > hi ? e + bitlen64(m) : hi;
+	}
 	spz_kmeans_stats st = {0};
 	if (!n) {
 		st.exact = st.converged = 1;
@@ -912,7 +967,8 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	z.c = malloc(z.k * sizeof *z.c);
 	z.cut = malloc((z.k + 1) * sizeof *z.cut);
 	z.prev = malloc((z.k + 1) * sizeof *z.prev);
-	if (!z.c || !z.cut || !z.prev || make_s1(&z))
+	z.step = o.optimal && z.k >= 2 ? 1 : 32;
+	if (!z.c || !z.cut || !z.prev || make_s1(&z, lo, hi))
 		goto out;
 	/* The optimum needs one step: to settle ties at midpoints after the
 	 * DP, or to reach the mean when k = 1. */

@@ -694,10 +694,11 @@ int spz_sort_floats(float *v, size_t n, spz_error *err);
  * centroid is the float nearest the exact mean of its values (ties to
  * even).
  * Fails with SPZ_EINVAL on bad options or a 0 / non-finite value (naming
- * its index), SPZ_ENOMEM when out of memory (Lloyd: 8 bytes per value per
- * limb of sums; optimal or a refill: as much again for the sums of squares,
- * 16 more per value for their double estimates, and the DP's 24 bytes per
- * value plus k n / 4 bytes).
+ * its index), SPZ_ENOMEM when out of memory (Lloyd: a sorted copy and
+ * the radix sort's scratch, 8 bytes per value, plus 8 bytes per limb for
+ * every 32nd value; optimal: 8 bytes per value per limb of sums and of
+ * sums of squares, 16 for their double estimates, the DP's 24 plus
+ * k n / 4 bytes).
  */
 int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
                   const float *values, size_t n,
