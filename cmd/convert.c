@@ -29,9 +29,8 @@ int cmd_convert(int argc, char **argv)
 		return cli_usage("convert", "expected one input file");
 	if (!out)
 		return cli_usage("convert", "no output given (-o OUT)");
-	if (!strcmp(out, "-") && !to)
-		return cli_usage("convert", "--to json|spzm|onnx is required "
-		                 "when the output is '-'");
+	/* Standard output defaults to binary, as for every command that
+	 * writes a model (and a terminal is refused there). */
 	spz_file_kind kind;
 	int rc = cli_model_kind(&kind, "convert", to, out);
 	if (!rc && ext && kind != SPZ_FILE_ONNX)

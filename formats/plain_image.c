@@ -16,7 +16,7 @@
 
 static int is_sparse(const spz_model *m, const spz_tensor *t)
 {
-	return t->ndims >= 2 && spz_sparse_axis(m, t) >= 0;
+	return t->ndims >= 2 && spz_model_reduction_dim(m, t) >= 0;
 }
 
 static int position_bits(int m)
@@ -106,7 +106,7 @@ static void write_dense(img_writer *w, const spz_tensor *t)
 static void nm_options(spz_sparse_options *so, const spz_model *m,
                        const spz_tensor *t, const spz_plain_options *o)
 {
-	so->axis = spz_sparse_axis(m, t);
+	so->axis = spz_model_reduction_dim(m, t);
 	if (o->nm_n) {
 		so->nm_n = o->nm_n;
 		so->nm_m = o->nm_m;

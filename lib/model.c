@@ -311,6 +311,23 @@ int spz_dtype_size(int dtype)
 	}
 }
 
+/* Why dims have no element count (spz_dims_elements < 0): a negative dim
+ * or a product beyond int64, or a product that fits but whose byte count
+ * does not fit in memory sizes (size_t). */
+static int shape_fail(spz_error *err, const char *name, const int64_t *dims,
+                      int ndims)
+{
+	int64_t n = 1;
+	for (int i = 0; i < ndims; i++) {
+		if (dims[i] < 0 || (dims[i] && n > INT64_MAX / dims[i]))
+			return spz_fail(err, SPZ_ERANGE, "tensor '%s': dims are "
+			                "negative or their product overflows", name);
+		n *= dims[i];
+	}
+	return spz_fail(err, SPZ_ERANGE, "tensor '%s': its byte count "
+	                "overflows (%lld elements)", name, (long long)n);
+}
+
 /* What every tensor constructor checks first: dims within bounds, the
  * name new, the element count representable. *n gets the count. */
 static int tensor_shape(int64_t *n, const spz_model *m, const char *name,
@@ -325,9 +342,7 @@ static int tensor_shape(int64_t *n, const spz_model *m, const char *name,
 		                name);
 	*n = spz_dims_elements(dims, ndims);
 	if (*n < 0)
-		return spz_fail(err, SPZ_ERANGE,
-		                "tensor '%s': dims are negative or their product "
-		                "overflows", name);
+		return shape_fail(err, name, dims, ndims);
 	return 0;
 }
 
@@ -609,9 +624,7 @@ static int validate_tensor(const spz_tensor *t, spz_error *err)
 {
 	int64_t n = spz_tensor_elements(t);
 	if (n < 0)
-		return spz_fail(err, SPZ_ERANGE,
-		                "tensor '%s': dims are negative or their product "
-		                "overflows", t->name);
+		return shape_fail(err, t->name, t->dims, t->ndims);
 	if (t->codebook) {
 		if (t->bits < 1 || t->bits > 8 || t->codebook_size < 1 ||
 		    t->codebook_size > (1u << t->bits))

@@ -416,6 +416,32 @@ int spz_report_compute(spz_report **out, const spz_eie *e,
 /* ------------------------------------------------------------------ */
 /* What-if packing of weights that are not quantized                   */
 
+/* The codebook spz quantize would write at `bits` bits: 0 plus
+ * min(2^bits - 1, distinct non-zero values) entries, so a weight with few
+ * values costs here what it costs once quantized (its codebook is stored
+ * with the layer). */
+static int whatif_codebook_size(uint32_t *k, const spz_tensor *t, int bits,
+                                spz_error *err)
+{
+	int64_t n = spz_tensor_elements(t), nz = 0;
+	for (int64_t i = 0; i < n; i++)
+		nz += t->data[i] != 0.0f;
+	float *v = malloc((size_t)(nz ? nz : 1) * sizeof *v);
+	if (!v)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory counting the "
+		                "values of '%s'", t->name);
+	for (int64_t i = 0, j = 0; i < n; i++)
+		if (t->data[i] != 0.0f)
+			v[j++] = t->data[i];
+	int rc = spz_sort_floats(v, (size_t)nz, err);
+	uint32_t d = 0, most = (1u << bits) - 1;
+	for (int64_t i = 0; !rc && i < nz && d < most; i++)
+		d += !i || v[i] != v[i - 1];
+	free(v);
+	*k = 1 + d;
+	return rc;
+}
+
 int spz_report_pack(spz_eie **out, const spz_model *m,
                     const spz_eie_options *o, int bits, spz_error *err)
 {
@@ -439,7 +465,9 @@ int spz_report_pack(spz_eie **out, const spz_model *m,
 		    (strcmp(node->op, "Gemm") && strcmp(node->op, "MatMul")))
 			continue;
 		int64_t n = spz_tensor_elements(t);
-		uint32_t k = 1u << bits;
+		uint32_t k;
+		if ((rc = whatif_codebook_size(&k, t, bits, err)))
+			break;
 		float *cb = malloc(k * sizeof *cb);
 		uint8_t *codes = malloc((size_t)n + 1);
 		if (!cb || !codes) {

@@ -308,15 +308,3 @@ int spz_sparse_to_tensor(spz_tensor *t, const spz_sparse *s,
 		                (unsigned long long)at);
 	return 0;
 }
-
-int spz_sparse_axis(const spz_model *m, const spz_tensor *t)
-{
-	const spz_node *n;
-	if (!spz_model_is_weight(m, t, &n))
-		return -1;
-	if (!strcmp(n->op, "Conv"))
-		return 1;
-	if (!strcmp(n->op, "Gemm") && spz_node_number(n, "transB", 0) == 1)
-		return t->ndims - 1;
-	return 0;
-}

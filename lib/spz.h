@@ -1289,15 +1289,25 @@ int spz_sort_floats(float *v, size_t n, spz_error *err);
  *   midpoints found by binary search, means from prefix sums). Values at
  *   a midpoint go to the lower centroid. An empty cluster takes the value
  *   farthest from its centroid in the cluster with the largest squared
- *   error (ties: lowest cluster, lower end). Stops when an assignment
- *   equals the previous one, or after max_iter update steps.
+ *   error (ties: lowest cluster, lower end); such a step is taken even
+ *   past max_iter, so every returned centroid has values. Stops when an
+ *   assignment equals the previous one, or after max_iter update steps.
  * - optimal: the minimum total squared error, by dynamic programming over
  *   the sorted values in O(k n log n) time (divide and conquer on the
- *   monotone argmins) and O(n + k n / 4) bytes beyond the values.
+ *   monotone argmins); candidate totals are compared to within 2^-36 of
+ *   themselves (exact integers where a double estimate cannot promise it).
+ * Sums are exact for any finite values, however wide their range: prefix
+ *   sums are fixed-point integers in units of the lowest bit of any value
+ *   (1 to 11 64-bit limbs as the range needs).
  * In both, every value's centroid is its nearest and, once converged, each
- * centroid is the float nearest the mean of its values.
+ * centroid is the float nearest the exact mean of its values (ties to
+ * even).
  * Fails with SPZ_EINVAL on bad options or a 0 / non-finite value (naming
- * its index), SPZ_ENOMEM when out of memory (O(n) doubles).
+ * its index), SPZ_ENOMEM when out of memory (Lloyd: a sorted copy and
+ * the radix sort's scratch, 8 bytes per value, plus 8 bytes per limb for
+ * every 32nd value; optimal: 8 bytes per value per limb of sums and of
+ * sums of squares, 16 for their double estimates, the DP's 24 plus
+ * k n / 4 bytes).
  */
 int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
                   const float *values, size_t n,
@@ -1403,7 +1413,8 @@ typedef struct spz_sparse {
 typedef struct spz_sparse_options {
 	int format;            /* SPZ_SPARSE_*, default CSR */
 	int nm_n, nm_m;        /* NM pattern, default 2:4 */
-	int axis;              /* NM reduction axis (spz_sparse_axis) */
+	int axis;              /* NM group axis: spz_model_reduction_dim,
+	                          the axis prune and info use */
 } spz_sparse_options;
 #define SPZ_SPARSE_OPTIONS_INIT {SPZ_SPARSE_CSR, 2, 4, 1}
 
@@ -1422,10 +1433,6 @@ int spz_sparse_to_tensor(spz_tensor *t, const spz_sparse *s,
                          spz_error *err);
 /* Frees the arrays of s and zeroes it (NULL is fine). */
 void spz_sparse_clear(spz_sparse *s);
-/* Reduction axis of a weight for N:M (the input dimension: 1 for Gemm
- * transB=1 and Conv, 0 for MatMul and Gemm transB=0), -1 if t is not the
- * weight of a Gemm, MatMul or Conv. */
-int spz_sparse_axis(const spz_model *m, const spz_tensor *t);
 
 
 /* ------------------------------------------------------------------ */

@@ -68,6 +68,8 @@ json_with "$T/negdim.json" '"dims": [2, -3], "data": []'
 bad "negative dim" "$T/negdim.json" "'$T/negdim.json': tensor 'w': dim 1 is -3"
 json_with "$T/ovfdim.json" '"dims": [4294967296, 4294967296], "data": []'
 bad "dims overflowing int64" "$T/ovfdim.json" "'$T/ovfdim.json': tensor 'w': dims are negative or their product overflows"
+json_with "$T/ovfbytes.json" '"dims": [2147483648, 2147483648], "data": []'
+bad "element count fits, byte count overflows" "$T/ovfbytes.json" "'$T/ovfbytes.json': tensor 'w': its byte count overflows \(4611686018427387904 elements\)"
 json_with "$T/short.json" '"dims": [2, 3], "data": [1, 2, 3, 4, 5]'
 bad "data shorter than dims" "$T/short.json" "'$T/short.json': tensor 'w': \"data\" has 5 values but the dims give 6"
 json_with "$T/long.json" '"dims": [2, 2], "data": [1, 2, 3, 4, 5]'

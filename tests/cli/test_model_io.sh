@@ -56,7 +56,14 @@ expect_rc 2 "an unknown extension without --to is a usage error"
 expect_err "cannot tell the format of '.*mlp.bin'" "the message names the output"
 expect_no_file "$T/mlp.bin" "nothing written on a usage error"
 run convert "$T/mlp.json" -o -
-expect_rc 2 "-o - needs --to"
+expect_rc 0 "-o - defaults to binary, like every command (it demanded --to)"
+check "-o - wrote the binary model" cmp "$T/.out" "$T/mlp.spzm"
+if command -v script >/dev/null 2>&1; then
+	# On a terminal the binary default is refused (usage error, exit 2).
+	script -qec "'$SPZ' convert '$T/mlp.json' -o -" /dev/null >"$T/tty.out" 2>&1
+	check "-o - on a terminal: exit 2" test $? -eq 2
+	check "-o - on a terminal: refused" grep -q "refusing to write a binary model to a terminal" "$T/tty.out"
+fi
 run convert "$T/mlp.json" --to yaml -o "$T/x.json"
 expect_rc 2 "--to takes json or spzm"; expect_err "not 'yaml'" "bad --to is named"
 run convert "$T/mlp.json"

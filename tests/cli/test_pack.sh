@@ -194,4 +194,27 @@ cp "$T/m.csr" "$T/bad.csr"; put "$T/bad.csr" $((size - 3)) 99
 run unpack "$T/bad.csr" -o "$T/out.json"; expect_rc 1 "csr payload corrupt"
 expect_err "CRC mismatch in tensor 'fc.weight'" "csr CRC names the tensor"; expect_one_line "csr CRC: one line"
 expect_no_file "$T/out.json" "csr CRC: no output"
+
+# A 3-D MatMul weight [2, 8, 4] reduces along axis 1 (ndims - 2) for prune,
+# info and pack alike: pruned 2:4, its N:M image stores half the values
+# (pack grouped along axis 0 and stored all 64).
+vals=$(seq -s ', ' 1 64)
+cat >"$T/m3.json" <<JSON
+{"format": "spz-model", "version": 1, "name": "m3", "inputs": ["x"], "outputs": ["y"],
+ "nodes": [{"op": "MatMul", "name": "mm", "inputs": ["x", "w"], "outputs": ["y"], "attributes": {}}],
+ "initializers": [{"name": "w", "data_type": 1, "dims": [2, 8, 4], "data": [$vals]}],
+ "history": []}
+JSON
+"$SPZ" prune --nm 2:4 "$T/m3.json" -o "$T/m3p.spzm" 2>/dev/null
+run info "$T/m3p.spzm"
+expect_out 'satisfies 2:4 along dim 1' "3-D MatMul: info sees 2:4 along dim 1"
+run pack --format nm "$T/m3p.spzm" -o "$T/m3.nm"
+expect_rc 0 "3-D MatMul: pack --format nm"
+expect_out "packed 'm3' as N:M: 32 stored values" "3-D MatMul: half the values stored"
+run info "$T/m3.nm"
+expect_out "2:4 along axis 1" "3-D MatMul: the image groups along axis 1"
+run unpack "$T/m3.nm" -o "$T/m3u.json"
+expect_rc 0 "3-D MatMul: unpack"
+run info "$T/m3u.json"
+expect_out 'w +2x8x4 +float32 +64 +32 ' "3-D MatMul: unpacked weight has its 32 non-zeros"
 done_testing

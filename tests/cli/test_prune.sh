@@ -236,4 +236,20 @@ EOF
 data "quantized input" "tensor 'w' is quantized: pruning after weight sharing would change its shared values and zero codes; prune before quantize" "$T/q.json" --sparsity 0.5
 run info "$T/q.json"; expect_out 'satisfies 2:4 along dim 1' "info: N:M through a codebook"
 
+# --threshold T is read as the nearest double, then compared exactly: a T
+# that differs from 0.5 by less than half a double unit is 0.5 itself.
+cat >"$T/half.json" <<JSON
+{"format": "spz-model", "version": 1, "name": "h", "inputs": ["x"], "outputs": ["y"],
+ "nodes": [{"op": "MatMul", "name": "mm", "inputs": ["x", "w"], "outputs": ["y"], "attributes": {}}],
+ "initializers": [{"name": "w", "data_type": 1, "dims": [1, 4], "data": [0.5, 0.25, -0.5, 1]}],
+ "history": []}
+JSON
+run prune --threshold 0.50000000000000000001 "$T/half.json" -o "$T/half1.json"
+expect_rc 0 "--threshold just above 0.5 in decimal"
+run info "$T/half1.json"
+expect_out 'w +1x4 +float32 +4 +3 ' "T rounds to the double 0.5: the 0.5 weights stay"
+run prune --threshold 0.5000000000000001 "$T/half.json" -o "$T/half2.json"
+run info "$T/half2.json"
+expect_out 'w +1x4 +float32 +4 +1 ' "T one double above 0.5: the 0.5 weights go"
+
 done_testing

@@ -175,6 +175,24 @@ expect_rc 0 "output to a FIFO"
 check "the FIFO is still a FIFO" test -p "$T/fifo"
 check "the model went through it" cmp "$T/fromfifo" "$T/q.spzm"
 
+# Wide ranges: exact sums keep 1, 2, 3, 4 beside -3e8 and -1e18 (double
+# prefix sums lost them: an unused centroid, MSE 1 or 1.2 instead of 0.2).
+for big in -3e8 -1e18; do
+	cat >"$T/wide.json" <<JSON
+{"format": "spz-model", "version": 1, "name": "n", "inputs": ["x"], "outputs": ["y"],
+ "nodes": [{"op": "MatMul", "name": "mm", "inputs": ["x", "w"], "outputs": ["y"], "attributes": {}}],
+ "initializers": [{"name": "w", "data_type": 1, "dims": [1, 5], "data": [$big, 1, 2, 3, 4]}],
+ "history": []}
+JSON
+	for how in "" --optimal; do
+		run quantize --bits 2 $how "$T/wide.json" -o "$T/wide.spzm" --json -
+		expect_rc 0 "[$big, 1, 2, 3, 4] $how"
+		expect_out '"mse":[[:space:]]*0\.2,' "[$big, 1, 2, 3, 4] $how: MSE 0.2"
+		expect_out '"converged":[[:space:]]*true' "[$big, 1, 2, 3, 4] $how: converged"
+		expect_out '"codebook":[[:space:]]*\[0, -[0-9.e+]*, 1\.5, 3\.5\]' "[$big, 1, 2, 3, 4] $how: codebook"
+	done
+done
+
 run quantize --help
 expect_rc 0 "quantize --help"
 expect_out '^usage: spz quantize' "help shows usage"

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -41,6 +42,17 @@ START_TEST(duplicate_and_bad_dims)
 	ck_assert_int_eq(spz_model_add_tensor(NULL, m, "c", big, 2, NULL,
 	                                      &err), SPZ_ERANGE);
 	ck_assert_int_eq(spz_dims_elements(big, 2), -1);
+	ck_assert_msg(strstr(err.text, "tensor 'c': dims are negative or their "
+	                     "product overflows"), "%s", err.text);
+	/* 2^62 elements fit in int64, their 2^64 bytes do not fit in size_t:
+	 * the message says which (it said "product overflows"). */
+	int64_t wide[2] = {INT64_C(1) << 31, INT64_C(1) << 31};
+	ck_assert_int_eq(spz_model_add_tensor(NULL, m, "d", wide, 2, NULL,
+	                                      &err), SPZ_ERANGE);
+	if (SIZE_MAX / sizeof(float) < (size_t)INT64_MAX)
+		ck_assert_msg(strstr(err.text, "tensor 'd': its byte count "
+		                     "overflows (4611686018427387904 elements)"),
+		              "%s", err.text);
 	spz_model_free(m);
 	spz_model_free(NULL);
 }

@@ -595,7 +595,7 @@ START_TEST(nm_form)
 	spz_tensor *t = spz_model_tensor(m, "fc.weight");
 	spz_sparse_options o = SPZ_SPARSE_OPTIONS_INIT;
 	o.format = SPZ_SPARSE_NM;
-	o.axis = spz_sparse_axis(m, t);
+	o.axis = spz_model_reduction_dim(m, t);
 	ck_assert_int_eq(o.axis, 1);
 	spz_sparse s;
 	spz_error err = {0};
@@ -687,6 +687,46 @@ START_TEST(plain_round_trips)
 }
 END_TEST
 
+/* A 3-D MatMul weight [2, 8, 4] pruned 2:4 along its reduction axis
+ * (ndims - 2, as prune and info see it) packs as N:M with half of its
+ * values stored: the packer used to group along axis 0 and store all. */
+START_TEST(nm_3d_matmul_uses_the_reduction_axis)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "m3"), 0);
+	ck_assert_int_eq(spz_model_add_input(m, "x"), 0);
+	int64_t dims[3] = {2, 8, 4};
+	spz_tensor *w;
+	ck_assert_int_eq(spz_model_add_tensor(&w, m, "w", dims, 3, NULL, NULL),
+	                 0);
+	spz_rng r;
+	spz_rng_seed(&r, 3);
+	for (int i = 0; i < 64; i++)
+		w->data[i] = (float)(1 + spz_rng_uniform(&r));
+	const char *ins[2] = {"x", "w"}, *out = "y";
+	ck_assert_int_eq(spz_model_add_node(NULL, m, "MatMul", "mm", ins, 2,
+	                                    &out, 1), 0);
+	ck_assert_int_eq(spz_model_add_output(m, "y"), 0);
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	ck_assert_int_eq(spz_model_reduction_dim(m, w), 1);
+	spz_prune_options po = SPZ_PRUNE_OPTIONS_INIT;
+	po.mode = SPZ_PRUNE_NM;
+	spz_prune_item item = {w, 0, {0}};
+	spz_error err = {0};
+	ck_assert_msg(spz_prune_model(m, &item, 1, &po, &err) == 0, "%s",
+	              err.text);
+	ck_assert(spz_tensor_nm_holds(w, 1, 2, 4));
+	size_t bytes;
+	spz_plain *p = plain_trip(m, SPZ_IMAGE_NM, 0, &bytes);
+	ck_assert_uint_eq(p->n_sparse, 1);
+	ck_assert_int_eq(p->sparse[0].nm_axis, 1);
+	ck_assert_uint_eq(p->sparse[0].n_values, 32);
+	ck_assert(!memcmp(p->model->tensors[0].data, w->data, 64 * 4));
+	spz_plain_free(p);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(eie_load_refuses_other_kinds)
 {
 	float w[4] = {1, 0, 0, 2};
@@ -724,6 +764,7 @@ Suite *pack_suite(void)
 	tc = tcase_create("plain");
 	tcase_add_test(tc, csr_golden);
 	tcase_add_test(tc, nm_form);
+	tcase_add_test(tc, nm_3d_matmul_uses_the_reduction_axis);
 	tcase_add_test(tc, plain_round_trips);
 	tcase_add_test(tc, eie_load_refuses_other_kinds);
 	suite_add_tcase(s, tc);

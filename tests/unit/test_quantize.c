@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +309,358 @@ START_TEST(optimal_matches_plain_dp)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Exact reference: big integers in units of 2^-149 (every finite float
+ * is an integer there), so sums, squares and costs of runs are compared
+ * as exact rationals, whatever the range of the values.                */
+
+#define BD 40 /* 32-bit digits: 1280 bits, room for c^2 P^2 sum x^2 */
+typedef struct big {
+	int neg;
+	uint32_t d[BD];
+} big;
+
+static int mag_cmp(const big *a, const big *b)
+{
+	for (int i = BD - 1; i >= 0; i--)
+		if (a->d[i] != b->d[i])
+			return a->d[i] < b->d[i] ? -1 : 1;
+	return 0;
+}
+
+static int big_zero(const big *a)
+{
+	for (int i = 0; i < BD; i++)
+		if (a->d[i])
+			return 0;
+	return 1;
+}
+
+/* r = |a| + |b| or |a| - |b| (|a| >= |b|) on magnitudes. */
+static void mag_add(big *r, const big *a, const big *b)
+{
+	uint64_t c = 0;
+	for (int i = 0; i < BD; i++) {
+		c += (uint64_t)a->d[i] + b->d[i];
+		r->d[i] = (uint32_t)c;
+		c >>= 32;
+	}
+	ck_assert(!c);
+}
+
+static void mag_sub(big *r, const big *a, const big *b)
+{
+	int64_t bw = 0;
+	for (int i = 0; i < BD; i++) {
+		int64_t t = (int64_t)a->d[i] - b->d[i] - bw;
+		bw = t < 0;
+		r->d[i] = (uint32_t)(t + (bw ? ((int64_t)1 << 32) : 0));
+	}
+	ck_assert(!bw);
+}
+
+static big big_add(big a, big b)
+{
+	big r = {0};
+	if (a.neg == b.neg) {
+		mag_add(&r, &a, &b);
+		r.neg = a.neg;
+	} else if (mag_cmp(&a, &b) >= 0) {
+		mag_sub(&r, &a, &b);
+		r.neg = a.neg;
+	} else {
+		mag_sub(&r, &b, &a);
+		r.neg = b.neg;
+	}
+	if (big_zero(&r))
+		r.neg = 0;
+	return r;
+}
+
+static big big_neg(big a)
+{
+	a.neg = !a.neg && !big_zero(&a);
+	return a;
+}
+
+static big big_mul(big a, big b)
+{
+	big r = {0};
+	for (int i = 0; i < BD; i++) {
+		uint64_t c = 0;
+		if (!a.d[i])
+			continue;
+		for (int j = 0; i + j < BD; j++) {
+			c += (uint64_t)a.d[i] * b.d[j] + r.d[i + j];
+			r.d[i + j] = (uint32_t)c;
+			c >>= 32;
+		}
+		ck_assert(!c);
+	}
+	r.neg = a.neg != b.neg && !big_zero(&r);
+	return r;
+}
+
+static big big_small(int64_t v)
+{
+	big r = {0};
+	r.neg = v < 0;
+	uint64_t m = v < 0 ? (uint64_t)-v : (uint64_t)v;
+	r.d[0] = (uint32_t)m;
+	r.d[1] = (uint32_t)(m >> 32);
+	return r;
+}
+
+static int big_cmp(big a, big b)
+{
+	big d = big_add(a, big_neg(b));
+	return big_zero(&d) ? 0 : d.neg ? -1 : 1;
+}
+
+/* f * 2^149 exactly (an integer below 2^277, at most 24 bits wide). */
+static big big_float(float f)
+{
+	int e;
+	double d = ldexp(fabs((double)f), 149); /* exact: a power of two */
+	double m = frexp(d, &e);                 /* d = m 2^e */
+	int sh = e > 53 ? e - 53 : 0;
+	big r = big_small((int64_t)ldexp(m, e - sh));
+	for (; sh > 0; sh--)
+		r = big_add(r, r);
+	r.neg = f < 0;
+	return r;
+}
+
+/* The cost of sorted x[a..b) times c: c sum X^2 - (sum X)^2 (units
+ * 2^-298, an integer >= 0). */
+static big run_cost_c(const float *x, size_t a, size_t b)
+{
+	big s = {0}, q = {0};
+	for (size_t i = a; i < b; i++) {
+		big v = big_float(x[i]);
+		s = big_add(s, v);
+		q = big_add(q, big_mul(v, v));
+	}
+	return big_add(big_mul(big_small((int64_t)(b - a)), q),
+	               big_neg(big_mul(s, s)));
+}
+
+/* Exact total cost of the runs cut[0..k] as num / den. */
+static void partition_cost(big *num, big *den, const float *x,
+                           const size_t *cut, size_t k)
+{
+	big n = {0}, d = big_small(1);
+	for (size_t j = 0; j < k; j++) {
+		big c = big_small((int64_t)(cut[j + 1] - cut[j]));
+		/* n/d + D/c = (n c + D d) / (d c) */
+		n = big_add(big_mul(n, c),
+		            big_mul(run_cost_c(x, cut[j], cut[j + 1]), d));
+		d = big_mul(d, c);
+	}
+	*num = n;
+	*den = d;
+}
+
+static int cost_cmp(big n1, big d1, big n2, big d2)
+{
+	return big_cmp(big_mul(n1, d2), big_mul(n2, d1));
+}
+
+/* The smallest exact total over every split of sorted x[0..n) into k
+ * runs, by enumeration (as num / den). */
+static void best_cost(big *bn, big *bd, const float *x, size_t n, size_t k,
+                      size_t *cut, size_t j, int *have)
+{
+	if (j == k) {
+		cut[k] = n;
+		big num, den;
+		partition_cost(&num, &den, x, cut, k);
+		if (!*have || cost_cmp(num, den, *bn, *bd) < 0) {
+			*bn = num;
+			*bd = den;
+			*have = 1;
+		}
+		return;
+	}
+	for (size_t c = cut[j - 1] + 1; c + (k - j) <= n; c++) {
+		if (x[c] == x[c - 1])
+			continue; /* equal values share a cluster in any optimum */
+		cut[j] = c;
+		best_cost(bn, bd, x, n, k, cut, j + 1, have);
+	}
+}
+
+/* The runs of sorted x[0..n) that nearest-centroid assignment to c[0..k)
+ * makes (ties to the lower centroid), compared exactly. */
+static void exact_assign(size_t *cut, const float *x, size_t n,
+                         const float *c, size_t k)
+{
+	size_t i = 0;
+	cut[0] = 0;
+	for (size_t j = 0; j + 1 < k; j++) {
+		big mid2 = big_add(big_float(c[j]), big_float(c[j + 1]));
+		while (i < n) {
+			big x2 = big_float(x[i]);
+			if (big_cmp(big_add(x2, x2), mid2) > 0)
+				break;
+			i++;
+		}
+		cut[j + 1] = i;
+	}
+	cut[k] = n;
+}
+
+/* c is the float nearest the exact mean of x[a..b) (or +-FLT_TRUE_MIN
+ * when that is 0): |c n - S| is no larger than for either neighbour. */
+static void check_centroid(float c, const float *x, size_t a, size_t b)
+{
+	big s = {0};
+	for (size_t i = a; i < b; i++)
+		s = big_add(s, big_float(x[i]));
+	big cnt = big_small((int64_t)(b - a));
+	big e = big_add(big_mul(big_float(c), cnt), big_neg(s));
+	e.neg = 0;
+	for (int dir = -1; dir <= 1; dir += 2) {
+		float nb = nextafterf(c, dir * INFINITY);
+		if (isinf(nb))
+			continue;
+		if (nb == 0.0f) /* c = +-TRUE_MIN: 0 is not a centroid */
+			continue;
+		big f = big_add(big_mul(big_float(nb), cnt), big_neg(s));
+		f.neg = 0;
+		ck_assert_msg(mag_cmp(&e, &f) <= 0, "centroid %.9g is not the "
+		              "float nearest the mean of its %zu values", (double)c,
+		              b - a);
+	}
+}
+
+/* Runs k-means on v[0..n) and checks it against the exact reference:
+ * every cluster used, centroids the rounded exact means, every value at
+ * its nearest centroid, and for optimal the exact minimum. */
+static void check_exact(const float *v, size_t n, size_t k, int optimal,
+                        const char *what)
+{
+	float *x = malloc(n * sizeof *x), c[16];
+	memcpy(x, v, n * sizeof *x);
+	qsort(x, n, sizeof *x, cmp_float);
+	size_t distinct = 1;
+	for (size_t i = 1; i < n; i++)
+		distinct += x[i] != x[i - 1];
+	spz_kmeans_options o = SPZ_KMEANS_OPTIONS_INIT;
+	o.k = k;
+	o.optimal = optimal;
+	o.max_iter = 1000;
+	spz_kmeans_stats st;
+	spz_error err = {0};
+	ck_assert_msg(spz_kmeans_1d(c, &st, v, n, &o, &err) == 0, "%s: %s",
+	              what, err.text);
+	size_t kk = st.clusters, cut[17], bcut[17];
+	ck_assert_uint_eq(kk, distinct < k ? distinct : k);
+	ck_assert_msg(st.converged, "%s: did not converge", what);
+	exact_assign(cut, x, n, c, kk);
+	for (size_t j = 0; j < kk; j++) {
+		ck_assert_msg(cut[j] < cut[j + 1], "%s: centroid %zu (%.9g) is "
+		              "unused", what, j, (double)c[j]);
+		if (j)
+			ck_assert_msg(c[j - 1] < c[j], "%s: centroids not strictly "
+			              "ascending", what);
+		check_centroid(c[j], x, cut[j], cut[j + 1]);
+	}
+	if (optimal && kk < distinct) {
+		big bn, bd, n1, d1;
+		int have = 0;
+		bcut[0] = 0;
+		best_cost(&bn, &bd, x, n, kk, bcut, 1, &have);
+		ck_assert(have);
+		partition_cost(&n1, &d1, x, cut, kk);
+		ck_assert_msg(cost_cmp(n1, d1, bn, bd) == 0, "%s: the optimal "
+		              "codebook's clusters are not an exact optimum", what);
+	}
+	free(x);
+}
+
+START_TEST(wide_ranges_are_exact)
+{
+	/* The cases that lost everything to cancellation in double sums. */
+	const float a[] = {-3e8f, 1, 2, 3, 4};
+	const float b[] = {-1e18f, 1, 2, 3, 4};
+	const float c[] = {1e30f, 1e-30f, -1e30f, -1e-30f};
+	for (int opt = 0; opt <= 1; opt++) {
+		check_exact(a, 5, 3, opt, "[-3e8, 1, 2, 3, 4]");
+		check_exact(b, 5, 3, opt, "[-1e18, 1, 2, 3, 4]");
+		for (size_t k = 1; k <= 3; k++)
+			check_exact(c, 4, k, opt, "[1e30, 1e-30, -1e30, -1e-30]");
+	}
+	/* The numbers the issue quotes: MSE 0.2 (squared error 1 of 5). */
+	float cb[3];
+	spz_kmeans_stats st;
+	spz_kmeans_options o = SPZ_KMEANS_OPTIONS_INIT;
+	o.k = 3;
+	for (o.optimal = 0; o.optimal <= 1; o.optimal++) {
+		ck_assert_int_eq(spz_kmeans_1d(cb, &st, a, 5, &o, NULL), 0);
+		ck_assert(cb[0] == -3e8f && cb[1] == 1.5f && cb[2] == 3.5f);
+		ck_assert(st.sse == 1 && st.converged);
+		ck_assert_int_eq(spz_kmeans_1d(cb, &st, b, 5, &o, NULL), 0);
+		ck_assert(cb[0] == -1e18f && cb[1] == 1.5f && cb[2] == 3.5f);
+		ck_assert(st.sse == 1);
+		ck_assert_int_eq(spz_kmeans_1d(cb, &st, c, 4, &o, NULL), 0);
+		ck_assert(cb[0] == -1e30f && cb[1] == FLT_TRUE_MIN &&
+		          cb[2] == 1e30f);
+	}
+	/* Random wide ranges: exponents anywhere in float32's (subnormals
+	 * included), a few shared values, both signs. */
+	spz_rng r;
+	spz_rng_seed(&r, 2024);
+	for (int trial = 0; trial < 300; trial++) {
+		size_t n = 2 + (size_t)spz_rng_below(&r, 8);
+		size_t k = 1 + (size_t)spz_rng_below(&r, 4);
+		float v[10];
+		for (size_t i = 0; i < n; i++) {
+			if (i && spz_rng_below(&r, 6) == 0) {
+				v[i] = v[spz_rng_below(&r, i)];
+				continue;
+			}
+			int e = (int)spz_rng_below(&r, 278) - 149;
+			if (trial % 2) /* a narrower band, to mix scales less */
+				e = (int)spz_rng_below(&r, 80) - 40;
+			double m = 1 + spz_rng_uniform(&r);
+			float f = (float)ldexp(m, e);
+			if (f == 0.0f || isinf(f))
+				f = 1;
+			v[i] = spz_rng_below(&r, 2) ? -f : f;
+		}
+		char what[32];
+		snprintf(what, sizeof what, "trial %d", trial);
+		check_exact(v, n, k, 0, what);
+		check_exact(v, n, k, 1, what);
+	}
+}
+END_TEST
+
+START_TEST(lloyd_leaves_no_entry_unused)
+{
+	/* Linear init puts the middle centroid in the empty gap, and with
+	 * max_iter 0 or 1 there is no step left to refill it in: the refill
+	 * is taken anyway. */
+	const float v[] = {-3e8f, 1, 2, 3, 4};
+	for (int it = 0; it <= 2; it++) {
+		spz_kmeans_options o = SPZ_KMEANS_OPTIONS_INIT;
+		o.k = 3;
+		o.max_iter = it;
+		float c[3];
+		size_t cut[4];
+		spz_kmeans_stats st;
+		ck_assert_int_eq(spz_kmeans_1d(c, &st, v, 5, &o, NULL), 0);
+		float x[5];
+		memcpy(x, v, sizeof x);
+		exact_assign(cut, x, 5, c, 3);
+		for (size_t j = 0; j < 3; j++)
+			ck_assert_msg(cut[j] < cut[j + 1], "max_iter %d: centroid "
+			              "%zu unused", it, j);
+	}
+}
+END_TEST
+
 START_TEST(few_values_are_kept_exactly)
 {
 	float w[8] = {0, 3, -1, 3, 0, 2, -1, 2};
@@ -550,6 +903,8 @@ Suite *quantize_suite(void)
 	tcase_add_test(tc, optimal_never_worse_than_lloyd);
 	tcase_add_test(tc, optimal_matches_brute_force);
 	tcase_add_test(tc, optimal_matches_plain_dp);
+	tcase_add_test(tc, wide_ranges_are_exact);
+	tcase_add_test(tc, lloyd_leaves_no_entry_unused);
 	tcase_add_test(tc, few_values_are_kept_exactly);
 	tcase_add_test(tc, zero_mean_centroid_is_not_zero);
 	tcase_add_test(tc, init_positions_and_max_iter_zero);

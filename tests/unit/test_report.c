@@ -437,6 +437,84 @@ START_TEST(bits_add_up_to_the_file)
 }
 END_TEST
 
+/* The what-if codebook is the one spz quantize writes: 0 plus the
+ * distinct non-zero values when there are fewer than 2^B - 1 of them (it
+ * assumed a full 2^B codebook). Same image, byte for byte. */
+START_TEST(whatif_codebook_matches_quantize)
+{
+	float w[32];
+	for (int i = 0; i < 32; i++)
+		w[i] = i % 4 == 0 ? 0.0f : (float)(i % 3) - 1.5f; /* 3 values */
+	for (int bits = 1; bits <= 4; bits++) {
+		spz_model *m = tu_gemm_model(4, 8, w);
+		spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+		eo.pes = 2;
+		spz_eie *a, *b;
+		spz_error err = {0};
+		ck_assert_msg(spz_report_pack(&a, m, &eo, bits, &err) == 0, "%s",
+		              err.text);
+		ck_assert_uint_eq(a->layers[0].codebook_size,
+		                  bits == 1 ? 2 : 4);
+		spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;
+		qo.bits = bits;
+		ck_assert_int_eq(spz_quantize_tensor(NULL, spz_model_tensor(m,
+		                 "fc.weight"), &qo, &err), 0);
+		ck_assert_int_eq(spz_eie_pack(&b, m, &eo, &err), 0);
+		ck_assert_uint_eq(a->layers[0].codebook_size,
+		                  b->layers[0].codebook_size);
+		spz_report_options o = SPZ_REPORT_OPTIONS_INIT;
+		spz_report *ra = report(a, &o), *rb = report(b, &o);
+		ck_assert_uint_eq(ra->total.bits.total, rb->total.bits.total);
+		spz_report_free(ra);
+		spz_report_free(rb);
+		spz_eie_free(a);
+		spz_eie_free(b);
+		spz_model_free(m);
+	}
+}
+END_TEST
+
+/* What spz-report(1) says of widths and N:M, checked on the code: a
+ * dimension of 1 costs a 1-bit index (not ceil(log2 1) = 0), and N:M is
+ * absent when the input dimension is not a multiple of M. */
+START_TEST(index_widths_and_nm_absence)
+{
+	float w[4] = {1, 2, 3, 4};
+	spz_model *m = tu_gemm_model(4, 1, w); /* one column */
+	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+	eo.pes = 2;
+	spz_eie *e;
+	ck_assert_int_eq(spz_report_pack(&e, m, &eo, 2, NULL), 0);
+	spz_report_options o = SPZ_REPORT_OPTIONS_INIT;
+	spz_report *r = report(e, &o);
+	const spz_report_formats *f = &r->layers[0].formats;
+	/* 4 codes of 2 bits, column index 1 bit, 5 pointers of 3 bits (0..4),
+	 * codebook 0 + 3 values of 16 bits. */
+	ck_assert_uint_eq(f->csr, 4 * (2 + 1) + 5 * 3 + 4 * 16);
+	ck_assert_uint_eq(f->coo, 4 * (2 + 2 + 1) + 4 * 16);
+	spz_report_free(r);
+	spz_eie_free(e);
+	spz_model_free(m);
+	/* 2:4 along rows of 8 holds; along rows of 10 it is not reported. */
+	float v[20];
+	for (int cols = 8; cols <= 10; cols += 2) {
+		for (int i = 0; i < 2 * cols; i++)
+			v[i] = i % 4 < 2 ? 1.0f + (float)i : 0.0f;
+		m = tu_gemm_model(2, cols, v);
+		ck_assert_int_eq(spz_report_pack(&e, m, &eo, 4, NULL), 0);
+		r = report(e, &o);
+		f = &r->layers[0].formats;
+		if (cols == 8)
+			ck_assert(f->nm_n == 2 && f->nm_m == 4 && f->nm > 0);
+		else
+			ck_assert(f->nm_n == 0 && f->nm_m == 0 && f->nm == 0);
+		spz_report_free(r);
+		spz_eie_free(e);
+		spz_model_free(m);
+	}
+}
+END_TEST
+
 START_TEST(bad_options)
 {
 	spz_model *m = quantized_model(16, 8, fig3, FIG3_NNZ);
@@ -777,6 +855,8 @@ Suite *report_suite(void)
 	tcase_add_test(tc, energy_by_hand);
 	tcase_add_test(tc, two_layers_and_totals);
 	tcase_add_test(tc, bits_add_up_to_the_file);
+	tcase_add_test(tc, whatif_codebook_matches_quantize);
+	tcase_add_test(tc, index_widths_and_nm_absence);
 	tcase_add_test(tc, bad_options);
 	tcase_add_test(tc, density_grid_and_histograms);
 	tcase_add_test(tc, text_glyphs);
