@@ -139,6 +139,17 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
 	return 0;
 }
 
+int64_t spz_input_left(const spz_input *in)
+{
+	struct stat st;
+	off_t pos;
+	if (in->fd < 0 || fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size)
+		return -1;
+	return (int64_t)(st.st_size - pos) +
+	       (int64_t)(in->n_head - in->head_pos);
+}
+
 int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
 {
 	size_t cap = 1 << 16, n = in->n_head - in->head_pos;

@@ -62,6 +62,10 @@ spz_file_kind spz_input_kind(const spz_input *in);
 /* Reads exactly n bytes; a short read is SPZ_EFORMAT "truncated in what". */
 int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
                    spz_error *err);
+/* Bytes left to read when the input is a regular file (the size is
+ * known: a reader checks declared lengths against it before allocating);
+ * -1 for a pipe or a terminal. */
+int64_t spz_input_left(const spz_input *in);
 /* Reads everything left into a malloc'd NUL-terminated buffer. */
 int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
 /* Opens path ("-" = stdin), reads all of it like spz_input_slurp, closes. */
