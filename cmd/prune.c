@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json_strict.h"
 #include "select.h"
 
 /* What the command line asked for. */
@@ -61,7 +62,7 @@ static int parse_rule(const char *arg, size_t *glob_len, double *s)
 static int config_arg(request *r, const char *path)
 {
 	cJSON *j;
-	int rc = cli_read_json(&j, path);
+	int rc = cli_read_json(&j, path, "a prune config");
 	if (rc)
 		return rc;
 	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(j, "rules");
@@ -87,6 +88,14 @@ static int config_arg(request *r, const char *path)
 		    !cJSON_IsNumber(s)) {
 			rc = cli_error("'%s': rule %d must be {\"match\": GLOB, "
 			               "\"sparsity\": S}", path, idx);
+			goto out;
+		}
+		spz_error e = {0};
+		char where[32];
+		snprintf(where, sizeof where, "rule %d", idx);
+		if (spz_json_check_name(g->valuestring, path, where, "match",
+		                        &e)) {
+			rc = cli_fail(&e);
 			goto out;
 		}
 		if (!cli_glob_ok(g->valuestring)) {

@@ -154,6 +154,12 @@ int img_string(img_reader *r, char **out, int empty_null, const char *what)
 	if (memchr(r->p + r->at, 0, len))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': a name in %s holds a "
 		                "NUL byte", r->label, what);
+	/* Names reach terminals (spz info): text only, as in a model. */
+	int64_t bad = spz_text_check((const char *)r->p + r->at, len);
+	if (bad >= 0)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': a name in %s is not "
+		                "text (invalid UTF-8 or a control character at "
+		                "byte %lld)", r->label, what, (long long)bad);
 	if (!len && empty_null)
 		return 0;
 	char *s = malloc(len + 1);

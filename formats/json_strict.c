@@ -383,26 +383,6 @@ int spz_json_parse(cJSON **out, const char *text, size_t len,
 	return rc ? rc : parse_text(out, text, len, NULL, label, err);
 }
 
-/* "1 GiB", "256 MiB": caps are whole powers of 1024. */
-static void size_text(char *b, size_t n, uint64_t bytes)
-{
-	if (bytes >= ((uint64_t)1 << 30) && !(bytes % ((uint64_t)1 << 30)))
-		snprintf(b, n, "%llu GiB", (unsigned long long)(bytes >> 30));
-	else if (bytes >= ((uint64_t)1 << 20) && !(bytes % ((uint64_t)1 << 20)))
-		snprintf(b, n, "%llu MiB", (unsigned long long)(bytes >> 20));
-	else
-		snprintf(b, n, "%llu bytes", (unsigned long long)bytes);
-}
-
-static int too_big(const char *label, uint64_t cap, const char *what,
-                   spz_error *err)
-{
-	char b[32];
-	size_text(b, sizeof b, cap);
-	return spz_fail(err, SPZ_EFORMAT, "'%s': more than %s, the most %s may "
-	                "hold", label, b, what);
-}
-
 #define READ_PIECE ((size_t)1 << 16)
 
 int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
@@ -410,7 +390,7 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 {
 	int64_t left = spz_input_left(in);
 	if (left >= 0 && (uint64_t)left > cap)
-		return too_big(in->label, cap, what, err);
+		return spz_input_too_big(in->label, cap, what, err);
 	scanner s = {.label = in->label, .err = err, .line = 1};
 	size_t bcap = READ_PIECE + 1, n = 0;
 	char *b = malloc(bcap);
@@ -450,7 +430,7 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 			break;
 		raw += (uint64_t)r;
 		if (raw > cap) {
-			rc = too_big(in->label, cap, what, err);
+			rc = spz_input_too_big(in->label, cap, what, err);
 			break;
 		}
 		rc = scan_bytes(&s, (const unsigned char *)b + n, (size_t)r, b,
