@@ -35,6 +35,7 @@ typedef struct scanner {
 	int done;          /* the top-level object or array is closed */
 	int stop;          /* no use reading on: the parser will refuse */
 	int ws_run;        /* inside a run of blanks */
+	uint64_t ws_len;   /* bytes in the run */
 	size_t ws_at;      /* offset of the byte the run was folded to */
 	uint64_t ws_nl;    /* newlines in the run */
 	uint64_t line;     /* line of the text as read, from 1 */
@@ -114,6 +115,11 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 		}
 		if (is_blank(c)) {
 			s->line += c == '\n';
+			if (++s->ws_len > SPZ_JSON_BLANK_RUN_MAX)
+				return spz_fail(s->err, SPZ_EFORMAT, "'%s': more "
+				                "than 1 MiB of blanks in a row at "
+				                "line %llu", s->label,
+				                (unsigned long long)s->line);
 			if (!out || s->done)
 				continue;
 			if (!s->ws_run) {
@@ -130,6 +136,7 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 			continue;
 		}
 		s->ws_run = 0;
+		s->ws_len = 0;
 		if (c < 0x20)
 			return spz_fail(s->err, SPZ_EFORMAT, "'%s': not JSON "
 			                "(control character 0x%02x at line %llu)",
@@ -161,8 +168,13 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 }
 
 /* Line (from 1) of offset at of the folded text, in the text as read. */
-static uint64_t line_of(const scanner *s, const char *text, size_t at)
+static uint64_t line_of(const scanner *s, const char *text, size_t len,
+                        size_t at)
 {
+	/* cJSON puts an error at the end of the text on its last byte, which
+	 * may be a run of blanks folded to one: the input's last line. */
+	if (s && at + 1 >= len)
+		return s->line;
 	uint64_t line = 1;
 	for (size_t i = 0; i < at; i++)
 		line += text[i] == '\n';
@@ -237,8 +249,8 @@ static int text_ok(walker *w, const char *s, int is_key)
 	int64_t bad = is_key ? spz_text_check(s, n) : utf8_bad(s, n);
 	if (bad < 0)
 		return 0;
-	char where[160];
-	path_text(w, where, sizeof where);
+	char b[160];
+	const char *where = path_text(w, b, sizeof b);
 	/* Show only the good part: the rest may be a terminal escape. */
 	if (is_key)
 		return spz_fail(w->err, SPZ_EFORMAT, "'%s': key \"%.*s...\" in "
@@ -256,10 +268,9 @@ static int cmp_key(const void *a, const void *b)
 
 static int duplicate(walker *w, const char *key)
 {
-	char where[160];
-	path_text(w, where, sizeof where);
+	char b[160];
 	return spz_fail(w->err, SPZ_EFORMAT, "'%s': duplicate key \"%s\" in "
-	                "%s", w->label, key, where);
+	                "%s", w->label, key, path_text(w, b, sizeof b));
 }
 
 /* Refuses a key given twice in object j (whose keys passed text_ok). */
@@ -330,7 +341,7 @@ static int parse_text(cJSON **out, const char *text, size_t len,
 	if (!j) {
 		if (!end || end > text + len)
 			end = text + len;
-		uint64_t line = line_of(s, text, (size_t)(end - text));
+		uint64_t line = line_of(s, text, len, (size_t)(end - text));
 		/* Python's json writes NaN and Infinity, which JSON has not. */
 		const char *at = end;
 		while (at < text + len && (*at == ' ' || *at == '-' ||
@@ -355,7 +366,7 @@ static int parse_text(cJSON **out, const char *text, size_t len,
 		return spz_fail(err, SPZ_EFORMAT, "'%s': not JSON (text after "
 		                "the end of the JSON value at line %llu)", label,
 		                (unsigned long long)line_of(
-					s, text, (size_t)(end - text)));
+					s, text, len, (size_t)(end - text)));
 	}
 	walker *w = malloc(sizeof *w);
 	if (!w) {

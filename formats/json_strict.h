@@ -19,12 +19,16 @@
 #define SPZ_JSON_MODEL_MAX ((uint64_t)1 << 30)   /* 1 GiB: JSON models */
 #define SPZ_JSON_VECTORS_MAX ((uint64_t)256 << 20) /* 256 MiB: run input */
 #define SPZ_JSON_SMALL_MAX ((uint64_t)16 << 20)  /* 16 MiB: the rest */
+/* No JSON writer pads with this many blanks in a row; refusing them lets
+ * an endless stream of blanks fail at once instead of at its end. */
+#define SPZ_JSON_BLANK_RUN_MAX ((uint64_t)1 << 20)
 
 /*
  * Reads one JSON document from in, at most cap bytes (what names the kind
  * of file in the message: "a JSON model"), and parses it strictly:
  *  - no byte past the end of the top-level value but blanks;
  *  - no raw control character, no \u0000 escape anywhere;
+ *  - no run of more than SPZ_JSON_BLANK_RUN_MAX blanks;
  *  - no key twice in one object;
  *  - every key and string valid UTF-8 without control characters
  *    (spz_text_check).
