@@ -114,12 +114,12 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 			continue;
 		}
 		if (is_blank(c)) {
-			s->line += c == '\n';
 			if (++s->ws_len > SPZ_JSON_BLANK_RUN_MAX)
 				return spz_fail(s->err, SPZ_EFORMAT, "'%s': more "
 				                "than 1 MiB of blanks in a row at "
 				                "line %llu", s->label,
 				                (unsigned long long)s->line);
+			s->line += c == '\n';
 			if (!out || s->done)
 				continue;
 			if (!s->ws_run) {
@@ -412,7 +412,8 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 	memcpy(b, in->head + in->head_pos, head);
 	in->head_pos = in->n_head;
 	uint64_t raw = head;
-	int rc = scan_bytes(&s, (const unsigned char *)b, head, b, &n);
+	int rc = raw > cap ? spz_input_too_big(in->label, cap, what, err)
+	       : scan_bytes(&s, (const unsigned char *)b, head, b, &n);
 	while (!rc && !s.stop) {
 		if (bcap - n < READ_PIECE + 1) {
 			char *nb = bcap > SIZE_MAX / 2 ? NULL
