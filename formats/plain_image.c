@@ -281,6 +281,8 @@ static int read_dense(img_reader *r, spz_tensor *t, const char *what)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t);
 	int rc = img_need(r, t->codebook ? n : 4 * n, what);
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
 	if (rc)
 		return rc;
 	if (t->codebook) {
@@ -318,10 +320,8 @@ static int read_tensors(spz_plain *p, img_reader *r, const spz_section *sec)
 		if (spz_crc32(0, r->p + r->at, sec[i].length) != sec[i].crc)
 			return spz_fail(r->err, SPZ_ECRC, "'%s': CRC mismatch in %s "
 			                "(the file is corrupt)", r->label, what);
-		/* The storage once its payload is known to be there. */
-		if ((rc = spz_tensor_alloc(t, r->err)))
-			return rc;
-		/* Parse inside exactly this payload, all of it in memory. */
+		/* Parse inside exactly this payload, all of it in memory;
+		 * the tensor's storage once the payload has been checked. */
 		img_reader sub = *r;
 		sub.n = r->at + sec[i].length;
 		sub.in = NULL;
@@ -329,6 +329,8 @@ static int read_tensors(spz_plain *p, img_reader *r, const spz_section *sec)
 			spz_sparse *s = &p->sparse[p->n_sparse];
 			p->weights[p->n_sparse++] = t;
 			rc = read_sparse(&sub, s, p->kind, t, what);
+			if (!rc)
+				rc = spz_tensor_alloc(t, r->err);
 			spz_error e2 = {0};
 			if (!rc && (rc = spz_sparse_to_tensor(t, s, &e2)))
 				spz_fail(r->err, rc, "'%s': %s", r->label, e2.text);
