@@ -5,7 +5,7 @@
  * whether it is inside a string and how deep in brackets, which is enough
  * to refuse control characters, "\u0000" (cJSON would cut the string
  * there) and anything after the top-level value at the byte where it
- * appears, and to fold each run of blanks to one byte, so neither memory
+ * appears, and to cut each long run of blanks short, so neither memory
  * nor the parser pays for them. cJSON then parses the folded text; a walk
  * over the tree refuses duplicate keys and names that are not text.
  */
@@ -17,10 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Where a run of blanks that held several newlines was folded to one:
- * messages count lines of the text as it was. */
+/* Blanks kept of each run: spz's own indentation stays as it is, so the
+ * text is not moved at all, and a longer run is cut here. */
+#define FOLD_KEEP 64
+
+/* Where newlines of a long run of blanks were dropped: messages count
+ * lines of the text as it was. */
 typedef struct fold {
-	size_t at;        /* offset of the kept '\n' in the folded text */
+	size_t at;        /* offset in the folded text they preceded */
 	uint64_t dropped; /* newlines dropped there */
 } fold;
 
@@ -34,10 +38,7 @@ typedef struct scanner {
 	int started;       /* the first token has been seen */
 	int done;          /* the top-level object or array is closed */
 	int stop;          /* no use reading on: the parser will refuse */
-	int ws_run;        /* inside a run of blanks */
-	uint64_t ws_len;   /* bytes in the run */
-	size_t ws_at;      /* offset of the byte the run was folded to */
-	uint64_t ws_nl;    /* newlines in the run */
+	uint64_t ws_len;   /* bytes in the current run of blanks */
 	uint64_t line;     /* line of the text as read, from 1 */
 	fold *folds;
 	size_t n_folds, cap_folds;
@@ -66,15 +67,59 @@ static int add_fold(scanner *s, size_t at)
 	return 0;
 }
 
+/* Where the fast paths stop: bit 1 inside a string (the quote, the
+ * backslash, controls), bit 2 outside (blanks, controls, the quote,
+ * brackets). Every other byte is copied as it is: the parser judges it. */
+static const unsigned char stop_table[256] = {
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+	[' '] = 2, ['"'] = 3, ['['] = 2, ['\\'] = 1, [']'] = 2, ['{'] = 2,
+	['}'] = 2,
+};
+
 /*
- * Scans n bytes. With out, the bytes are written folded at out + *out_n
+ * Scans n bytes. With out, the bytes are written (long runs of blanks
+ * cut) at out + *out_n
  * (out may be in itself: nothing is written ahead of what was read);
  * without, the text is only checked.
  */
 static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
                       char *out, size_t *out_n)
 {
+	size_t o = out ? *out_n : 0;
 	for (size_t i = 0; i < n; i++) {
+		/* Fast paths: most bytes of a model are digits and
+		 * punctuation outside strings (a single blank between them
+		 * is copied too), or plain text inside them. */
+		if (s->in_str && !s->esc && !s->uhex) {
+			size_t k = i;
+			while (k < n && !(stop_table[in[k]] & 1))
+				k++;
+			if (out && out + o != (const char *)in + i)
+				memmove(out + o, in + i, k - i);
+			o += k - i;
+			i = k;
+		} else if (!s->in_str && !s->done && s->started &&
+		           !(stop_table[in[i]] & 2)) {
+			s->ws_len = 0;
+			size_t k = i;
+			for (;;) {
+				while (k < n && !(stop_table[in[k]] & 2))
+					k++;
+				/* One space followed by a token: not a run. */
+				if (k + 1 < n && in[k] == ' ' &&
+				    !(stop_table[in[k + 1]] & 2))
+					k++;
+				else
+					break;
+			}
+			if (out && out + o != (const char *)in + i)
+				memmove(out + o, in + i, k - i);
+			o += k - i;
+			i = k;
+		}
+		if (i == n)
+			break;
 		unsigned char c = in[i];
 		if (s->in_str) {
 			if (c < 0x20)
@@ -110,7 +155,7 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 				s->in_str = 0;
 			}
 			if (out)
-				out[(*out_n)++] = (char)c;
+				out[o++] = (char)c;
 			continue;
 		}
 		if (is_blank(c)) {
@@ -122,20 +167,12 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 			s->line += c == '\n';
 			if (!out || s->done)
 				continue;
-			if (!s->ws_run) {
-				s->ws_run = 1;
-				s->ws_nl = c == '\n';
-				s->ws_at = *out_n;
-				out[(*out_n)++] = c == '\n' ? '\n' : ' ';
-			} else if (c == '\n') {
-				if (s->ws_nl++ == 0)
-					out[s->ws_at] = '\n';
-				else if (add_fold(s, s->ws_at))
-					return SPZ_ENOMEM;
-			}
+			if (s->ws_len <= FOLD_KEEP)
+				out[o++] = (char)c;
+			else if (c == '\n' && add_fold(s, o))
+				return SPZ_ENOMEM;
 			continue;
 		}
-		s->ws_run = 0;
 		s->ws_len = 0;
 		if (c < 0x20)
 			return spz_fail(s->err, SPZ_EFORMAT, "'%s': not JSON "
@@ -162,8 +199,10 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 				s->stop = 1;
 		}
 		if (out)
-			out[(*out_n)++] = (char)c;
+			out[o++] = (char)c;
 	}
+	if (out)
+		*out_n = o;
 	return 0;
 }
 
@@ -172,13 +211,13 @@ static uint64_t line_of(const scanner *s, const char *text, size_t len,
                         size_t at)
 {
 	/* cJSON puts an error at the end of the text on its last byte, which
-	 * may be a run of blanks folded to one: the input's last line. */
+	 * may stand for a run of blanks cut short: the input's last line. */
 	if (s && at + 1 >= len)
 		return s->line;
 	uint64_t line = 1;
 	for (size_t i = 0; i < at; i++)
 		line += text[i] == '\n';
-	for (size_t k = 0; s && k < s->n_folds && s->folds[k].at < at; k++)
+	for (size_t k = 0; s && k < s->n_folds && s->folds[k].at <= at; k++)
 		line += s->folds[k].dropped;
 	return line;
 }
@@ -394,7 +433,7 @@ int spz_json_parse(cJSON **out, const char *text, size_t len,
 	return rc ? rc : parse_text(out, text, len, NULL, label, err);
 }
 
-#define READ_PIECE ((size_t)1 << 16)
+#define READ_PIECE ((size_t)1 << 20)
 
 int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
                   spz_error *err)
@@ -403,7 +442,12 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 	if (left >= 0 && (uint64_t)left > cap)
 		return spz_input_too_big(in->label, cap, what, err);
 	scanner s = {.label = in->label, .err = err, .line = 1};
-	size_t bcap = READ_PIECE + 1, n = 0;
+	/* A file's size is known and within the cap: one allocation (its
+	 * pages are touched only as bytes are read). A pipe: the buffer
+	 * doubles as bytes arrive, so memory follows what was read. */
+	size_t bcap = left >= 0 ? (size_t)left + 2 : (size_t)1 << 16, n = 0;
+	if (bcap < sizeof in->head + 2)
+		bcap = sizeof in->head + 2;
 	char *b = malloc(bcap);
 	if (!b)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
@@ -415,7 +459,7 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 	int rc = raw > cap ? spz_input_too_big(in->label, cap, what, err)
 	       : scan_bytes(&s, (const unsigned char *)b, head, b, &n);
 	while (!rc && !s.stop) {
-		if (bcap - n < READ_PIECE + 1) {
+		if (bcap - n < 2) {
 			char *nb = bcap > SIZE_MAX / 2 ? NULL
 			         : realloc(b, 2 * bcap);
 			if (!nb) {
@@ -426,8 +470,12 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 			b = nb;
 			bcap *= 2;
 		}
-		/* One byte past the cap tells that there is more. */
-		size_t want = READ_PIECE;
+		/* One byte past the cap tells that there is more. Pieces
+		 * of a file are read and scanned in turn, so a bad byte
+		 * early in a big file stops the read there. */
+		size_t want = bcap - n - 1;
+		if (want > READ_PIECE)
+			want = READ_PIECE;
 		if (cap + 1 - raw < want)
 			want = (size_t)(cap + 1 - raw);
 		ssize_t r = read(in->fd, b + n, want);

@@ -32,8 +32,8 @@
  *  - no key twice in one object;
  *  - every key and string valid UTF-8 without control characters
  *    (spz_text_check).
- * Blanks between tokens are folded while reading, so a run of them costs
- * no memory. The top-level value must be an object or an array; reading
+ * A long run of blanks is cut to its first 64 bytes while reading, so it
+ * costs no memory. The top-level value must be an object or an array; reading
  * stops at once when it is not. *out is the caller's (cJSON_Delete).
  */
 int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
