@@ -2,6 +2,8 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
+#include "json_strict.h"
+
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -234,15 +236,11 @@ int cli_print_json(cJSON *j)
 	return EXIT_OK;
 }
 
-int cli_read_json(cJSON **out, const char *path)
+int cli_read_json(cJSON **out, const char *path, const char *what)
 {
 	spz_error err = {0};
-	char *text;
-	size_t len;
-	if (spz_slurp_path(&text, &len, path, &err))
+	if (spz_json_load(out, path, SPZ_JSON_SMALL_MAX, what, &err))
 		return cli_fail(&err);
-	*out = cJSON_ParseWithLength(text, len);
-	free(text);
 	return 0;
 }
 

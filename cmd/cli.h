@@ -79,10 +79,11 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
 /* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);
-/* Reads and parses a JSON file ("-" = standard input). *out is NULL when
- * the text is not JSON (the caller says what it wanted); returns 0, or
- * the exit code of a read failure (printed). */
-int cli_read_json(struct cJSON **out, const char *path);
+/* Reads and parses a JSON file ("-" = standard input) strictly, at most
+ * SPZ_JSON_SMALL_MAX bytes (formats/json_strict.h); what names the kind of
+ * file for that message ("a prune config"). Returns 0, or the exit code
+ * of a failure (printed: unreadable, not JSON, a duplicate key, ...). */
+int cli_read_json(struct cJSON **out, const char *path, const char *what);
 /* The usage error for a --json report path that cannot go with the model
  * output out: both standard output, or the same file. 0 when fine. */
 int cli_report_paths(const char *cmd, const char *json, const char *out);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json_strict.h"
 #include "select.h"
 
 /* What the command line asked for. */

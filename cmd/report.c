@@ -642,7 +642,7 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 static int load_activity(double *dens, const char *path, const spz_eie *e)
 {
 	cJSON *j;
-	int rc = cli_read_json(&j, path);
+	int rc = cli_read_json(&j, path, "an activity file");
 	if (rc)
 		return rc;
 	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");

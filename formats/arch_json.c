@@ -5,6 +5,7 @@
  * would otherwise leave a default silently in force.
  */
 #include "spz_format.h"
+#include "json_strict.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -29,13 +30,11 @@ int spz_arch_table_load(spz_arch_table *t, const char *path, spz_error *err)
 		{"cnv_clock_mhz", offsetof(spz_arch_table, cnv_clock_mhz)},
 		{"tc24_clock_mhz", offsetof(spz_arch_table, tc24_clock_mhz)},
 	};
-	char *text;
-	size_t len;
-	int rc = spz_slurp_path(&text, &len, path, err);
+	cJSON *j = NULL;
+	int rc = spz_json_load(&j, path, SPZ_JSON_SMALL_MAX,
+	                       "an architecture table", err);
 	if (rc)
 		return rc;
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	free(text);
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		return spz_fail(err, SPZ_EFORMAT, "'%s': an architecture table "

@@ -193,10 +193,13 @@ static int read_header(img_reader *r, spz_eie *e, uint32_t *n_layers)
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': the image has no "
 		                "layer", r->label);
 	uint64_t least = (uint64_t)*n_layers * LAYER_MIN;
-	if (least > (uint64_t)(r->n - r->at))
+	if ((rc = img_fill(r, least)))
+		return rc;
+	if (least > img_left(r))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': truncated in layers "
-		                "(%zu bytes left, %u layer%s at least %llu)",
-		                r->label, r->n - r->at, *n_layers,
+		                "(%llu bytes left, %u layer%s at least %llu)",
+		                r->label, (unsigned long long)img_left(r),
+		                *n_layers,
 		                *n_layers == 1 ? " needs" : "s need",
 		                (unsigned long long)least);
 	return 0;

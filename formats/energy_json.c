@@ -1,10 +1,11 @@
 /*
- * energy.c - reading an energy table override (--energy FILE.json): a JSON
- * object whose keys are spz_energy_table fields, values in pJ.
+ * energy_json.c - reading an energy table override (--energy FILE.json):
+ * a JSON object whose keys are spz_energy_table fields, values in pJ,
+ * read strictly (json_strict.h) and capped at SPZ_JSON_SMALL_MAX.
  */
-#include "spz_format.h"
+#include "json_strict.h"
 
-#include <cJSON.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +24,16 @@ int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err)
 		{"sram_read_32", offsetof(spz_energy_table, sram_read_32)},
 		{"dram_read_32", offsetof(spz_energy_table, dram_read_32)},
 	};
-	char *text;
-	size_t len;
-	int rc = spz_slurp_path(&text, &len, path, err);
+	cJSON *j = NULL;
+	int rc = spz_json_load(&j, path, SPZ_JSON_SMALL_MAX, "an energy table",
+	                       err);
 	if (rc)
 		return rc;
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	free(text);
+	const char *label = strcmp(path, "-") ? path : "<stdin>";
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		return spz_fail(err, SPZ_EFORMAT, "'%s': an energy table must "
-		                "be a JSON object of numbers (pJ)", path);
+		                "be a JSON object of numbers (pJ)", label);
 	}
 	spz_energy_table nt = *t;
 	const cJSON *e;
@@ -43,13 +43,15 @@ int spz_energy_load(spz_energy_table *t, const char *path, spz_error *err)
 			k++;
 		if (k == n) {
 			rc = spz_fail(err, SPZ_EFORMAT, "'%s': unknown energy "
-			              "entry '%s'", path, e->string);
+			              "entry '%s'", label, e->string);
 			break;
 		}
-		if (!cJSON_IsNumber(e) || e->valuedouble < 0) {
+		/* 1e400 parses as infinity: refused, not reported as inf. */
+		if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0) ||
+		    !isfinite(e->valuedouble)) {
 			rc = spz_fail(err, SPZ_EFORMAT, "'%s': energy entry "
-			              "'%s' must be a number >= 0 (pJ)", path,
-			              e->string);
+			              "'%s' must be a finite number >= 0 (pJ)",
+			              label, e->string);
 			break;
 		}
 		*(double *)((char *)&nt + keys[k].off) = e->valuedouble;

@@ -1,13 +1,20 @@
 /*
- * image_io.c - what the image formats share: the file read whole into
- * memory (images are compact, and knowing the size up front lets every
- * length be checked against the file before anything is allocated), the
- * common prefix, and a writer that keeps each section's CRC32.
+ * image_io.c - what the image formats share: the file read into memory
+ * as the parser asks for it (images are compact; a regular file's size is
+ * known up front, so every length is checked against it before anything
+ * is allocated, and a pipe is read only as far as its bytes make sense),
+ * the common prefix, and a writer that keeps each section's CRC32.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "image_io.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* What the buffer starts with and grows by at least. */
+#define PIECE ((size_t)1 << 16)
 
 /* Longest name a section may carry. */
 #define NAME_MAX_LEN 4095
@@ -28,12 +35,60 @@ const char *img_kind_name(unsigned kind)
 	}
 }
 
+uint64_t img_left(const img_reader *r)
+{
+	if (r->in && r->size >= 0)
+		return (uint64_t)r->size - r->at;
+	return r->n - r->at;
+}
+
+int img_fill(img_reader *r, uint64_t n)
+{
+	if (!r->in || n <= r->n - r->at)
+		return 0;
+	/* Past the end of a file of known size: nothing to read. */
+	if (r->size >= 0 && n > (uint64_t)r->size - r->at)
+		return 0;
+	uint64_t need = r->at + n;
+	while (!r->eof && r->n < need) {
+		if (r->n == r->cap) {
+			uint64_t nc = 2 * (uint64_t)r->cap;
+			if (nc < need)
+				nc = need;
+			if (r->size >= 0 && nc > (uint64_t)r->size)
+				nc = (uint64_t)r->size;
+			uint8_t *nb = nc > SIZE_MAX - 1 ? NULL
+			            : realloc((void *)r->p, (size_t)nc + 1);
+			if (!nb)
+				return spz_fail(r->err, SPZ_ENOMEM, "'%s': out of "
+				                "memory", r->label);
+			r->p = nb;
+			r->cap = (size_t)nc;
+		}
+		ssize_t k = read(r->in->fd, (uint8_t *)r->p + r->n,
+		                 r->cap - r->n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return spz_fail(r->err, SPZ_EIO, "cannot read '%s': %s",
+			                r->label, strerror(errno));
+		if (k == 0)
+			r->eof = 1;
+		r->n += (size_t)k;
+		r->in->consumed += (unsigned long long)k;
+	}
+	return 0;
+}
+
 int img_need(img_reader *r, uint64_t n, const char *what)
 {
-	if (n > r->n - r->at)
+	int rc = img_fill(r, n);
+	if (rc)
+		return rc;
+	if (n > img_left(r))
 		return spz_fail(r->err, SPZ_EFORMAT,
-		                "'%s': truncated in %s (%zu of %llu bytes)",
-		                r->label, what, r->n - r->at,
+		                "'%s': truncated in %s (%llu of %llu bytes)",
+		                r->label, what, (unsigned long long)img_left(r),
 		                (unsigned long long)n);
 	return 0;
 }
@@ -99,6 +154,12 @@ int img_string(img_reader *r, char **out, int empty_null, const char *what)
 	if (memchr(r->p + r->at, 0, len))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': a name in %s holds a "
 		                "NUL byte", r->label, what);
+	/* Names reach terminals (spz info): text only, as in a model. */
+	int64_t bad = spz_text_check((const char *)r->p + r->at, len);
+	if (bad >= 0)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': a name in %s is not "
+		                "text (invalid UTF-8 or a control character at "
+		                "byte %lld)", r->label, what, (long long)bad);
 	if (!len && empty_null)
 		return 0;
 	char *s = malloc(len + 1);
@@ -113,10 +174,18 @@ int img_string(img_reader *r, char **out, int empty_null, const char *what)
 
 int img_end(img_reader *r)
 {
-	if (r->at != r->n)
+	int rc = img_fill(r, 1);
+	if (rc)
+		return rc;
+	if (!img_left(r))
+		return 0;
+	/* A pipe is not read on to count them. */
+	if (r->in && r->size < 0)
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': trailing bytes after "
-		                "the last section (%zu)", r->label, r->n - r->at);
-	return 0;
+		                "the last section", r->label);
+	return spz_fail(r->err, SPZ_EFORMAT, "'%s': trailing bytes after the "
+	                "last section (%llu)", r->label,
+	                (unsigned long long)img_left(r));
 }
 
 int img_prefix(img_reader *r, unsigned *kind)
@@ -145,16 +214,35 @@ int img_prefix(img_reader *r, unsigned *kind)
 
 int img_slurp(img_reader *r, spz_input *in, spz_error *err)
 {
-	char *buf;
-	size_t len;
 	memset(r, 0, sizeof *r);
 	r->label = in->label;
 	r->err = err;
-	int rc = spz_input_slurp(&buf, &len, in, err);
-	if (rc)
-		return rc;
-	r->p = (const uint8_t *)buf;
-	r->n = len;
+	r->in = in;
+	r->size = spz_input_left(in);
+	/* The prefix from the sniffed bytes: the magic followed by a
+	 * gigabyte of junk fails here, having read 16 bytes. */
+	img_reader head = {.p = in->head + in->head_pos,
+	                   .n = in->n_head - in->head_pos,
+	                   .label = in->label, .err = err, .size = -1};
+	unsigned kind;
+	if (head.n >= SPZ_IMAGE_PREFIX) {
+		int rc = img_prefix(&head, &kind);
+		if (rc)
+			return rc;
+	}
+	r->cap = PIECE;
+	if (r->size >= 0 && (uint64_t)r->size < r->cap)
+		r->cap = (size_t)r->size;
+	if (r->cap < head.n)
+		r->cap = head.n;
+	uint8_t *b = malloc(r->cap + 1);
+	if (!b)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	memcpy(b, head.p, head.n);
+	r->p = b;
+	r->n = head.n;
+	in->head_pos = in->n_head;
+	in->consumed += head.n;
 	return 0;
 }
 

@@ -11,17 +11,33 @@
 /* Bytes 0..11 of every image: magic, version, kind, reserved. */
 #define SPZ_IMAGE_PREFIX 12
 
-/* A file read whole; every get fails cleanly past its end. */
+/*
+ * A file read into memory as far as the reader has asked (img_need), so
+ * that a bad header fails after its first bytes, not after the whole
+ * input; on a regular file every length is checked against its size
+ * before anything is read or allocated for it. Every get fails cleanly
+ * past the end.
+ */
 typedef struct img_reader {
-	const uint8_t *p;
-	size_t n, at;
+	const uint8_t *p;   /* malloc'd; moves when more is read */
+	size_t n, at;       /* bytes in p, cursor */
+	size_t cap;         /* bytes p can hold */
+	spz_input *in;      /* more comes from here; NULL when all is in p */
+	int64_t size;       /* whole image size when known, else -1 */
+	int eof;
 	size_t start;       /* where the current section began */
 	const char *label;  /* file name for messages */
 	spz_error *err;
 } img_reader;
 
-/* Fails with "truncated in WHAT" unless n more bytes are there. */
+/* Fails with "truncated in WHAT" unless n more bytes are there (reading
+ * them from the input as needed). r->p may move: take pointers after. */
 int img_need(img_reader *r, uint64_t n, const char *what);
+/* Reads until n bytes are past the cursor or the input ends. */
+int img_fill(img_reader *r, uint64_t n);
+/* Bytes past the cursor: the file's when its size is known, else those
+ * read so far (all of them once img_fill found the end). */
+uint64_t img_left(const img_reader *r);
 uint8_t img_u8(img_reader *r);
 uint16_t img_u16(img_reader *r);
 uint32_t img_u32(img_reader *r);
@@ -39,7 +55,9 @@ int img_end(img_reader *r);
 /* Reads the common prefix (magic, version) and returns the kind byte in
  * *kind. */
 int img_prefix(img_reader *r, unsigned *kind);
-/* Slurps an input into a reader (r->p is malloc'd; free it). */
+/* Starts a reader on an input (free r->p when done). The image prefix
+ * (magic, version) is checked from the bytes sniffed already, before
+ * anything else is read. */
 int img_slurp(img_reader *r, spz_input *in, spz_error *err);
 
 /* Sequential writer; each section ends with img_w_crc. */

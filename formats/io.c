@@ -150,26 +150,70 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
 	return 0;
 }
 
-int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
+int64_t spz_input_left(const spz_input *in)
 {
-	size_t cap = 1 << 16, n = in->n_head - in->head_pos;
-	char *b = malloc(cap);
+	struct stat st;
+	off_t pos;
+	if (in->fd < 0 || fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size)
+		return -1;
+	return (int64_t)(st.st_size - pos) +
+	       (int64_t)(in->n_head - in->head_pos);
+}
+
+/* "1 GiB", "256 MiB": caps are whole powers of 1024. */
+static void size_text(char *b, size_t n, uint64_t bytes)
+{
+	if (bytes >= ((uint64_t)1 << 30) && !(bytes % ((uint64_t)1 << 30)))
+		snprintf(b, n, "%llu GiB", (unsigned long long)(bytes >> 30));
+	else if (bytes >= ((uint64_t)1 << 20) && !(bytes % ((uint64_t)1 << 20)))
+		snprintf(b, n, "%llu MiB", (unsigned long long)(bytes >> 20));
+	else
+		snprintf(b, n, "%llu bytes", (unsigned long long)bytes);
+}
+
+int spz_input_too_big(const char *label, uint64_t cap, const char *what,
+                      spz_error *err)
+{
+	char b[32];
+	size_text(b, sizeof b, cap);
+	return spz_fail(err, SPZ_EFORMAT, "'%s': more than %s, the most %s may "
+	                "hold", label, b, what);
+}
+
+int spz_input_slurp(char **buf, size_t *len, spz_input *in, uint64_t cap,
+                    const char *what, spz_error *err)
+{
+	int64_t left = spz_input_left(in);
+	if (left >= 0 && (uint64_t)left > cap)
+		return spz_input_too_big(in->label, cap, what, err);
+	/* A file's size is known: one allocation. A pipe: the buffer
+	 * doubles as bytes arrive, so memory follows what was read. */
+	size_t bcap = left >= 0 ? (size_t)left + 2 : (size_t)1 << 16;
+	size_t n = in->n_head - in->head_pos;
+	if (bcap < n + 1)
+		bcap = n + 1;
+	char *b = malloc(bcap);
 	if (!b)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	memcpy(b, in->head + in->head_pos, n);
 	in->head_pos = in->n_head;
 	for (;;) {
-		if (cap - n < 2) {
-			char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(b, cap * 2);
+		if (bcap - n < 2) {
+			char *nb = bcap > SIZE_MAX / 2 ? NULL : realloc(b, bcap * 2);
 			if (!nb) {
 				free(b);
 				return spz_fail(err, SPZ_ENOMEM,
 				                "'%s': out of memory", in->label);
 			}
 			b = nb;
-			cap *= 2;
+			bcap *= 2;
 		}
-		ssize_t r = read(in->fd, b + n, cap - n - 1);
+		/* One byte past the cap tells that there is more. */
+		size_t want = bcap - n - 1;
+		if (cap + 1 - n < want)
+			want = (size_t)(cap + 1 - n);
+		ssize_t r = read(in->fd, b + n, want);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -181,6 +225,10 @@ int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		if (n > cap) {
+			free(b);
+			return spz_input_too_big(in->label, cap, what, err);
+		}
 	}
 	b[n] = 0;
 	in->consumed += n;
@@ -376,14 +424,14 @@ int spz_open_inside(int *fd, uint64_t *size, const char *dir,
 	return 0;
 }
 
-int spz_slurp_path(char **buf, size_t *len, const char *path,
-                   spz_error *err)
+int spz_slurp_path(char **buf, size_t *len, const char *path, uint64_t cap,
+                   const char *what, spz_error *err)
 {
 	spz_input in;
 	int rc = spz_input_open(&in, path, err);
 	if (rc)
 		return rc;
-	rc = spz_input_slurp(buf, len, &in, err);
+	rc = spz_input_slurp(buf, len, &in, cap, what, err);
 	spz_input_close(&in);
 	return rc;
 }

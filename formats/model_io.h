@@ -30,6 +30,14 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 /* The format version m needs: 2 when it holds what version 1 cannot
  * (a data type other than float32, an ONNX record), else 1. */
 int spz_model_version(const spz_model *m);
+/* spz_parse_manifest on a tree that spz_json_read or spz_json_parse
+ * gave (j stays the caller's). Tensors are created without storage when
+ * sections != NULL: the binary reader allocates each once its payload is
+ * known to be there. */
+struct cJSON;
+int spz_manifest_from_json(spz_model **out, spz_section **sections,
+                           const struct cJSON *j, const char *label,
+                           const char *dir, spz_error *err);
 
 /* Converts n little-endian 32-bit words in place to host order. */
 void spz_le32_to_host(void *words, size_t n);

@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model_io.h"
 
-#include <cJSON.h>
+#include "json_strict.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -302,7 +302,8 @@ static int get_string(reader *r, const cJSON *obj, const char *key,
 		return SHAPE(r, "'%s': %s: \"%s\" must be a string", r->label,
 		             where, key);
 	*out = v->valuestring;
-	return 0;
+	return spz_json_check_name(v->valuestring, r->label, where, key,
+	                           r->err);
 }
 
 /* An integer-valued JSON number within [lo, hi]. */
@@ -413,6 +414,12 @@ static int get_strv(reader *r, const cJSON *obj, const char *key,
 			return SHAPE(r, "'%s': %s: \"%s\" must be an array of "
 			             "strings", r->label, where, key);
 		}
+		int rc = spz_json_check_name(e->valuestring, r->label, where,
+		                             key, r->err);
+		if (rc) {
+			free(v);
+			return rc;
+		}
 		v[i++] = e->valuestring;
 	}
 	*out = v;
@@ -472,9 +479,13 @@ static int read_node(reader *r, spz_model *m, const cJSON *j, size_t idx)
 	snprintf(where, sizeof where, "node %zu", idx);
 	if (!cJSON_IsObject(j))
 		return SHAPE(r, "'%s': %s must be an object", r->label, where);
+	static const char *const keys[] = {"op", "name", "inputs", "outputs",
+	                                   "attributes"};
 	const char *op = NULL, *name = NULL, **ins = NULL, **outs = NULL;
 	size_t ni = 0, no = 0;
-	int rc = get_string(r, j, "op", where, &op);
+	int rc = spz_json_only_keys(j, keys, 5, r->label, where, r->err);
+	if (!rc)
+		rc = get_string(r, j, "op", where, &op);
 	if (!rc)
 		rc = get_string(r, j, "name", where, &name);
 	if (!rc)
@@ -489,6 +500,34 @@ static int read_node(reader *r, spz_model *m, const cJSON *j, size_t idx)
 	if (!rc)
 		rc = read_attrs(r, node, field(j, "attributes"), where);
 	return rc;
+}
+
+/* Elements of a JSON array (cJSON_GetArraySize is an int). */
+static int64_t array_len(const cJSON *a)
+{
+	int64_t n = 0;
+	for (const cJSON *e = a->child; e; e = e->next)
+		n++;
+	return n;
+}
+
+/* Refuses an array that does not hold exactly n values, before the
+ * tensor's storage is allocated: a small file declaring huge dims fails
+ * with its true fault, not "out of memory". */
+static int check_count(reader *r, const cJSON *a, int64_t n,
+                       const char *tname, const char *key,
+                       const char *kind)
+{
+	if (!cJSON_IsArray(a))
+		return SHAPE(r, "'%s': tensor '%s': \"%s\" must be an array of "
+		             "%s", r->label, tname, key, kind);
+	int64_t got = array_len(a);
+	if (got != n)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': \"%s\" has %lld values but "
+		                "the dims give %lld", r->label, tname, key,
+		                (long long)got, (long long)n);
+	return 0;
 }
 
 /* Reads a float array of exactly n numbers into dst. */
@@ -534,7 +573,10 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 	snprintf(where, sizeof where, "tensor '%s' external_data", t->name);
 	if (!cJSON_IsObject(x))
 		return SHAPE(r, "'%s': %s must be an object", r->label, where);
-	int rc = get_string(r, x, "location", where, &loc);
+	static const char *const keys[] = {"location", "offset", "length"};
+	int rc = spz_json_only_keys(x, keys, 3, r->label, where, r->err);
+	if (!rc)
+		rc = get_string(r, x, "location", where, &loc);
 	if (!rc)
 		rc = get_int(r, field(x, "offset"), "\"offset\"", where, 0,
 		             9007199254740992.0, &off);
@@ -564,6 +606,10 @@ static int read_external(reader *r, const cJSON *x, spz_tensor *t,
 		                (long long)off, (long long)(off + len), path,
 		                (unsigned long long)size);
 	}
+	if ((rc = spz_tensor_alloc(t, r->err))) {
+		close(fd);
+		return rc;
+	}
 	size_t got = 0;
 	while (got < (size_t)len) {
 		ssize_t k = pread(fd, (char *)t->data + got, (size_t)len - got,
@@ -587,6 +633,15 @@ static int read_prune(reader *r, spz_tensor *t, const cJSON *p)
 {
 	if (!p)
 		return 0;
+	static const char *const all[] = {"mode", "scope", "target",
+	                                  "threshold", "density", "n", "m"};
+	if (cJSON_IsObject(p)) {
+		char in[300];
+		snprintf(in, sizeof in, "tensor '%s' pruning", t->name);
+		int rc = spz_json_only_keys(p, all, 7, r->label, in, r->err);
+		if (rc)
+			return rc;
+	}
 	const cJSON *mode = field(p, "mode"), *scope = field(p, "scope");
 	const char *keys[] = {"target", "threshold", "density", "n", "m"};
 	double v[5];
@@ -603,6 +658,15 @@ static int read_prune(reader *r, spz_tensor *t, const cJSON *p)
 		return SHAPE(r, "'%s': tensor '%s': \"pruning\" must be "
 		             "{\"mode\", \"scope\", \"target\", \"threshold\", "
 		             "\"density\", \"n\", \"m\"}", r->label, t->name);
+	char where[300];
+	snprintf(where, sizeof where, "tensor '%s' pruning", t->name);
+	int rc = spz_json_check_name(mode->valuestring, r->label, where,
+	                             "mode", r->err);
+	if (!rc)
+		rc = spz_json_check_name(scope->valuestring, r->label, where,
+		                         "scope", r->err);
+	if (rc)
+		return rc;
 	spz_prune_record rec = {.target = v[0], .threshold = v[1],
 	                        .density = v[2], .nm_n = (int)v[3],
 	                        .nm_m = (int)v[4]};
@@ -628,22 +692,20 @@ static int read_codebook(reader *r, spz_tensor *t, const cJSON *j)
 		return SHAPE(r, "'%s': %s: \"codebook\" must hold 1..%d numbers",
 		             r->label, where, 1 << (int)bits);
 	float *book = malloc((size_t)k * sizeof *book);
-	int64_t n = spz_tensor_elements(t);
-	uint8_t *codes = calloc((size_t)n + 1, 1);
-	if (!book || !codes) {
-		free(book);
-		free(codes);
+	if (!book)
 		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
-	}
-	spz_tensor_set_quantized(t, (int)bits, book, (uint32_t)k, codes);
+	/* The codes are allocated once their count is known to match. */
+	spz_tensor_set_quantized(t, (int)bits, book, (uint32_t)k, NULL);
 	return read_floats(r, cb, book, k, t->name, "codebook");
 }
 
 static int read_codes(reader *r, spz_tensor *t, const cJSON *a, int64_t n)
 {
-	if (!cJSON_IsArray(a))
-		return SHAPE(r, "'%s': tensor '%s': \"codes\" must be an array "
-		             "of integers", r->label, t->name);
+	int rc = check_count(r, a, n, t->name, "codes", "integers");
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
+	if (rc)
+		return rc;
 	int64_t i = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, a) {
@@ -726,9 +788,20 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 	snprintf(where, sizeof where, "initializer %zu", idx);
 	if (!cJSON_IsObject(j))
 		return SHAPE(r, "'%s': %s must be an object", r->label, where);
+	/* The last keys of each list are version 2's (ONNX records). */
+	static const char *const json_keys[] = {
+		"name", "data_type", "dims", "pruning", "bits", "codebook",
+		"codes", "data", "external_data", "onnx", "onnx_enc", "raw"};
+	static const char *const man_keys[] = {
+		"name", "data_type", "dims", "pruning", "bits", "codebook",
+		"offset", "length", "crc32", "onnx", "onnx_enc"};
 	const char *name = NULL;
 	int64_t dtype;
-	int rc = get_string(r, j, "name", where, &name);
+	int rc = spz_json_only_keys(j, sec ? man_keys : json_keys,
+	                            r->version >= 2 ? (sec ? 11 : 12) : 9,
+	                            r->label, where, r->err);
+	if (!rc)
+		rc = get_string(r, j, "name", where, &name);
 	if (!rc)
 		rc = get_int(r, field(j, "data_type"), "\"data_type\"", where,
 		             0, 1e9, &dtype);
@@ -772,7 +845,8 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 	if (!spz_dtype_is_float((int)dtype))
 		return read_raw_tensor(r, m, j, name, (int)dtype, dims, nd,
 		                       sec, idx);
-	rc = spz_model_add_tensor(&t, m, name, dims, nd, NULL, &sub);
+	/* No storage yet: the values must be there first. */
+	rc = spz_model_add_tensor_shape(&t, m, name, dims, nd, &sub);
 	if (rc)
 		return spz_fail(r->err, rc, "'%s': %s", r->label, sub.text);
 	t->dtype = (int)dtype;
@@ -795,7 +869,11 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		return SHAPE(r, "'%s': tensor '%s' has neither \"data\", "
 		             "\"external_data\" nor \"codebook\"", r->label,
 		             name);
-	return read_floats(r, field(j, "data"), t->data, n, name, "data");
+	rc = check_count(r, field(j, "data"), n, name, "data", "numbers");
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
+	return rc ? rc
+	          : read_floats(r, field(j, "data"), t->data, n, name, "data");
 }
 
 static int read_history(reader *r, spz_model *m, const cJSON *h)
@@ -812,6 +890,9 @@ static int read_history(reader *r, spz_model *m, const cJSON *h)
 		const char *tool = NULL, *version = NULL;
 		int rc = cJSON_IsObject(s) ? 0 : SHAPE(r, "'%s': %s must be an "
 		                                       "object", r->label, where);
+		static const char *const keys[] = {"tool", "version", "params"};
+		if (!rc)
+			rc = spz_json_only_keys(s, keys, 3, r->label, where, r->err);
 		if (!rc)
 			rc = get_string(r, s, "tool", where, &tool);
 		if (!rc)
@@ -832,6 +913,12 @@ static int read_history(reader *r, spz_model *m, const cJSON *h)
 				free(pv);
 				return SHAPE(r, "'%s': %s: \"params\" must be an "
 				             "object of strings", r->label, where);
+			}
+			if ((rc = spz_json_check_name(e->valuestring, r->label,
+			                              where, e->string,
+			                              r->err))) {
+				free(pv);
+				return rc;
 			}
 			pv[k].key = e->string;
 			pv[k++].value = e->valuestring;
@@ -870,40 +957,26 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
                        const char *text, size_t len, const char *label,
                        const char *dir, spz_error *err)
 {
+	cJSON *j = NULL;
+	int rc = spz_json_parse(&j, text, len, label, err);
+	if (!rc)
+		rc = spz_manifest_from_json(out, sections, j, label, dir, err);
+	cJSON_Delete(j);
+	return rc;
+}
+
+int spz_manifest_from_json(spz_model **out, spz_section **sections,
+                           const cJSON *j, const char *label,
+                           const char *dir, spz_error *err)
+{
+	static const char *const keys[] = {"format", "version", "name",
+	                                   "inputs", "outputs", "nodes",
+	                                   "initializers", "history",
+	                                   "onnx"};
 	reader r = {label, dir, err, 1};
-	const char *end = NULL;
-	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (!j) {
-		int line = 1;
-		for (const char *p = text; end && p < end && p < text + len; p++)
-			line += *p == '\n';
-		/* Python's json writes NaN and Infinity, which JSON has not. */
-		const char *at = end && end < text + len ? end : "";
-		while (*at == ' ' || *at == '-' || *at == '\n')
-			at++;
-		if (!strncmp(at, "NaN", 3) || !strncmp(at, "Infinity", 8))
-			return spz_fail(err, SPZ_EFORMAT,
-			                "'%s': not JSON: %.*s at line %d (a NaN "
-			                "or infinite value)", label,
-			                at[0] == 'N' ? 3 : 8, at, line);
-		return spz_fail(err, SPZ_EFORMAT,
-		                "'%s': not JSON (syntax error at line %d)",
-		                label, line);
-	}
 	spz_model *m = NULL;
 	spz_section *secs = NULL;
 	int rc = 0;
-	/* cJSON stops at the end of the first value: refuse what follows. */
-	while (end < text + len && strchr(" \t\r\n", *end) && *end)
-		end++;
-	if (end != text + len) {
-		int line = 1;
-		for (const char *p = text; p < end; p++)
-			line += *p == '\n';
-		rc = spz_fail(err, SPZ_EFORMAT, "'%s': not JSON (text after the "
-		              "end of the model at line %d)", label, line);
-		goto done;
-	}
 	const cJSON *fmt = field(j, "format"), *ver = field(j, "version");
 	const cJSON *nodes = field(j, "nodes"), *inits = field(j, "initializers");
 	if (!cJSON_IsObject(j) || !cJSON_IsString(fmt) ||
@@ -924,6 +997,11 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		goto done;
 	}
 	r.version = (int)ver->valuedouble;
+	/* After the version: a newer format's keys deserve that message;
+	 * "onnx" is a version 2 key. */
+	if ((rc = spz_json_only_keys(j, keys, r.version >= 2 ? 9 : 8, label,
+	                             NULL, err)))
+		goto done;
 	const cJSON *name = field(j, "name");
 	if (!cJSON_IsString(name) || !cJSON_IsArray(nodes) ||
 	    !cJSON_IsArray(inits)) {
@@ -931,6 +1009,9 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		           "\"nodes\" and \"initializers\" (arrays)", label);
 		goto done;
 	}
+	if ((rc = spz_json_check_name(name->valuestring, label, NULL, "name",
+	                              err)))
+		goto done;
 	if (spz_model_new(&m, name->valuestring)) {
 		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 		goto done;
@@ -969,7 +1050,6 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 		free(b);
 	}
 done:
-	cJSON_Delete(j);
 	if (rc) {
 		spz_model_free(m);
 		free(secs);

@@ -1562,13 +1562,12 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 		r.size = (size_t)st.st_size;
 		r.fd = in->fd;
 	} else {
-		if ((rc = spz_input_slurp(&text, &len, in, err)))
+		/* One protobuf message holds at most 2 GiB: the cap. */
+		if ((rc = spz_input_slurp(&text, &len, in, PB_LIMIT,
+		                          "an ONNX model (the protobuf limit; "
+		                          "large models keep their tensors in "
+		                          "external data)", err)))
 			return rc;
-		if (len > PB_LIMIT) {
-			free(text);
-			return spz_fail(err, SPZ_EFORMAT, "'%s': not ONNX: over "
-			                "the 2 GiB protobuf limit", in->label);
-		}
 		r.base = (const uint8_t *)text;
 		r.size = len;
 	}

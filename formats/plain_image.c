@@ -226,7 +226,7 @@ static int read_sparse(img_reader *r, spz_sparse *s, int kind,
 	s->n_values = img_u64(r);
 	s->bits = t->bits;
 	/* Each value takes at least a byte on file. */
-	if (s->n_values > r->n - r->at)
+	if (s->n_values > img_left(r))
 		return img_need(r, s->n_values, what);
 	if (kind == SPZ_SPARSE_NM) {
 		s->nm_n = img_u16(r);
@@ -281,6 +281,8 @@ static int read_dense(img_reader *r, spz_tensor *t, const char *what)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t);
 	int rc = img_need(r, t->codebook ? n : 4 * n, what);
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
 	if (rc)
 		return rc;
 	if (t->codebook) {
@@ -318,13 +320,17 @@ static int read_tensors(spz_plain *p, img_reader *r, const spz_section *sec)
 		if (spz_crc32(0, r->p + r->at, sec[i].length) != sec[i].crc)
 			return spz_fail(r->err, SPZ_ECRC, "'%s': CRC mismatch in %s "
 			                "(the file is corrupt)", r->label, what);
-		/* Parse inside exactly this payload. */
+		/* Parse inside exactly this payload, all of it in memory;
+		 * the tensor's storage once the payload has been checked. */
 		img_reader sub = *r;
 		sub.n = r->at + sec[i].length;
+		sub.in = NULL;
 		if (is_sparse(m, t)) {
 			spz_sparse *s = &p->sparse[p->n_sparse];
 			p->weights[p->n_sparse++] = t;
 			rc = read_sparse(&sub, s, p->kind, t, what);
+			if (!rc)
+				rc = spz_tensor_alloc(t, r->err);
 			spz_error e2 = {0};
 			if (!rc && (rc = spz_sparse_to_tensor(t, s, &e2)))
 				spz_fail(r->err, rc, "'%s': %s", r->label, e2.text);
@@ -360,7 +366,8 @@ static int read_plain(spz_plain *p, img_reader *r, spz_input *in)
 	if (reserved || len > MANIFEST_MAX)
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': corrupt header",
 		                r->label);
-	if ((rc = img_need(r, len, "manifest")))
+	/* With its CRC: img_crc then reads nothing, so man stays put. */
+	if ((rc = img_need(r, (uint64_t)len + 4, "manifest")))
 		return rc;
 	const char *man = (const char *)r->p + r->at;
 	r->at += len;

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "spz_format.h"
+#include "json_strict.h"
 
 #include <cJSON.h>
 #include <stdlib.h>
@@ -45,11 +46,16 @@ static int take_rules(spz_prune_rule **out, size_t *n_out, const cJSON *j,
 		for (const cJSON *k = cJSON_IsObject(x) ? x->child : NULL; k;
 		     k = k->next)
 			keys++;
+		char where[32];
+		snprintf(where, sizeof where, "rule %zu", idx);
 		if (!cJSON_IsObject(x) || keys != 2 || !cJSON_IsString(g) ||
 		    !cJSON_IsNumber(s))
 			rc = spz_fail(err, SPZ_EFORMAT, "'%s': rule %zu must be "
 			              "{\"match\": GLOB, \"sparsity\": S}", label,
 			              idx);
+		else if ((rc = spz_json_check_name(g->valuestring, label, where,
+		                                   "match", err)))
+			;
 		else if (!spz_glob_ok(g->valuestring))
 			rc = spz_fail(err, SPZ_EFORMAT, "'%s': rule %zu: bad glob "
 			              "'%s'", label, idx, g->valuestring);
@@ -73,13 +79,11 @@ static int take_rules(spz_prune_rule **out, size_t *n_out, const cJSON *j,
 int spz_prune_config_load(spz_prune_rule **rules, size_t *n,
                           const char *path, spz_error *err)
 {
-	char *text;
-	size_t len;
-	int rc = spz_slurp_path(&text, &len, path, err);
+	cJSON *j = NULL;
+	int rc = spz_json_load(&j, path, SPZ_JSON_SMALL_MAX, "a prune config",
+	                       err);
 	if (rc)
 		return rc;
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	free(text);
 	rc = take_rules(rules, n, j, path, err);
 	cJSON_Delete(j);
 	return rc;

@@ -2,10 +2,10 @@
  * run_io.c - the input and output vectors of spz run: JSON arrays (one
  * vector or a batch) and raw little-endian float32. Readers refuse a wrong
  * length or a value that is not a finite float32, naming vector and index.
+ * Either is capped at SPZ_JSON_VECTORS_MAX bytes (json_strict.h).
  */
-#include "spz_format.h"
+#include "json_strict.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +26,8 @@ static int take(float *dst, const cJSON *v, const char *label, size_t vec,
 }
 
 static int load_json(float **out, size_t *count, int *nested,
-                     const char *label, const char *text, size_t len,
-                     size_t n, spz_error *err)
+                     const char *label, cJSON *j, size_t n, spz_error *err)
 {
-	cJSON *j = cJSON_ParseWithLength(text, len);
 	if (!cJSON_IsArray(j) || !cJSON_GetArraySize(j)) {
 		cJSON_Delete(j);
 		return spz_fail(err, SPZ_EFORMAT, "'%s': expected a JSON array "
@@ -37,8 +35,9 @@ static int load_json(float **out, size_t *count, int *nested,
 	}
 	int batch = cJSON_IsArray(cJSON_GetArrayItem(j, 0));
 	size_t m = batch ? (size_t)cJSON_GetArraySize(j) : 1;
-	float *v = malloc(m * n * sizeof *v + 1);
-	int rc = v ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	/* Every length first: the buffer is allocated only for values
+	 * that are there (n comes from the image, m from the file). */
+	int rc = 0;
 	const cJSON *row = batch ? j->child : j;
 	for (size_t s = 0; !rc && s < m; s++, row = row->next) {
 		if (!cJSON_IsArray(row)) {
@@ -47,12 +46,16 @@ static int load_json(float **out, size_t *count, int *nested,
 			break;
 		}
 		size_t got = (size_t)cJSON_GetArraySize(row);
-		if (got != n) {
+		if (got != n)
 			rc = spz_fail(err, SPZ_EFORMAT, "'%s': vector %zu has %zu "
 			              "values, the first layer takes %zu", label, s,
 			              got, n);
-			break;
-		}
+	}
+	float *v = rc ? NULL : malloc(m * n * sizeof *v + 1);
+	if (!rc && !v)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	row = batch ? j->child : j;
+	for (size_t s = 0; !rc && s < m; s++, row = row->next) {
 		const cJSON *x = row->child;
 		for (size_t i = 0; !rc && i < n; i++, x = x->next)
 			rc = take(&v[s * n + i], x, label, s, i, err);
@@ -101,15 +104,21 @@ static int load_raw(float **out, size_t *count, int *nested,
 int spz_vectors_load(float **out, size_t *count, int *nested,
                      const char *path, size_t n, int raw, spz_error *err)
 {
+	const char *label = strcmp(path, "-") ? path : "<stdin>";
+	if (!raw) {
+		cJSON *j = NULL;
+		int rc = spz_json_load(&j, path, SPZ_JSON_VECTORS_MAX,
+		                       "a run input", err);
+		return rc ? rc : load_json(out, count, nested, label, j, n, err);
+	}
 	char *text;
 	size_t len;
-	const char *label = strcmp(path, "-") ? path : "<stdin>";
-	int rc = spz_slurp_path(&text, &len, path, err);
+	int rc = spz_slurp_path(&text, &len, path, SPZ_JSON_VECTORS_MAX,
+	                        "a run input", err);
 	if (rc)
 		return rc;
-	rc = raw ? load_raw(out, count, nested, label,
-	                    (const unsigned char *)text, len, n, err)
-	         : load_json(out, count, nested, label, text, len, n, err);
+	rc = load_raw(out, count, nested, label, (const unsigned char *)text,
+	              len, n, err);
 	free(text);
 	return rc;
 }

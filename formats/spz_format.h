@@ -66,11 +66,23 @@ spz_file_kind spz_input_kind(const spz_input *in);
 /* Reads exactly n bytes; a short read is SPZ_EFORMAT "truncated in what". */
 int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
                    spz_error *err);
-/* Reads everything left into a malloc'd NUL-terminated buffer. */
-int spz_input_slurp(char **buf, size_t *len, spz_input *in, spz_error *err);
+/* Bytes left to read when the input is a regular file (the size is
+ * known: a reader checks declared lengths against it before allocating);
+ * -1 for a pipe or a terminal. */
+int64_t spz_input_left(const spz_input *in);
+/* Reads everything left into a malloc'd NUL-terminated buffer, at most
+ * cap bytes (a regular file larger than that is refused before a byte is
+ * read; a pipe when it passes the cap); what names the kind of input in
+ * that message ("a raw run input"). */
+int spz_input_slurp(char **buf, size_t *len, spz_input *in, uint64_t cap,
+                    const char *what, spz_error *err);
 /* Opens path ("-" = stdin), reads all of it like spz_input_slurp, closes. */
-int spz_slurp_path(char **buf, size_t *len, const char *path,
-                   spz_error *err);
+int spz_slurp_path(char **buf, size_t *len, const char *path, uint64_t cap,
+                   const char *what, spz_error *err);
+/* The message for an input over its cap: "'x': more than 16 MiB, the
+ * most WHAT may hold". */
+int spz_input_too_big(const char *label, uint64_t cap, const char *what,
+                      spz_error *err);
 
 /*
  * Opens location, a path relative to the folder dir (external data of a

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE /* fallocate */
 #include "model_io.h"
 
+#include "json_strict.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -74,7 +76,7 @@ static uint64_t align_up(uint64_t x)
 static uint64_t payload_bytes(const spz_tensor *t)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t);
-	if (!t->data && !t->codebook)
+	if (!spz_dtype_is_float(t->dtype))
 		return t->raw_len; /* carried bytes (version 2) */
 	return t->codebook ? (n * (uint64_t)t->bits + 7) / 8 : n * 4;
 }
@@ -436,34 +438,77 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
 	return 0;
 }
 
+/* First storage for a payload read from a pipe: it grows as bytes
+ * arrive, so memory follows what was read, not what the manifest says. */
+#define PIPE_START ((uint64_t)1 << 20)
+
 /*
- * Reads one payload of `want` bytes into dst piece by piece, each piece
+ * Reads tensor t's payload of `want` bytes piece by piece, each piece
  * checksummed (and, for a dense tensor, byte-swapped and value-checked)
- * while it is in cache. A bad value is reported only once the CRC has
- * matched: on a corrupt file the CRC is the better message.
+ * while it is in cache, into t->data (dense) or a packed buffer that is
+ * then unpacked into t->codes. sized: the input is a file known to hold
+ * the bytes, so the storage is allocated whole; else it grows with them.
+ * A bad value is reported only once the CRC has matched: on a corrupt
+ * file the CRC is the better message.
  */
-static int read_payload(spz_input *in, spz_tensor *t, uint8_t *dst,
-                        uint64_t want, uint32_t crc_want, spz_error *err)
+static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
+                        uint32_t crc_want, int sized, spz_error *err)
 {
+	/* A carried (raw) tensor got its bytes' storage with its manifest
+	 * entry; it is read as is, with no value checks. */
+	int raw = !spz_dtype_is_float(t->dtype);
+	int dense = !raw && !t->codebook;
+	uint8_t *buf = NULL;
+	uint64_t cap = raw || sized || want < PIPE_START ? want : PIPE_START;
+	if (raw) {
+		buf = t->raw;
+	} else if (dense && sized) {
+		int rc = spz_tensor_alloc(t, err);
+		if (rc)
+			return rc;
+		buf = (uint8_t *)t->data;
+	} else if (!(buf = malloc((size_t)cap + 4))) {
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	}
+	if (dense)
+		t->data = (float *)buf;
 	uint64_t start = in->consumed;
 	uint32_t crc = 0;
 	spz_error bad = {0};
-	int bad_rc = 0;
-	for (uint64_t off = 0; off < want;) {
+	int bad_rc = 0, rc = 0;
+	for (uint64_t off = 0; !rc && off < want;) {
 		size_t k = want - off > CHUNK ? CHUNK : (size_t)(want - off);
-		spz_error sub;
-		if (spz_input_read(in, dst + off, k, "payload", &sub)) {
-			if (sub.code != SPZ_EFORMAT)
-				return spz_fail(err, sub.code, "%s", sub.text);
-			return spz_fail(err, SPZ_EFORMAT,
-			                "'%s': truncated in tensor '%s' (%llu of "
-			                "%llu bytes)", in->label, t->name,
-			                (unsigned long long)(in->consumed - start),
-			                (unsigned long long)want);
+		if (off + k > cap) {
+			uint64_t nc = cap * 2 < want ? cap * 2 : want;
+			nc = nc < off + k ? off + k : nc;
+			uint8_t *nb = realloc(buf, (size_t)nc + 4);
+			if (!nb) {
+				rc = spz_fail(err, SPZ_ENOMEM, "out of memory for "
+				              "tensor '%s'", t->name);
+				break;
+			}
+			buf = nb;
+			cap = nc;
+			if (dense)
+				t->data = (float *)buf;
 		}
-		crc = spz_crc32(crc, dst + off, k);
-		if (t->data) {
-			spz_le32_to_host(dst + off, k / 4);
+		spz_error sub;
+		if (spz_input_read(in, buf + off, k, "payload", &sub)) {
+			if (sub.code != SPZ_EFORMAT)
+				rc = spz_fail(err, sub.code, "%s", sub.text);
+			else
+				rc = spz_fail(err, SPZ_EFORMAT, "'%s': truncated in "
+				              "tensor '%s' (%llu of %llu bytes)",
+				              in->label, t->name,
+				              (unsigned long long)(in->consumed -
+				                                   start),
+				              (unsigned long long)want);
+			break;
+		}
+		crc = spz_crc32(crc, buf + off, k);
+		if (dense) {
+			spz_le32_to_host(buf + off, k / 4);
 			if (!bad_rc)
 				bad_rc = spz_tensor_check_values(
 					t, (int64_t)(off / 4), (int64_t)(k / 4),
@@ -471,18 +516,27 @@ static int read_payload(spz_input *in, spz_tensor *t, uint8_t *dst,
 		}
 		off += k;
 	}
-	if (spz_crc_mismatch(crc_want, crc))
-		return spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
-		                "(the file is corrupt)", in->label, t->name);
-	if (bad_rc)
-		return spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
-	return 0;
+	if (!rc && spz_crc_mismatch(crc_want, crc))
+		rc = spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
+		              "(the file is corrupt)", in->label, t->name);
+	if (!rc && bad_rc)
+		rc = spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
+	if (!dense && !raw) {
+		if (!rc)
+			rc = spz_tensor_alloc(t, err);
+		if (!rc)
+			rc = unpack_codes(t, buf, in->label, err);
+		free(buf);
+	}
+	return rc;
 }
 
 static int read_payloads(spz_model *m, const spz_section *sec,
                          spz_input *in, spz_error *err)
 {
 	const char *label = in->label;
+	/* Offsets count from here, the start of the data area. */
+	int64_t left = spz_input_left(in);
 	uint64_t pos = 0;
 	char what[300];
 	for (size_t i = 0; i < m->n_tensors; i++) {
@@ -500,19 +554,22 @@ static int read_payloads(spz_model *m, const spz_section *sec,
 			                "'%s': tensor '%s': offset %llu is not the "
 			                "next 64-byte boundary", label, t->name,
 			                (unsigned long long)sec[i].offset);
+		/* A file too short for the payload fails before its storage
+		 * is allocated. */
+		if (left >= 0 && sec[i].offset <= (uint64_t)left &&
+		    want > (uint64_t)left - sec[i].offset) {
+			uint64_t have = (uint64_t)left - sec[i].offset;
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': truncated in tensor '%s' (%llu of "
+			                "%llu bytes)", label, t->name,
+			                (unsigned long long)have,
+			                (unsigned long long)want);
+		}
 		snprintf(what, sizeof what, "padding before tensor '%s'",
 		         t->name);
 		int rc = skip(in, sec[i].offset - pos, what, err);
-		if (rc)
-			return rc;
-		uint8_t *packed = NULL;
-		uint8_t *dst = t->data ? (uint8_t *)t->data : t->raw;
-		if (t->codebook && !(dst = packed = malloc(want + 1)))
-			return spz_fail(err, SPZ_ENOMEM, "out of memory");
-		rc = read_payload(in, t, dst, want, sec[i].crc, err);
-		if (!rc && t->codebook)
-			rc = unpack_codes(t, packed, label, err);
-		free(packed);
+		if (!rc)
+			rc = read_payload(in, t, want, sec[i].crc, left >= 0, err);
 		if (rc)
 			return rc;
 		pos = sec[i].offset + want;
@@ -583,13 +640,12 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 
 static int read_json(spz_model **out, spz_input *in, spz_error *err)
 {
-	char *text;
-	size_t len;
-	int rc = spz_input_slurp(&text, &len, in, err);
-	if (rc)
-		return rc;
-	rc = spz_parse_manifest(out, NULL, text, len, in->label, in->dir, err);
-	free(text);
+	cJSON *j = NULL;
+	int rc = spz_json_read(&j, in, SPZ_JSON_MODEL_MAX, "a JSON model", err);
+	if (!rc)
+		rc = spz_manifest_from_json(out, NULL, j, in->label, in->dir,
+		                            err);
+	cJSON_Delete(j);
 	return rc;
 }
 

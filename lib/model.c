@@ -383,6 +383,35 @@ int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
 	return append_tensor(out, m, t, err);
 }
 
+int spz_model_add_tensor_shape(spz_tensor **out, spz_model *m,
+                               const char *name, const int64_t *dims,
+                               int ndims, spz_error *err)
+{
+	int64_t n;
+	int rc = tensor_shape(&n, m, name, dims, ndims, err);
+	if (rc)
+		return rc;
+	spz_tensor t = {.dtype = SPZ_DTYPE_FLOAT, .ndims = ndims};
+	memcpy(t.dims, dims, (size_t)ndims * sizeof *dims);
+	if (!(t.name = dupstr(name)))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                name);
+	return append_tensor(out, m, t, err);
+}
+
+int spz_tensor_alloc(spz_tensor *t, spz_error *err)
+{
+	size_t n = (size_t)spz_tensor_elements(t);
+	if (t->codebook && !t->codes)
+		t->codes = spz_alloc_big(n + 1, 0);
+	else if (!t->codebook && !t->data)
+		t->data = alloc_floats(n + 1, 0);
+	if (t->codebook ? !t->codes : !t->data)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	return 0;
+}
+
 int spz_model_add_raw_tensor(spz_tensor **out, spz_model *m,
                              const char *name, int dtype,
                              const int64_t *dims, int ndims, const void *raw,

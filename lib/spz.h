@@ -275,6 +275,19 @@ int spz_model_add_tensor(spz_tensor **out, spz_model *m, const char *name,
                          const int64_t *dims, int ndims, const float *data,
                          spz_error *err);
 /*
+ * spz_model_add_tensor for a reader that has not yet seen the values: the
+ * tensor gets its name and dims but no storage (data NULL), so a count a
+ * file merely declares commits no memory. The reader checks the values
+ * are there, then calls spz_tensor_alloc (or sets data itself, malloc'd)
+ * before the model leaves it.
+ */
+int spz_model_add_tensor_shape(spz_tensor **out, spz_model *m,
+                               const char *name, const int64_t *dims,
+                               int ndims, spz_error *err);
+/* Allocates t's missing storage, uninitialized: the codes when t has a
+ * codebook, else the float data (elements() of them). SPZ_ENOMEM. */
+int spz_tensor_alloc(spz_tensor *t, spz_error *err);
+/*
  * Appends a raw tensor of a dtype that is not float-like, its raw_len
  * bytes copied from raw (NULL: zero-filled). SPZ_EINVAL for a
  * float-like dtype; SPZ_ERANGE when a fixed-size dtype's raw_len is not

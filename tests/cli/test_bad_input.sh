@@ -53,7 +53,7 @@ bad "not JSON, not binary" "$T/text.txt" "'$T/text.txt': not an spz model \(neit
 printf '{"format": "spz-model",\n "version": 1,\n oops}\n' >"$T/syntax.json"
 bad "JSON syntax error" "$T/syntax.json" "'$T/syntax.json': not JSON \(syntax error at line 3\)"
 printf '{"format": "spz-model", "version": 1} trailing\n' >"$T/trail.json"
-bad "text after the JSON" "$T/trail.json" "'$T/trail.json': not JSON \(text after the end of the model at line 1\)"
+bad "text after the JSON" "$T/trail.json" "'$T/trail.json': not JSON \(text after the end of the JSON value at line 1\)"
 echo '[1, 2, 3]' >"$T/array.json"
 bad "a JSON array" "$T/array.json" "'$T/array.json': not an spz model \(no \"format\": \"spz-model\"\)"
 echo '{"format": "spz-model", "version": 1, "name": "t", "nodes": 3, "initializers": []}' >"$T/shape.json"

@@ -119,7 +119,7 @@ bad_config() { # NAME CONTENT PATTERN
 	expect_rc 1 "config $1: exit 1"; expect_err "$3" "config $1: message"
 	expect_one_line "config $1: one line"; expect_no_file "$T/bad.spzm" "config $1: no file"
 }
-bad_config "not JSON" '{"rules": [' "'.*bad\.json': not a prune config"
+bad_config "not JSON" '{"rules": [' "'.*bad\.json': not JSON \(syntax error at line 1\)"
 bad_config "unknown key" '{"rules": [], "sparsity": 0.5}' 'unknown key "sparsity"'
 bad_config "rule shape" '{"rules": [{"match": "fc1.weight"}]}' 'rule 0 must be \{"match": GLOB, "sparsity": S\}'
 bad_config "sparsity range" '{"rules": [{"match": "fc1.weight", "sparsity": 1}]}' 'rule 0: sparsity must be in \[0, 1\)'

@@ -355,7 +355,7 @@ static const struct {
 	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
 	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
 	 "[]} , \"history\": 5}", SPZ_EFORMAT,
-	 "not JSON (text after the end of the model at line 1)"},
+	 "not JSON (text after the end of the JSON value at line 1)"},
 	{"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\", "
 	 "\"inputs\": [], \"outputs\": [], \"nodes\": [], \"initializers\": "
 	 "[], \"history\": 5}", SPZ_EFORMAT, "\"history\" must be an array"},

@@ -219,6 +219,50 @@ START_TEST(raw_tensors)
 }
 END_TEST
 
+/* A tensor added by shape has no storage until spz_tensor_alloc, so a
+ * huge declared count commits nothing; the model frees either state. */
+START_TEST(tensor_shape_then_alloc)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "m"), 0);
+	spz_tensor *t;
+	spz_error err = {0};
+	int64_t huge[2] = {65536, 65536}, small[2] = {3, 2}, bad[1] = {-1};
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "big", huge, 2, &err),
+	                 0);
+	ck_assert_ptr_null(t->data);
+	ck_assert_int_eq(spz_tensor_elements(t), 4294967296LL);
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "big", small, 2,
+	                                            &err), SPZ_EEXIST);
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "neg", bad, 1, &err),
+	                 SPZ_ERANGE);
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "s", small, 2, &err),
+	                 0);
+	ck_assert_int_eq(spz_tensor_alloc(t, &err), 0);
+	ck_assert_ptr_nonnull(t->data);
+	for (int i = 0; i < 6; i++)
+		t->data[i] = (float)i;
+	float *keep = t->data;
+	ck_assert_int_eq(spz_tensor_alloc(t, &err), 0); /* already there */
+	ck_assert_ptr_eq(t->data, keep);
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "q", small, 2, &err),
+	                 0);
+	float *book = malloc(2 * sizeof *book);
+	book[0] = 0;
+	book[1] = 1;
+	spz_tensor_set_quantized(t, 1, book, 2, NULL);
+	ck_assert_int_eq(spz_tensor_alloc(t, &err), 0);
+	ck_assert_ptr_nonnull(t->codes);
+	ck_assert_ptr_null(t->data);
+	int64_t none[1] = {0};
+	ck_assert_int_eq(spz_model_add_tensor_shape(&t, m, "e", none, 1, &err),
+	                 0);
+	ck_assert_int_eq(spz_tensor_alloc(t, &err), 0);
+	ck_assert_ptr_nonnull(t->data);
+	spz_model_free(m); /* "big" without storage is freed too */
+}
+END_TEST
+
 START_TEST(text_check)
 {
 	ck_assert_int_eq(spz_text_check("fc1.weight", 10), -1);
@@ -252,6 +296,7 @@ Suite *model_suite(void)
 	tcase_add_test(tc, gen_mlp_shape_and_he_init);
 	tcase_add_test(tc, raw_tensors);
 	tcase_add_test(tc, text_check);
+	tcase_add_test(tc, tensor_shape_then_alloc);
 	suite_add_tcase(s, tc);
 	return s;
 }

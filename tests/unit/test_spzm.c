@@ -376,7 +376,7 @@ START_TEST(payload_and_layout_refusals)
 		 "tensor 'fc.weight': length 76 differs from the 80 bytes"},
 		{"\"offset\": 0", "\"offset\": \"0\"",
 		 "tensor 0: \"offset\" must be an integer"},
-		{"\"crc32\": ", "\"crc\": ", "tensor 0: \"crc32\" must be an integer"},
+		{"\"crc32\": ", "\"crc\": ", "initializer 0: unknown key \"crc\""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *bad = replace(man, cases[i].from, cases[i].to);
