@@ -135,16 +135,20 @@ int spz_activity_load(spz_activity **out, const char *path, spz_error *err)
 	if (rc)
 		return rc;
 	img_reader r;
-	rc = img_slurp(&r, &in, err);
-	spz_input_close(&in);
-	if (rc)
+	/* The reader pulls sections from the input as it goes: the input
+	 * stays open until the parse is over. */
+	rc = img_open(&r, &in, 0, err);
+	if (rc) {
+		spz_input_close(&in);
 		return rc;
+	}
 	spz_activity *a = calloc(1, sizeof *a);
 	if (!a)
 		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	else
 		rc = parse(a, &r);
 	free((void *)r.p);
+	spz_input_close(&in);
 	if (rc) {
 		spz_activity_free(a);
 		return rc;

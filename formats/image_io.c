@@ -214,6 +214,11 @@ int img_prefix(img_reader *r, unsigned *kind)
 
 int img_slurp(img_reader *r, spz_input *in, spz_error *err)
 {
+	return img_open(r, in, 1, err);
+}
+
+int img_open(img_reader *r, spz_input *in, int image, spz_error *err)
+{
 	memset(r, 0, sizeof *r);
 	r->label = in->label;
 	r->err = err;
@@ -225,7 +230,7 @@ int img_slurp(img_reader *r, spz_input *in, spz_error *err)
 	                   .n = in->n_head - in->head_pos,
 	                   .label = in->label, .err = err, .size = -1};
 	unsigned kind;
-	if (head.n >= SPZ_IMAGE_PREFIX) {
+	if (image && head.n >= SPZ_IMAGE_PREFIX) {
 		int rc = img_prefix(&head, &kind);
 		if (rc)
 			return rc;

@@ -59,6 +59,10 @@ int img_prefix(img_reader *r, unsigned *kind);
  * (magic, version) is checked from the bytes sniffed already, before
  * anything else is read. */
 int img_slurp(img_reader *r, spz_input *in, spz_error *err);
+/* The same reader over any file of this byte-level kind (an activity
+ * mask has its own magic): with image == 0 the image prefix is not
+ * checked up front. */
+int img_open(img_reader *r, spz_input *in, int image, spz_error *err);
 
 /* Sequential writer; each section ends with img_w_crc. */
 typedef struct img_writer {
