@@ -47,7 +47,7 @@ START_TEST(bad_configs_are_named)
 	static const struct {
 		const char *text, *msg;
 	} bad[] = {
-		{"{\"rules\": [", "not a prune config"},
+		{"{\"rules\": [", "not JSON (syntax error at line 1)"},
 		{"[]", "not a prune config"},
 		{"{\"rules\": {}}", "not a prune config"},
 		{"{\"rules\": [], \"x\": 1}", "unknown key \"x\""},
