@@ -2434,3 +2434,74 @@ int spz_onnx_save(const spz_model *m, const char *path,
 	}
 	return spz_output_commit(&o, err);
 }
+
+/* ------------------------------------------------------------------ */
+/* Shapes recorded in the graph                                        */
+
+/* The first field num of the message [p, end) of wire PB_LEN, or NULL. */
+static int sub_message(pb_field *out, const uint8_t *p, const uint8_t *end,
+                       uint32_t num)
+{
+	pb_field f;
+	const char *why;
+	while (pb_next(&f, &p, end, &why) == 1)
+		if (f.num == num && f.wire == PB_LEN) {
+			*out = f;
+			return 1;
+		}
+	return 0;
+}
+
+/* TypeProto -> tensor_type -> shape -> dims; 1 when every dim is a
+ * known non-negative value. */
+static int shape_of(int64_t *dims, int *ndims, const pb_field *type)
+{
+	pb_field tt, shape, f;
+	const char *why;
+	if (!sub_message(&tt, type->data, type->data + type->len, 1) ||
+	    !sub_message(&shape, tt.data, tt.data + tt.len, 2))
+		return 0;
+	const uint8_t *p = shape.data, *end = shape.data + shape.len;
+	int n = 0;
+	while (pb_next(&f, &p, end, &why) == 1) {
+		if (f.num != 1 || f.wire != PB_LEN)
+			continue;
+		if (n >= SPZ_MAX_DIMS)
+			return 0;
+		const uint8_t *q = f.data, *qe = f.data + f.len;
+		pb_field d;
+		int known = 0;
+		while (pb_next(&d, &q, qe, &why) == 1)
+			if (d.num == 1 && d.wire == PB_VARINT &&
+			    d.v <= INT32_MAX) {
+				dims[n] = (int64_t)d.v;
+				known = 1;
+			}
+		if (!known)
+			return 0;
+		n++;
+	}
+	*ndims = n;
+	return 1;
+}
+
+int spz_onnx_input_dims(int64_t *dims, int *ndims, const spz_model *m,
+                        const char *name)
+{
+	pb_field g, f;
+	const char *why;
+	if (!m->onnx || !sub_message(&g, m->onnx, m->onnx + m->onnx_len, 7))
+		return 0;
+	const uint8_t *p = g.data, *end = g.data + g.len;
+	size_t nl = strlen(name);
+	while (pb_next(&f, &p, end, &why) == 1) {
+		pb_field nm, type;
+		if (f.num != 11 || f.wire != PB_LEN ||
+		    !sub_message(&nm, f.data, f.data + f.len, 1) ||
+		    nm.len != nl || memcmp(nm.data, name, nl))
+			continue;
+		return sub_message(&type, f.data, f.data + f.len, 2) &&
+		       shape_of(dims, ndims, &type);
+	}
+	return 0;
+}
