@@ -605,6 +605,7 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
 	arch_json(j, x->arch);
 	other_json(j, x->other);
+	arch_conv_json(j, x->arch);
 	cJSON *ls = cJSON_AddArrayToObject(j, "layers");
 	for (size_t i = 0; i < r->n_layers; i++)
 		cJSON_AddItemToArray(ls, layer_json(&r->layers[i], x, i));

@@ -408,3 +408,37 @@ int arch_png(unsigned char **png, size_t *len, const struct arch_ctx *a,
 	spz_rgb_free(img);
 	return rc;
 }
+
+void arch_conv_json(cJSON *j, const struct arch_ctx *a)
+{
+	if (!a->ar || a->ar->n_layers <= a->n)
+		return;
+	cJSON *arr = cJSON_AddArrayToObject(j, "conv_layers");
+	for (size_t i = a->n; arr && i < a->ar->n_layers; i++) {
+		const spz_arch_layer *l = &a->ar->layers[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "name", l->name);
+		cJSON *d = cJSON_AddObjectToObject(o, "designs");
+		for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
+			if (!(a->ar->designs & (1u << k)))
+				continue;
+			const spz_arch_figures *g = &l->fig[k];
+			if (!g->applies) {
+				cJSON_AddNullToObject(d, spz_arch_name(k));
+				continue;
+			}
+			cJSON *x = figures_json(g);
+			if (k == 1) {
+				cJSON_AddBoolToObject(x, "conv", 1);
+				cJSON_AddNumberToObject(x, "nonzero_neurons",
+				                        (double)l->cnv.nonzeros);
+				cJSON_AddNumberToObject(x, "neurons",
+				                        (double)l->cnv.neurons);
+				cJSON_AddBoolToObject(x, "dense_first",
+				                      l->cnv.dense_first);
+			}
+			cJSON_AddItemToObject(d, spz_arch_name(k), x);
+		}
+	}
+}

@@ -59,6 +59,8 @@ void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i);
 void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
                      size_t i);
 void arch_json(cJSON *j, const struct arch_ctx *a);
+/* "conv_layers": the designs on the conv layers (not in the image). */
+void arch_conv_json(cJSON *j, const struct arch_ctx *a);
 /* The speedup chart of the model as PNG bytes (malloc'd). */
 int arch_png(unsigned char **png, size_t *len, const struct arch_ctx *a,
              const char *model, spz_error *err);

@@ -352,7 +352,7 @@ static int scan_tensor(rd *r, tinfo *t, const uint8_t *p, size_t n,
 					val = g;
 			}
 			char num[32] = "";
-			if (val.len < sizeof num)
+			if (val.data && val.len < sizeof num)
 				memcpy(num, val.data, val.len);
 			char *endp;
 			if (key.data && str_is(&key, "location")) {
