@@ -746,9 +746,9 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 			cur = prev->output;
 		} else if (n->n_inputs < 1 || strcmp(n->inputs[0], cur)) {
 			rc = spz_fail(err, SPZ_EUNSUPPORTED,
-			              "node '%s' (%s) does not take the previous "
+			              "node '%s' does not take the previous "
 			              "layer's output '%s': spz pack needs a chain "
-			              "of fully connected layers", nm, n->op, cur);
+			              "of fully connected layers", nm, cur);
 		} else if (!prev && !pre.pre_op && (!strcmp(n->op, "Flatten") ||
 		                                    !strcmp(n->op, "Reshape"))) {
 			rc = take_pre(&pre, m, n, err);
