@@ -138,9 +138,16 @@ int other_collect(struct other_ctx *o, const spz_model *m,
 		any_conv |= !strcmp(m->nodes[i].op, "Conv");
 	if (any_conv && sample_dims(o, m, in_shape, n_in)) {
 		spz_error err = {0};
-		if (spz_forward_new(&f, m, o->sample, o->n_sample, &err))
-			return cli_error("'%s': the shapes of the conv layers: %s",
-			                 m->name, err.text);
+		/* A shape the user gave must fit; one the graph records but
+		 * the forward pass cannot follow (an op it lacks) only leaves
+		 * the conv MACs unknown. */
+		if (spz_forward_new(&f, m, o->sample, o->n_sample, &err)) {
+			if (n_in)
+				return cli_error("'%s': --input-shape: %s", m->name,
+				                 err.text);
+			f = NULL;
+			o->shape_from = NULL;
+		}
 	}
 	int rc = 0;
 	if (!(o->v = calloc(m->n_nodes ? m->n_nodes : 1, sizeof *o->v)))
@@ -243,8 +250,9 @@ void other_text(FILE *f, const struct other_ctx *o, int markdown)
 		fprintf(f, "%sconv shapes from the %s\n", markdown ? "\n" : "",
 		        o->shape_from);
 	if (unknown)
-		fprintf(f, "%sconv MACs unknown: the model records no input "
-		        "shape; give --input-shape C,H,W\n", markdown ? "\n" : "");
+		fprintf(f, "%sconv MACs unknown: no input shape the forward "
+		        "pass can follow; give --input-shape C,H,W\n",
+		        markdown ? "\n" : "");
 }
 
 void other_json(cJSON *j, const struct other_ctx *o)

@@ -509,9 +509,10 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (n->n_inputs >= 3 && n->inputs[2][0]) {
 		const spz_tensor *b = spz_model_tensor(m, n->inputs[2]);
-		if (!b || spz_tensor_elements(b) != l->rows)
+		if (!b || (!b->data && !b->codebook) ||
+		    spz_tensor_elements(b) != l->rows)
 			return spz_fail(err, SPZ_EUNSUPPORTED,
-			                "node '%s': bias '%s' must be an "
+			                "node '%s': bias '%s' must be a float "
 			                "initializer of %lld values", nm,
 			                n->inputs[2], (long long)l->rows);
 		float *bv = malloc((size_t)l->rows * sizeof *bv + 1);
@@ -556,7 +557,8 @@ static int fold_add(spz_eie_layer *l, const spz_model *m, const spz_node *n,
 	const char *bname = n->inputs[first ? 0 : 1];
 	const spz_tensor *b = spz_model_tensor(m, bname);
 	char lb[256];
-	if (!b || b->ndims != 1 || b->dims[0] != l->rows)
+	if (!b || b->ndims != 1 || b->dims[0] != l->rows ||
+	    (!b->data && !b->codebook))
 		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Add): adds "
 		                "'%s' to layer '%s', which is not a 1-D "
 		                "initializer of %lld values (a bias)",
@@ -673,7 +675,7 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 		                      spz_model_tensor(m, n->inputs[1]) : NULL;
 		spz_eie_layer *prev = e->n_layers ?
 		                      &e->layers[e->n_layers - 1] : NULL;
-		if (w && w->ndims == 2) {
+		if (w && w->ndims == 2 && (w->data || w->codebook)) {
 			spz_eie_layer *l = &e->layers[e->n_layers++];
 			rc = describe_layer(l, m, n, err);
 			if (!rc)
@@ -683,7 +685,8 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 			 * just left out. */
 			const spz_tensor *b = spz_model_tensor(m,
 				n->inputs[!strcmp(n->inputs[0], prev->linear_out)]);
-			int f = b && b->ndims == 1 && b->dims[0] == prev->rows ?
+			int f = b && b->ndims == 1 && b->dims[0] == prev->rows &&
+			        (b->data || b->codebook) ?
 			        fold_add(prev, m, n, err) : 0;
 			rc = f < 0 ? f : 0;
 		}
