@@ -243,15 +243,17 @@ static int check_msg(rd *r, int msg, const uint8_t *p, size_t n, int depth)
 /* A span of the file as a NUL-terminated name, checked as text. */
 static int get_name(rd *r, char **out, const pb_field *f, const char *what)
 {
-	int64_t at = spz_text_check((const char *)f->data, f->len);
-	if (at >= 0 || memchr(f->data, 0, f->len))
+	/* An absent field (zeroed, data NULL) is the empty name. */
+	const char *d = f->data ? (const char *)f->data : "";
+	int64_t at = spz_text_check(d, f->len);
+	if (at >= 0 || memchr(d, 0, f->len))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s is not valid "
 		                "text (byte %lld of the name)", r->label, what,
 		                (long long)(at >= 0 ? at : 0));
 	char *s = malloc(f->len + 1);
 	if (!s)
 		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
-	memcpy(s, f->data, f->len);
+	memcpy(s, d, f->len);
 	s[f->len] = 0;
 	*out = s;
 	return 0;
