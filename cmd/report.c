@@ -900,7 +900,10 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 		 * connected layers are reported as EIE, the rest as not. */
 		spz_eie_options fc = *eo;
 		fc.fc_only = 1;
-		rc = spz_report_pack(e, *m, &fc, bits, &err);
+		spz_error first = err;
+		/* No layer for EIE at all: the chain's refusal says why. */
+		if ((rc = spz_report_pack(e, *m, &fc, bits, &err)))
+			err = first;
 	}
 	if (rc) {
 		spz_model_free(*m);
