@@ -86,7 +86,7 @@ static void conv_figures(struct other_node *v, const spz_node *n,
 	v->macs_dense = (uint64_t)(w->dims[0] * k * pos);
 	v->macs_sparse = v->w_nonzeros * (uint64_t)pos;
 	v->conv = 1;
-	int64_t group, dil, stride, pad;
+	int64_t group = 1, dil = 1, stride = 1, pad = 0;
 	const spz_attr *ap = spz_node_attr(n, "auto_pad");
 	v->cnv_ok = uniform(n, "group", 1, &group) && group == 1 &&
 	            uniform(n, "dilations", 1, &dil) && dil == 1 &&
