@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "report_arch.h"
+#include "report_other.h"
 
 enum form { FORM_TEXT, FORM_JSON, FORM_CSV, FORM_MARKDOWN };
 
@@ -33,6 +34,7 @@ struct ctx {
 	int what_if_bits;        /* code bits assumed, 0 when none was */
 	int *quantized;          /* per layer: the weight was quantized */
 	const struct arch_ctx *arch; /* --arch comparison, Huffman sizes */
+	const struct other_ctx *other; /* nodes EIE does not run */
 };
 
 /* ------------------------------------------------------------------ */
@@ -348,6 +350,7 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 		        x->activity);
 	for (int g = 1; g <= 5; g++)
 		print_group(f, x, g);
+	other_text(f, x->other, 0);
 	arch_text(f, x->arch, 0);
 	fprintf(f, "\nSRAM capacity per PE: %llu B sparse matrix, %llu B "
 	        "pointers\n", (unsigned long long)r->sram_matrix_capacity,
@@ -434,6 +437,7 @@ static void print_markdown(FILE *f, const struct ctx *x)
 			fputc('\n', f);
 		}
 	}
+	other_text(f, x->other, 1);
 	arch_text(f, x->arch, 1);
 }
 
@@ -600,6 +604,8 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 	cJSON_AddNumberToObject(s, "sram_read_32", t->sram_read_32);
 	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
 	arch_json(j, x->arch);
+	other_json(j, x->other);
+	arch_conv_json(j, x->arch);
 	cJSON *ls = cJSON_AddArrayToObject(j, "layers");
 	for (size_t i = 0; i < r->n_layers; i++)
 		cJSON_AddItemToArray(ls, layer_json(&r->layers[i], x, i));
@@ -888,11 +894,48 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 	else
 		rc = spz_model_read(m, &in, &err);
 	spz_input_close(&in);
-	if (!rc && (rc = spz_report_pack(e, *m, eo, bits, &err))) {
+	if (!rc && (rc = spz_report_pack(e, *m, eo, bits, &err)) ==
+	    SPZ_EUNSUPPORTED) {
+		/* Not a chain EIE runs whole (a Conv net): its fully
+		 * connected layers are reported as EIE, the rest as not. */
+		spz_eie_options fc = *eo;
+		fc.fc_only = 1;
+		spz_error first = err;
+		/* No layer for EIE at all: the chain's refusal says why. */
+		if ((rc = spz_report_pack(e, *m, &fc, bits, &err)))
+			err = first;
+	}
+	if (rc) {
 		spz_model_free(*m);
 		*m = NULL;
 	}
 	return rc ? cli_fail(&err) : 0;
+}
+
+/* --input-shape C,H,W: 1 to SPZ_MAX_DIMS - 1 dims of one sample. */
+static int parse_shape(int64_t *dims, const char *s)
+{
+	int n = 0;
+	const char *p = s;
+	while (*p) {
+		char part[32];
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		int64_t v;
+		if (n == SPZ_MAX_DIMS - 1 || len >= sizeof part)
+			break;
+		memcpy(part, p, len);
+		part[len] = 0;
+		if (cli_parse_i64(part, &v) || v < 1 || v > INT32_MAX)
+			break;
+		dims[n++] = v;
+		if (!c)
+			return n;
+		p = c + 1;
+	}
+	return cli_usage("report", "--input-shape takes 1 to %d sizes of "
+	                 "one sample, like 3,32,32 (C,H,W), not '%s'",
+	                 SPZ_MAX_DIMS - 1, s) ? -1 : -1;
 }
 
 int cmd_report(int argc, char **argv)
@@ -919,13 +962,15 @@ int cmd_report(int argc, char **argv)
 		{"batch", required_argument, 0, 'N'},
 		{"arch-table", required_argument, 0, 'T'},
 		{"seed", required_argument, 0, 'S'},
+		{"input-shape", required_argument, 0, 'H'},
 		{0, 0, 0, 0}};
 	struct arch_cli ac = {NULL, 1, NULL, 1, 1.0, NULL};
 	struct arch_ctx arch = {0};
 	spz_report_options ro = SPZ_REPORT_OPTIONS_INIT;
 	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
 	struct budgets bu = {0};
-	int form = FORM_TEXT, forms = 0, bits = 4;
+	int form = FORM_TEXT, forms = 0, bits = 4, n_shape = 0;
+	int64_t shape[SPZ_MAX_DIMS - 1];
 	int has_pes = 0, has_index = 0, has_bits = 0, has_density = 0;
 	const char *activity = NULL, *energy = NULL, *out = "-", *png = NULL;
 	int c;
@@ -1019,6 +1064,10 @@ int cmd_report(int argc, char **argv)
 				                 "non-negative integer, not '%s'",
 				                 optarg);
 			break;
+		case 'H':
+			if ((n_shape = parse_shape(shape, optarg)) < 0)
+				return EXIT_USAGE;
+			break;
 		default:
 			return cli_opt_error("report", c, argv);
 		}
@@ -1045,19 +1094,22 @@ int cmd_report(int argc, char **argv)
 	spz_model *m = NULL;
 	spz_eie *e = NULL;
 	struct ctx x = {input, "model", NULL, NULL, NULL, &ro, activity, 0,
-	                NULL, &arch};
+	                NULL, &arch, NULL};
 	int rc = read_input(&m, &e, &x.kind, input, &eo, bits,
 	                    has_pes || has_index || has_bits);
 	if (rc) {
 		arch_free(&arch);
 		return rc;
 	}
+	struct other_ctx other = {0};
 	x.model = m;
 	x.eie = e;
+	x.other = &other;
+	rc = other_collect(&other, m, e, shape, n_shape);
 	x.quantized = calloc(e->n_layers, sizeof *x.quantized);
 	double *dens = calloc(e->n_layers, sizeof *dens);
 	uint64_t *heads = calloc(e->n_layers, sizeof *heads);
-	if (!x.quantized || !dens || !heads)
+	if (!rc && (!x.quantized || !dens || !heads))
 		rc = cli_error("out of memory");
 	for (size_t i = 0; !rc && i < e->n_layers; i++) {
 		const spz_tensor *t = m ? spz_model_tensor(m, e->layers[i].weight)
@@ -1072,7 +1124,8 @@ int cmd_report(int argc, char **argv)
 	ro.nm_m = nm_group(m);
 	if (!rc && activity) {
 		int is_mask = 0;
-		rc = arch_read_masks(&arch, &is_mask, dens, activity, e);
+		rc = arch_read_masks(&arch, &is_mask, dens, activity, e,
+		                     &other);
 		if (!rc && !is_mask)
 			rc = load_activity(dens, activity, e);
 		ro.layer_act_density = dens;
@@ -1082,7 +1135,8 @@ int cmd_report(int argc, char **argv)
 		rc = cli_fail(&err);
 	x.rep = rep;
 	if (!rc)
-		rc = arch_compute(&arch, &ac, e, rep, activity ? dens : NULL);
+		rc = arch_compute(&arch, &ac, e, rep, activity ? dens : NULL,
+		                  &other);
 
 	struct figure *figs = NULL;
 	size_t n_figs = 0;
@@ -1138,6 +1192,7 @@ int cmd_report(int argc, char **argv)
 		rc = EXIT_CHECK;
 	}
 	free_figures(figs, n_figs);
+	other_free(&other);
 	arch_free(&arch);
 	spz_report_free(rep);
 	free(dens);

@@ -26,8 +26,18 @@ int arch_options(struct arch_ctx *a, const struct arch_cli *c)
 	return 0;
 }
 
+/* Whether name is a conv layer the comparison runs (not in the image). */
+static int is_conv(const struct other_ctx *o, const char *name)
+{
+	for (size_t k = 0; o && k < o->n; k++)
+		if (o->v[k].conv && !strcmp(o->v[k].name, name))
+			return 1;
+	return 0;
+}
+
 int arch_read_masks(struct arch_ctx *a, int *is_mask, double *dens,
-                    const char *path, const spz_eie *e)
+                    const char *path, const spz_eie *e,
+                    const struct other_ctx *other)
 {
 	*is_mask = spz_activity_sniff(path);
 	if (!*is_mask)
@@ -43,7 +53,7 @@ int arch_read_masks(struct arch_ctx *a, int *is_mask, double *dens,
 		while (i < e->n_layers && strcmp(e->layers[i].node,
 		                                 m->layers[k].name))
 			i++;
-		if (i == e->n_layers)
+		if (i == e->n_layers && !is_conv(other, m->layers[k].name))
 			return cli_error("'%s': layer '%s' is not in the model",
 			                 path, m->layers[k].name);
 	}
@@ -81,12 +91,14 @@ static const spz_activity_layer *mask_of(const struct arch_ctx *a,
 
 int arch_compute(struct arch_ctx *a, const struct arch_cli *c,
                  const spz_eie *e, const spz_report *rep,
-                 const double *dens)
+                 const double *dens, const struct other_ctx *other)
 {
-	size_t n = e->n_layers;
+	size_t n = e->n_layers, n_conv = 0;
 	spz_error err = {0};
 	a->n = n;
-	spz_arch_input *in = calloc(n, sizeof *in);
+	for (size_t k = 0; other && k < other->n; k++)
+		n_conv += other->v[k].cnv_ok;
+	spz_arch_input *in = calloc(n + n_conv, sizeof *in);
 	a->huff = calloc(n, sizeof *a->huff);
 	a->dch_bits = calloc(n + 1, sizeof *a->dch_bits);
 	a->dch_rate = calloc(n + 1, sizeof *a->dch_rate);
@@ -128,6 +140,26 @@ int arch_compute(struct arch_ctx *a, const struct arch_cli *c,
 		a->dch_bits[n] += a->dch_bits[i];
 		dense_total += r->formats.dense;
 	}
+	/* The conv layers: Cnvlutin's own; EIE cannot run them. */
+	for (size_t k = 0, i = n; !rc && other && k < other->n; k++) {
+		const struct other_node *v = &other->v[k];
+		if (!v->cnv_ok)
+			continue;
+		spz_arch_input *x = &in[i++];
+		x->name = v->name;
+		x->shape = v->shape;
+		x->conv = 1;
+		x->is_24 = v->is_24;
+		x->eie_cycles = -1;
+		const spz_activity_layer *m = mask_of(a, v->name);
+		if (m && (int64_t)m->c == v->shape.c_in &&
+		    (int64_t)m->h == v->shape.h && (int64_t)m->w == v->shape.w) {
+			x->mask = m->mask;
+			x->n_samples = a->masks->n_samples;
+		}
+		x->act_density = c->act_density;
+		any_conv = 1;
+	}
 	if (!rc) {
 		a->dch_rate[n] = a->dch_bits[n] ? (double)dense_total /
 		                                  (double)a->dch_bits[n] : 0;
@@ -136,7 +168,7 @@ int arch_compute(struct arch_ctx *a, const struct arch_cli *c,
 			a->opts.designs &= ~SPZ_ARCH_CNVLUTIN;
 		a->opts.pes = rep->pes;
 		a->opts.clock_mhz = rep->clock_mhz;
-		if (spz_arch_compare(&a->ar, in, n, &a->opts, &err))
+		if (spz_arch_compare(&a->ar, in, n + n_conv, &a->opts, &err))
 			rc = cli_fail(&err);
 	}
 	free(in);
@@ -152,7 +184,16 @@ void arch_free(struct arch_ctx *a)
 	free(a->dch_rate);
 }
 
+/* Row i of the EIE image's layers (a->n of them), the total at a->n:
+ * the CSV and JSON rows of report.c. */
 static const spz_arch_layer *row(const struct arch_ctx *a, size_t i)
+{
+	return i < a->n ? &a->ar->layers[i] : &a->ar->total;
+}
+
+/* Row i of every compared layer (the image's, then the conv layers), the
+ * total after them: the text table and the chart. */
+static const spz_arch_layer *any_row(const struct arch_ctx *a, size_t i)
 {
 	return i < a->ar->n_layers ? &a->ar->layers[i] : &a->ar->total;
 }
@@ -174,7 +215,7 @@ void arch_text(FILE *f, const struct arch_ctx *a, int markdown)
 		        "layer", "design", "cycles", "time [us]", "baseline [us]",
 		        "speedup");
 	for (size_t i = 0; i <= r->n_layers; i++) {
-		const spz_arch_layer *l = row(a, i);
+		const spz_arch_layer *l = any_row(a, i);
 		int total = i == r->n_layers;
 		for (int d = 0; d < SPZ_ARCH_COUNT; d++) {
 			const spz_arch_figures *g = &l->fig[d];
@@ -348,7 +389,7 @@ int arch_png(unsigned char **png, size_t *len, const struct arch_ctx *a,
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
 	for (size_t g = 0; g < ng; g++) {
-		const spz_arch_layer *l = row(a, g);
+		const spz_arch_layer *l = any_row(a, g);
 		names[g] = l->name;
 		for (size_t s = 0; s < ns; s++)
 			v[g * ns + s] = l->fig[which[s]].applies
@@ -366,4 +407,38 @@ int arch_png(unsigned char **png, size_t *len, const struct arch_ctx *a,
 		                    img->height, err);
 	spz_rgb_free(img);
 	return rc;
+}
+
+void arch_conv_json(cJSON *j, const struct arch_ctx *a)
+{
+	if (!a->ar || a->ar->n_layers <= a->n)
+		return;
+	cJSON *arr = cJSON_AddArrayToObject(j, "conv_layers");
+	for (size_t i = a->n; arr && i < a->ar->n_layers; i++) {
+		const spz_arch_layer *l = &a->ar->layers[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "name", l->name);
+		cJSON *d = cJSON_AddObjectToObject(o, "designs");
+		for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
+			if (!(a->ar->designs & (1u << k)))
+				continue;
+			const spz_arch_figures *g = &l->fig[k];
+			if (!g->applies) {
+				cJSON_AddNullToObject(d, spz_arch_name(k));
+				continue;
+			}
+			cJSON *x = figures_json(g);
+			if (k == 1) {
+				cJSON_AddBoolToObject(x, "conv", 1);
+				cJSON_AddNumberToObject(x, "nonzero_neurons",
+				                        (double)l->cnv.nonzeros);
+				cJSON_AddNumberToObject(x, "neurons",
+				                        (double)l->cnv.neurons);
+				cJSON_AddBoolToObject(x, "dense_first",
+				                      l->cnv.dense_first);
+			}
+			cJSON_AddItemToObject(d, spz_arch_name(k), x);
+		}
+	}
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "report_other.h"
 
 struct arch_cli {
 	const char *list;       /* --arch, NULL: all that apply */
@@ -39,12 +40,16 @@ int arch_options(struct arch_ctx *a, const struct arch_cli *c);
  * layers and shapes match the image. Returns 0, or the exit code; *is_mask
  * tells the caller not to read the file as JSON. */
 int arch_read_masks(struct arch_ctx *a, int *is_mask, double *dens,
-                    const char *path, const spz_eie *e);
+                    const char *path, const spz_eie *e,
+                    const struct other_ctx *other);
 /* The comparison and the Huffman sizes; dens: per-layer densities (or
- * NULL: act_density). */
+ * NULL: act_density). The conv layers of other whose shape is known
+ * follow the image's layers (EIE skipped: it runs fully connected layers
+ * only), each with its activity mask when the mask file has one of its
+ * size, else --act-density. */
 int arch_compute(struct arch_ctx *a, const struct arch_cli *c,
                  const spz_eie *e, const spz_report *rep,
-                 const double *dens);
+                 const double *dens, const struct other_ctx *other);
 void arch_free(struct arch_ctx *a);
 
 void arch_text(FILE *f, const struct arch_ctx *a, int markdown);
@@ -54,6 +59,8 @@ void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i);
 void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
                      size_t i);
 void arch_json(cJSON *j, const struct arch_ctx *a);
+/* "conv_layers": the designs on the conv layers (not in the image). */
+void arch_conv_json(cJSON *j, const struct arch_ctx *a);
 /* The speedup chart of the model as PNG bytes (malloc'd). */
 int arch_png(unsigned char **png, size_t *len, const struct arch_ctx *a,
              const char *model, spz_error *err);

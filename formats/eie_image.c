@@ -15,6 +15,13 @@
 #define OP_MATMUL 2
 #define FLAG_TRANSPOSED 1
 #define FLAG_BIAS 2
+/* The second flag byte (reserved, 0, before the Add/Flatten forms: older
+ * images read unchanged). */
+#define EXT_ADD 1          /* MatMul's bias by an Add: 2 more names */
+#define EXT_ADD_FIRST 2    /* ... the bias is the Add's first input */
+#define EXT_PRE 4          /* a Flatten/Reshape first: 4 names, values */
+#define EXT_ANON_SHIFT 3   /* SPZ_EIE_ANON_* << 3 */
+#define EXT_ALL 0x7f
 /* Fixed part of a layer descriptor, before its names. */
 #define LAYER_FIXED 44
 /* Smallest layer on file: fixed part, 7 empty names, 1 codebook entry, CRC,
@@ -66,7 +73,10 @@ static void write_layer(img_writer *w, const spz_eie *e,
 	img_w_u8(w, (uint8_t)pb);
 	img_w_u8(w, (uint8_t)(int8_t)l->codebook_frac);
 	img_w_u8(w, (uint8_t)(int8_t)l->bias_frac);
-	img_w_u8(w, 0);
+	img_w_u8(w, (uint8_t)((l->add_node ? EXT_ADD : 0) |
+	                      (l->add_bias_first ? EXT_ADD_FIRST : 0) |
+	                      (l->pre_op ? EXT_PRE : 0) |
+	                      (l->anon << EXT_ANON_SHIFT)));
 	img_w_u32(w, l->codebook_size);
 	img_w_u64(w, l->nonzeros);
 	img_w_u64(w, l->padding);
@@ -74,6 +84,19 @@ static void write_layer(img_writer *w, const spz_eie *e,
 	                        l->linear_out, l->act_node, l->output};
 	for (int i = 0; i < 7; i++)
 		img_w_string(w, names[i]);
+	if (l->add_node) {
+		img_w_string(w, l->add_node);
+		img_w_string(w, l->add_out);
+	}
+	if (l->pre_op) {
+		img_w_string(w, l->pre_op);
+		img_w_string(w, l->pre_node);
+		img_w_string(w, l->pre_input);
+		img_w_string(w, l->pre_shape);
+		img_w_u8(w, (uint8_t)l->n_pre_values);
+		for (int v = 0; v < l->n_pre_values; v++)
+			img_w_u64(w, (uint64_t)l->pre_values[v]);
+	}
 	for (uint32_t c = 0; c < l->codebook_size; c++)
 		img_w_u16(w, (uint16_t)l->codebook[c]);
 	for (int64_t i = 0; l->bias && i < l->rows; i++)
@@ -220,7 +243,7 @@ static int read_descriptor(img_reader *r, spz_eie_layer *l, size_t i,
 	*pb = img_u8(r);
 	l->codebook_frac = (int8_t)img_u8(r);
 	l->bias_frac = (int8_t)img_u8(r);
-	unsigned reserved = img_u8(r);
+	unsigned ext = img_u8(r);
 	l->codebook_size = img_u32(r);
 	l->nonzeros = img_u64(r);
 	l->padding = img_u64(r);
@@ -229,6 +252,32 @@ static int read_descriptor(img_reader *r, spz_eie_layer *l, size_t i,
 	for (int k = 0; k < 7; k++)
 		if ((rc = img_string(r, names[k], k == 2 || k == 5, what)))
 			return rc;
+	if (ext & ~EXT_ALL)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: unknown flags "
+		                "0x%02x", r->label, what, ext);
+	if ((ext & EXT_ADD) &&
+	    ((rc = img_string(r, &l->add_node, 0, what)) ||
+	     (rc = img_string(r, &l->add_out, 0, what))))
+		return rc;
+	l->add_bias_first = (ext & EXT_ADD_FIRST) != 0;
+	l->anon = (ext >> EXT_ANON_SHIFT) & 15;
+	if (ext & EXT_PRE) {
+		if ((rc = img_string(r, &l->pre_op, 0, what)) ||
+		    (rc = img_string(r, &l->pre_node, 0, what)) ||
+		    (rc = img_string(r, &l->pre_input, 0, what)) ||
+		    (rc = img_string(r, &l->pre_shape, 1, what)) ||
+		    (rc = img_need(r, 1, what)))
+			return rc;
+		l->n_pre_values = img_u8(r);
+		if (l->n_pre_values < 1 || l->n_pre_values > 2)
+			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: %d "
+			                "Flatten/Reshape values (1 or 2)",
+			                r->label, what, l->n_pre_values);
+		if ((rc = img_need(r, 8 * (uint64_t)l->n_pre_values, what)))
+			return rc;
+		for (int v = 0; v < l->n_pre_values; v++)
+			l->pre_values[v] = (int64_t)img_u64(r);
+	}
 	snprintf(what, what_n, "layer %zu '%s' descriptor", i, l->node);
 	const char *label = r->label;
 	if (rows < 1 || cols < 1 || rows > INT32_MAX || cols > INT32_MAX)
@@ -238,7 +287,7 @@ static int read_descriptor(img_reader *r, spz_eie_layer *l, size_t i,
 		                (unsigned long long)cols);
 	l->rows = (int64_t)rows;
 	l->cols = (int64_t)cols;
-	if ((op != OP_GEMM && op != OP_MATMUL) || flags > 3 || reserved ||
+	if ((op != OP_GEMM && op != OP_MATMUL) || flags > 3 ||
 	    (*pb != 2 && *pb != 4))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: bad operator, "
 		                "flags or pointer width", label, what);

@@ -35,6 +35,13 @@ uint64_t spz_eie_layer_header_bits(const spz_eie *e, const spz_eie_layer *l)
 	uint64_t bytes = LAYER_FIXED + CRC;
 	for (int i = 0; i < 7; i++)
 		bytes += string_bytes(names[i]);
+	if (l->add_node)
+		bytes += string_bytes(l->add_node) + string_bytes(l->add_out);
+	if (l->pre_op)
+		bytes += string_bytes(l->pre_op) + string_bytes(l->pre_node) +
+		         string_bytes(l->pre_input) +
+		         string_bytes(l->pre_shape) + 1 +
+		         8 * (uint64_t)l->n_pre_values;
 	uint64_t bits = (uint64_t)(l->code_bits + e->index_bits), pad = 0;
 	for (uint32_t k = 0; k < e->pes; k++) {
 		/* Entry count and CRC of the pointer section, CRC of the

@@ -243,15 +243,17 @@ static int check_msg(rd *r, int msg, const uint8_t *p, size_t n, int depth)
 /* A span of the file as a NUL-terminated name, checked as text. */
 static int get_name(rd *r, char **out, const pb_field *f, const char *what)
 {
-	int64_t at = spz_text_check((const char *)f->data, f->len);
-	if (at >= 0 || memchr(f->data, 0, f->len))
+	/* An absent field (zeroed, data NULL) is the empty name. */
+	const char *d = f->data ? (const char *)f->data : "";
+	int64_t at = spz_text_check(d, f->len);
+	if (at >= 0 || memchr(d, 0, f->len))
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s is not valid "
 		                "text (byte %lld of the name)", r->label, what,
 		                (long long)(at >= 0 ? at : 0));
 	char *s = malloc(f->len + 1);
 	if (!s)
 		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
-	memcpy(s, f->data, f->len);
+	memcpy(s, d, f->len);
 	s[f->len] = 0;
 	*out = s;
 	return 0;
@@ -352,7 +354,7 @@ static int scan_tensor(rd *r, tinfo *t, const uint8_t *p, size_t n,
 					val = g;
 			}
 			char num[32] = "";
-			if (val.len < sizeof num)
+			if (val.data && val.len < sizeof num)
 				memcpy(num, val.data, val.len);
 			char *endp;
 			if (key.data && str_is(&key, "location")) {
@@ -2432,4 +2434,75 @@ int spz_onnx_save(const spz_model *m, const char *path,
 		return rc;
 	}
 	return spz_output_commit(&o, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Shapes recorded in the graph                                        */
+
+/* The first field num of the message [p, end) of wire PB_LEN, or NULL. */
+static int sub_message(pb_field *out, const uint8_t *p, const uint8_t *end,
+                       uint32_t num)
+{
+	pb_field f;
+	const char *why;
+	while (pb_next(&f, &p, end, &why) == 1)
+		if (f.num == num && f.wire == PB_LEN) {
+			*out = f;
+			return 1;
+		}
+	return 0;
+}
+
+/* TypeProto -> tensor_type -> shape -> dims; 1 when every dim is a
+ * known non-negative value. */
+static int shape_of(int64_t *dims, int *ndims, const pb_field *type)
+{
+	pb_field tt, shape, f;
+	const char *why;
+	if (!sub_message(&tt, type->data, type->data + type->len, 1) ||
+	    !sub_message(&shape, tt.data, tt.data + tt.len, 2))
+		return 0;
+	const uint8_t *p = shape.data, *end = shape.data + shape.len;
+	int n = 0;
+	while (pb_next(&f, &p, end, &why) == 1) {
+		if (f.num != 1 || f.wire != PB_LEN)
+			continue;
+		if (n >= SPZ_MAX_DIMS)
+			return 0;
+		const uint8_t *q = f.data, *qe = f.data + f.len;
+		pb_field d;
+		int known = 0;
+		while (pb_next(&d, &q, qe, &why) == 1)
+			if (d.num == 1 && d.wire == PB_VARINT &&
+			    d.v <= INT32_MAX) {
+				dims[n] = (int64_t)d.v;
+				known = 1;
+			}
+		if (!known)
+			return 0;
+		n++;
+	}
+	*ndims = n;
+	return 1;
+}
+
+int spz_onnx_input_dims(int64_t *dims, int *ndims, const spz_model *m,
+                        const char *name)
+{
+	pb_field g, f;
+	const char *why;
+	if (!m->onnx || !sub_message(&g, m->onnx, m->onnx + m->onnx_len, 7))
+		return 0;
+	const uint8_t *p = g.data, *end = g.data + g.len;
+	size_t nl = strlen(name);
+	while (pb_next(&f, &p, end, &why) == 1) {
+		pb_field nm, type;
+		if (f.num != 11 || f.wire != PB_LEN ||
+		    !sub_message(&nm, f.data, f.data + f.len, 1) ||
+		    nm.len != nl || memcmp(nm.data, name, nl))
+			continue;
+		return sub_message(&type, f.data, f.data + f.len, 2) &&
+		       shape_of(dims, ndims, &type);
+	}
+	return 0;
 }

@@ -51,7 +51,9 @@ int pb_next(pb_field *f, const uint8_t **p, const uint8_t *end,
 		*why = "field number out of range";
 		return -1;
 	}
-	f->data = NULL;
+	/* Not NULL for the scalar wire types: readers form data + len for
+	 * any field, and NULL + 0 is undefined behaviour in C. */
+	f->data = q;
 	f->len = 0;
 	f->v = 0;
 	switch (f->wire) {

@@ -17,8 +17,9 @@
 #define PB_FIXED32 5
 
 /* One field of a message. For PB_LEN, data/len are the payload; for the
- * others v is the value (fixed types little-endian as an integer). start
- * and end span the whole field, key included. */
+ * others v is the value (fixed types little-endian as an integer) and
+ * data points past the key with len 0 (never NULL). start and end span
+ * the whole field, key included. */
 typedef struct pb_field {
 	uint32_t num;
 	int wire;

@@ -169,6 +169,13 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err);
 
+/* The dims of graph input `name` as the ONNX model that m was read from
+ * records them (its ValueInfoProto): 1 with dims/ndims set when every
+ * dim is a known value; 0 when m did not come from ONNX, the input has
+ * no shape or a dim is symbolic ("batch"). */
+int spz_onnx_input_dims(int64_t *dims, int *ndims, const spz_model *m,
+                        const char *name);
+
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
 /* Whether a stored CRC differs from the computed one: every reader

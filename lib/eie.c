@@ -9,6 +9,7 @@
  */
 #include "spz.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -36,6 +37,12 @@ static void free_layer(spz_eie_layer *l, uint32_t pes)
 	free(l->input);
 	free(l->linear_out);
 	free(l->output);
+	free(l->add_node);
+	free(l->add_out);
+	free(l->pre_op);
+	free(l->pre_node);
+	free(l->pre_input);
+	free(l->pre_shape);
 	free(l->bias);
 	for (uint32_t k = 0; l->pe && k < pes; k++) {
 		free(l->pe[k].code);
@@ -429,6 +436,17 @@ static int fixed_vector(int16_t *q, const float *v, size_t n)
 	return frac;
 }
 
+/* How messages name a node: its name, or its op and output when it has
+ * no name. */
+static const char *label(const spz_node *n, char *buf, size_t len)
+{
+	if (n->name[0])
+		return n->name;
+	snprintf(buf, len, "%s -> %s", n->op,
+	         n->n_outputs ? n->outputs[0] : "?");
+	return buf;
+}
+
 static int is_linear(const spz_node *n)
 {
 	return !strcmp(n->op, "Gemm") || !strcmp(n->op, "MatMul");
@@ -438,30 +456,32 @@ static int is_linear(const spz_node *n)
 static int describe_layer(spz_eie_layer *l, const spz_model *m,
                           const spz_node *n, spz_error *err)
 {
+	char lb[256];
+	const char *nm = label(n, lb, sizeof lb);
 	if (n->n_inputs < 2 || n->n_outputs != 1)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': a %s layer needs an input, a weight "
-		                "and one output", n->name, n->op);
+		                "and one output", nm, n->op);
 	const spz_tensor *w = spz_model_tensor(m, n->inputs[1]);
 	if (!w || w->ndims != 2)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': its weight '%s' must be a 2-D "
-		                "initializer", n->name, n->inputs[1]);
+		                "initializer", nm, n->inputs[1]);
 	if (!w->codebook)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': weight '%s' is not quantized; run "
-		                "'spz quantize' first", n->name, w->name);
+		                "'spz quantize' first", nm, w->name);
 	int gemm = !strcmp(n->op, "Gemm");
 	if (gemm && (spz_node_number(n, "transA", 0) != 0 ||
 	             spz_node_number(n, "alpha", 1) != 1 ||
 	             spz_node_number(n, "beta", 1) != 1))
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': Gemm with transA, alpha or beta "
-		                "other than 0, 1, 1 cannot be packed", n->name);
+		                "other than 0, 1, 1 cannot be packed", nm);
 	if (!gemm && n->n_inputs != 2)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': MatMul takes exactly 2 inputs",
-		                n->name);
+		                nm);
 	l->transposed = !(gemm && spz_node_number(n, "transB", 0) == 1);
 	l->rows = w->dims[l->transposed ? 1 : 0];
 	l->cols = w->dims[l->transposed ? 0 : 1];
@@ -469,14 +489,19 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 	    l->cols > INT32_MAX)
 		return spz_fail(err, SPZ_EUNSUPPORTED,
 		                "node '%s': weight '%s' of %lldx%lld cannot be "
-		                "packed (each dim must be 1..2147483647)", n->name,
+		                "packed (each dim must be 1..2147483647)", nm,
 		                w->name, (long long)w->dims[0],
 		                (long long)w->dims[1]);
 	l->code_bits = w->bits;
 	l->codebook_size = w->codebook_size;
 	l->codebook_frac = fixed_vector(l->codebook, w->codebook,
 	                                w->codebook_size);
-	if (!(l->node = dupstr(n->name)) || !(l->op = dupstr(n->op)) ||
+	/* Exporters may leave nodes unnamed: the layer takes its weight's
+	 * name, and the image remembers to give the node back unnamed. */
+	if (!n->name[0])
+		l->anon |= SPZ_EIE_ANON_NODE;
+	if (!(l->node = dupstr(n->name[0] ? n->name : w->name)) ||
+	    !(l->op = dupstr(n->op)) ||
 	    !(l->weight = dupstr(w->name)) ||
 	    !(l->input = dupstr(n->inputs[0])) ||
 	    !(l->linear_out = dupstr(n->outputs[0])) ||
@@ -484,10 +509,11 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (n->n_inputs >= 3 && n->inputs[2][0]) {
 		const spz_tensor *b = spz_model_tensor(m, n->inputs[2]);
-		if (!b || spz_tensor_elements(b) != l->rows)
+		if (!b || (!b->data && !b->codebook) ||
+		    spz_tensor_elements(b) != l->rows)
 			return spz_fail(err, SPZ_EUNSUPPORTED,
-			                "node '%s': bias '%s' must be an "
-			                "initializer of %lld values", n->name,
+			                "node '%s': bias '%s' must be a float "
+			                "initializer of %lld values", nm,
 			                n->inputs[2], (long long)l->rows);
 		float *bv = malloc((size_t)l->rows * sizeof *bv + 1);
 		l->bias = malloc((size_t)l->rows * sizeof *l->bias + 1);
@@ -502,6 +528,174 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		free(bv);
 	}
 	return 0;
+}
+
+/* A name for an unnamed node: the layer's weight and what the node is. */
+static char *anon_name(const char *weight, const char *what)
+{
+	size_t n = strlen(weight) + strlen(what) + 2;
+	char *d = malloc(n);
+	if (d)
+		snprintf(d, n, "%s/%s", weight, what);
+	return d;
+}
+
+/*
+ * The Add after a MatMul that carries its bias: one input is the MatMul's
+ * output, the other a 1-D initializer of rows values. Returns 1 when n is
+ * that Add (folded into l), 0 when it is not, or a negative error.
+ */
+static int fold_add(spz_eie_layer *l, const spz_model *m, const spz_node *n,
+                    spz_error *err)
+{
+	if (strcmp(n->op, "Add") || strcmp(l->op, "MatMul") || l->bias ||
+	    l->act != SPZ_ACT_NONE || n->n_inputs != 2 || n->n_outputs != 1)
+		return 0;
+	int first = !strcmp(n->inputs[1], l->linear_out);
+	if (!first && strcmp(n->inputs[0], l->linear_out))
+		return 0;
+	const char *bname = n->inputs[first ? 0 : 1];
+	const spz_tensor *b = spz_model_tensor(m, bname);
+	char lb[256];
+	if (!b || b->ndims != 1 || b->dims[0] != l->rows ||
+	    (!b->data && !b->codebook))
+		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Add): adds "
+		                "'%s' to layer '%s', which is not a 1-D "
+		                "initializer of %lld values (a bias)",
+		                label(n, lb, sizeof lb), bname, l->node,
+		                (long long)l->rows);
+	if (!strcmp(b->name, l->weight))
+		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Add): its "
+		                "bias is the layer's weight", label(n, lb,
+		                sizeof lb));
+	float *bv = malloc((size_t)l->rows * sizeof *bv);
+	l->bias = malloc((size_t)l->rows * sizeof *l->bias);
+	l->bias_name = dupstr(b->name);
+	l->add_node = n->name[0] ? dupstr(n->name) : anon_name(l->weight, "Add");
+	l->add_out = dupstr(n->outputs[0]);
+	free(l->output);
+	l->output = dupstr(n->outputs[0]);
+	if (!bv || !l->bias || !l->bias_name || !l->add_node || !l->add_out ||
+	    !l->output) {
+		free(bv);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	for (int64_t r = 0; r < l->rows; r++)
+		bv[r] = spz_tensor_value(b, r);
+	l->bias_frac = fixed_vector(l->bias, bv, (size_t)l->rows);
+	free(bv);
+	l->add_bias_first = first;
+	if (!n->name[0])
+		l->anon |= SPZ_EIE_ANON_ADD;
+	return 1;
+}
+
+/*
+ * A Flatten or Reshape reading the graph input before the first layer,
+ * kept when it only makes one sample a vector (EIE's input is a vector):
+ * Flatten with axis 0 or 1; Reshape to a constant shape of one or two
+ * dims whose first (of two) is 1 or -1. Recorded in pre (the first
+ * layer, filled once it is described). 0 or SPZ_EUNSUPPORTED.
+ */
+static int take_pre(spz_eie_layer *pre, const spz_model *m,
+                    const spz_node *n, spz_error *err)
+{
+	char lb[256];
+	const char *nm = label(n, lb, sizeof lb);
+	int flat = !strcmp(n->op, "Flatten");
+	if (n->n_outputs != 1 || n->n_inputs != (flat ? 1u : 2u))
+		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (%s): takes "
+		                "%zu inputs and %zu outputs", nm, n->op,
+		                n->n_inputs, n->n_outputs);
+	if (flat) {
+		double axis = spz_node_number(n, "axis", 1);
+		if (axis != 0 && axis != 1)
+			return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' "
+			                "(Flatten): axis %g splits a sample; only "
+			                "axis 0 or 1 (one vector per sample) can be "
+			                "packed", nm, axis);
+		pre->pre_values[0] = (int64_t)axis;
+		pre->n_pre_values = 1;
+	} else {
+		const spz_tensor *sh = spz_model_tensor(m, n->inputs[1]);
+		int64_t k = sh && sh->ndims == 1 ? sh->dims[0] : 0;
+		int bad = !sh || sh->dtype != SPZ_DTYPE_INT64 || k < 1 || k > 2;
+		for (int64_t d = 0; !bad && d < k; d++)
+			bad = spz_tensor_int64(&pre->pre_values[d], sh, d) != 0;
+		if (bad)
+			return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' "
+			                "(Reshape): its shape '%s' must be a "
+			                "constant INT64 vector of 1 or 2 values",
+			                nm, n->inputs[1]);
+		pre->n_pre_values = (int)k;
+		int64_t last = pre->pre_values[k - 1];
+		if ((k == 2 && pre->pre_values[0] != 1 &&
+		     pre->pre_values[0] != -1) || last == 0 || last < -1)
+			return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' "
+			                "(Reshape): a shape other than [1, N], "
+			                "[-1, N], [N] or [-1] does more than flatten "
+			                "a sample", nm);
+		if (!(pre->pre_shape = dupstr(sh->name)))
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	if (!n->name[0])
+		pre->anon |= SPZ_EIE_ANON_PRE;
+	if (!(pre->pre_op = dupstr(n->op)) ||
+	    !(pre->pre_input = dupstr(n->inputs[0])) ||
+	    !(pre->pre_node = dupstr(n->name)))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The Reshape's shape must agree with the first layer's columns. */
+static int check_pre(spz_eie_layer *l, spz_error *err)
+{
+	int64_t last = l->pre_values[l->n_pre_values - 1];
+	if (l->pre_shape && last != -1 && last != l->cols)
+		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Reshape): "
+		                "gives %lld values per sample, layer '%s' takes "
+		                "%lld", l->pre_node[0] ? l->pre_node : l->pre_op,
+		                (long long)last, l->node, (long long)l->cols);
+	if (l->anon & SPZ_EIE_ANON_PRE) {
+		free(l->pre_node);
+		if (!(l->pre_node = anon_name(l->weight, l->pre_op)))
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* spz_eie_options.fc_only: every fully connected node with a constant
+ * weight, wherever it is; the rest left out. */
+static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		const spz_tensor *w = n->n_inputs >= 2 && is_linear(n) ?
+		                      spz_model_tensor(m, n->inputs[1]) : NULL;
+		spz_eie_layer *prev = e->n_layers ?
+		                      &e->layers[e->n_layers - 1] : NULL;
+		if (w && w->ndims == 2 && (w->data || w->codebook)) {
+			spz_eie_layer *l = &e->layers[e->n_layers++];
+			rc = describe_layer(l, m, n, err);
+			if (!rc)
+				rc = pack_layer(e, l, w, err);
+		} else if (prev && !strcmp(n->op, "Add") && n->n_inputs == 2) {
+			/* A bias Add right after its MatMul; any other Add is
+			 * just left out. */
+			const spz_tensor *b = spz_model_tensor(m,
+				n->inputs[!strcmp(n->inputs[0], prev->linear_out)]);
+			int f = b && b->ndims == 1 && b->dims[0] == prev->rows &&
+			        (b->data || b->codebook) ?
+			        fold_add(prev, m, n, err) : 0;
+			rc = f < 0 ? f : 0;
+		}
+	}
+	if (!rc && !e->n_layers)
+		rc = spz_fail(err, SPZ_EUNSUPPORTED,
+		              "the model has no Gemm or MatMul layer with a "
+		              "constant weight");
+	return rc;
 }
 
 int spz_eie_pack(spz_eie **out, const spz_model *m,
@@ -530,20 +724,48 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 	}
 	e->pes = opts->pes;
 	e->index_bits = opts->index_bits;
+	if (opts->fc_only) {
+		int rc = pack_fc_only(e, m, err);
+		if (rc) {
+			spz_eie_free(e);
+			return rc;
+		}
+		*out = e;
+		return 0;
+	}
 	const char *cur = m->inputs[0];
 	int rc = 0;
+	spz_eie_layer pre = {0};
 	for (size_t i = 0; !rc && i < m->n_nodes; i++) {
 		const spz_node *n = &m->nodes[i];
 		spz_eie_layer *prev = e->n_layers ? &e->layers[e->n_layers - 1]
 		                                  : NULL;
-		if (n->n_inputs < 1 || strcmp(n->inputs[0], cur)) {
+		char lb[256];
+		const char *nm = label(n, lb, sizeof lb);
+		int f = prev ? fold_add(prev, m, n, err) : 0;
+		if (f < 0) {
+			rc = f;
+		} else if (f) {
+			cur = prev->output;
+		} else if (n->n_inputs < 1 || strcmp(n->inputs[0], cur)) {
 			rc = spz_fail(err, SPZ_EUNSUPPORTED,
 			              "node '%s' does not take the previous "
 			              "layer's output '%s': spz pack needs a chain "
-			              "of fully connected layers", n->name, cur);
+			              "of fully connected layers", nm, cur);
+		} else if (!prev && !pre.pre_op && (!strcmp(n->op, "Flatten") ||
+		                                    !strcmp(n->op, "Reshape"))) {
+			rc = take_pre(&pre, m, n, err);
+			cur = n->outputs[0];
 		} else if (is_linear(n)) {
 			spz_eie_layer *l = &e->layers[e->n_layers++];
+			if (!prev) {
+				/* The Flatten/Reshape before it, if any. */
+				*l = pre;
+				memset(&pre, 0, sizeof pre);
+			}
 			rc = describe_layer(l, m, n, err);
+			if (!rc && l->pre_op)
+				rc = check_pre(l, err);
 			if (!rc)
 				rc = pack_layer(e, l, spz_model_tensor(m, n->inputs[1]),
 				                err);
@@ -552,19 +774,23 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 		           prev->act == SPZ_ACT_NONE && n->n_outputs == 1) {
 			prev->act = SPZ_ACT_RELU;
 			free(prev->output);
-			if (!(prev->act_node = dupstr(n->name)) ||
+			if (!n->name[0])
+				prev->anon |= SPZ_EIE_ANON_ACT;
+			if (!(prev->act_node = n->name[0] ? dupstr(n->name) :
+			                       anon_name(prev->weight, "Relu")) ||
 			    !(prev->output = dupstr(n->outputs[0])))
 				rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 			cur = n->outputs[0];
 		} else {
 			rc = spz_fail(err, SPZ_EUNSUPPORTED,
 			              "node '%s' (%s) is not a fully connected "
-			              "layer: spz pack takes a chain of Gemm/MatMul "
-			              "layers, each optionally followed by Relu "
-			              "(--format csr, csc or nm packs any graph)",
-			              n->name, n->op);
+			              "layer: EIE runs Gemm/MatMul layers (a MatMul "
+			              "with its bias Add), each optionally followed "
+			              "by Relu, after an optional Flatten (--format "
+			              "csr, csc or nm packs any graph)", nm, n->op);
 		}
 	}
+	free_layer(&pre, 0);
 	if (!rc && !e->n_layers)
 		rc = spz_fail(err, SPZ_EUNSUPPORTED,
 		              "the model has no Gemm or MatMul layer to pack");

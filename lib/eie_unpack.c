@@ -31,15 +31,44 @@ static int check_names(const spz_eie_layer *l, size_t i, spz_error *err)
 		           "[cols, rows]", l);
 	if (!l->bias != !l->bias_name || (l->bias_name && !l->bias_name[0]))
 		return bad(err, "layer '%s': bias and bias name disagree", l);
-	if (l->bias && !strcmp(l->op, "MatMul"))
-		return bad(err, "layer '%s': a MatMul layer has no bias", l);
+	if (l->bias && !strcmp(l->op, "MatMul") && !l->add_node)
+		return bad(err, "layer '%s': a MatMul layer's bias needs its "
+		           "Add node", l);
+	if (l->add_node && (!l->bias || strcmp(l->op, "MatMul") ||
+	                    !l->add_out || !l->add_node[0] || !l->add_out[0]))
+		return bad(err, "layer '%s': an Add node goes with a MatMul "
+		           "layer's bias", l);
+	if (!l->add_node && l->add_bias_first)
+		return bad(err, "layer '%s': bias order without an Add", l);
+	if (l->anon & ~15u)
+		return bad(err, "layer '%s': unknown unnamed-node flags", l);
+	if (((l->anon & SPZ_EIE_ANON_ACT) && !l->act_node) ||
+	    ((l->anon & SPZ_EIE_ANON_ADD) && !l->add_node) ||
+	    ((l->anon & SPZ_EIE_ANON_PRE) && !l->pre_op))
+		return bad(err, "layer '%s': an unnamed node that is not "
+		           "there", l);
+	if (l->pre_op) {
+		int flat = !strcmp(l->pre_op, "Flatten");
+		if (i || (!flat && strcmp(l->pre_op, "Reshape")) ||
+		    !l->pre_node || !l->pre_node[0] || !l->pre_input ||
+		    !l->pre_input[0] || !flat != !!l->pre_shape ||
+		    (l->pre_shape && !l->pre_shape[0]) ||
+		    l->n_pre_values < 1 || l->n_pre_values > 2 ||
+		    (flat && (l->n_pre_values != 1 || l->pre_values[0] < 0 ||
+		              l->pre_values[0] > 1)) ||
+		    !strcmp(l->pre_input, l->input))
+			return bad(err, "layer '%s': a bad Flatten/Reshape before "
+			           "it (first layer only: Flatten axis 0 or 1, or "
+			           "Reshape with its shape)", l);
+	}
 	if (l->act != SPZ_ACT_NONE && l->act != SPZ_ACT_RELU)
 		return spz_fail(err, SPZ_EFORMAT, "layer '%s': unknown "
 		                "activation %d", l->node, l->act);
 	if ((l->act == SPZ_ACT_RELU) != (l->act_node && l->act_node[0]))
 		return bad(err, "layer '%s': activation and its node disagree",
 		           l);
-	if (l->act == SPZ_ACT_NONE && strcmp(l->output, l->linear_out))
+	if (l->act == SPZ_ACT_NONE &&
+	    strcmp(l->output, l->add_node ? l->add_out : l->linear_out))
 		return bad(err, "layer '%s': without an activation the layer's "
 		           "output must be its node's output", l);
 	return 0;
@@ -528,20 +557,61 @@ static int unpack_tensors(spz_model *m, const spz_eie *e,
 	return 0;
 }
 
-/* The Gemm/MatMul node and its Relu. */
+/* The Flatten/Reshape before the first layer, with its shape tensor. */
+static int unpack_pre(spz_model *m, const spz_eie_layer *l, spz_error *err)
+{
+	const char *name = l->anon & SPZ_EIE_ANON_PRE ? "" : l->pre_node;
+	const char *ins[2] = {l->pre_input, l->pre_shape};
+	const char *out = l->input;
+	spz_node *n;
+	if (l->pre_shape) {
+		uint8_t raw[8 * 2];
+		int64_t k = l->n_pre_values;
+		for (int64_t v = 0; v < k; v++)
+			for (int b = 0; b < 8; b++)
+				raw[v * 8 + b] = (uint8_t)((uint64_t)l->pre_values[v] >>
+				                           (8 * b));
+		int rc = spz_model_add_raw_tensor(NULL, m, l->pre_shape,
+		                                  SPZ_DTYPE_INT64, &k, 1, raw,
+		                                  (uint64_t)k * 8, err);
+		if (rc)
+			return rc;
+	}
+	int rc = spz_model_add_node(&n, m, l->pre_op, name, ins,
+	                            l->pre_shape ? 2 : 1, &out, 1);
+	if (!rc && !l->pre_shape)
+		rc = spz_node_set_number(n, "axis", (double)l->pre_values[0]);
+	return rc ? spz_fail(err, SPZ_ENOMEM, "out of memory") : 0;
+}
+
+/* The Gemm/MatMul node, its bias Add and its Relu. */
 static int unpack_nodes(spz_model *m, const spz_eie_layer *l)
 {
+	int add = l->add_node != NULL;
 	const char *ins[3] = {l->input, l->weight, l->bias_name};
 	const char *out = l->linear_out;
 	spz_node *n;
-	int rc = spz_model_add_node(&n, m, l->op, l->node, ins,
-	                            l->bias_name ? 3 : 2, &out, 1);
+	int rc = spz_model_add_node(&n, m, l->op, l->anon & SPZ_EIE_ANON_NODE ?
+	                            "" : l->node, ins,
+	                            l->bias_name && !add ? 3 : 2, &out, 1);
 	if (!rc && !strcmp(l->op, "Gemm") && !l->transposed)
 		rc = spz_node_set_number(n, "transB", 1);
+	if (!rc && add) {
+		const char *ain[2] = {l->linear_out, l->bias_name};
+		if (l->add_bias_first) {
+			ain[0] = l->bias_name;
+			ain[1] = l->linear_out;
+		}
+		const char *aout = l->add_out;
+		rc = spz_model_add_node(NULL, m, "Add", l->anon &
+		                        SPZ_EIE_ANON_ADD ? "" : l->add_node, ain,
+		                        2, &aout, 1);
+	}
 	if (!rc && l->act == SPZ_ACT_RELU) {
-		const char *rin = l->linear_out, *rout = l->output;
-		rc = spz_model_add_node(NULL, m, "Relu", l->act_node, &rin, 1,
-		                        &rout, 1);
+		const char *rin = add ? l->add_out : l->linear_out;
+		const char *rout = l->output;
+		rc = spz_model_add_node(NULL, m, "Relu", l->anon & SPZ_EIE_ANON_ACT ?
+		                        "" : l->act_node, &rin, 1, &rout, 1);
 	}
 	return rc;
 }
@@ -555,7 +625,8 @@ static int build(spz_model **out, const spz_eie *e, spz_error *err)
 	if (spz_model_new(out, e->name))
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	spz_model *m = *out;
-	rc = spz_model_add_input(m, e->layers[0].input);
+	rc = spz_model_add_input(m, e->layers[0].pre_op ?
+	                         e->layers[0].pre_input : e->layers[0].input);
 	if (!rc)
 		rc = spz_model_add_output(m, e->layers[e->n_layers - 1].output);
 	if (rc)
@@ -565,6 +636,8 @@ static int build(spz_model **out, const spz_eie *e, spz_error *err)
 		rc = check_layer(e, i, err);
 		for (uint32_t k = 0; !rc && k < e->pes; k++)
 			rc = check_pointers(l, k, err);
+		if (!rc && l->pre_op)
+			rc = unpack_pre(m, l, err);
 		if (!rc)
 			rc = unpack_tensors(m, e, l, err);
 		if (!rc && unpack_nodes(m, l))

@@ -955,3 +955,14 @@ int spz_forward_run(spz_forward *f, float *y, const float *x, size_t n,
 	}
 	return 0;
 }
+
+int spz_forward_dims(int64_t *dims, int *ndims, const spz_forward *f,
+                     const char *name)
+{
+	size_t i = slot_find(f, name);
+	if (i == (size_t)-1 || f->slots[i].tensor)
+		return 0;
+	*ndims = f->slots[i].ndims;
+	memcpy(dims, f->slots[i].dims, (size_t)*ndims * sizeof *dims);
+	return 1;
+}

@@ -460,7 +460,7 @@ int spz_report_pack(spz_eie **out, const spz_model *m,
 		const spz_tensor *t = &m->tensors[i];
 		const spz_node *node;
 		ts[i] = *t;
-		if (t->codebook || t->ndims != 2 ||
+		if (t->codebook || !t->data || t->ndims != 2 ||
 		    !spz_model_is_weight(m, t, &node) ||
 		    (strcmp(node->op, "Gemm") && strcmp(node->op, "MatMul")))
 			continue;

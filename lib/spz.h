@@ -461,6 +461,11 @@ int spz_forward_set_batch(spz_forward *f, size_t batch);
  */
 int spz_forward_run(spz_forward *f, float *y, const float *x, size_t n,
                     spz_error *err);
+/* The dims of a computed value (batch first, as the last run or the
+ * check run of spz_forward_new shaped it): 1 and dims/ndims filled, 0
+ * when no node computes a value of that name. */
+int spz_forward_dims(int64_t *dims, int *ndims, const spz_forward *f,
+                     const char *name);
 /* The layers' input activity (*count entries, owned by f). */
 const spz_forward_layer *spz_forward_layers(const spz_forward *f,
                                             size_t *count);
@@ -742,6 +747,24 @@ typedef struct spz_eie_layer {
 	char *input;       /* value consumed */
 	char *linear_out;  /* output of the Gemm/MatMul node */
 	char *output;      /* output of the layer (after the activation) */
+	/* MatMul followed by an Add of a 1-D bias, as exporters write a
+	 * biased layer: the Add node and its output (the Relu's input, or
+	 * the layer's output), add_bias_first when the bias is the Add's
+	 * first input. NULL / 0 when the bias (if any) is Gemm's C. */
+	char *add_node;
+	char *add_out;
+	int add_bias_first;
+	/* Layer 0 only: the Flatten or Reshape (pre_op) that the graph input
+	 * pre_input passes through first, only flattening one sample; its
+	 * output is the layer's input. pre_shape names the Reshape's INT64
+	 * shape initializer (NULL for Flatten); pre_values holds that shape,
+	 * or Flatten's axis. pre_op NULL when there is none. */
+	char *pre_op, *pre_node, *pre_input, *pre_shape;
+	int64_t pre_values[SPZ_MAX_DIMS];
+	int n_pre_values;
+	/* Nodes that had no name in the model (SPZ_EIE_ANON_*): the image
+	 * names them after the weight, unpack gives them back unnamed. */
+	unsigned anon;
 	int64_t rows, cols;
 	int act;           /* SPZ_ACT_* */
 	int code_bits;     /* bits of a code v */
@@ -755,6 +778,11 @@ typedef struct spz_eie_layer {
 	spz_eie_pe *pe;        /* pes entries */
 } spz_eie_layer;
 
+#define SPZ_EIE_ANON_NODE 1  /* the Gemm/MatMul */
+#define SPZ_EIE_ANON_ACT 2   /* the Relu */
+#define SPZ_EIE_ANON_ADD 4   /* the Add */
+#define SPZ_EIE_ANON_PRE 8   /* the Flatten/Reshape */
+
 typedef struct spz_eie {
 	uint32_t pes;
 	int index_bits;
@@ -766,8 +794,14 @@ typedef struct spz_eie {
 typedef struct spz_eie_options {
 	uint32_t pes;      /* SPZ_EIE_PES_MIN..MAX, default 64 */
 	int index_bits;    /* SPZ_EIE_INDEX_BITS_MIN..MAX, default 4 */
+	/* 0: the model must be a chain of fully connected layers (spz
+	 * pack). 1: every Gemm/MatMul with a constant 2-D weight becomes a
+	 * layer and every other node is left out (spz report lists those
+	 * as not EIE); the image is then a set of layers, not a runnable
+	 * chain. */
+	int fc_only;
 } spz_eie_options;
-#define SPZ_EIE_OPTIONS_INIT {64, 4}
+#define SPZ_EIE_OPTIONS_INIT {64, 4, 0}
 /* The PE counts and relative-index widths an image may have. */
 #define SPZ_EIE_PES_MIN 1
 #define SPZ_EIE_PES_MAX 4096
@@ -775,10 +809,14 @@ typedef struct spz_eie_options {
 #define SPZ_EIE_INDEX_BITS_MAX 8
 
 /*
- * Packs a quantized model whose layers form a chain of Gemm/MatMul nodes
- * (optional bias, optional Relu after each) into an EIE image. Refuses
- * (SPZ_EUNSUPPORTED) any other node, a branch or an unquantized weight,
- * naming the node and what to do. Memory: O(non-zeros + pes * cols).
+ * Packs a quantized model whose layers form a chain of fully connected
+ * layers into an EIE image: Gemm (transB 0 or 1, C optional) or MatMul
+ * (its bias an Add of a 1-D initializer right after it), each optionally
+ * followed by Relu; a Flatten (axis 0 or 1) or a Reshape to [1, -1],
+ * [1, N], [-1] or [N] may come first (a sample is one vector). Unnamed
+ * nodes are named after their layer's weight. Refuses (SPZ_EUNSUPPORTED)
+ * any other node, a branch or an unquantized weight, naming the first
+ * node it cannot pack and why. Memory: O(non-zeros + pes * cols).
  */
 int spz_eie_pack(spz_eie **out, const spz_model *m,
                  const spz_eie_options *opts, spz_error *err);

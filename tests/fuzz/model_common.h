@@ -44,7 +44,7 @@ static void fuzz_round_trip(const spz_model *m, spz_file_kind kind)
 	free(buf);
 }
 
-static int fuzz_model(const uint8_t *data, size_t size)
+static inline int fuzz_model(const uint8_t *data, size_t size)
 {
 	spz_model *m = NULL;
 	spz_error err = {0};

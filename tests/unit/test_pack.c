@@ -749,6 +749,152 @@ START_TEST(eie_load_refuses_other_kinds)
 }
 END_TEST
 
+/* An exported graph, every node unnamed: Flatten, MatMul + Add(bias,
+ * x), Relu, Gemm(transB=1). w0 [4, 3] (MatMul: [in, out]), w1 [2, 3]. */
+static spz_model *exported_model(void)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "exported"), 0);
+	ck_assert_int_eq(spz_model_add_input(m, "x"), 0);
+	int64_t d0[2] = {4, 3}, d1[2] = {2, 3}, db = 3;
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "w0", d0, 2, NULL, NULL),
+	                 0);
+	float *cb = malloc(4 * sizeof *cb);
+	uint8_t *codes = malloc(12);
+	cb[0] = 0, cb[1] = 0.5f, cb[2] = -0.25f, cb[3] = 1.0f;
+	for (int i = 0; i < 12; i++)
+		codes[i] = (uint8_t)(i % 4);
+	spz_tensor_set_quantized(t, 2, cb, 4, codes);
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "w1", d1, 2, NULL, NULL),
+	                 0);
+	cb = malloc(4 * sizeof *cb);
+	codes = malloc(6);
+	cb[0] = 0, cb[1] = 0.75f, cb[2] = -1.0f, cb[3] = 0.125f;
+	for (int i = 0; i < 6; i++)
+		codes[i] = (uint8_t)((i * 3) % 4);
+	spz_tensor_set_quantized(t, 2, cb, 4, codes);
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "b0", &db, 1, NULL, NULL),
+	                 0);
+	t->data[0] = 0.5f, t->data[1] = -1.5f, t->data[2] = 2.0f;
+	const char *fin = "x", *fout = "flat";
+	spz_node *n;
+	ck_assert_int_eq(spz_model_add_node(&n, m, "Flatten", "", &fin, 1,
+	                                    &fout, 1), 0);
+	ck_assert_int_eq(spz_node_set_number(n, "axis", 1), 0);
+	const char *mi[2] = {"flat", "w0"}, *mo = "m0";
+	ck_assert_int_eq(spz_model_add_node(NULL, m, "MatMul", "", mi, 2, &mo,
+	                                    1), 0);
+	const char *ai[2] = {"b0", "m0"}, *ao = "a0";
+	ck_assert_int_eq(spz_model_add_node(NULL, m, "Add", "", ai, 2, &ao, 1),
+	                 0);
+	const char *ro = "h0";
+	ck_assert_int_eq(spz_model_add_node(NULL, m, "Relu", "", &ao, 1, &ro,
+	                                    1), 0);
+	const char *gi[2] = {"h0", "w1"}, *go = "y";
+	ck_assert_int_eq(spz_model_add_node(&n, m, "Gemm", "", gi, 2, &go, 1),
+	                 0);
+	ck_assert_int_eq(spz_node_set_number(n, "transB", 1), 0);
+	ck_assert_int_eq(spz_model_add_output(m, "y"), 0);
+	ck_assert_int_eq(spz_model_validate(m, NULL), 0);
+	return m;
+}
+
+/* The exported forms pack, write, read back and unpack to the same
+ * graph (unnamed nodes unnamed again, the Add's input order kept), and
+ * pack again byte for byte. */
+START_TEST(exported_forms)
+{
+	spz_model *m = exported_model();
+	spz_eie *e = pack_ok(m, 2, 4);
+	ck_assert_uint_eq(e->n_layers, 2);
+	const spz_eie_layer *l = &e->layers[0];
+	ck_assert_str_eq(l->node, "w0");
+	ck_assert_str_eq(l->pre_op, "Flatten");
+	ck_assert_str_eq(l->pre_input, "x");
+	ck_assert_str_eq(l->add_out, "a0");
+	ck_assert_int_eq(l->add_bias_first, 1);
+	ck_assert_int_eq(l->act, SPZ_ACT_RELU);
+	ck_assert_uint_eq(l->anon, SPZ_EIE_ANON_NODE | SPZ_EIE_ANON_ACT |
+	                  SPZ_EIE_ANON_ADD | SPZ_EIE_ANON_PRE);
+	ck_assert_int_eq(l->rows, 3);
+	ck_assert_int_eq(l->cols, 4);
+	size_t n;
+	uint8_t *b = image_bytes(e, &n);
+	spz_eie *back = NULL;
+	spz_error err = {0};
+	ck_assert_msg(load_bytes(&back, b, n, &err) == 0, "%s", err.text);
+	size_t n2;
+	uint8_t *b2 = image_bytes(back, &n2);
+	ck_assert_uint_eq(n, n2);
+	ck_assert_int_eq(memcmp(b, b2, n), 0);
+	spz_model *u = NULL;
+	ck_assert_msg(spz_eie_unpack(&u, back, &err) == 0, "%s", err.text);
+	ck_assert_uint_eq(u->n_nodes, m->n_nodes);
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *a = &m->nodes[i], *c = &u->nodes[i];
+		ck_assert_str_eq(a->op, c->op);
+		ck_assert_str_eq(a->name, c->name);
+		ck_assert_uint_eq(a->n_inputs, c->n_inputs);
+		for (size_t k = 0; k < a->n_inputs; k++)
+			ck_assert_str_eq(a->inputs[k], c->inputs[k]);
+		ck_assert_str_eq(a->outputs[0], c->outputs[0]);
+	}
+	ck_assert_int_eq(spz_node_number(&u->nodes[0], "axis", -1), 1);
+	ck_assert_str_eq(u->inputs[0], "x");
+	const spz_tensor *bt = spz_model_tensor(u, "b0");
+	ck_assert_ptr_nonnull(bt);
+	ck_assert(bt->data[1] == -1.5f);
+	spz_eie *again = pack_ok(u, 2, 4);
+	size_t n3;
+	uint8_t *b3 = image_bytes(again, &n3);
+	ck_assert_uint_eq(n, n3);
+	ck_assert_int_eq(memcmp(b, b3, n), 0);
+	free(b);
+	free(b2);
+	free(b3);
+	spz_eie_free(again);
+	spz_model_free(u);
+	spz_eie_free(back);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
+/* What the exported forms do not allow names the node and why. */
+START_TEST(exported_refusals)
+{
+	spz_model *m = exported_model();
+	spz_node_set_number(&m->nodes[0], "axis", 2);
+	expect_refused(m, "node 'Flatten -> flat' (Flatten): axis 2 splits a "
+	                  "sample");
+	spz_model_free(m);
+	/* Add of a non-bias (the weight itself has the wrong shape). */
+	m = exported_model();
+	free(m->nodes[2].inputs[0]);
+	m->nodes[2].inputs[0] = strdup("w1");
+	expect_refused(m, "adds 'w1' to layer 'w0', which is not a 1-D "
+	                  "initializer of 3 values");
+	spz_model_free(m);
+	/* fc_only: the Gemm and the MatMul are taken wherever they are. */
+	m = exported_model();
+	free(m->nodes[0].op);
+	m->nodes[0].op = strdup("Conv");
+	expect_refused(m, "node 'Conv -> flat' (Conv) is not a fully "
+	                  "connected layer");
+	spz_eie_options o = SPZ_EIE_OPTIONS_INIT;
+	o.fc_only = 1;
+	spz_eie *e = NULL;
+	spz_error err = {0};
+	ck_assert_msg(spz_eie_pack(&e, m, &o, &err) == 0, "%s", err.text);
+	ck_assert_uint_eq(e->n_layers, 2);
+	ck_assert_ptr_nonnull(e->layers[0].add_node);
+	ck_assert_ptr_null(e->layers[0].pre_op);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *pack_suite(void)
 {
 	Suite *s = suite_create("pack");
@@ -758,6 +904,8 @@ Suite *pack_suite(void)
 	tcase_add_test(tc, round_trips);
 	tcase_add_test(tc, fixed_point_is_canonical);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, exported_forms);
+	tcase_add_test(tc, exported_refusals);
 	tcase_add_test(tc, every_truncation_and_flip);
 	tcase_add_test(tc, unpack_checks_as_validate);
 	suite_add_tcase(s, tc);
