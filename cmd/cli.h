@@ -5,7 +5,9 @@
 #ifndef SPZ_CLI_H
 #define SPZ_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "spz.h"
 #include "spz_format.h"
@@ -29,8 +31,82 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 /* Prints a library failure; EXIT_USAGE for SPZ_EINVAL, else EXIT_DATA. */
 int cli_fail(const spz_error *err);
 /* The usage error for getopt_long's ':' (missing value) or '?' (unknown
- * option) result c; call with opterr = 0 and a leading ':' in optstring. */
-int cli_opt_error(const char *cmd, int c, char **argv);
+ * option) result c; call with opterr = 0 and a leading ':' in optstring.
+ * An unknown long option is followed by the closest of opts (edit
+ * distance): "spz prune: unknown option '--sparsty'; did you mean
+ * --sparsity?". */
+int cli_opt_error(const char *cmd, int c, char **argv,
+                  const struct option *opts);
+/* The long option of opts closest to word (the text after "--", up to
+ * '='), or NULL when none is close enough to be a likely typo. */
+const char *cli_closest_option(const char *word, const struct option *opts);
+
+/*
+ * Options that mean the same in every command (spz(1), "Common options").
+ * Put CLI_COMMON_OPTIONS in a command's long-option table and pass every
+ * getopt result to cli_common_opt first; CLI_SHORT_COMMON ("qv") goes in
+ * the short-option string. --json is optional_argument: a bare --json is
+ * standard output ("-"), --json=FILE a file; it never takes the next word.
+ * --help and --version are answered by main.c before the command runs.
+ */
+enum {
+	CLI_OPT_JSON = 0x1000,
+	CLI_OPT_WIDE,
+	CLI_OPT_VERSION,
+	CLI_OPT_HELP
+};
+#define CLI_SHORT_COMMON "qv"
+#define CLI_COMMON_OPTIONS \
+	{"quiet", no_argument, 0, 'q'}, \
+	{"verbose", no_argument, 0, 'v'}, \
+	{"json", optional_argument, 0, CLI_OPT_JSON}, \
+	{"wide", no_argument, 0, CLI_OPT_WIDE}, \
+	{"version", no_argument, 0, CLI_OPT_VERSION}, \
+	{"help", no_argument, 0, CLI_OPT_HELP}
+
+struct cli_common {
+	int quiet;        /* -q: only errors */
+	int verbose;      /* -v: more detail */
+	int wide;         /* --wide: every column of every table */
+	const char *json; /* --json ("-") or --json=FILE; NULL without */
+};
+/* The common options of the whole process (set by cli_common_opt). */
+extern struct cli_common cli_opts;
+/* 1 when getopt result c was a common option (recorded in cli_opts), else
+ * 0. */
+int cli_common_opt(int c, const char *arg);
+
+/* "spz CMD: no input: give a model file or pipe one in" and EXIT_USAGE
+ * when path is "-" and standard input is a terminal; else 0. what names
+ * the input ("a model", "an image", "a model or an image"). */
+int cli_no_input(const char *cmd, const char *path, const char *what);
+/* Refuses (usage error, EXIT_USAGE) an output path whose extension names
+ * another format than the one written: writes is the format written
+ * ("JSON", "an EIE image", "text", "CSV"); ok_exts is a NULL-terminated
+ * list of extensions that fit it (NULL: none is required). 0 when fine
+ * or when the path is "-" or has no known extension. */
+int cli_check_ext(const char *cmd, const char *path, const char *writes,
+                  const char *const *ok_exts);
+
+/* Display width of UTF-8 text: one column per code point, two for East
+ * Asian wide and fullwidth ones, none for combining marks. */
+size_t cli_width(const char *s);
+/* The same for the first n bytes of s. */
+size_t cli_width_n(const char *s, size_t n);
+/* Prints s left- (left != 0) or right-aligned in w display columns. */
+void cli_pad(FILE *f, const char *s, size_t w, int left);
+
+/*
+ * Progress: one line on stderr, "\rWHAT  42%  ETA 3s", drawn only when
+ * stderr is a terminal, -q was not given and the work has run for 1 s
+ * (SPZ_PROGRESS_DELAY=SECONDS sets that delay: 0 draws at once, for
+ * tests). cli_progress takes done out of total; cli_progress_end erases
+ * the line. The callback form suits the library's progress hooks.
+ */
+void cli_progress(const char *what, double done, double total);
+void cli_progress_end(void);
+/* A spz_progress_fn: ctx is the WHAT text. Always returns 0. */
+int cli_progress_cb(void *ctx, double done, double total);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 

@@ -23,7 +23,7 @@ int cmd_convert(int argc, char **argv)
 		else if (c == 'x')
 			ext = optarg;
 		else
-			return cli_opt_error("convert", c, argv);
+			return cli_opt_error("convert", c, argv, opts);
 	}
 	if (optind != argc - 1)
 		return cli_usage("convert", "expected one input file");

@@ -255,7 +255,7 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			o->fifo = (uint64_t)v;
 			break;
 		default:
-			return cli_opt_error("eval", c, argv);
+			return cli_opt_error("eval", c, argv, opts);
 		}
 	}
 	if (optind == argc - 2 && o->json && !o->json_path)

@@ -52,7 +52,7 @@ int cmd_gen(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		default:
-			return cli_opt_error("gen", c, argv);
+			return cli_opt_error("gen", c, argv, opts);
 		}
 	}
 	if (optind != argc - 1)

@@ -241,7 +241,7 @@ int cmd_info(int argc, char **argv)
 		else if (c == 'p')
 			io.pe = optarg;
 		else
-			return cli_opt_error("info", c, argv);
+			return cli_opt_error("info", c, argv, opts);
 	}
 	if (optind != argc - 1)
 		return cli_usage("info", "expected one input file");

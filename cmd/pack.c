@@ -103,7 +103,7 @@ int cmd_pack(int argc, char **argv)
 			bits_given = 1;
 			break;
 		default:
-			return cli_opt_error("pack", c, argv);
+			return cli_opt_error("pack", c, argv, opts);
 		}
 	}
 	if (argc - optind > 1)

@@ -425,7 +425,7 @@ int cmd_prune(int argc, char **argv)
 			r.sources[r.n_sources++] = optarg;
 			break;
 		default:
-			rc = cli_opt_error("prune", c, argv);
+			rc = cli_opt_error("prune", c, argv, opts);
 		}
 	}
 	if (!rc && argc - optind > 1)

@@ -207,7 +207,7 @@ int cmd_quantize(int argc, char **argv)
 			rc = add_rule(&rules, optarg);
 			break;
 		default:
-			rc = cli_opt_error("quantize", c, argv);
+			rc = cli_opt_error("quantize", c, argv, opts);
 		}
 	}
 	const char *in = "-";

@@ -1020,7 +1020,7 @@ int cmd_report(int argc, char **argv)
 				                 optarg);
 			break;
 		default:
-			return cli_opt_error("report", c, argv);
+			return cli_opt_error("report", c, argv, lopts);
 		}
 	}
 	if (optind != argc - 1)

@@ -416,7 +416,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 				                 "number >= 0, not '%s'", optarg);
 			break;
 		default:
-			return cli_opt_error("run", c, argv);
+			return cli_opt_error("run", c, argv, opts);
 		}
 	}
 	if (optind == argc - 2 && o->json && !o->json_path)

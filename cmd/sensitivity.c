@@ -109,7 +109,7 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 			o->csv_path = optarg;
 			break;
 		default:
-			return cli_opt_error("sensitivity", c, argv);
+			return cli_opt_error("sensitivity", c, argv, opts);
 		}
 	}
 	if (optind != argc - 1)

@@ -128,7 +128,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		default:
-			return cli_opt_error(cmd, c, argv);
+			return cli_opt_error(cmd, c, argv, opts);
 		}
 	}
 	if (ft) {
