@@ -486,6 +486,27 @@ int cli_print_json(cJSON *j)
 	return EXIT_OK;
 }
 
+int cli_print_json_to(cJSON *j, const char *path)
+{
+	if (!strcmp(path, "-"))
+		return cli_print_json(j);
+	char *s = j ? cJSON_Print(j) : NULL;
+	cJSON_Delete(j);
+	if (!s)
+		return cli_error("out of memory");
+	spz_output o;
+	spz_error err = {0};
+	int rc = spz_output_open(&o, path, &err);
+	if (!rc && (fputs(s, o.f) < 0 || fputc('\n', o.f) < 0)) {
+		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", path);
+		spz_output_abort(&o);
+	} else if (!rc) {
+		rc = spz_output_commit(&o, &err);
+	}
+	free(s);
+	return rc ? cli_fail(&err) : EXIT_OK;
+}
+
 int cli_read_json(cJSON **out, const char *path)
 {
 	spz_error err = {0};
@@ -581,4 +602,41 @@ int cli_save_with_report(const spz_model *m, const char *path,
 		return cli_fail(&err);
 	}
 	return 0;
+}
+
+cJSON *cli_model_summary(const char *cmd, const spz_model *m,
+                         const char *out, spz_file_kind kind)
+{
+	static const char *const kinds[] = {"unknown", "json", "spzm",
+	                                    "image", "onnx"};
+	int64_t params = 0, nonzeros = 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		params += spz_tensor_elements(&m->tensors[i]);
+		nonzeros += spz_tensor_nonzeros(&m->tensors[i]);
+	}
+	cJSON *j = cJSON_CreateObject();
+	if (!j || !cJSON_AddStringToObject(j, "command", cmd) ||
+	    !cJSON_AddStringToObject(j, "output", out) ||
+	    !cJSON_AddStringToObject(j, "format", kinds[kind]) ||
+	    !cJSON_AddNumberToObject(j, "tensors", (double)m->n_tensors) ||
+	    !cJSON_AddNumberToObject(j, "parameters", (double)params) ||
+	    !cJSON_AddNumberToObject(j, "nonzeros", (double)nonzeros)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+int cli_save_model_summary(const char *cmd, const spz_model *m,
+                           const char *out, spz_file_kind kind)
+{
+	if (!cli_opts.json)
+		return cli_save_model(m, out, kind);
+	int rc = cli_report_paths(cmd, cli_opts.json, out);
+	if (rc)
+		return rc;
+	cJSON *j = cli_model_summary(cmd, m, out, kind);
+	if (!j)
+		return cli_error("out of memory");
+	return cli_save_with_report(m, out, kind, cli_opts.json, j);
 }

@@ -155,6 +155,9 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
 /* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);
+/* Writes a cJSON tree (and frees it) to path ("-": standard output),
+ * atomically; EXIT_OK or the exit code of the failure (printed). */
+int cli_print_json_to(struct cJSON *j, const char *path);
 /* Reads and parses a JSON file ("-" = standard input). *out is NULL when
  * the text is not JSON (the caller says what it wanted); returns 0, or
  * the exit code of a read failure (printed). */
@@ -169,6 +172,15 @@ int cli_report_paths(const char *cmd, const char *json, const char *out);
 int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          struct cJSON *report);
+
+/* The --json summary of a command that writes a model: command, output,
+ * format, tensors, parameters and nonzeros. NULL when out of memory. */
+struct cJSON *cli_model_summary(const char *cmd, const spz_model *m,
+                                const char *out, spz_file_kind kind);
+/* Saves m to out (kind) with, under --json[=FILE], its summary; checks
+ * that the two do not collide. 0 or an exit code (printed). */
+int cli_save_model_summary(const char *cmd, const spz_model *m,
+                           const char *out, spz_file_kind kind);
 
 /* Removes the named temporary outputs (spz_temp_note) when SIGINT, SIGTERM
  * or SIGHUP stops spz; signals ignored at start stay ignored. */
