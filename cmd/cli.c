@@ -557,7 +557,8 @@ static int same_file(const char *a, const char *b)
 int cli_report_paths(const char *cmd, const char *json, const char *out)
 {
 	if (json && !strcmp(json, "-") && !strcmp(out, "-"))
-		return cli_usage(cmd, "--json - needs the model in a file "
+		return cli_usage(cmd, "--json on standard output needs the model "
+		                 "in a file "
 		                 "(-o OUT)");
 	if (json && strcmp(json, "-") && strcmp(out, "-") &&
 	    same_file(json, out))
