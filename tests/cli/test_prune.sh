@@ -8,7 +8,7 @@
 
 # A weight's non-zeros as `spz info --json` reports them.
 nonzeros() {
-	"$SPZ" info --json="$1" | tr -d ' \t\n' |
+	"$SPZ" info --json "$1" | tr -d ' \t\n' |
 		sed 's/.*"name":"'"$2"'","dims":[^}]*"nonzeros":\([0-9]*\).*/\1/'
 }
 
@@ -18,8 +18,8 @@ run prune --help; expect_rc 0 "--help"; expect_out '^usage: spz prune' "--help s
 run prune "$T/mlp.spzm" --rule 'fc1.weight=0.92' --rule 'fc2.weight=0.91' \
 	--rule 'fc3.weight=0.74' -o "$T/dc.spzm" --json="$T/dc.json"
 expect_rc 0 "rules: LeNet-300-100 rates"
-expect_err '^fc1\.weight +300x784 +0\.92 +1\.0000 -> 0\.0800 ' "table row fc1 (target, densities)"
-expect_err '^total +266200 weights +1\.0000 -> 0\.0818' "table total"
+expect_err '^fc1\.weight +300x784 +0\.92 +1\.0000->0\.0800 ' "table row fc1 (target, densities)"
+expect_err '^total +266200 weights +1\.0000->0\.0818' "table total"
 check "fc1 keeps exactly 8% (18816)" test "$(nonzeros "$T/dc.spzm" fc1.weight)" = 18816
 check "fc2 keeps exactly 9% (2700)" test "$(nonzeros "$T/dc.spzm" fc2.weight)" = 2700
 check "fc3 keeps exactly 26% (260)" test "$(nonzeros "$T/dc.spzm" fc3.weight)" = 260
@@ -27,7 +27,7 @@ check "biases untouched (no record)" sh -c "! '$SPZ' info --json '$T/dc.spzm' | 
 check "report has the keys" grep -q '"nonzeros_before":	235200' "$T/dc.json"
 check "report total" sh -c "tr -d ' \t\n' < '$T/dc.json' | grep -q '\"total\":{\"elements\":266200,\"nonzeros_before\":266200,\"nonzeros_after\":21776}'"
 check "report threshold is a short float" grep -Eq '"threshold":	0\.[0-9]{1,9},?$' "$T/dc.json"
-run info "$T/dc.spzm"
+run info --wide "$T/dc.spzm"
 expect_out 'pruned: magnitude \(layer\) target sparsity 0\.92, threshold 0\.0885128[0-9]*, density 0\.0800' "info shows the record"
 expect_out 'prune \(spz [0-9.]+\) mode=magnitude scope=layer rules=fc1\.weight=0\.92, fc2\.weight=0\.91, fc3\.weight=0\.74 tensors=fc1\.weight, fc2\.weight, fc3\.weight' "history step with every parameter"
 
@@ -67,7 +67,7 @@ expect_err '^fc1\.weight +300x784 +2:4 +1\.0000 -> 0\.5000' "N:M row"
 run info "$T/nm.spzm"
 expect_out 'pruned: nm 2:4, threshold' "N:M record"
 expect_out 'satisfies 2:4 along dim 1' "info says the pattern holds"
-run info --json="$T/nm.spzm"; expect_out '"dim":	1' "info --json has the pattern"
+run info --json "$T/nm.spzm"; expect_out '"dim":	1' "info --json has the pattern"
 run info "$T/mlp.spzm"
 if printf '%s\n' "$out" | grep -q satisfies; then notok "dense model satisfies nothing"; else ok "dense model satisfies nothing"; fi
 # [3, 2]: no whole group of 4 along dim 1, so no pattern is claimed.
