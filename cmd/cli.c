@@ -223,6 +223,47 @@ void cli_pad(FILE *f, const char *s, size_t w, int left)
 		fputs(s, f);
 }
 
+void cli_pad_cut(FILE *f, const char *s, size_t w)
+{
+	if (cli_width(s) <= w) {
+		cli_pad(f, s, w, 1);
+		return;
+	}
+	size_t n = 0;
+	while (s[n] && cli_width_n(s, n + 1) < w) {
+		n++;
+		while ((s[n] & 0xC0) == 0x80)
+			n++;
+	}
+	fwrite(s, 1, n, f);
+	size_t have = cli_width_n(s, n);
+	for (; have + 1 < w; have++)
+		fputc(' ', f);
+	fputc('~', f);
+}
+
+void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent)
+{
+	/* Runs of spaces are kept (aligned columns stay aligned) except
+	 * where the line breaks. */
+	while (*s) {
+		size_t sp = strspn(s, " ");
+		size_t n = strcspn(s + sp, " ");
+		size_t w = cli_width_n(s + sp, n);
+		if (col > indent && col + sp + w > 80) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else {
+			fprintf(f, "%*s", (int)sp, "");
+			col += sp;
+		}
+		fwrite(s + sp, 1, n, f);
+		col += w;
+		s += sp + n;
+	}
+	fputc('\n', f);
+}
+
 static struct {
 	double start;    /* when the current work began, or 0 */
 	int drawn;       /* a line is on the terminal */
@@ -477,6 +518,8 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t)
 
 int cli_print_json(cJSON *j)
 {
+	if (cli_opts.json && strcmp(cli_opts.json, "-"))
+		return cli_print_json_to(j, cli_opts.json);
 	char *s = j ? cJSON_Print(j) : NULL;
 	cJSON_Delete(j);
 	if (!s)
@@ -488,8 +531,15 @@ int cli_print_json(cJSON *j)
 
 int cli_print_json_to(cJSON *j, const char *path)
 {
-	if (!strcmp(path, "-"))
-		return cli_print_json(j);
+	if (!strcmp(path, "-")) {
+		char *t = j ? cJSON_Print(j) : NULL;
+		cJSON_Delete(j);
+		if (!t)
+			return cli_error("out of memory");
+		puts(t);
+		free(t);
+		return EXIT_OK;
+	}
 	char *s = j ? cJSON_Print(j) : NULL;
 	cJSON_Delete(j);
 	if (!s)

@@ -95,6 +95,13 @@ size_t cli_width(const char *s);
 size_t cli_width_n(const char *s, size_t n);
 /* Prints s left- (left != 0) or right-aligned in w display columns. */
 void cli_pad(FILE *f, const char *s, size_t w, int left);
+/* Prints s left-aligned in exactly w display columns: a longer s is cut
+ * to w - 1 columns and ends with '~' (--wide tables show it whole). */
+void cli_pad_cut(FILE *f, const char *s, size_t w);
+/* Prints s, which starts at display column col, broken at spaces so that
+ * no line exceeds 80 columns; continuation lines are indented by indent.
+ * Ends with a newline. */
+void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent);
 
 /*
  * Progress: one line on stderr, "\rWHAT  42%  ETA 3s", drawn only when
@@ -152,7 +159,8 @@ int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);
 /* "300x784" (or "scalar") into buf of n bytes. */
 void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
 
-/* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
+/* Prints a cJSON tree (and frees it) on stdout, or to FILE under
+ * --json=FILE; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);
 /* Writes a cJSON tree (and frees it) to path ("-": standard output),

@@ -46,29 +46,6 @@ static const struct {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* Prints s from column indent on, broken at spaces so that no line
- * exceeds 80 columns; continuation lines start at column indent. */
-static void print_wrapped(FILE *f, const char *s, size_t indent)
-{
-	size_t col = indent;
-	while (*s) {
-		size_t n = strcspn(s, " ");
-		if (col > indent && col + 1 + cli_width_n(s, n) > 80) {
-			fprintf(f, "\n%*s", (int)indent, "");
-			col = indent;
-		} else if (col > indent) {
-			fputc(' ', f);
-			col++;
-		}
-		fwrite(s, 1, n, f);
-		col += cli_width_n(s, n);
-		s += n;
-		while (*s == ' ')
-			s++;
-	}
-	fputc('\n', f);
-}
-
 static int usage(FILE *f)
 {
 	fprintf(f, "usage: spz [--version] [--help] COMMAND [ARGS]\n\n"
@@ -76,7 +53,7 @@ static int usage(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		const struct spz_help *h = spz_help_find(commands[i].name);
 		fprintf(f, "  %-12s ", commands[i].name);
-		print_wrapped(f, h ? h->summary : "", 15);
+		cli_print_wrapped(f, h ? h->summary : "", 15, 15);
 	}
 	fprintf(f, "\nSee 'spz help COMMAND' or 'man spz-COMMAND' for one "
 	           "command.\nExit status: 0 ok, 1 input or data error, 2 usage "
