@@ -342,18 +342,18 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		{"act-frac-bits", required_argument, 0, 'a'},
 		{"check", no_argument, 0, 'k'},
 		{"tolerance", required_argument, 0, 't'},
-		{"json", optional_argument, 0, 'j'},
 		{"trace", required_argument, 0, 'T'},
 		{"trace-cycles", required_argument, 0, 'C'},
 		{"energy", required_argument, 0, 'e'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		CLI_DATA_LONGOPTS,
 		{0, 0, 0, 0}};
 	const char *dens_s = NULL, *batch_s = NULL, *window = NULL;
 	int64_t v;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "run", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -373,8 +373,14 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		case 'T': o->trace_path = optarg; break;
 		case 'C': window = optarg; break;
 		case 'e': o->energy = optarg; break;
-		case 'q': o->quiet = 1; break;
-		case 'j':
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
@@ -428,6 +434,8 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file");
 	o->file = argv[optind];
+	if (cli_no_input("run", o->file, "an image"))
+		return EXIT_USAGE;
 	if (!!o->input + o->random + o->use_data != 1)
 		return cli_usage("run", "give one of --input FILE, "
 		                 "--random-input and --data DIR (or --x FILE)");
