@@ -219,17 +219,17 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_DATA_LONGOPTS,
 		{"reference", required_argument, 0, 'r'},
-		{"json", optional_argument, 0, 'j'},
 		{"emulate", no_argument, 0, 'e'},
 		{"act-frac-bits", required_argument, 0, 'a'},
 		{"clock-mhz", required_argument, 0, 'c'},
 		{"fifo", required_argument, 0, 'f'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	int c;
 	int64_t v;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "eval", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -237,13 +237,19 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'r': o->reference = optarg; break;
-		case 'j':
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
 		case 'e': o->emulate = 1; break;
 		case 'a': o->frac_s = optarg; break;
-		case 'q': o->quiet = 1; break;
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
 		case 'c':
 			if (cli_parse_double(optarg, &o->clock) || !(o->clock > 0))
 				return cli_usage("eval", "--clock-mhz takes a number "
@@ -265,6 +271,8 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage("eval", "expected one model or image file");
 	o->file = argv[optind];
+	if (cli_no_input("eval", o->file, "a model or an image"))
+		return EXIT_USAGE;
 	return cli_data_check(&o->data, "eval");
 }
 
