@@ -80,15 +80,15 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		{"sparsities", required_argument, 0, 's'},
 		{"nm", required_argument, 0, 'n'},
 		{"bits", required_argument, 0, 'b'},
-		{"json", optional_argument, 0, 'j'},
 		{"csv", optional_argument, 0, 'c'},
 		{"png", required_argument, 0, 'p'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *sp = NULL, *nm = NULL, *bits = NULL;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "sensitivity", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -99,8 +99,14 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		case 'n': nm = optarg; break;
 		case 'b': bits = optarg; break;
 		case 'p': o->png = optarg; break;
-		case 'q': o->quiet = 1; break;
-		case 'j':
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
@@ -120,6 +126,8 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		                           "as --json=FILE, --csv=FILE)"
 		                         : "");
 	o->file = argv[optind];
+	if (cli_no_input("sensitivity", o->file, "a model"))
+		return EXIT_USAGE;
 	int rc = cli_data_check(&o->data, "sensitivity");
 	if (rc)
 		return rc;
