@@ -50,7 +50,7 @@ const char *cli_closest_option(const char *word, const struct option *opts);
  * --help and --version are answered by main.c before the command runs.
  */
 enum {
-	CLI_OPT_JSON = 0x1000,
+	CLI_OPT_JSON = 0x7000, /* above every command's own codes */
 	CLI_OPT_WIDE,
 	CLI_OPT_VERSION,
 	CLI_OPT_HELP
