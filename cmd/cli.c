@@ -464,6 +464,13 @@ char *cli_join(const char *const *v, size_t n, const char *sep)
 	return s;
 }
 
+static const char *kind_name(spz_file_kind k)
+{
+	return k == SPZ_FILE_JSON ? "a JSON model"
+	     : k == SPZ_FILE_SPZM ? "a binary model"
+	     : k == SPZ_FILE_ONNX ? "an ONNX model" : "an image";
+}
+
 int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
                    const char *path)
 {
@@ -477,6 +484,12 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 		else
 			return cli_usage(cmd, "--to takes json, spzm or onnx, "
 			                 "not '%s'", to);
+		spz_file_kind named = spz_format_for_path(path);
+		if (named != SPZ_FILE_UNKNOWN && named != *kind)
+			return cli_usage(cmd, "'%s' names %s, but --to %s writes "
+			                 "%s; rename the output or change --to",
+			                 path, kind_name(named), to,
+			                 kind_name(*kind));
 	} else if (!strcmp(path, "-")) {
 		*kind = SPZ_FILE_SPZM;
 	} else if ((*kind = spz_format_for_path(path)) == SPZ_FILE_UNKNOWN) {
