@@ -158,11 +158,15 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 		       pct(m->correct, m->samples), m->correct, m->samples);
 		printf("cross-entropy   %.4f\n", m->ce_sum / (double)m->samples);
 		if (m->classes <= 12) {
-			printf("per class       ");
-			for (size_t c = 0; c < m->classes; c++)
-				printf("%s%zu:%.1f%%", c ? " " : "", c,
-				       pct(m->confusion[c * m->classes + c],
-				           class_total(m, c)));
+			printf("per class      ");
+			size_t col = 15;
+			for (size_t c = 0; c < m->classes; c++) {
+				char w[48];
+				snprintf(w, sizeof w, "%zu:%.1f%%", c,
+				         pct(m->confusion[c * m->classes + c],
+				             class_total(m, c)));
+				cli_put_word(stdout, &col, 16, " ", w);
+			}
 			printf("\n");
 			printf("confusion (rows: true class, columns: predicted)\n");
 			printf("%5s", "");
@@ -183,9 +187,14 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 	}
 	if (r->n_layers) {
 		printf("input activation density per layer:");
-		for (size_t l = 0; l < r->n_layers; l++)
-			printf(" %s %.1f%%", r->layers[l].node,
-			       pct(r->layers[l].act_in_nonzero, r->layers[l].act_in));
+		size_t col = 35;
+		for (size_t l = 0; l < r->n_layers; l++) {
+			char w[256];
+			snprintf(w, sizeof w, "%s %.1f%%", r->layers[l].node,
+			         pct(r->layers[l].act_in_nonzero,
+			             r->layers[l].act_in));
+			cli_put_word(stdout, &col, 2, " ", w);
+		}
 		printf("\n");
 	}
 	if (s->image) {
