@@ -264,6 +264,21 @@ void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent)
 	fputc('\n', f);
 }
 
+void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
+                  const char *word)
+{
+	size_t w = cli_width(word), ws = cli_width(sep);
+	if (!cli_opts.wide && *col > indent && *col + ws + w > 80) {
+		fprintf(f, "\n%*s", (int)indent, "");
+		*col = indent;
+	} else {
+		fputs(sep, f);
+		*col += ws;
+	}
+	fputs(word, f);
+	*col += w;
+}
+
 static struct {
 	double start;    /* when the current work began, or 0 */
 	int drawn;       /* a line is on the terminal */

@@ -102,6 +102,11 @@ void cli_pad_cut(FILE *f, const char *s, size_t w);
  * no line exceeds 80 columns; continuation lines are indented by indent.
  * Ends with a newline. */
 void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent);
+/* Prints sep and then word at display column *col (updated), first
+ * breaking the line (to column indent, sep dropped) when the word would
+ * pass column 80; with --wide, never breaks. */
+void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
+                  const char *word);
 
 /*
  * Progress: one line on stderr, "\rWHAT  42%  ETA 3s", drawn only when
