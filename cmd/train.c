@@ -153,6 +153,10 @@ int train_parse(struct train_req *r, int argc, char **argv)
 	/* An SGD step is not an Adam step: its own default rate. */
 	if (!r->lr_given && r->opts.optimizer == SPZ_OPTIM_SGD)
 		r->opts.lr = ft ? 1e-3 : 0.05;
+	/* The default split is DIR's; with --x there is no DIR (the check
+	 * below would take the default for a --split given with --x). */
+	if (r->data.x)
+		r->data.split = NULL;
 	int rc = cli_data_check(&r->data, cmd);
 	if (!rc)
 		rc = cli_report_paths(cmd, r->json, r->out);
