@@ -51,30 +51,32 @@ int cli_common_opt(int c, const char *arg)
 	}
 }
 
-/* Levenshtein distance of a (la bytes) and b (lb bytes), capped at 99. */
+/* Edit distance of a (la bytes) and b (lb bytes) counting insertions,
+ * deletions, substitutions and swaps of neighbours (the optimal string
+ * alignment distance: "--qiuet" is one from "--quiet"); 99 when long. */
 static size_t edit_distance(const char *a, size_t la, const char *b,
                             size_t lb)
 {
-	size_t row[64];
+	size_t d[64][64];
 	if (la > 63 || lb > 63)
 		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
 		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			if (up + 1 < best)
-				best = up + 1;
-			row[j] = best;
-			diag = up;
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
 		}
-	}
-	return row[lb];
+	return d[la][lb];
 }
 
 const char *cli_closest_option(const char *word, const struct option *opts)
@@ -384,8 +386,15 @@ int cli_help(const char *cmd)
 	const struct spz_help *h = spz_help_find(cmd);
 	if (!h)
 		return cli_error("no help for '%s'", cmd);
-	printf("%s%s - %s\n\n%s", strcmp(cmd, "spz") ? "spz " : "",
-	       strcmp(cmd, "spz") ? cmd : "spz", h->summary, h->text);
+	size_t n = strlen(cmd) + strlen(h->summary) + 16;
+	char *head = malloc(n);
+	if (!head)
+		return cli_error("out of memory");
+	snprintf(head, n, "%s%s - %s", strcmp(cmd, "spz") ? "spz " : "",
+	         strcmp(cmd, "spz") ? cmd : "spz", h->summary);
+	cli_print_wrapped(stdout, head, 0, 4);
+	free(head);
+	printf("\n%s", h->text);
 	return EXIT_OK;
 }
 
