@@ -148,11 +148,14 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 {
 	const struct subject *s = r->s;
 	const spz_metrics *m = r->metrics;
-	printf("spz eval: '%s' (%s) on %zu sample%s, %zu outputs\n", o->file,
-	       s->image ? (s->emu ? "EIE image, emulated" : "EIE image, fixed "
-	                                                   "point")
-	                : "model, float32",
-	       r->d->n, r->d->n == 1 ? "" : "s", s->outputs);
+	char head[4200];
+	snprintf(head, sizeof head, "spz eval: '%.4000s' (%s) on %zu sample%s, "
+	         "%zu outputs", o->file,
+	         s->image ? (s->emu ? "EIE image, emulated" : "EIE image, fixed "
+	                                                     "point")
+	                  : "model, float32",
+	         r->d->n, r->d->n == 1 ? "" : "s", s->outputs);
+	cli_print_wrapped(stdout, head, 0, 2);
 	if (m) {
 		printf("top-1 accuracy  %.2f%% (%" PRIu64 " of %" PRIu64 ")\n",
 		       pct(m->correct, m->samples), m->correct, m->samples);

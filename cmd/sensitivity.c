@@ -421,8 +421,11 @@ int cmd_sensitivity(int argc, char **argv)
 	                   (o.csv && (!o.csv_path || !strcmp(o.csv_path, "-"))) ||
 	                   (o.png && !strcmp(o.png, "-"));
 	if (!o.quiet && !stdout_taken) {
-		printf("spz sensitivity: '%s' on %zu samples, baseline top-1 "
-		       "%.2f%%\n", o.file, d->n, 100 * base);
+		char head[4200];
+		snprintf(head, sizeof head, "spz sensitivity: '%.4000s' on %zu "
+		         "samples, baseline top-1 %.2f%%", o.file, d->n,
+		         100 * base);
+		cli_print_wrapped(stdout, head, 0, 2);
 		/* Blocks of at most 8 level columns keep 80 columns. */
 		for (size_t b0 = 0; b0 < nl; b0 += 8) {
 			size_t b1 = b0 + 8 < nl ? b0 + 8 : nl;
