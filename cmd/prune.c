@@ -270,27 +270,6 @@ static char *threshold_text(char buf[32], const request *r,
 	return spz_format_float(buf, (float)p->threshold);
 }
 
-/* A name in w display columns on stderr; a longer one is cut to w - 1
- * columns and ends with '~' (--wide shows it whole). */
-static void print_name(const char *name, size_t w)
-{
-	if (cli_width(name) <= w) {
-		cli_pad(stderr, name, w, 1);
-		return;
-	}
-	size_t n = 0;
-	while (name[n] && cli_width_n(name, n + 1) < w) {
-		n++;
-		while ((name[n] & 0xC0) == 0x80)
-			n++;
-	}
-	fwrite(name, 1, n, stderr);
-	size_t have = cli_width_n(name, n);
-	for (; have + 1 < w; have++)
-		fputc(' ', stderr);
-	fputc('~', stderr);
-}
-
 /* Magnitude pruning keeps the zeros a tensor has: a target below its
  * sparsity leaves it sparser than asked, which is said here (the record
  * holds the density reached). */
@@ -331,8 +310,18 @@ static void print_table(const request *r, const spz_prune_item *it,
 	}
 	if (!cli_opts.wide && nw > 24)
 		nw = 24;
+	/* dims as wide as the widest, the total's "N weights" included. */
+	int dw = 4;
+	for (size_t i = 0; i < n; i++) {
+		el += it[i].stats.elements;
+		cli_dims_text(dims, sizeof dims, it[i].tensor);
+		dw = (int)strlen(dims) > dw ? (int)strlen(dims) : dw;
+	}
+	snprintf(dims, sizeof dims, "%lld weights", (long long)el);
+	dw = (int)strlen(dims) > dw ? (int)strlen(dims) : dw;
+	el = 0;
 	cli_pad(stderr, "tensor", nw, 1);
-	fprintf(stderr, " %-12s %7s  %19s  %s\n", "dims",
+	fprintf(stderr, " %-*s %7s  %19s  %s\n", dw, "dims",
 	        o->mode == SPZ_PRUNE_NM ? "pattern" : "target",
 	        "density before->after", "threshold");
 	for (size_t i = 0; i < n; i++) {
@@ -345,8 +334,8 @@ static void print_table(const request *r, const spz_prune_item *it,
 			spz_format_double(target, p->target);
 		else
 			snprintf(target, sizeof target, "-");
-		print_name(it[i].tensor->name, nw);
-		fprintf(stderr, " %-12s %7s  %11.4f->%-6.4f  %s\n", dims,
+		cli_pad_cut(stderr, it[i].tensor->name, nw);
+		fprintf(stderr, " %-*s %7s  %11.4f->%-6.4f  %s\n", dw, dims,
 		        target, ratio(s->nonzeros_before, s->elements),
 		        ratio(s->nonzeros_after, s->elements),
 		        threshold_text(thr, r, p));
@@ -356,7 +345,7 @@ static void print_table(const request *r, const spz_prune_item *it,
 	}
 	snprintf(dims, sizeof dims, "%lld weights", (long long)el);
 	cli_pad(stderr, "total", nw, 1);
-	fprintf(stderr, " %-12s %7s  %11.4f->%.4f\n", dims, "",
+	fprintf(stderr, " %-*s %7s  %11.4f->%.4f\n", dw, dims, "",
 	        ratio(before, el), ratio(after, el));
 }
 
