@@ -56,14 +56,14 @@ check "global differs from per layer" test "$(nonzeros "$T/g.spzm" fc3.weight)" 
 # ---- threshold ------------------------------------------------------------
 run prune "$T/mlp.spzm" --threshold 0.1 -o "$T/t.spzm" --json="$T/t.json"
 expect_rc 0 "--threshold"
-expect_err '^fc1\.weight +300x784 +- +1\.0000 -> 0\.0480  0\.1$' "threshold row"
+expect_err '^fc1\.weight +300x784 +- +1\.0000->0\.0480  0\.1$' "threshold row"
 run info "$T/t.spzm"; expect_out 'pruned: threshold, threshold 0\.1, density' "threshold record"
 check "threshold report target is null" grep -q '"target":	null' "$T/t.json"
 
 # ---- N:M --------------------------------------------------------------------
 run prune "$T/mlp.spzm" --nm 2:4 -o "$T/nm.spzm"
 expect_rc 0 "--nm 2:4"
-expect_err '^fc1\.weight +300x784 +2:4 +1\.0000 -> 0\.5000' "N:M row"
+expect_err '^fc1\.weight +300x784 +2:4 +1\.0000->0\.5000' "N:M row"
 run info "$T/nm.spzm"
 expect_out 'pruned: nm 2:4, threshold' "N:M record"
 expect_out 'satisfies 2:4 along dim 1' "info says the pattern holds"
@@ -187,7 +187,7 @@ usage "bad --to" --sparsity 0.5 --to yaml
 run prune "$T/mlp.spzm" "$T/mlp.spzm" --sparsity 0.5 -o "$T/u.spzm"
 expect_rc 2 "two inputs"; expect_no_file "$T/u.spzm" "two inputs: no file"
 run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json
-expect_rc 2 "--json - with the model on stdout"; expect_err "--json - needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
+expect_rc 2 "--json - with the model on stdout"; expect_err "--json on standard output needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
 
 # A reader that goes away: the write fails, the report's temporary goes too.
 "$SPZ" prune "$T/mlp.spzm" --sparsity 0.5 --json="$T/gone.json" 2>"$T/.err" | true
