@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "help.h"
@@ -39,12 +40,317 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int cli_opt_error(const char *cmd, int c, char **argv)
+struct cli_common cli_opts;
+
+int cli_common_opt(int c, const char *arg)
 {
+	switch (c) {
+	case 'q': cli_opts.quiet = 1; return 1;
+	case 'v': cli_opts.verbose = 1; return 1;
+	case CLI_OPT_WIDE: cli_opts.wide = 1; return 1;
+	case CLI_OPT_JSON: cli_opts.json = arg ? arg : "-"; return 1;
+	default: return 0;
+	}
+}
+
+/* Edit distance of a (la bytes) and b (lb bytes) counting insertions,
+ * deletions, substitutions and swaps of neighbours (the optimal string
+ * alignment distance: "--qiuet" is one from "--quiet"); 99 when long. */
+static size_t edit_distance(const char *a, size_t la, const char *b,
+                            size_t lb)
+{
+	size_t d[64][64];
+	if (la > 63 || lb > 63)
+		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+const char *cli_closest_option(const char *word, const struct option *opts)
+{
+	size_t lw = strcspn(word, "=");
+	const char *best = NULL;
+	size_t best_d = 99;
+	for (; opts && opts->name; opts++) {
+		size_t ln = strlen(opts->name);
+		size_t d = edit_distance(word, lw, opts->name, ln);
+		/* A misspelling changes about a third of a word at most. */
+		size_t limit = (lw > ln ? lw : ln) / 3;
+		if (limit < 1)
+			limit = 1;
+		if (d <= limit && d < best_d) {
+			best_d = d;
+			best = opts->name;
+		}
+	}
+	return best;
+}
+
+int cli_opt_error(const char *cmd, int c, char **argv,
+                  const struct option *opts)
+{
+	const char *arg = argv[optind - 1];
 	if (c == ':')
-		return cli_usage(cmd, "option '%s' needs a value",
-		                 argv[optind - 1]);
-	return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+		return cli_usage(cmd, "option '%s' needs a value", arg);
+	if (!strncmp(arg, "--", 2) && arg[2]) {
+		size_t n = strcspn(arg, "=");
+		const char *near = cli_closest_option(arg + 2, opts);
+		if (near)
+			return cli_usage(cmd, "unknown option '%.*s'; did you "
+			                 "mean --%s?", (int)n, arg, near);
+		return cli_usage(cmd, "unknown option '%.*s'", (int)n, arg);
+	}
+	if (arg[0] == '-' && arg[1] && arg[1] != '-' && optopt > 0) {
+		/* "-x": the letter, which may sit inside a group (-qx). */
+		return cli_usage(cmd, "unknown option '-%c'", optopt);
+	}
+	return cli_usage(cmd, "unknown option '%s'", arg);
+}
+
+int cli_no_input(const char *cmd, const char *path, const char *what)
+{
+	if (path && !strcmp(path, "-") && isatty(0))
+		return cli_usage(cmd, "no input: give %s file or pipe one in",
+		                 what);
+	return 0;
+}
+
+int cli_check_ext(const char *cmd, const char *path, const char *writes,
+                  const char *const *ok_exts)
+{
+	static const struct {
+		const char *ext, *names;
+	} known[] = {
+		{".json", "JSON"}, {".spzm", "a binary model"},
+		{".onnx", "an ONNX model"}, {".eie", "an EIE image"},
+		{".csv", "CSV"}, {".md", "Markdown"}, {".png", "a PNG image"},
+		{".txt", "text"},
+	};
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash ? slash + 1 : path, '.');
+	if (!dot)
+		return 0;
+	for (size_t i = 0; ok_exts && ok_exts[i]; i++)
+		if (!strcmp(dot, ok_exts[i]))
+			return 0;
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (!strcmp(dot, known[i].ext))
+			return cli_usage(cmd, "'%s' names %s, but this writes %s; "
+			                 "rename the output", path,
+			                 known[i].names, writes);
+	return 0;
+}
+
+/* One UTF-8 sequence at *s: its code point (0xFFFD when malformed) and
+ * the bytes it takes in *len. */
+static uint32_t utf8_next(const unsigned char *s, size_t *len)
+{
+	uint32_t c = s[0];
+	int n = c < 0x80 ? 0 : c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1
+	                                                              : -1;
+	if (n < 0) {
+		*len = 1;
+		return 0xFFFD;
+	}
+	c &= n ? 0x3Fu >> n : 0x7F;
+	for (int i = 1; i <= n; i++) {
+		if ((s[i] & 0xC0) != 0x80) {
+			*len = (size_t)i;
+			return 0xFFFD;
+		}
+		c = c << 6 | (s[i] & 0x3F);
+	}
+	*len = (size_t)n + 1;
+	return c;
+}
+
+/* Columns a code point takes on a terminal (the wide and zero-width ranges
+ * of Unicode's East Asian Width and general category, coarsely). */
+static int cp_width(uint32_t c)
+{
+	if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
+	    (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0x20D0 && c <= 0x20FF))
+		return 0;
+	if ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
+	    (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+	    (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+	    (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+	    (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+	    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+	    (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD))
+		return 2;
+	return 1;
+}
+
+size_t cli_width_n(const char *s, size_t n)
+{
+	size_t w = 0, len;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end && *p) {
+		w += (size_t)cp_width(utf8_next(p, &len));
+		while (len-- && p < end && *p)
+			p++;
+	}
+	return w;
+}
+
+size_t cli_width(const char *s)
+{
+	return cli_width_n(s, strlen(s));
+}
+
+void cli_pad(FILE *f, const char *s, size_t w, int left)
+{
+	size_t have = cli_width(s);
+	if (left)
+		fputs(s, f);
+	for (; have < w; have++)
+		fputc(' ', f);
+	if (!left)
+		fputs(s, f);
+}
+
+void cli_pad_cut(FILE *f, const char *s, size_t w)
+{
+	if (cli_width(s) <= w) {
+		cli_pad(f, s, w, 1);
+		return;
+	}
+	size_t n = 0;
+	while (s[n] && cli_width_n(s, n + 1) < w) {
+		n++;
+		while ((s[n] & 0xC0) == 0x80)
+			n++;
+	}
+	fwrite(s, 1, n, f);
+	size_t have = cli_width_n(s, n);
+	for (; have + 1 < w; have++)
+		fputc(' ', f);
+	fputc('~', f);
+}
+
+void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent)
+{
+	/* Runs of spaces are kept (aligned columns stay aligned) except
+	 * where the line breaks. */
+	while (*s) {
+		size_t sp = strspn(s, " ");
+		size_t n = strcspn(s + sp, " ");
+		size_t w = cli_width_n(s + sp, n);
+		if (col > indent && col + sp + w > 80) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else {
+			fprintf(f, "%*s", (int)sp, "");
+			col += sp;
+		}
+		fwrite(s + sp, 1, n, f);
+		col += w;
+		s += sp + n;
+	}
+	fputc('\n', f);
+}
+
+void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
+                  const char *word)
+{
+	size_t w = cli_width(word), ws = cli_width(sep);
+	if (!cli_opts.wide && *col > indent && *col + ws + w > 80) {
+		fprintf(f, "\n%*s", (int)indent, "");
+		*col = indent;
+	} else {
+		fputs(sep, f);
+		*col += ws;
+	}
+	fputs(word, f);
+	*col += w;
+}
+
+static struct {
+	double start;    /* when the current work began, or 0 */
+	int drawn;       /* a line is on the terminal */
+	int last_pct;    /* percent drawn last, -1 for none */
+	const char *what;
+} prog;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void cli_progress(const char *what, double done, double total)
+{
+	if (cli_opts.quiet || !isatty(2))
+		return;
+	double t = now_s();
+	if (!prog.start || prog.what != what) {
+		if (prog.drawn)
+			cli_progress_end();
+		prog.start = t;
+		prog.what = what;
+		prog.last_pct = -1;
+	}
+	double delay = 1.0;
+	const char *env = getenv("SPZ_PROGRESS_DELAY");
+	if (env && cli_parse_double(env, &delay))
+		delay = 1.0;
+	double el = t - prog.start;
+	if (el < delay || total <= 0)
+		return;
+	double frac = done / total;
+	frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
+	int pct = (int)(frac * 100);
+	if (prog.drawn && pct == prog.last_pct)
+		return;
+	prog.last_pct = pct;
+	char eta[32] = "";
+	if (frac > 0 && frac < 1) {
+		double left = el / frac - el;
+		if (left < 60)
+			snprintf(eta, sizeof eta, "  ETA %.0fs", left);
+		else
+			snprintf(eta, sizeof eta, "  ETA %.0fm%02.0fs",
+			         floor(left / 60), fmod(left, 60));
+	}
+	fprintf(stderr, "\r\033[K%s %3d%%%s", what, pct, eta);
+	fflush(stderr);
+	prog.drawn = 1;
+}
+
+void cli_progress_end(void)
+{
+	if (prog.drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	prog.drawn = 0;
+	prog.start = 0;
+	prog.what = NULL;
+}
+
+int cli_progress_cb(void *ctx, double done, double total)
+{
+	cli_progress(ctx, done, total);
+	return 0;
 }
 
 int cli_out_to_opts(const char **out, const char **to, const char *cmd,
@@ -53,16 +359,20 @@ int cli_out_to_opts(const char **out, const char **to, const char *cmd,
 	static const struct option opts[] = {
 		{"output", required_argument, 0, 'o'},
 		{"to", required_argument, 0, 't'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			continue;
 		if (c == 'o')
 			*out = optarg;
 		else if (c == 't')
 			*to = optarg;
 		else
-			return cli_opt_error(cmd, c, argv);
+			return cli_opt_error(cmd, c, argv, opts);
 	}
 	return 0;
 }
@@ -78,8 +388,15 @@ int cli_help(const char *cmd)
 	const struct spz_help *h = spz_help_find(cmd);
 	if (!h)
 		return cli_error("no help for '%s'", cmd);
-	printf("%s%s - %s\n\n%s", strcmp(cmd, "spz") ? "spz " : "",
-	       strcmp(cmd, "spz") ? cmd : "spz", h->summary, h->text);
+	size_t n = strlen(cmd) + strlen(h->summary) + 16;
+	char *head = malloc(n);
+	if (!head)
+		return cli_error("out of memory");
+	snprintf(head, n, "%s%s - %s", strcmp(cmd, "spz") ? "spz " : "",
+	         strcmp(cmd, "spz") ? cmd : "spz", h->summary);
+	cli_print_wrapped(stdout, head, 0, 4);
+	free(head);
+	printf("\n%s", h->text);
 	return EXIT_OK;
 }
 
@@ -173,6 +490,13 @@ char *cli_join(const char *const *v, size_t n, const char *sep)
 	return s;
 }
 
+static const char *kind_name(spz_file_kind k)
+{
+	return k == SPZ_FILE_JSON ? "a JSON model"
+	     : k == SPZ_FILE_SPZM ? "a binary model"
+	     : k == SPZ_FILE_ONNX ? "an ONNX model" : "an image";
+}
+
 int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
                    const char *path)
 {
@@ -186,6 +510,12 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 		else
 			return cli_usage(cmd, "--to takes json, spzm or onnx, "
 			                 "not '%s'", to);
+		spz_file_kind named = spz_format_for_path(path);
+		if (named != SPZ_FILE_UNKNOWN && named != *kind)
+			return cli_usage(cmd, "'%s' names %s, but --to %s writes "
+			                 "%s; rename the output or change --to",
+			                 path, kind_name(named), to,
+			                 kind_name(*kind));
 	} else if (!strcmp(path, "-")) {
 		*kind = SPZ_FILE_SPZM;
 	} else if ((*kind = spz_format_for_path(path)) == SPZ_FILE_UNKNOWN) {
@@ -227,6 +557,8 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t)
 
 int cli_print_json(cJSON *j)
 {
+	if (cli_opts.json && strcmp(cli_opts.json, "-"))
+		return cli_print_json_to(j, cli_opts.json);
 	char *s = j ? cJSON_Print(j) : NULL;
 	cJSON_Delete(j);
 	if (!s)
@@ -234,6 +566,34 @@ int cli_print_json(cJSON *j)
 	puts(s);
 	free(s);
 	return EXIT_OK;
+}
+
+int cli_print_json_to(cJSON *j, const char *path)
+{
+	if (!strcmp(path, "-")) {
+		char *t = j ? cJSON_Print(j) : NULL;
+		cJSON_Delete(j);
+		if (!t)
+			return cli_error("out of memory");
+		puts(t);
+		free(t);
+		return EXIT_OK;
+	}
+	char *s = j ? cJSON_Print(j) : NULL;
+	cJSON_Delete(j);
+	if (!s)
+		return cli_error("out of memory");
+	spz_output o;
+	spz_error err = {0};
+	int rc = spz_output_open(&o, path, &err);
+	if (!rc && (fputs(s, o.f) < 0 || fputc('\n', o.f) < 0)) {
+		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", path);
+		spz_output_abort(&o);
+	} else if (!rc) {
+		rc = spz_output_commit(&o, &err);
+	}
+	free(s);
+	return rc ? cli_fail(&err) : EXIT_OK;
 }
 
 int cli_read_json(cJSON **out, const char *path, const char *what)
@@ -282,7 +642,8 @@ static int same_file(const char *a, const char *b)
 int cli_report_paths(const char *cmd, const char *json, const char *out)
 {
 	if (json && !strcmp(json, "-") && !strcmp(out, "-"))
-		return cli_usage(cmd, "--json - needs the model in a file "
+		return cli_usage(cmd, "--json on standard output needs the model "
+		                 "in a file "
 		                 "(-o OUT)");
 	if (json && strcmp(json, "-") && strcmp(out, "-") &&
 	    same_file(json, out))
@@ -327,4 +688,41 @@ int cli_save_with_report(const spz_model *m, const char *path,
 		return cli_fail(&err);
 	}
 	return 0;
+}
+
+cJSON *cli_model_summary(const char *cmd, const spz_model *m,
+                         const char *out, spz_file_kind kind)
+{
+	static const char *const kinds[] = {"unknown", "json", "spzm",
+	                                    "image", "onnx"};
+	int64_t params = 0, nonzeros = 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		params += spz_tensor_elements(&m->tensors[i]);
+		nonzeros += spz_tensor_nonzeros(&m->tensors[i]);
+	}
+	cJSON *j = cJSON_CreateObject();
+	if (!j || !cJSON_AddStringToObject(j, "command", cmd) ||
+	    !cJSON_AddStringToObject(j, "output", out) ||
+	    !cJSON_AddStringToObject(j, "format", kinds[kind]) ||
+	    !cJSON_AddNumberToObject(j, "tensors", (double)m->n_tensors) ||
+	    !cJSON_AddNumberToObject(j, "parameters", (double)params) ||
+	    !cJSON_AddNumberToObject(j, "nonzeros", (double)nonzeros)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+int cli_save_model_summary(const char *cmd, const spz_model *m,
+                           const char *out, spz_file_kind kind)
+{
+	if (!cli_opts.json)
+		return cli_save_model(m, out, kind);
+	int rc = cli_report_paths(cmd, cli_opts.json, out);
+	if (rc)
+		return rc;
+	cJSON *j = cli_model_summary(cmd, m, out, kind);
+	if (!j)
+		return cli_error("out of memory");
+	return cli_save_with_report(m, out, kind, cli_opts.json, j);
 }

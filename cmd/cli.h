@@ -5,7 +5,9 @@
 #ifndef SPZ_CLI_H
 #define SPZ_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "spz.h"
 #include "spz_format.h"
@@ -29,8 +31,94 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 /* Prints a library failure; EXIT_USAGE for SPZ_EINVAL, else EXIT_DATA. */
 int cli_fail(const spz_error *err);
 /* The usage error for getopt_long's ':' (missing value) or '?' (unknown
- * option) result c; call with opterr = 0 and a leading ':' in optstring. */
-int cli_opt_error(const char *cmd, int c, char **argv);
+ * option) result c; call with opterr = 0 and a leading ':' in optstring.
+ * An unknown long option is followed by the closest of opts (edit
+ * distance): "spz prune: unknown option '--sparsty'; did you mean
+ * --sparsity?". */
+int cli_opt_error(const char *cmd, int c, char **argv,
+                  const struct option *opts);
+/* The long option of opts closest to word (the text after "--", up to
+ * '='), or NULL when none is close enough to be a likely typo. */
+const char *cli_closest_option(const char *word, const struct option *opts);
+
+/*
+ * Options that mean the same in every command (spz(1), "Common options").
+ * Put CLI_COMMON_OPTIONS in a command's long-option table and pass every
+ * getopt result to cli_common_opt first; CLI_SHORT_COMMON ("qv") goes in
+ * the short-option string. --json is optional_argument: a bare --json is
+ * standard output ("-"), --json=FILE a file; it never takes the next word.
+ * --help and --version are answered by main.c before the command runs.
+ */
+enum {
+	CLI_OPT_JSON = 0x7000, /* above every command's own codes */
+	CLI_OPT_WIDE,
+	CLI_OPT_VERSION,
+	CLI_OPT_HELP
+};
+#define CLI_SHORT_COMMON "qv"
+#define CLI_COMMON_OPTIONS \
+	{"quiet", no_argument, 0, 'q'}, \
+	{"verbose", no_argument, 0, 'v'}, \
+	{"json", optional_argument, 0, CLI_OPT_JSON}, \
+	{"wide", no_argument, 0, CLI_OPT_WIDE}, \
+	{"version", no_argument, 0, CLI_OPT_VERSION}, \
+	{"help", no_argument, 0, CLI_OPT_HELP}
+
+struct cli_common {
+	int quiet;        /* -q: only errors */
+	int verbose;      /* -v: more detail */
+	int wide;         /* --wide: every column of every table */
+	const char *json; /* --json ("-") or --json=FILE; NULL without */
+};
+/* The common options of the whole process (set by cli_common_opt). */
+extern struct cli_common cli_opts;
+/* 1 when getopt result c was a common option (recorded in cli_opts), else
+ * 0. */
+int cli_common_opt(int c, const char *arg);
+
+/* "spz CMD: no input: give a model file or pipe one in" and EXIT_USAGE
+ * when path is "-" and standard input is a terminal; else 0. what names
+ * the input ("a model", "an image", "a model or an image"). */
+int cli_no_input(const char *cmd, const char *path, const char *what);
+/* Refuses (usage error, EXIT_USAGE) an output path whose extension names
+ * another format than the one written: writes is the format written
+ * ("JSON", "an EIE image", "text", "CSV"); ok_exts is a NULL-terminated
+ * list of extensions that fit it (NULL: none is required). 0 when fine
+ * or when the path is "-" or has no known extension. */
+int cli_check_ext(const char *cmd, const char *path, const char *writes,
+                  const char *const *ok_exts);
+
+/* Display width of UTF-8 text: one column per code point, two for East
+ * Asian wide and fullwidth ones, none for combining marks. */
+size_t cli_width(const char *s);
+/* The same for the first n bytes of s. */
+size_t cli_width_n(const char *s, size_t n);
+/* Prints s left- (left != 0) or right-aligned in w display columns. */
+void cli_pad(FILE *f, const char *s, size_t w, int left);
+/* Prints s left-aligned in exactly w display columns: a longer s is cut
+ * to w - 1 columns and ends with '~' (--wide tables show it whole). */
+void cli_pad_cut(FILE *f, const char *s, size_t w);
+/* Prints s, which starts at display column col, broken at spaces so that
+ * no line exceeds 80 columns; continuation lines are indented by indent.
+ * Ends with a newline. */
+void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent);
+/* Prints sep and then word at display column *col (updated), first
+ * breaking the line (to column indent, sep dropped) when the word would
+ * pass column 80; with --wide, never breaks. */
+void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
+                  const char *word);
+
+/*
+ * Progress: one line on stderr, "\rWHAT  42%  ETA 3s", drawn only when
+ * stderr is a terminal, -q was not given and the work has run for 1 s
+ * (SPZ_PROGRESS_DELAY=SECONDS sets that delay: 0 draws at once, for
+ * tests). cli_progress takes done out of total; cli_progress_end erases
+ * the line. The callback form suits the library's progress hooks.
+ */
+void cli_progress(const char *what, double done, double total);
+void cli_progress_end(void);
+/* A spz_progress_fn: ctx is the WHAT text. Always returns 0. */
+int cli_progress_cb(void *ctx, double done, double total);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 
@@ -76,9 +164,13 @@ int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);
 /* "300x784" (or "scalar") into buf of n bytes. */
 void cli_dims_text(char *buf, size_t n, const spz_tensor *t);
 
-/* Prints a cJSON tree (and frees it) on stdout; EXIT_OK or EXIT_DATA. */
+/* Prints a cJSON tree (and frees it) on stdout, or to FILE under
+ * --json=FILE; EXIT_OK or EXIT_DATA. */
 struct cJSON;
 int cli_print_json(struct cJSON *j);
+/* Writes a cJSON tree (and frees it) to path ("-": standard output),
+ * atomically; EXIT_OK or the exit code of the failure (printed). */
+int cli_print_json_to(struct cJSON *j, const char *path);
 /* Reads and parses a JSON file ("-" = standard input) strictly, at most
  * SPZ_JSON_SMALL_MAX bytes (formats/json_strict.h); what names the kind of
  * file for that message ("a prune config"). Returns 0, or the exit code
@@ -94,6 +186,15 @@ int cli_report_paths(const char *cmd, const char *json, const char *out);
 int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          struct cJSON *report);
+
+/* The --json summary of a command that writes a model: command, output,
+ * format, tensors, parameters and nonzeros. NULL when out of memory. */
+struct cJSON *cli_model_summary(const char *cmd, const spz_model *m,
+                                const char *out, spz_file_kind kind);
+/* Saves m to out (kind) with, under --json[=FILE], its summary; checks
+ * that the two do not collide. 0 or an exit code (printed). */
+int cli_save_model_summary(const char *cmd, const spz_model *m,
+                           const char *out, spz_file_kind kind);
 
 /* Removes the named temporary outputs (spz_temp_note) when SIGINT, SIGTERM
  * or SIGHUP stops spz; signals ignored at start stay ignored. */

@@ -57,18 +57,6 @@ int cli_data_load(spz_dataset **out, const spz_data_options *o)
 	return 0;
 }
 
-void cli_progress(const char *what, size_t k, size_t n)
-{
-	if (isatty(2))
-		fprintf(stderr, "\r%s %zu/%zu", what, k, n);
-}
-
-void cli_progress_end(void)
-{
-	if (isatty(2))
-		fprintf(stderr, "\r\033[K");
-}
-
 /* "F" or "F0,F1,...,Fn" (one per layer input and the output). */
 static int parse_fracs(int *frac, const char *s, size_t n_layers)
 {

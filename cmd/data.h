@@ -56,8 +56,4 @@ int subject_open(struct subject *s, const char *cmd, const char *path,
 int subject_run(struct subject *s, float **y, const spz_dataset *d);
 void subject_close(struct subject *s);
 
-/* Progress on stderr when it is a terminal: "\r<what> k/n". */
-void cli_progress(const char *what, size_t k, size_t n);
-void cli_progress_end(void);
-
 #endif

@@ -148,21 +148,28 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 {
 	const struct subject *s = r->s;
 	const spz_metrics *m = r->metrics;
-	printf("spz eval: '%s' (%s) on %zu sample%s, %zu outputs\n", o->file,
-	       s->image ? (s->emu ? "EIE image, emulated" : "EIE image, fixed "
-	                                                   "point")
-	                : "model, float32",
-	       r->d->n, r->d->n == 1 ? "" : "s", s->outputs);
+	char head[4200];
+	snprintf(head, sizeof head, "spz eval: '%.4000s' (%s) on %zu sample%s, "
+	         "%zu outputs", o->file,
+	         s->image ? (s->emu ? "EIE image, emulated" : "EIE image, fixed "
+	                                                     "point")
+	                  : "model, float32",
+	         r->d->n, r->d->n == 1 ? "" : "s", s->outputs);
+	cli_print_wrapped(stdout, head, 0, 2);
 	if (m) {
 		printf("top-1 accuracy  %.2f%% (%" PRIu64 " of %" PRIu64 ")\n",
 		       pct(m->correct, m->samples), m->correct, m->samples);
 		printf("cross-entropy   %.4f\n", m->ce_sum / (double)m->samples);
 		if (m->classes <= 12) {
-			printf("per class       ");
-			for (size_t c = 0; c < m->classes; c++)
-				printf("%s%zu:%.1f%%", c ? " " : "", c,
-				       pct(m->confusion[c * m->classes + c],
-				           class_total(m, c)));
+			printf("per class      ");
+			size_t col = 15;
+			for (size_t c = 0; c < m->classes; c++) {
+				char w[48];
+				snprintf(w, sizeof w, "%zu:%.1f%%", c,
+				         pct(m->confusion[c * m->classes + c],
+				             class_total(m, c)));
+				cli_put_word(stdout, &col, 16, " ", w);
+			}
 			printf("\n");
 			printf("confusion (rows: true class, columns: predicted)\n");
 			printf("%5s", "");
@@ -183,9 +190,14 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 	}
 	if (r->n_layers) {
 		printf("input activation density per layer:");
-		for (size_t l = 0; l < r->n_layers; l++)
-			printf(" %s %.1f%%", r->layers[l].node,
-			       pct(r->layers[l].act_in_nonzero, r->layers[l].act_in));
+		size_t col = 35;
+		for (size_t l = 0; l < r->n_layers; l++) {
+			char w[256];
+			snprintf(w, sizeof w, "%s %.1f%%", r->layers[l].node,
+			         pct(r->layers[l].act_in_nonzero,
+			             r->layers[l].act_in));
+			cli_put_word(stdout, &col, 2, " ", w);
+		}
 		printf("\n");
 	}
 	if (s->image) {
@@ -219,17 +231,17 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_DATA_LONGOPTS,
 		{"reference", required_argument, 0, 'r'},
-		{"json", optional_argument, 0, 'j'},
 		{"emulate", no_argument, 0, 'e'},
 		{"act-frac-bits", required_argument, 0, 'a'},
 		{"clock-mhz", required_argument, 0, 'c'},
 		{"fifo", required_argument, 0, 'f'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	int c;
 	int64_t v;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "eval", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -237,13 +249,19 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'r': o->reference = optarg; break;
-		case 'j':
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
 		case 'e': o->emulate = 1; break;
 		case 'a': o->frac_s = optarg; break;
-		case 'q': o->quiet = 1; break;
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
 		case 'c':
 			if (cli_parse_double(optarg, &o->clock) || !(o->clock > 0))
 				return cli_usage("eval", "--clock-mhz takes a number "
@@ -255,7 +273,7 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			o->fifo = (uint64_t)v;
 			break;
 		default:
-			return cli_opt_error("eval", c, argv);
+			return cli_opt_error("eval", c, argv, opts);
 		}
 	}
 	if (optind == argc - 2 && o->json && !o->json_path)
@@ -265,6 +283,8 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage("eval", "expected one model or image file");
 	o->file = argv[optind];
+	if (cli_no_input("eval", o->file, "a model or an image"))
+		return EXIT_USAGE;
 	return cli_data_check(&o->data, "eval");
 }
 

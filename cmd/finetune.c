@@ -14,9 +14,8 @@ int cmd_finetune(int argc, char **argv)
 	int rc = train_parse(&r, argc, argv);
 	if (rc)
 		return rc;
-	if (!strcmp(r.in, "-") && isatty(0))
-		return cli_usage("finetune", "no input: give a model file or "
-		                 "pipe one into standard input");
+	if (cli_no_input("finetune", r.in, "a model"))
+		return EXIT_USAGE;
 	spz_model *m = NULL;
 	rc = cli_load_model(&m, r.in);
 	if (!rc)

@@ -33,13 +33,17 @@ int cmd_gen(int argc, char **argv)
 		{"rows", required_argument, 0, 'r'},
 		{"cols", required_argument, 0, 'c'},
 		{"density", required_argument, 0, 'D'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *out = "-", *to = NULL, *dims_s = NULL;
 	const char *rows_s = NULL, *cols_s = NULL, *dens_s = NULL;
 	uint64_t seed = 1;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't': to = optarg; break;
@@ -52,7 +56,7 @@ int cmd_gen(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		default:
-			return cli_opt_error("gen", c, argv);
+			return cli_opt_error("gen", c, argv, opts);
 		}
 	}
 	if (optind != argc - 1)
@@ -103,7 +107,7 @@ int cmd_gen(int argc, char **argv)
 	spz_file_kind kind;
 	rc = cli_model_kind(&kind, "gen", to, out);
 	if (!rc)
-		rc = cli_save_model(m, out, kind);
+		rc = cli_save_model_summary("gen", m, out, kind);
 	spz_model_free(m);
 	return rc;
 }

@@ -2,6 +2,7 @@
  * info.c - spz info: what a model holds (graph, tensors with their
  * density, pruning record and codebook, history), as text or JSON.
  */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,10 +12,10 @@
 #include "cli.h"
 #include "info_image.h"
 
-static void print_strv(char *const *v, size_t n)
+static void print_strv(FILE *f, char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		printf("%s%s", i ? ", " : "", v[i][0] ? v[i] : "(none)");
+		fprintf(f, "%s%s", i ? ", " : "", v[i][0] ? v[i] : "(none)");
 }
 
 /* The N:M pattern a weight satisfies along its reduction dimension: the
@@ -39,47 +40,102 @@ static const char *role_name(const spz_model *m, const spz_tensor *t)
 	       : r == SPZ_ROLE_BIAS ? "bias" : "other";
 }
 
+/* Ends a line built in the memory stream ms (at *buf): printed whole
+ * with --wide, else broken to 80 columns with continuations indented. */
+static void flush_line(FILE *ms, char **buf, size_t indent)
+{
+	fputc(0, ms);
+	fflush(ms);
+	if (cli_opts.wide)
+		printf("%s\n", *buf);
+	else
+		cli_print_wrapped(stdout, *buf, 0, indent);
+	rewind(ms);
+}
+
 static void print_text(const spz_model *m)
 {
 	char b[32];
-	printf("model '%s'\ninputs: ", m->name);
-	print_strv(m->inputs, m->n_inputs);
-	printf("\noutputs: ");
-	print_strv(m->outputs, m->n_outputs);
-	printf("\n\nnodes (%zu):\n", m->n_nodes);
+	char *line = NULL;
+	size_t line_len = 0;
+	FILE *ms = open_memstream(&line, &line_len);
+	if (!ms) {
+		cli_error("out of memory");
+		return;
+	}
+	fprintf(ms, "model '%s'", m->name);
+	flush_line(ms, &line, 2);
+	fprintf(ms, "inputs: ");
+	print_strv(ms, m->inputs, m->n_inputs);
+	flush_line(ms, &line, 2);
+	fprintf(ms, "outputs: ");
+	print_strv(ms, m->outputs, m->n_outputs);
+	flush_line(ms, &line, 2);
+	printf("\nnodes (%zu):\n", m->n_nodes);
 	for (size_t i = 0; i < m->n_nodes; i++) {
 		const spz_node *n = &m->nodes[i];
-		printf("  %-3zu %-8s %-12s ", i, n->op, n->name);
-		print_strv(n->inputs, n->n_inputs);
-		printf(" -> ");
-		print_strv(n->outputs, n->n_outputs);
+		fprintf(ms, "  %-3zu %-8s %-12s ", i, n->op, n->name);
+		print_strv(ms, n->inputs, n->n_inputs);
+		fprintf(ms, " -> ");
+		print_strv(ms, n->outputs, n->n_outputs);
 		for (size_t k = 0; k < n->n_attrs; k++) {
 			const spz_attr *a = &n->attrs[k];
-			printf("  %s=", a->name);
+			fprintf(ms, "  %s=", a->name);
 			if (a->type == SPZ_ATTR_NUMBER)
-				printf("%s", spz_format_double(b, a->number));
+				fprintf(ms, "%s", spz_format_double(b, a->number));
 			else if (a->type == SPZ_ATTR_STRING)
-				printf("'%s'", a->string);
+				fprintf(ms, "'%s'", a->string);
 			else
 				for (size_t j = 0; j < a->n_numbers; j++)
-					printf("%s%s", j ? "," : "[",
-					       spz_format_double(b, a->numbers[j]));
+					fprintf(ms, "%s%s", j ? "," : "[",
+					        spz_format_double(b, a->numbers[j]));
 			if (a->type == SPZ_ATTR_NUMBERS)
-				printf("%s]", a->n_numbers ? "" : "[");
+				fprintf(ms, "%s]", a->n_numbers ? "" : "[");
 		}
-		printf("\n");
+		flush_line(ms, &line, 6);
 	}
-	printf("\ntensors (%zu):\n  %-20s %-14s %-8s %-6s %10s %10s %8s  %s\n",
-	       m->n_tensors, "name", "dims", "dtype", "role", "elements",
-	       "nonzeros", "density", "codebook");
+	/* 80 columns: the elements column (dims say it) only with --wide,
+	 * names as wide as the longest, cut at what the rest leaves. */
+	int wide = cli_opts.wide;
+	size_t nw = 4, dw = 4;
+	char dims[128];
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		size_t w = cli_width(m->tensors[i].name);
+		nw = w > nw ? w : nw;
+		cli_dims_text(dims, sizeof dims, &m->tensors[i]);
+		dw = strlen(dims) > dw ? strlen(dims) : dw;
+	}
+	if (!wide && dw > 14)
+		dw = 14;
+	/* 2 + name + dims + dtype 8 + role 6 + nonzeros 10 + density 8 +
+	 * codebook "16 entries, 4 bits" 18, with their separators. */
+	size_t rest = 2 + 1 + dw + 1 + 8 + 1 + 6 + 1 + 10 + 1 + 8 + 2 + 18;
+	if (!wide && nw + rest > 80)
+		nw = 80 - rest > 8 ? 80 - rest : 8;
+	printf("\ntensors (%zu):\n  ", m->n_tensors);
+	cli_pad(stdout, "name", nw, 1);
+	printf(" %-*s %-8s %-6s", (int)dw, "dims", "dtype", "role");
+	if (wide)
+		printf(" %10s", "elements");
+	printf(" %10s %8s  %s\n", "nonzeros", "density", "codebook");
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
-		char dims[128];
 		cli_dims_text(dims, sizeof dims, t);
 		int64_t n = spz_tensor_elements(t), nz = spz_tensor_nonzeros(t);
-		printf("  %-20s %-14s %-8s %-6s %10lld %10lld %8.4f  ", t->name,
-		       dims, spz_dtype_name(t->dtype), role_name(m, t),
-		       (long long)n, (long long)nz,
+		printf("  ");
+		if (wide)
+			cli_pad(stdout, t->name, nw, 1);
+		else
+			cli_pad_cut(stdout, t->name, nw);
+		printf(" ");
+		if (wide)
+			printf("%-*s", (int)dw, dims);
+		else
+			cli_pad_cut(stdout, dims, dw);
+		printf(" %-8s %-6s", spz_dtype_name(t->dtype), role_name(m, t));
+		if (wide)
+			printf(" %10lld", (long long)n);
+		printf(" %10lld %8.4f  ", (long long)nz,
 		       n ? (double)nz / (double)n : 0.0);
 		if (t->codebook)
 			printf("%u entr%s, %d bit%s\n", t->codebook_size,
@@ -88,23 +144,25 @@ static void print_text(const spz_model *m)
 		else
 			printf("-\n");
 		if (t->codebook) {
-			printf("    codebook:");
+			fprintf(ms, "    codebook:");
 			for (uint32_t k = 0; k < t->codebook_size; k++)
-				printf(" %s", spz_format_float(b, t->codebook[k]));
-			printf("\n");
+				fprintf(ms, " %s",
+				        spz_format_float(b, t->codebook[k]));
+			flush_line(ms, &line, 14);
 		}
 		const spz_prune_record *p = t->prune;
 		if (p) {
-			printf("    pruned: %s", p->mode);
+			fprintf(ms, "    pruned: %s", p->mode);
 			if (p->scope[0])
-				printf(" (%s)", p->scope);
+				fprintf(ms, " (%s)", p->scope);
 			if (p->nm_m)
-				printf(" %d:%d", p->nm_n, p->nm_m);
+				fprintf(ms, " %d:%d", p->nm_n, p->nm_m);
 			else if (!strcmp(p->mode, "magnitude"))
-				printf(" target sparsity %s",
+				fprintf(ms, " target sparsity %s",
 				       spz_format_double(b, p->target));
-			printf(", threshold %s", spz_format_double(b, p->threshold));
-			printf(", density %.4f\n", p->density);
+			fprintf(ms, ", threshold %s", spz_format_double(b, p->threshold));
+			fprintf(ms, ", density %.4f", p->density);
+			flush_line(ms, &line, 12);
 		}
 		int nn, nm, dim = nm_pattern(m, t, &nn, &nm);
 		if (dim >= 0)
@@ -113,11 +171,14 @@ static void print_text(const spz_model *m)
 	printf("\nhistory (%zu):\n", m->n_history);
 	for (size_t i = 0; i < m->n_history; i++) {
 		const spz_step *s = &m->history[i];
-		printf("  %zu. %s (spz %s)", i + 1, s->tool, s->version);
+		fprintf(ms, "  %zu. %s (spz %s)", i + 1, s->tool, s->version);
 		for (size_t k = 0; k < s->n_params; k++)
-			printf(" %s=%s", s->params[k].key, s->params[k].value);
-		printf("\n");
+			fprintf(ms, " %s=%s", s->params[k].key,
+			        s->params[k].value);
+		flush_line(ms, &line, 6);
 	}
+	fclose(ms);
+	free(line);
 }
 
 static cJSON *strv_json(char *const *v, size_t n)
@@ -223,17 +284,18 @@ static cJSON *model_json(const spz_model *m)
 int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, 0, 'j'},
 		{"dump", no_argument, 0, 'd'},
 		{"layer", required_argument, 0, 'l'},
 		{"pe", required_argument, 0, 'p'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	int json = 0, c;
 	info_image_opts io = {0};
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c == 'j')
-			json = io.json = 1;
+	while ((c = getopt_long(argc, argv, ":" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			json = io.json = cli_opts.json != NULL;
 		else if (c == 'd')
 			io.dump = 1;
 		else if (c == 'l')
@@ -241,10 +303,12 @@ int cmd_info(int argc, char **argv)
 		else if (c == 'p')
 			io.pe = optarg;
 		else
-			return cli_opt_error("info", c, argv);
+			return cli_opt_error("info", c, argv, opts);
 	}
 	if (optind != argc - 1)
 		return cli_usage("info", "expected one input file");
+	if (cli_no_input("info", argv[optind], "a model or an image"))
+		return EXIT_USAGE;
 	spz_input in;
 	spz_error err = {0};
 	if (spz_input_open(&in, argv[optind], &err))

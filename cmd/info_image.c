@@ -115,10 +115,11 @@ static void print_eie_text(const spz_eie *e, long only, long pe,
 		printf("  codebook: %u entries, %d-bit codes, Q format %d "
 		       "fraction bits", l->codebook_size, l->code_bits,
 		       l->codebook_frac);
+		/* Two lines each, so that they fit 80 columns. */
 		if (l->bias)
-			printf("; bias: %d fraction bits", l->bias_frac);
+			printf(";\n    bias: %d fraction bits", l->bias_frac);
 		printf("\n  bytes: entries %llu (%d bits each), pointers %llu "
-		       "(%d bits), codebook %llu, bias %llu, total %llu\n",
+		       "(%d bits),\n    codebook %llu, bias %llu, total %llu\n",
 		       (unsigned long long)s.entry_bytes,
 		       l->code_bits + e->index_bits,
 		       (unsigned long long)s.pointer_bytes, s.pointer_bits,

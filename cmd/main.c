@@ -52,11 +52,12 @@ static int usage(FILE *f)
 	           "commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		const struct spz_help *h = spz_help_find(commands[i].name);
-		fprintf(f, "  %-12s %s\n", commands[i].name, h ? h->summary : "");
+		fprintf(f, "  %-12s ", commands[i].name);
+		cli_print_wrapped(f, h ? h->summary : "", 15, 15);
 	}
 	fprintf(f, "\nSee 'spz help COMMAND' or 'man spz-COMMAND' for one "
-	           "command.\nExit status: 0 ok, 1 input or data error, "
-	           "2 usage error, 3 a requested check failed.\n");
+	           "command.\nExit status: 0 ok, 1 input or data error, 2 usage "
+	           "error,\n3 a requested check failed.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -94,9 +95,14 @@ static int dispatch(int argc, char **argv)
 		                "--help'\n", cmd);
 		return EXIT_USAGE;
 	}
-	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return cli_help(cmd);
+		if (!strcmp(argv[i], "--version")) {
+			printf("spz %s\n", SPZ_VERSION);
+			return EXIT_OK;
+		}
+	}
 	return fn(argc - 1, argv + 1);
 }
 

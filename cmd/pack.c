@@ -3,6 +3,7 @@
  * over PEs, CSC per PE, relative indices with padding), or a plain CSC /
  * CSR / N:M image of every weight.
  */
+#include <cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,23 @@ static int pack_eie(const spz_model *m, const char *out,
 	uint64_t pad = 0;
 	for (size_t i = 0; i < e->n_layers; i++)
 		pad += e->layers[i].padding;
+	if (cli_opts.json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "command", "pack");
+		cJSON_AddStringToObject(j, "output", out);
+		cJSON_AddStringToObject(j, "format", "eie");
+		cJSON_AddNumberToObject(j, "layers", (double)e->n_layers);
+		cJSON_AddNumberToObject(j, "pes", e->pes);
+		cJSON_AddNumberToObject(j, "entries", (double)eie_entries(e));
+		cJSON_AddNumberToObject(j, "padding", (double)pad);
+		cJSON_AddNumberToObject(j, "index_bits", e->index_bits);
+		spz_eie_free(e);
+		return cli_print_json_to(j, cli_opts.json);
+	}
+	if (!say) {
+		spz_eie_free(e);
+		return EXIT_OK;
+	}
 	fprintf(say, "packed '%s': %zu layer%s on %u PEs, %llu entries "
 	        "(%llu padding), %d-bit index\n", e->name, e->n_layers,
 	        e->n_layers == 1 ? "" : "s", e->pes,
@@ -52,6 +70,17 @@ static int pack_plain(const spz_model *m, const char *out, int kind,
 	if (spz_plain_save(m, &o, out, &values, &err))
 		return cli_fail(&err);
 	static const char *names[] = {"", "", "CSC", "CSR", "N:M"};
+	if (cli_opts.json) {
+		static const char *keys[] = {"", "", "csc", "csr", "nm"};
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "command", "pack");
+		cJSON_AddStringToObject(j, "output", out);
+		cJSON_AddStringToObject(j, "format", keys[kind]);
+		cJSON_AddNumberToObject(j, "values", (double)values);
+		return cli_print_json_to(j, cli_opts.json);
+	}
+	if (!say)
+		return EXIT_OK;
 	fprintf(say, "packed '%s' as %s: %llu stored values\n", m->name,
 	        names[kind], (unsigned long long)values);
 	return EXIT_OK;
@@ -76,13 +105,17 @@ int cmd_pack(int argc, char **argv)
 		{"pes", required_argument, 0, 'p'},
 		{"index-bits", required_argument, 0, 'i'},
 		{"nm", required_argument, 0, 'n'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *out = NULL, *format = "eie", *nm = NULL;
 	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
 	int64_t v;
 	int c, pes_given = 0, bits_given = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'f': format = optarg; break;
@@ -103,7 +136,7 @@ int cmd_pack(int argc, char **argv)
 			bits_given = 1;
 			break;
 		default:
-			return cli_opt_error("pack", c, argv);
+			return cli_opt_error("pack", c, argv, opts);
 		}
 	}
 	if (argc - optind > 1)
@@ -130,11 +163,19 @@ int cmd_pack(int argc, char **argv)
 	if (!strcmp(out, "-") && isatty(1))
 		return cli_usage("pack", "refusing to write an image to a "
 		                 "terminal; use -o FILE");
+	static const char *const image_exts[] = {".eie", NULL};
+	if (cli_check_ext("pack", out, "an image", image_exts))
+		return EXIT_USAGE;
+	if (cli_opts.json && !strcmp(cli_opts.json, "-") && !strcmp(out, "-"))
+		return cli_usage("pack", "--json needs the image in a file "
+		                 "(-o IMAGE)");
+	if (cli_no_input("pack", in, "a model"))
+		return EXIT_USAGE;
 	spz_model *m;
 	int rc = cli_load_model(&m, in);
 	if (rc)
 		return rc;
-	FILE *say = strcmp(out, "-") ? stdout : stderr;
+	FILE *say = cli_opts.quiet ? NULL : strcmp(out, "-") ? stdout : stderr;
 	if (kind == SPZ_IMAGE_EIE)
 		rc = pack_eie(m, out, &eo, say);
 	else

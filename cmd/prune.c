@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <cJSON.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,15 +271,60 @@ static char *threshold_text(char buf[32], const request *r,
 	return spz_format_float(buf, (float)p->threshold);
 }
 
+/* Magnitude pruning keeps the zeros a tensor has: a target below its
+ * sparsity leaves it sparser than asked, which is said here (the record
+ * holds the density reached). */
+static void note_already_sparse(const request *r, const spz_prune_item *it,
+                                size_t n)
+{
+	if (r->opts.mode != SPZ_PRUNE_MAGNITUDE)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const spz_prune_stats *s = &it[i].stats;
+		const spz_prune_record *p = it[i].tensor->prune;
+		if (!s->elements || !p)
+			continue;
+		double had = 1.0 - (double)s->nonzeros_before / s->elements;
+		if (had > p->target + 1e-12) {
+			char a[32], b[32];
+			spz_format_double(a, round(had * 1e4) / 1e4);
+			spz_format_double(b, p->target);
+			fprintf(stderr, "spz prune: '%s' is already %s sparse "
+			        "(target %s): density %.4f kept\n",
+			        it[i].tensor->name, a, b, p->density);
+		}
+	}
+}
+
 static void print_table(const request *r, const spz_prune_item *it,
                         size_t n)
 {
 	const spz_prune_options *o = &r->opts;
 	int64_t el = 0, before = 0, after = 0;
 	char dims[64], target[32], thr[32];
-	fprintf(stderr, "%-24s %-14s %7s  %23s  %s\n", "tensor", "dims",
+	/* 80 columns: the name takes what the other columns leave (44),
+	 * unless --wide. */
+	size_t nw = 6;
+	for (size_t i = 0; i < n; i++) {
+		size_t w = cli_width(it[i].tensor->name);
+		nw = w > nw ? w : nw;
+	}
+	if (!cli_opts.wide && nw > 24)
+		nw = 24;
+	/* dims as wide as the widest, the total's "N weights" included. */
+	int dw = 4;
+	for (size_t i = 0; i < n; i++) {
+		el += it[i].stats.elements;
+		cli_dims_text(dims, sizeof dims, it[i].tensor);
+		dw = (int)strlen(dims) > dw ? (int)strlen(dims) : dw;
+	}
+	snprintf(dims, sizeof dims, "%lld weights", (long long)el);
+	dw = (int)strlen(dims) > dw ? (int)strlen(dims) : dw;
+	el = 0;
+	cli_pad(stderr, "tensor", nw, 1);
+	fprintf(stderr, " %-*s %7s  %19s  %s\n", dw, "dims",
 	        o->mode == SPZ_PRUNE_NM ? "pattern" : "target",
-	        "density before -> after", "threshold");
+	        "density before->after", "threshold");
 	for (size_t i = 0; i < n; i++) {
 		const spz_prune_stats *s = &it[i].stats;
 		const spz_prune_record *p = it[i].tensor->prune;
@@ -289,9 +335,9 @@ static void print_table(const request *r, const spz_prune_item *it,
 			spz_format_double(target, p->target);
 		else
 			snprintf(target, sizeof target, "-");
-		fprintf(stderr, "%-24s %-14s %7s  %13.4f -> %-6.4f  %s\n",
-		        it[i].tensor->name, dims, target,
-		        ratio(s->nonzeros_before, s->elements),
+		cli_pad_cut(stderr, it[i].tensor->name, nw);
+		fprintf(stderr, " %-*s %7s  %11.4f->%-6.4f  %s\n", dw, dims,
+		        target, ratio(s->nonzeros_before, s->elements),
 		        ratio(s->nonzeros_after, s->elements),
 		        threshold_text(thr, r, p));
 		el += s->elements;
@@ -299,7 +345,8 @@ static void print_table(const request *r, const spz_prune_item *it,
 		after += s->nonzeros_after;
 	}
 	snprintf(dims, sizeof dims, "%lld weights", (long long)el);
-	fprintf(stderr, "%-24s %-14s %7s  %13.4f -> %.4f\n", "total", dims, "",
+	cli_pad(stderr, "total", nw, 1);
+	fprintf(stderr, " %-*s %7s  %11.4f->%.4f\n", dw, dims, "",
 	        ratio(before, el), ratio(after, el));
 }
 
@@ -349,9 +396,8 @@ static int run(request *r)
 	int rc = check_usage(r);
 	if (!rc)
 		rc = cli_model_kind(&kind, "prune", r->to, r->out);
-	if (!rc && !strcmp(r->in, "-") && isatty(0))
-		rc = cli_usage("prune", "no input: give a model file or pipe one "
-		               "into standard input");
+	if (!rc)
+		rc = cli_no_input("prune", r->in, "a model");
 	if (!rc)
 		rc = load_rules(r);
 	if (rc)
@@ -374,7 +420,9 @@ static int run(request *r)
 		                          r->json ? report_json(r, items, n)
 		                                  : NULL);
 	/* Only after the outputs are in place: an error is one line. */
-	if (!rc)
+	if (!rc && !cli_opts.quiet)
+		note_already_sparse(r, items, n);
+	if (!rc && !cli_opts.quiet)
 		print_table(r, items, n);
 	free(items);
 	spz_model_free(m);
@@ -395,7 +443,7 @@ int cmd_prune(int argc, char **argv)
 		{"config", required_argument, 0, 'c'},
 		{"include", required_argument, 0, 'i'},
 		{"exclude", required_argument, 0, 'x'},
-		{"json", required_argument, 0, 'j'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	request r = {.in = "-", .out = "-"};
 	r.opts = (spz_prune_options)SPZ_PRUNE_OPTIONS_INIT;
@@ -406,7 +454,10 @@ int cmd_prune(int argc, char **argv)
 	if (!r.sources || !r.source_is_config)
 		rc = cli_error("out of memory");
 	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                               NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			continue;
 		switch (c) {
 		case 'o': r.out = optarg; break;
 		case 't': r.to = optarg; break;
@@ -419,20 +470,20 @@ int cmd_prune(int argc, char **argv)
 		case 'x':
 			rc = cli_select_add(&r.sel, "prune", c == 'i', optarg);
 			break;
-		case 'j': r.json = optarg; break;
 		case 'r':
 		case 'c':
 			r.source_is_config[r.n_sources] = c == 'c';
 			r.sources[r.n_sources++] = optarg;
 			break;
 		default:
-			rc = cli_opt_error("prune", c, argv);
+			rc = cli_opt_error("prune", c, argv, opts);
 		}
 	}
 	if (!rc && argc - optind > 1)
 		rc = cli_usage("prune", "expected at most one input file");
 	if (!rc && optind < argc)
 		r.in = argv[optind];
+	r.json = cli_opts.json;
 	if (!rc)
 		rc = run(&r);
 	cli_rules_free(&r.rules);

@@ -47,12 +47,26 @@ static const char *method(const spz_quant_options *o)
 	return o->optimal ? "optimal" : spz_kmeans_init_name(o->init);
 }
 
+/* 80 columns: mse and max_abs_err only with --wide (and in --json). */
 static void print_table(const spz_model *m, const unsigned char *sel,
                         const spz_quant_stats *st, const spz_quant_options *o)
 {
-	fprintf(stderr, "%-24s %4s %-8s %10s %-9s %7s %12s %8s %12s\n",
-	        "tensor", "bits", "init", "iterations", "converged",
-	        "entries", "mse", "sqnr_db", "max_abs_err");
+	int wide = cli_opts.wide;
+	size_t nw = 6;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (sel[i] && cli_width(m->tensors[i].name) > nw)
+			nw = cli_width(m->tensors[i].name);
+	if (!wide && nw > 30)
+		nw = 30;
+	cli_pad(stderr, "tensor", nw, 1);
+	fprintf(stderr, " %4s %-8s %10s %-9s %7s", "bits", "init",
+	        "iterations", "converged", "entries");
+	if (wide)
+		fprintf(stderr, " %12s", "mse");
+	fprintf(stderr, " %8s", "sqnr_db");
+	if (wide)
+		fprintf(stderr, " %12s", "max_abs_err");
+	fputc('\n', stderr);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		if (!sel[i])
 			continue;
@@ -62,11 +76,17 @@ static void print_table(const spz_model *m, const unsigned char *sel,
 			snprintf(sq, sizeof sq, "inf");
 		else
 			snprintf(sq, sizeof sq, "%.2f", s->sqnr_db);
-		fprintf(stderr, "%-24s %4d %-8s %10d %-9s %7u %12.4e %8s "
-		        "%12.4e\n", m->tensors[i].name, s->bits, method(o),
+		cli_pad(stderr, m->tensors[i].name, nw, 1);
+		fprintf(stderr, " %4d %-8s %10d %-9s %7u", s->bits, method(o),
 		        s->iterations, s->exact ? "exact"
 		                       : s->converged ? "yes" : "no",
-		        s->codebook_size, s->mse, sq, s->max_abs_error);
+		        s->codebook_size);
+		if (wide)
+			fprintf(stderr, " %12.4e", s->mse);
+		fprintf(stderr, " %8s", sq);
+		if (wide)
+			fprintf(stderr, " %12.4e", s->max_abs_error);
+		fputc('\n', stderr);
 	}
 }
 
@@ -165,7 +185,7 @@ int cmd_quantize(int argc, char **argv)
 		{"exclude", required_argument, 0, 'X'},
 		{"rule", required_argument, 0, 'r'},
 		{"requantize", no_argument, 0, 'R'},
-		{"json", required_argument, 0, 'j'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *out = "-", *to = NULL, *json = NULL;
 	spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;
@@ -176,11 +196,13 @@ int cmd_quantize(int argc, char **argv)
 	spz_quant_stats *st = NULL;
 	int c, rc = 0;
 	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                               NULL)) != -1) {
+		if (cli_common_opt(c, optarg))
+			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't': to = optarg; break;
-		case 'j': json = optarg; break;
 		case 'O': qo.optimal = 1; break;
 		case 'R': qo.requantize = 1; break;
 		case 'b':
@@ -207,7 +229,7 @@ int cmd_quantize(int argc, char **argv)
 			rc = add_rule(&rules, optarg);
 			break;
 		default:
-			rc = cli_opt_error("quantize", c, argv);
+			rc = cli_opt_error("quantize", c, argv, opts);
 		}
 	}
 	const char *in = "-";
@@ -215,8 +237,11 @@ int cmd_quantize(int argc, char **argv)
 		in = argv[optind++];
 	if (!rc && optind < argc)
 		rc = cli_usage("quantize", "expected at most one input file");
+	json = cli_opts.json;
 	if (!rc)
 		rc = cli_report_paths("quantize", json, out);
+	if (!rc)
+		rc = cli_no_input("quantize", in, "a model");
 	spz_file_kind kind;
 	if (!rc)
 		rc = cli_model_kind(&kind, "quantize", to, out);
@@ -236,9 +261,16 @@ int cmd_quantize(int argc, char **argv)
 			               "bits); pass --requantize to dequantize "
 			               "and quantize it again",
 			               m->tensors[i].name, m->tensors[i].bits);
+	/* Progress by weights done: the tensors are quantized one by one. */
+	double total = 0, done = 0;
+	for (size_t i = 0; !rc && i < m->n_tensors; i++)
+		if (on[i])
+			total += (double)spz_tensor_elements(&m->tensors[i]);
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		if (!on[i])
 			continue;
+		cli_progress("quantize", done, total);
+		done += (double)spz_tensor_elements(&m->tensors[i]);
 		spz_quant_options tq = qo;
 		const cli_rule *k = cli_rules_find(&rules, m->tensors[i].name);
 		if (k)
@@ -247,6 +279,7 @@ int cmd_quantize(int argc, char **argv)
 		if (spz_quantize_tensor(&st[i], &m->tensors[i], &tq, &err))
 			rc = cli_fail(&err);
 	}
+	cli_progress_end();
 	if (!rc)
 		rc = add_history(m, &qo, &sel, &rules, on);
 	/* The table is printed last, so a failure prints one line only. */
@@ -254,7 +287,7 @@ int cmd_quantize(int argc, char **argv)
 		rc = cli_save_with_report(m, out, kind, json,
 		                          json ? report_json(m, on, st, &qo)
 		                               : NULL);
-	if (!rc)
+	if (!rc && !cli_opts.quiet)
 		print_table(m, on, st, &qo);
 	cli_rules_free(&rules);
 	cli_select_free(&sel);

@@ -262,6 +262,9 @@ static const spz_report_layer *row_at(const struct ctx *x, size_t i)
 	return i < x->rep->n_layers ? &x->rep->layers[i] : &x->rep->total;
 }
 
+/* One text table. Without --wide it fits 80 columns: the layer column
+ * is cut at 24 and, when the columns still do not fit, they are split
+ * into several tables that each repeat the layer column. */
 static void print_group(FILE *f, const struct ctx *x, int group)
 {
 	enum col sel[C_COUNT];
@@ -272,23 +275,92 @@ static void print_group(FILE *f, const struct ctx *x, int group)
 	size_t w[C_COUNT];
 	char b[CELL];
 	for (size_t c = 0; c < nc; c++) {
-		w[c] = strlen(cols[sel[c]].head);
+		w[c] = cli_width(cols[sel[c]].head);
 		for (size_t i = 0; i < nr; i++) {
 			cell(b, sizeof b, sel[c], row_at(x, i), x, 0);
-			w[c] = strlen(b) > w[c] ? strlen(b) : w[c];
+			w[c] = cli_width(b) > w[c] ? cli_width(b) : w[c];
 		}
 	}
-	fprintf(f, "\n%s\n", group_title[group]);
-	for (size_t c = 0; c < nc; c++)
-		fprintf(f, c ? "  %*s" : "%-*s", (int)w[c], cols[sel[c]].head);
-	fputc('\n', f);
-	for (size_t i = 0; i < nr; i++) {
-		for (size_t c = 0; c < nc; c++) {
-			cell(b, sizeof b, sel[c], row_at(x, i), x, 0);
-			fprintf(f, c ? "  %*s" : "%-*s", (int)w[c], b);
+	int wide = cli_opts.wide;
+	if (!wide && w[0] > 24)
+		w[0] = 24;
+	fprintf(f, "\n");
+	if (wide)
+		fprintf(f, "%s\n", group_title[group]);
+	else
+		cli_print_wrapped(f, group_title[group], 0, 0);
+	for (size_t from = 1; from < nc;) {
+		size_t to = from, width = w[0];
+		while (to < nc && (wide || to == from ||
+		                   width + 2 + w[to] <= 80))
+			width += 2 + w[to++];
+		if (from > 1)
+			fputc('\n', f);
+		cli_pad(f, cols[sel[0]].head, w[0], 1);
+		for (size_t c = from; c < to; c++) {
+			fputs("  ", f);
+			cli_pad(f, cols[sel[c]].head, w[c], 0);
 		}
 		fputc('\n', f);
+		for (size_t i = 0; i < nr; i++) {
+			cell(b, sizeof b, sel[0], row_at(x, i), x, 0);
+			if (wide)
+				cli_pad(f, b, w[0], 1);
+			else
+				cli_pad_cut(f, b, w[0]);
+			for (size_t c = from; c < to; c++) {
+				cell(b, sizeof b, sel[c], row_at(x, i), x, 0);
+				fputs("  ", f);
+				cli_pad(f, b, w[c], 0);
+			}
+			fputc('\n', f);
+		}
+		from = to;
 	}
+}
+
+/* A number given on the command line as its user wrote it: the fewest
+ * decimals that read back exactly, never an exponent (200, not 2e+02). */
+static char *plain_number(char *b, size_t n, double v)
+{
+	for (int dec = 0; dec <= 17; dec++) {
+		snprintf(b, n, "%.*f", dec, v);
+		if (strtod(b, NULL) == v)
+			break;
+	}
+	return b;
+}
+
+/* A measured number as people write it: 3 significant digits (no
+ * exponent), more only when needed to tell it from other, the bound it
+ * is compared with (15.9 vs 200; 199.96 vs 200 stays 199.96). */
+static char *human(char *b, size_t n, double v, double other)
+{
+	for (int d = 0; d <= 9; d++) {
+		int dec = d;
+		double a = fabs(v);
+		if (a >= 100 || a == 0)
+			dec = d;
+		else if (a >= 10)
+			dec = d + 1;
+		else
+			dec = d + 2;
+		snprintf(b, n, "%.*f", dec, v);
+		char o[64];
+		snprintf(o, sizeof o, "%.*f", dec, other);
+		if (strcmp(b, o) || v == other) {
+			/* No trailing zeros after the point. */
+			if (strchr(b, '.')) {
+				size_t l = strlen(b);
+				while (b[l - 1] == '0')
+					b[--l] = 0;
+				if (b[l - 1] == '.')
+					b[--l] = 0;
+			}
+			return b;
+		}
+	}
+	return b;
 }
 
 /* ------------------------------------------------------------------ */
@@ -322,14 +394,40 @@ static int check_budgets(char *msg, size_t n, const struct budgets *bu,
 		                        (unsigned long long)bu->max_cycles);
 	if (bu->has_ratio && t->compression_ratio < bu->min_ratio && len < n)
 		snprintf(msg + len, n - len, "%scompression %sx < "
-		         "--min-compression %s", failed++ ? "; " : "",
-		         spz_format_double(b1, t->compression_ratio),
-		         spz_format_double(b2, bu->min_ratio));
+		         "--min-compression %sx", failed++ ? "; " : "",
+		         human(b1, sizeof b1, t->compression_ratio,
+		               bu->min_ratio),
+		         plain_number(b2, sizeof b2, bu->min_ratio));
 	return failed;
 }
 
 /* ------------------------------------------------------------------ */
 /* Text, CSV, Markdown                                                  */
+
+/* The one-line summary that ends the text report. */
+static void print_summary(FILE *f, const spz_report *r)
+{
+	const spz_report_layer *t = &r->total;
+	char sz[32], cr[32], cy[32], en[32];
+	double bytes = (double)((t->bits.total + 7) / 8);
+	if (bytes >= 1e6)
+		snprintf(sz, sizeof sz, "%.2f MB", bytes / 1e6);
+	else if (bytes >= 1e3)
+		snprintf(sz, sizeof sz, "%.1f kB", bytes / 1e3);
+	else
+		snprintf(sz, sizeof sz, "%.0f B", bytes);
+	human(cr, sizeof cr, t->compression_ratio, 0);
+	snprintf(cy, sizeof cy, "%.0f", t->cycles_estimate);
+	if (t->energy.total >= 1e6)
+		snprintf(en, sizeof en, "%.2f uJ", t->energy.total / 1e6);
+	else if (t->energy.total >= 1e3)
+		snprintf(en, sizeof en, "%.2f nJ", t->energy.total / 1e3);
+	else
+		snprintf(en, sizeof en, "%.1f pJ", t->energy.total);
+	fprintf(f, "\ntotal: %s, %sx compression, %s cycles, %s, %s\n", sz,
+	        cr, cy, en, t->sram_fits ? "fits in SRAM"
+	                                 : "does not fit in SRAM");
+}
 
 static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 {
@@ -337,11 +435,23 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 	const char *what = !strcmp(x->kind, "eie") ? "EIE image"
 	                 : !strcmp(x->kind, "model") ? "model"
 	                 : "image's model";
-	fprintf(f, "spz report of '%s': %s '%s', %zu layer%s, %u PEs, "
-	        "%d-bit relative index, clock %g MHz\n", x->input, what,
-	        x->eie->name ? x->eie->name : "", r->n_layers,
-	        r->n_layers == 1 ? "" : "s", r->pes, r->index_bits,
-	        r->clock_mhz);
+	const char *name = x->eie->name ? x->eie->name : "";
+	static const char fmt[] = "spz report of '%s': %s '%s', %zu layer%s, "
+	                          "%u PEs, %d-bit relative index, clock %g MHz";
+	int len = snprintf(NULL, 0, fmt, x->input, what, name, r->n_layers,
+	                   r->n_layers == 1 ? "" : "s", r->pes, r->index_bits,
+	                   r->clock_mhz);
+	char *head = len >= 0 ? malloc((size_t)len + 1) : NULL;
+	if (head) {
+		snprintf(head, (size_t)len + 1, fmt, x->input, what, name,
+		         r->n_layers, r->n_layers == 1 ? "" : "s", r->pes,
+		         r->index_bits, r->clock_mhz);
+		if (cli_opts.wide)
+			fprintf(f, "%s\n", head);
+		else
+			cli_print_wrapped(f, head, 0, 2);
+		free(head);
+	}
 	if (x->what_if_bits)
 		fprintf(f, "what-if: weights that are not quantized are taken "
 		        "as %d-bit codes\n", x->what_if_bits);
@@ -359,6 +469,7 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 	if ((bu->has_bytes || bu->has_cycles || bu->has_ratio))
 		fprintf(f, "budgets: %s\n", check_budgets(msg, sizeof msg, bu,
 		        &r->total) ? msg : "all met");
+	print_summary(f, r);
 }
 
 static void csv_field(FILE *f, const char *s)
@@ -950,7 +1061,6 @@ int cmd_report(int argc, char **argv)
 		{"sram-matrix-kb", required_argument, 0, 'M'},
 		{"sram-pointer-kb", required_argument, 0, 'P'},
 		{"energy", required_argument, 0, 'e'},
-		{"json", no_argument, 0, 'j'},
 		{"csv", no_argument, 0, 'C'},
 		{"markdown", no_argument, 0, 'm'},
 		{"output", required_argument, 0, 'o'},
@@ -963,6 +1073,7 @@ int cmd_report(int argc, char **argv)
 		{"arch-table", required_argument, 0, 'T'},
 		{"seed", required_argument, 0, 'S'},
 		{"input-shape", required_argument, 0, 'H'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	struct arch_cli ac = {NULL, 1, NULL, 1, 1.0, NULL};
 	struct arch_ctx arch = {0};
@@ -976,7 +1087,15 @@ int cmd_report(int argc, char **argv)
 	int c;
 	int64_t v;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, lopts,
+	                        NULL)) != -1) {
+		if (cli_common_opt(c, optarg)) {
+			if (c == CLI_OPT_JSON) {
+				form = FORM_JSON;
+				forms++;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'p':
 			if (cli_int_range(&v, "report", "--pes", optarg,
@@ -1024,7 +1143,6 @@ int cmd_report(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'e': energy = optarg; break;
-		case 'j': form = FORM_JSON; forms++; break;
 		case 'C': form = FORM_CSV; forms++; break;
 		case 'm': form = FORM_MARKDOWN; forms++; break;
 		case 'o': out = optarg; break;
@@ -1069,7 +1187,7 @@ int cmd_report(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		default:
-			return cli_opt_error("report", c, argv);
+			return cli_opt_error("report", c, argv, lopts);
 		}
 	}
 	if (optind != argc - 1)
@@ -1078,10 +1196,29 @@ int cmd_report(int argc, char **argv)
 	if (forms > 1)
 		return cli_usage("report", "--json, --csv and --markdown exclude "
 		                 "each other");
+	if (cli_opts.json && strcmp(cli_opts.json, "-")) {
+		if (strcmp(out, "-") && strcmp(out, cli_opts.json))
+			return cli_usage("report", "--json=FILE and -o name two "
+			                 "outputs; give one");
+		out = cli_opts.json;
+	}
+	static const char *const text_exts[] = {".txt", NULL};
+	static const char *const json_exts[] = {".json", NULL};
+	static const char *const csv_exts[] = {".csv", NULL};
+	static const char *const md_exts[] = {".md", NULL};
+	if (cli_check_ext("report", out, form == FORM_JSON ? "JSON"
+	                  : form == FORM_CSV ? "CSV"
+	                  : form == FORM_MARKDOWN ? "Markdown" : "text",
+	                  form == FORM_JSON ? json_exts
+	                  : form == FORM_CSV ? csv_exts
+	                  : form == FORM_MARKDOWN ? md_exts : text_exts))
+		return EXIT_USAGE;
 	if (activity && has_density)
 		return cli_usage("report", "--act-density and --activity exclude "
 		                 "each other");
 	const char *input = argv[optind];
+	if (cli_no_input("report", input, "a model or an image"))
+		return EXIT_USAGE;
 	spz_error err = {0};
 	if (energy && spz_energy_load(&ro.energy, energy, &err))
 		return cli_fail(&err);

@@ -267,41 +267,81 @@ static void print_text(const spz_eie *e, const spz_emu_stats *s,
 	        ", %g MHz, %" PRIu64 " vector%s\n", e->name ? e->name : "",
 	        s->n_layers, s->n_layers == 1 ? "" : "s", e->pes, o->fifo,
 	        o->clock, s->runs, s->runs == 1 ? "" : "s");
-	fprintf(stderr, "%-12s %8s %8s %6s %10s %10s %7s %10s %8s %6s %6s "
-	        "%8s %10s %10s\n", "layer", "rows", "cols", "Q", "cycles",
-	        "theory", "balance", "entries", "padding", "in", "out",
-	        "stalls", "energy nJ", "time us");
+	/* 80 columns: two tables (shape and time, then entries, activity
+	 * and energy), each led by the layer; --wide prints one. */
+	static const char *const head[] = {
+		"rows", "cols", "Q", "cycles", "theory", "balance", "entries",
+		"padding", "in", "out", "stalls", "energy nJ", "time us"};
+	static const int width[] = {8, 8, 6, 10, 10, 7, 10, 8, 6, 6, 8, 10,
+	                            10};
+	int split = cli_opts.wide ? 13 : 6;
 	uint64_t entries = 0, padding = 0;
 	for (size_t n = 0; n < s->n_layers; n++) {
-		const spz_emu_layer_stats *l = &s->layers[n];
-		const spz_eie_layer *el = &e->layers[n];
-		char q[16];
-		snprintf(q, sizeof q, "%d>%d", l->frac_in, l->frac_out);
-		fprintf(stderr, "%-12s %8" PRId64 " %8" PRId64 " %6s %10" PRIu64
-		        " %10" PRIu64 " %7.3f %10" PRIu64 " %8" PRIu64
-		        " %5.1f%% %5.1f%% %8" PRIu64 " %10.3f %10.3f\n",
-		        el->node, el->rows, el->cols, q, l->cycles,
-		        l->cycles_theoretical, l->load_balance, l->entries,
-		        l->padding_entries,
-		        100 * ratio(l->act_in_nonzero, l->act_in),
-		        100 * ratio(l->act_out_nonzero, l->act_out),
-		        l->ccu_stall_cycles, l->energy_pj / 1e3, l->time_us);
-		entries += l->entries;
-		padding += l->padding_entries;
+		entries += s->layers[n].entries;
+		padding += s->layers[n].padding_entries;
 	}
-	fprintf(stderr, "%-12s %8s %8s %6s %10" PRIu64 " %10s %7s %10" PRIu64
-	        " %8" PRIu64 " %6s %6s %8s %10.3f %10.3f\n", "total", "", "",
-	        "", s->cycles, "", "", entries, padding, "", "", "",
-	        s->energy_pj / 1e3, s->time_us);
+	for (int from = 0; from < 13; from = split, split = 13) {
+		if (from)
+			fputc('\n', stderr);
+		fprintf(stderr, "%-12s", "layer");
+		for (int c = from; c < split; c++)
+			fprintf(stderr, " %*s", width[c], head[c]);
+		fputc('\n', stderr);
+		for (size_t n = 0; n <= s->n_layers; n++) {
+			int total = n == s->n_layers;
+			const spz_emu_layer_stats *l = total ? NULL : &s->layers[n];
+			const spz_eie_layer *el = total ? NULL : &e->layers[n];
+			char cell[13][32];
+			for (int c = 0; c < 13; c++)
+				cell[c][0] = 0;
+			if (!total) {
+				snprintf(cell[0], 32, "%" PRId64, el->rows);
+				snprintf(cell[1], 32, "%" PRId64, el->cols);
+				snprintf(cell[2], 32, "%d>%d", l->frac_in,
+				         l->frac_out);
+				snprintf(cell[3], 32, "%" PRIu64, l->cycles);
+				snprintf(cell[4], 32, "%" PRIu64,
+				         l->cycles_theoretical);
+				snprintf(cell[5], 32, "%.3f", l->load_balance);
+				snprintf(cell[6], 32, "%" PRIu64, l->entries);
+				snprintf(cell[7], 32, "%" PRIu64,
+				         l->padding_entries);
+				snprintf(cell[8], 32, "%.1f%%", 100 *
+				         ratio(l->act_in_nonzero, l->act_in));
+				snprintf(cell[9], 32, "%.1f%%", 100 *
+				         ratio(l->act_out_nonzero, l->act_out));
+				snprintf(cell[10], 32, "%" PRIu64,
+				         l->ccu_stall_cycles);
+				snprintf(cell[11], 32, "%.3f", l->energy_pj / 1e3);
+				snprintf(cell[12], 32, "%.3f", l->time_us);
+			} else {
+				snprintf(cell[3], 32, "%" PRIu64, s->cycles);
+				snprintf(cell[6], 32, "%" PRIu64, entries);
+				snprintf(cell[7], 32, "%" PRIu64, padding);
+				snprintf(cell[11], 32, "%.3f", s->energy_pj / 1e3);
+				snprintf(cell[12], 32, "%.3f", s->time_us);
+			}
+			const char *name = total ? "total" : el->node;
+			if (cli_opts.wide)
+				cli_pad(stderr, name, 12, 1);
+			else
+				cli_pad_cut(stderr, name, 12);
+			for (int c = from; c < split; c++)
+				fprintf(stderr, " %*s", width[c], cell[c]);
+			fputc('\n', stderr);
+		}
+	}
+	fputc('\n', stderr);
 	for (size_t n = 0; n < s->n_layers; n++) {
 		const spz_emu_layer_stats *l = &s->layers[n];
 		fprintf(stderr, "%s: PE cycles min/mean/max", e->layers[n].node);
 		print_range("busy", &l->pe_busy);
 		print_range("idle", &l->pe_idle);
 		print_range("stalled", &l->pe_stalled);
-		fprintf(stderr, "; SRAM reads matrix %" PRIu64 " x64b, pointer %"
-		        PRIu64 " x16b, activation %" PRIu64 " x16b",
-		        l->matrix_reads, 2 * l->pointer_reads, l->act_reads);
+		fprintf(stderr, "\n%*sSRAM reads matrix %" PRIu64 " x64b, "
+		        "pointer %" PRIu64 " x16b, activation %" PRIu64 " x16b",
+		        2, "", l->matrix_reads, 2 * l->pointer_reads,
+		        l->act_reads);
 		if (l->saturations)
 			fprintf(stderr, "; %" PRIu64 " saturations",
 			        l->saturations);
@@ -309,9 +349,14 @@ static void print_text(const spz_eie *e, const spz_emu_stats *s,
 	}
 	if (ck->done)
 		fprintf(stderr, "check against the float model: max abs error "
-		        "%.3g, max rel error %.3g (tolerance %g): %s\n",
+		        "%.3g,\n  max rel error %.3g (tolerance %g): %s\n",
 		        ck->max_abs, ck->max_rel, ck->tolerance,
 		        ck->passed ? "ok" : "FAILED");
+	fprintf(stderr, "total: %" PRIu64 " cycles, %.3f us, %.3f nJ per "
+	        "vector%s\n", s->runs ? s->cycles / s->runs : 0,
+	        s->runs ? s->time_us / (double)s->runs : 0.0,
+	        s->runs ? s->energy_pj / 1e3 / (double)s->runs : 0.0,
+	        !ck->done ? "" : ck->passed ? "; check ok" : "; check FAILED");
 }
 
 /* Parses "A:B" (A < B). */
@@ -342,18 +387,18 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		{"act-frac-bits", required_argument, 0, 'a'},
 		{"check", no_argument, 0, 'k'},
 		{"tolerance", required_argument, 0, 't'},
-		{"json", optional_argument, 0, 'j'},
 		{"trace", required_argument, 0, 'T'},
 		{"trace-cycles", required_argument, 0, 'C'},
 		{"energy", required_argument, 0, 'e'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		CLI_DATA_LONGOPTS,
 		{0, 0, 0, 0}};
 	const char *dens_s = NULL, *batch_s = NULL, *window = NULL;
 	int64_t v;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "run", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -373,8 +418,14 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		case 'T': o->trace_path = optarg; break;
 		case 'C': window = optarg; break;
 		case 'e': o->energy = optarg; break;
-		case 'q': o->quiet = 1; break;
-		case 'j':
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
@@ -416,7 +467,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 				                 "number >= 0, not '%s'", optarg);
 			break;
 		default:
-			return cli_opt_error("run", c, argv);
+			return cli_opt_error("run", c, argv, opts);
 		}
 	}
 	if (optind == argc - 2 && o->json && !o->json_path)
@@ -428,6 +479,8 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file");
 	o->file = argv[optind];
+	if (cli_no_input("run", o->file, "an image"))
+		return EXIT_USAGE;
 	if (!!o->input + o->random + o->use_data != 1)
 		return cli_usage("run", "give one of --input FILE, "
 		                 "--random-input and --data DIR (or --x FILE)");
@@ -612,8 +665,9 @@ int cmd_run(int argc, char **argv)
 		if (ds && ds->labels)
 			correct += spz_argmax(y + s * n_out, n_out) ==
 			           (size_t)ds->labels[s];
-		if (ds && (s & 63) == 63)
-			cli_progress("emulating", s + 1, count);
+		/* Each vector takes thousands of cycles: a check per vector
+		 * costs nothing beside it. */
+		cli_progress("emulating", s + 1, count);
 		if (o.check) {
 			double a, r;
 			if (spz_eie_float_forward(yf, e, xs, NULL, NULL, &err)) {
@@ -625,8 +679,7 @@ int cmd_run(int argc, char **argv)
 			ck.max_rel = r > ck.max_rel ? r : ck.max_rel;
 		}
 	}
-	if (ds)
-		cli_progress_end();
+	cli_progress_end();
 	ck.passed = !o.check || ck.max_rel <= o.tolerance;
 	const spz_emu_stats *st = spz_emu_stats_get(emu);
 	if (o.trace_path && o.trace_from >= st->cycles) {

@@ -80,15 +80,15 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		{"sparsities", required_argument, 0, 's'},
 		{"nm", required_argument, 0, 'n'},
 		{"bits", required_argument, 0, 'b'},
-		{"json", optional_argument, 0, 'j'},
 		{"csv", optional_argument, 0, 'c'},
 		{"png", required_argument, 0, 'p'},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *sp = NULL, *nm = NULL, *bits = NULL;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		int t = cli_data_option(&o->data, "sensitivity", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
@@ -99,8 +99,14 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		case 'n': nm = optarg; break;
 		case 'b': bits = optarg; break;
 		case 'p': o->png = optarg; break;
-		case 'q': o->quiet = 1; break;
-		case 'j':
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+			cli_common_opt(c, optarg);
+			o->quiet = cli_opts.quiet;
+			break;
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
 			o->json = 1;
 			o->json_path = optarg;
 			break;
@@ -109,7 +115,7 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 			o->csv_path = optarg;
 			break;
 		default:
-			return cli_opt_error("sensitivity", c, argv);
+			return cli_opt_error("sensitivity", c, argv, opts);
 		}
 	}
 	if (optind != argc - 1)
@@ -120,6 +126,8 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		                           "as --json=FILE, --csv=FILE)"
 		                         : "");
 	o->file = argv[optind];
+	if (cli_no_input("sensitivity", o->file, "a model"))
+		return EXIT_USAGE;
 	int rc = cli_data_check(&o->data, "sensitivity");
 	if (rc)
 		return rc;
@@ -413,8 +421,11 @@ int cmd_sensitivity(int argc, char **argv)
 	                   (o.csv && (!o.csv_path || !strcmp(o.csv_path, "-"))) ||
 	                   (o.png && !strcmp(o.png, "-"));
 	if (!o.quiet && !stdout_taken) {
-		printf("spz sensitivity: '%s' on %zu samples, baseline top-1 "
-		       "%.2f%%\n", o.file, d->n, 100 * base);
+		char head[4200];
+		snprintf(head, sizeof head, "spz sensitivity: '%.4000s' on %zu "
+		         "samples, baseline top-1 %.2f%%", o.file, d->n,
+		         100 * base);
+		cli_print_wrapped(stdout, head, 0, 2);
 		/* Blocks of at most 8 level columns keep 80 columns. */
 		for (size_t b0 = 0; b0 < nl; b0 += 8) {
 			size_t b1 = b0 + 8 < nl ? b0 + 8 : nl;

@@ -39,8 +39,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		{"momentum", required_argument, 0, OPT_MOMENTUM},
 		{"seed", required_argument, 0, OPT_SEED},
 		{"dims", required_argument, 0, OPT_DIMS},
-		{"json", optional_argument, 0, OPT_JSON},
-		{"quiet", no_argument, 0, 'q'},
+		CLI_COMMON_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *cmd = r->cmd;
 	int ft = !strcmp(cmd, "finetune");
@@ -60,7 +59,8 @@ int train_parse(struct train_req *r, int argc, char **argv)
 	int64_t v;
 	double d;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
+	                        NULL)) != -1) {
 		if (c == OPT_SPLIT)
 			return cli_usage(cmd, "--split does not apply: spz %s "
 			                 "learns from DIR's train split and tests "
@@ -73,8 +73,14 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		switch (c) {
 		case 'o': r->out = optarg; break;
 		case OPT_TO: r->to = optarg; break;
-		case 'q': r->quiet = 1; break;
-		case OPT_JSON: r->json = optarg ? optarg : "-"; break;
+		case 'q':
+		case 'v':
+		case CLI_OPT_WIDE:
+		case CLI_OPT_JSON:
+			cli_common_opt(c, optarg);
+			r->quiet = cli_opts.quiet;
+			r->json = cli_opts.json;
+			break;
 		case OPT_DIMS:
 			if (ft)
 				return cli_usage(cmd, "--dims is for spz train; "
@@ -128,7 +134,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		default:
-			return cli_opt_error(cmd, c, argv);
+			return cli_opt_error(cmd, c, argv, opts);
 		}
 	}
 	if (ft) {
@@ -147,6 +153,10 @@ int train_parse(struct train_req *r, int argc, char **argv)
 	/* An SGD step is not an Adam step: its own default rate. */
 	if (!r->lr_given && r->opts.optimizer == SPZ_OPTIM_SGD)
 		r->opts.lr = ft ? 1e-3 : 0.05;
+	/* The default split is DIR's; with --x there is no DIR (the check
+	 * below would take the default for a --split given with --x). */
+	if (r->data.x)
+		r->data.split = NULL;
 	int rc = cli_data_check(&r->data, cmd);
 	if (!rc)
 		rc = cli_report_paths(cmd, r->json, r->out);

@@ -39,6 +39,8 @@ int cmd_unpack(int argc, char **argv)
 	const char *in_path = optind < argc ? argv[optind] : "-";
 	if (!out)
 		return cli_usage("unpack", "no output given (-o MODEL)");
+	if (cli_no_input("unpack", in_path, "an image"))
+		return EXIT_USAGE;
 	spz_file_kind kind;
 	int rc = cli_model_kind(&kind, "unpack", to, out);
 	if (rc)
@@ -63,7 +65,7 @@ int cmd_unpack(int argc, char **argv)
 		spz_model_free(m);
 		return cli_fail(&err);
 	}
-	rc = cli_save_model(m, out, kind);
+	rc = cli_save_model_summary("unpack", m, out, kind);
 	spz_model_free(m);
 	return rc;
 }

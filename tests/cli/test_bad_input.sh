@@ -94,7 +94,7 @@ printf '\000\000\200\077\000\000\000\100\000\000\100\100' >"$T/ext/good.bin"
 json_with "$T/ext/good.json" '"dims": [3], "external_data": {"location": "good.bin", "offset": 0, "length": 12}'
 run convert "$T/ext/good.json" -o "$T/ext/good.spzm"
 expect_rc 0 "external data inside the folder is read"
-run info "$T/ext/good.spzm"; expect_out '^  w +3 +float32 +other +3 +3 ' "external data: values arrive"
+run info "$T/ext/good.spzm"; expect_out '^  w +3 +float32 +other +3 ' "external data: values arrive"
 json_with "$T/ext/nan.json" '"dims": [2], "external_data": {"location": "sub/w.bin", "offset": 0, "length": 8}'
 bad "NaN in external data" "$T/ext/nan.json" "'$T/ext/nan.json': tensor 'w': NaN value at index 1$"
 json_with "$T/ext/inf.json" '"dims": [2], "external_data": {"location": "sub/w.bin", "offset": 8, "length": 8}'

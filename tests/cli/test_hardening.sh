@@ -59,7 +59,7 @@ ext_model "$D/inside.json" alias/w.bin
 run convert "$D/inside.json" -o "$T/inside.spzm"
 expect_rc 0 "links that stay inside the folder are followed"
 run info "$T/inside.spzm"
-expect_out '^  w +3 +float32 +[a-z]+ +3 +3 ' "links inside: the values arrive"
+expect_out '^  w +3 +float32 +[a-z]+ +3 +1.0000 ' "links inside: the values arrive"
 
 # ---- 2. external data that is not a regular file -----------------------
 mkfifo "$D/fifo"

@@ -16,10 +16,10 @@ run prune --help; expect_rc 0 "--help"; expect_out '^usage: spz prune' "--help s
 
 # ---- magnitude, per layer with Deep Compression's LeNet-300-100 rates ----
 run prune "$T/mlp.spzm" --rule 'fc1.weight=0.92' --rule 'fc2.weight=0.91' \
-	--rule 'fc3.weight=0.74' -o "$T/dc.spzm" --json "$T/dc.json"
+	--rule 'fc3.weight=0.74' -o "$T/dc.spzm" --json="$T/dc.json"
 expect_rc 0 "rules: LeNet-300-100 rates"
-expect_err '^fc1\.weight +300x784 +0\.92 +1\.0000 -> 0\.0800 ' "table row fc1 (target, densities)"
-expect_err '^total +266200 weights +1\.0000 -> 0\.0818' "table total"
+expect_err '^fc1\.weight +300x784 +0\.92 +1\.0000->0\.0800 ' "table row fc1 (target, densities)"
+expect_err '^total +266200 weights +1\.0000->0\.0818' "table total"
 check "fc1 keeps exactly 8% (18816)" test "$(nonzeros "$T/dc.spzm" fc1.weight)" = 18816
 check "fc2 keeps exactly 9% (2700)" test "$(nonzeros "$T/dc.spzm" fc2.weight)" = 2700
 check "fc3 keeps exactly 26% (260)" test "$(nonzeros "$T/dc.spzm" fc3.weight)" = 260
@@ -27,7 +27,7 @@ check "biases untouched (no record)" sh -c "! '$SPZ' info --json '$T/dc.spzm' | 
 check "report has the keys" grep -q '"nonzeros_before":	235200' "$T/dc.json"
 check "report total" sh -c "tr -d ' \t\n' < '$T/dc.json' | grep -q '\"total\":{\"elements\":266200,\"nonzeros_before\":266200,\"nonzeros_after\":21776}'"
 check "report threshold is a short float" grep -Eq '"threshold":	0\.[0-9]{1,9},?$' "$T/dc.json"
-run info "$T/dc.spzm"
+run info --wide "$T/dc.spzm"
 expect_out 'pruned: magnitude \(layer\) target sparsity 0\.92, threshold 0\.0885128[0-9]*, density 0\.0800' "info shows the record"
 expect_out 'prune \(spz [0-9.]+\) mode=magnitude scope=layer rules=fc1\.weight=0\.92, fc2\.weight=0\.91, fc3\.weight=0\.74 tensors=fc1\.weight, fc2\.weight, fc3\.weight' "history step with every parameter"
 
@@ -46,7 +46,7 @@ check "JSON output by extension" grep -q '"format": "spz-model"' "$T/s.json"
 check "every weight at 25%" test "$(nonzeros "$T/s.json" fc2.weight)" = 7500
 
 # ---- global scope -------------------------------------------------------
-run prune "$T/mlp.spzm" --sparsity 0.9 --scope global -o "$T/g.spzm" --json "$T/g.json"
+run prune "$T/mlp.spzm" --sparsity 0.9 --scope global -o "$T/g.spzm" --json="$T/g.json"
 expect_rc 0 "--scope global"
 check "global total is round(0.1 * 266200)" sh -c "tr -d ' \t\n' < '$T/g.json' | grep -q '\"nonzeros_after\":26620}'"
 run info "$T/g.spzm"
@@ -54,16 +54,16 @@ expect_out 'pruned: magnitude \(global\) target sparsity 0\.9' "global record"
 check "global differs from per layer" test "$(nonzeros "$T/g.spzm" fc3.weight)" != 100
 
 # ---- threshold ------------------------------------------------------------
-run prune "$T/mlp.spzm" --threshold 0.1 -o "$T/t.spzm" --json "$T/t.json"
+run prune "$T/mlp.spzm" --threshold 0.1 -o "$T/t.spzm" --json="$T/t.json"
 expect_rc 0 "--threshold"
-expect_err '^fc1\.weight +300x784 +- +1\.0000 -> 0\.0480  0\.1$' "threshold row"
+expect_err '^fc1\.weight +300x784 +- +1\.0000->0\.0480  0\.1$' "threshold row"
 run info "$T/t.spzm"; expect_out 'pruned: threshold, threshold 0\.1, density' "threshold record"
 check "threshold report target is null" grep -q '"target":	null' "$T/t.json"
 
 # ---- N:M --------------------------------------------------------------------
 run prune "$T/mlp.spzm" --nm 2:4 -o "$T/nm.spzm"
 expect_rc 0 "--nm 2:4"
-expect_err '^fc1\.weight +300x784 +2:4 +1\.0000 -> 0\.5000' "N:M row"
+expect_err '^fc1\.weight +300x784 +2:4 +1\.0000->0\.5000' "N:M row"
 run info "$T/nm.spzm"
 expect_out 'pruned: nm 2:4, threshold' "N:M record"
 expect_out 'satisfies 2:4 along dim 1' "info says the pattern holds"
@@ -144,7 +144,7 @@ expect_rc 1 "missing config"; expect_err "nope\.json" "missing config named"; ex
 check "stdin to stdout (binary) in a pipe" grep -q 'pruned: magnitude (layer) target sparsity 0.5' "$T/pipe.txt"
 run_in "$T/mlp.spzm" prune - --sparsity 0.5 --to json
 expect_rc 0 "--to json to stdout"; expect_out '"format": "spz-model"' "JSON on stdout"
-run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/j.spzm" --json -
+run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/j.spzm" --json
 expect_rc 0 "--json - with the model in a file"; expect_out '"nonzeros_after":	117600' "report on stdout"
 
 # ---- usage errors: exit 2, one line, no file --------------------------------
@@ -179,18 +179,18 @@ usage "--nm-partial without --nm" --sparsity 0.5 --nm-partial keep
 usage "bad --nm-partial" --nm 2:4 --nm-partial drop
 usage "--include with a bad glob" --sparsity 0.5 --include 'fc[1'; expect_err "bad glob 'fc\[1' for --include" "bad --include glob message"
 usage "unknown option" --sparsity 0.5 --frobnicate
-usage "--json and -o the same file" --sparsity 0.5 --json "$T/u.spzm"
+usage "--json and -o the same file" --sparsity 0.5 --json="$T/u.spzm"
 # The same file spelled two ways: the report's rename would replace the model.
-usage "--json and -o the same file, spelled apart" --sparsity 0.5 --json "$T/./u.spzm"
+usage "--json and -o the same file, spelled apart" --sparsity 0.5 --json="$T/./u.spzm"
 expect_err "^spz prune: --json and -o name the same file$" "same file spelled apart: message"
 usage "bad --to" --sparsity 0.5 --to yaml
 run prune "$T/mlp.spzm" "$T/mlp.spzm" --sparsity 0.5 -o "$T/u.spzm"
 expect_rc 2 "two inputs"; expect_no_file "$T/u.spzm" "two inputs: no file"
-run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json -
-expect_rc 2 "--json - with the model on stdout"; expect_err "--json - needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
+run prune "$T/mlp.spzm" --sparsity 0.5 --to json --json
+expect_rc 2 "--json - with the model on stdout"; expect_err "--json on standard output needs the model in a file" "--json - message"; expect_one_line "--json - : one line"
 
 # A reader that goes away: the write fails, the report's temporary goes too.
-"$SPZ" prune "$T/mlp.spzm" --sparsity 0.5 --json "$T/gone.json" 2>"$T/.err" | true
+"$SPZ" prune "$T/mlp.spzm" --sparsity 0.5 --json="$T/gone.json" 2>"$T/.err" | true
 err=$(cat "$T/.err")
 expect_err "^spz: cannot write '<stdout>': output closed early$" "closed pipe: says so"
 expect_one_line "closed pipe: one line"; expect_no_file "$T/gone.json" "closed pipe: no report left"
@@ -198,7 +198,7 @@ expect_one_line "closed pipe: one line"; expect_no_file "$T/gone.json" "closed p
 # ---- the command line names tensors the model lacks: exit 2 ----------------
 absent() { # NAME PATTERN ARGS...
 	name=$1; pat=$2; shift 2
-	run prune "$T/mlp.spzm" "$@" -o "$T/d.spzm" --json "$T/d.json"
+	run prune "$T/mlp.spzm" "$@" -o "$T/d.spzm" --json="$T/d.json"
 	expect_rc 2 "$name: exit 2"; expect_err "$pat" "$name: message"
 	expect_one_line "$name: one line"; expect_no_file "$T/d.spzm" "$name: no model"
 	expect_no_file "$T/d.json" "$name: no report"
@@ -212,17 +212,17 @@ absent "no tensor selected" "no tensor selected in model 'mlp'" --sparsity 0.5 -
 # ---- data errors: exit 1, one line, no file ---------------------------------
 data() { # NAME PATTERN ARGS...
 	name=$1; pat=$2; shift 2
-	run prune "$@" -o "$T/d.spzm" --json "$T/d.json"
+	run prune "$@" -o "$T/d.spzm" --json="$T/d.json"
 	expect_rc 1 "$name: exit 1"; expect_err "$pat" "$name: message"
 	expect_one_line "$name: one line"; expect_no_file "$T/d.spzm" "$name: no model"
 	expect_no_file "$T/d.json" "$name: no report"
 }
 data "N:M on a bias" "tensor 'fc1\.bias' is not the weight of a Gemm, MatMul or Conv node" "$T/mlp.spzm" --nm 2:4 --include 'fc1.bias'
 data "missing input" "nope\.spzm" "$T/nope.spzm" --sparsity 0.5
-run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/no/dir/x.spzm" --json "$T/w.json"
+run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/no/dir/x.spzm" --json="$T/w.json"
 expect_rc 1 "unwritable output"; expect_err "cannot write '.*/no/dir/x\.spzm'" "unwritable output: message"
 expect_one_line "unwritable output: one line"; expect_no_file "$T/w.json" "unwritable output: no report left"
-run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/w.spzm" --json "$T/no/dir/w.json"
+run prune "$T/mlp.spzm" --sparsity 0.5 -o "$T/w.spzm" --json="$T/no/dir/w.json"
 expect_rc 1 "unwritable report"; expect_one_line "unwritable report: one line"
 expect_no_file "$T/w.spzm" "unwritable report: no model left"
 

@@ -10,7 +10,7 @@ run quantize "$T/m.spzm" -o "$T/q.spzm"
 expect_rc 0 "quantize a model"
 expect_err '^fc1\.weight +4 linear +[0-9]+ (yes|no) +16 ' "stderr has a line per tensor"
 check "stderr has no bias line" sh -c "! grep -q bias '$T/.err'"
-run info "$T/q.spzm"
+run info --wide "$T/q.spzm"
 expect_out 'fc1\.weight .* 16 entries, 4 bits' "info shows the 4-bit codebook"
 expect_out 'codebook: 0 -' "codebook starts with exact 0"
 expect_out 'quantize \(spz [0-9.]+\) bits=4 init=linear optimal=false max_iter=100 seed=1 requantize=false include= exclude= rules= tensors=fc1.weight,fc2.weight,fc3.weight' "history step with every parameter"
@@ -21,7 +21,7 @@ for b in 1 4 8; do
 	run quantize --bits $b "$T/l.spzm" -o "$T/lq$b.spzm"
 	expect_rc 0 "layer at $b bits"
 	run info "$T/lq$b.spzm"
-	expect_out "fc\.weight +40x50 +float32 +weight +2000 +600 " "non-zeros unchanged at $b bits"
+	expect_out "fc\.weight +40x50 +float32 +weight +600 " "non-zeros unchanged at $b bits"
 done
 
 # Standard input to standard output.
@@ -45,10 +45,10 @@ check "json -> spzm -> json is identical" cmp "$T/q.json" "$T/q3.json"
 check "spzm -> json -> spzm is identical" cmp "$T/q.spzm" "$T/q5.spzm"
 
 # Statistics as JSON, to a file or to stdout when the model goes to a file.
-run quantize "$T/m.spzm" -o "$T/r.spzm" --json "$T/r.json"
+run quantize "$T/m.spzm" -o "$T/r.spzm" --json="$T/r.json"
 expect_rc 0 "--json FILE"
 check "report has every key" sh -c "for k in name bits init iterations converged exact elements nonzeros mse sqnr_db max_abs_error codebook; do grep -q \"\\\"\$k\\\"\" '$T/r.json' || exit 1; done"
-run quantize "$T/m.spzm" -o "$T/r2.spzm" --json -
+run quantize "$T/m.spzm" -o "$T/r2.spzm" --json
 expect_rc 0 "--json - with -o FILE"
 expect_out '"tensors"' "report on stdout"
 expect_out '"codebook":[[:space:]]*\[0, ' "codebook in the report starts with 0"
@@ -73,7 +73,7 @@ expect_out 'fc1\.weight .* -$' "excluded tensor stays dense"
 expect_out 'fc2\.weight .* 16 entries' "others quantized"
 
 # Optimal is never worse than Lloyd (SQNR column).
-sq() { awk -v t="$1" '$1 == t { print $8 }' "$T/.err"; }
+sq() { awk -v t="$1" '$1 == t { print $7 }' "$T/.err"; }
 run quantize --optimal "$T/l.spzm" -o "$T/opt.spzm"
 expect_rc 0 "--optimal"
 expect_err '^fc\.weight +4 optimal ' "optimal is reported as the init"
@@ -100,12 +100,12 @@ expect_no_file "$T/qq.spzm" "already quantized: no output"
 "$SPZ" quantize --bits 2 "$T/m.spzm" -o "$T/q2b.spzm" 2>/dev/null
 run quantize --requantize --bits 4 "$T/q2b.spzm" -o "$T/qq.spzm"
 expect_rc 0 "--requantize"
-expect_err '^fc1\.weight +4 linear +0 exact +4 .* inf ' "requantizing to more bits keeps the 4 values exactly"
+expect_err '^fc1\.weight +4 linear +0 exact +4 +inf$' "requantizing to more bits keeps the 4 values exactly"
 
 # Bad command lines: exit 2, one line, nothing written.
 bad() {
 	name=$1; shift
-	run quantize "$T/m.spzm" -o "$T/bad.spzm" --json "$T/bad.json" "$@"
+	run quantize "$T/m.spzm" -o "$T/bad.spzm" --json="$T/bad.json" "$@"
 	expect_rc 2 "$name: exit 2"
 	expect_one_line "$name: one line"
 	expect_err "$pat" "$name: message"
@@ -129,16 +129,16 @@ pat="^spz quantize: --exclude '\\\\\\[\\*' matches no tensor of model 'mlp'\$"; 
 pat="unknown option '--frobnicate'"; bad "unknown option" --frobnicate
 pat="expected at most one input file"; bad "two inputs" "$T/l.spzm"
 pat="option '--bits' needs a value"; bad "missing value" --bits
-run quantize "$T/m.spzm" --json -
+run quantize "$T/m.spzm" --json
 expect_rc 2 "--json - with the model on stdout"
 expect_one_line "--json - conflict: one line"
-expect_err "--json - needs the model in a file" "--json - conflict: message"
-run quantize "$T/m.spzm" -o "$T/same.spzm" --json "$T/same.spzm"
+expect_err "--json on standard output needs the model in a file" "--json - conflict: message"
+run quantize "$T/m.spzm" -o "$T/same.spzm" --json="$T/same.spzm"
 expect_rc 2 "--json and -o the same file"
 expect_err "^spz quantize: --json and -o name the same file$" "same file: message"
 expect_no_file "$T/same.spzm" "same file: nothing written"
 mkdir -p "$T/sub"
-run quantize "$T/m.spzm" -o "$T/same.spzm" --json "$T/sub/../same.spzm"
+run quantize "$T/m.spzm" -o "$T/same.spzm" --json="$T/sub/../same.spzm"
 expect_rc 2 "--json and -o the same file through .."
 expect_err "^spz quantize: --json and -o name the same file$" "same file through ..: message"
 expect_no_file "$T/same.spzm" "same file through ..: nothing written"
@@ -156,7 +156,7 @@ cat >"$T/nan.json" <<JSON
    "external_data": {"location": "nan.bin", "offset": 0, "length": 8}}],
  "history": []}
 JSON
-run quantize "$T/nan.json" -o "$T/bad.spzm" --json "$T/bad.json"
+run quantize "$T/nan.json" -o "$T/bad.spzm" --json="$T/bad.json"
 expect_rc 1 "NaN weight"
 expect_err "tensor 'w': NaN value at index 1" "NaN message names tensor and index"
 expect_one_line "NaN: one line"

@@ -26,8 +26,15 @@ jnum() { # KEY VALUE: a "key": value line of cJSON's output
 }
 
 # --- text -----------------------------------------------------------
+# 80 columns by default: the tables split, the report ends with a summary.
 run report "$F" --pes 4
-expect_rc 0 "text report"
+expect_rc 0 "text report, 80 columns"
+check "text: no line over 80 columns" sh -c "! printf '%s\n' \"\$1\" | awk 'length(\$0) > 80' | grep -q ." _ "$out"
+expect_out "^total: 340 B, 1\.69x compression, 14 cycles, 208\.8 pJ, fits in SRAM\$" "text: one-line summary last"
+check "text: the summary is the last line" sh -c "printf '%s\n' \"\$1\" | tail -1 | grep -q '^total: '" _ "$out"
+expect_out "^fc +16 +8 +25 +0\.1953 +0 +200 +0\$" "text: split table keeps the layer column"
+run report "$F" --pes 4 --wide
+expect_rc 0 "text report (--wide)"
 expect_out "^spz report of '.*fig3.json': model 'fig3', 1 layer, 4 PEs, 4-bit relative index, clock 800 MHz" "text: header line"
 expect_out "^layer +rows +cols +nonzeros .* total \[bit\] .* ratio \[x\]" "text: units in the headers"
 # Header: descriptor 44 + names 49 + CRC 4 bytes, per PE count + 2 CRCs
@@ -141,7 +148,7 @@ run report "$SAMPLES/eie_fig3.json" --pes 4 --csv
 check "image: the same figures as its model's what-if" test "$out" = "$img_csv"
 run report "$T/f3.eie" --json
 expect_out '"kind":[[:space:]]*"eie"' "json: kind eie"
-run report "$T/f3.eie"
+run report "$T/f3.eie" --wide
 expect_out "^spz report of '.*f3.eie': EIE image 'eie-fig3', 1 layer, 4 PEs" "text: an image says so"
 run_in "$T/f3.eie" report - --csv
 expect_rc 0 "image on standard input"
@@ -176,7 +183,11 @@ check "--max-bytes: the report is still written" grep -q '^budgets: 340 bytes' "
 run report "$F" --pes 4 --max-cycles 13
 expect_rc 3 "--max-cycles exceeded"; expect_err 'budget exceeded: 14 cycles > --max-cycles 13$' "--max-cycles: names the budget"
 run report "$F" --pes 4 --min-compression 1.7
-expect_rc 3 "--min-compression missed"; expect_err 'budget exceeded: compression 1\.694.*x < --min-compression 1\.7$' "--min-compression: names the budget"
+expect_rc 3 "--min-compression missed"; expect_err 'budget exceeded: compression 1\.69x < --min-compression 1\.7x$' "--min-compression: numbers as people write them"
+run report "$F" --pes 4 --min-compression 200
+expect_err 'budget exceeded: compression 1\.69x < --min-compression 200x$' "--min-compression 200: '1.69x < 200x'"
+run report "$F" --pes 4 --min-compression 1.6949
+expect_err 'compression 1\.694x < --min-compression 1\.6949x$' "--min-compression: digits enough to tell the two apart"
 run report "$F" --pes 4 --json --max-bytes 1 --max-cycles 1
 expect_rc 3 "two budgets exceeded"
 expect_err 'budget exceeded: 340 bytes > --max-bytes 1; 14 cycles > --max-cycles 1$' "two budgets: both named"; expect_one_line "two budgets: one line"
