@@ -185,7 +185,7 @@ for big in -3e8 -1e18; do
  "history": []}
 JSON
 	for how in "" --optimal; do
-		run quantize --bits 2 $how "$T/wide.json" -o "$T/wide.spzm" --json -
+		run quantize --bits 2 $how "$T/wide.json" -o "$T/wide.spzm" --json
 		expect_rc 0 "[$big, 1, 2, 3, 4] $how"
 		expect_out '"mse":[[:space:]]*0\.2,' "[$big, 1, 2, 3, 4] $how: MSE 0.2"
 		expect_out '"converged":[[:space:]]*true' "[$big, 1, 2, 3, 4] $how: converged"
