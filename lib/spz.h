@@ -1094,7 +1094,8 @@ int spz_huff_canonical(spz_huff *h, spz_error *err);
 /* Appends the code of each of n symbols to out (LSB-first bit order as
  * the image's packed entries: bit k of the stream is bit k % 8 of byte
  * k / 8; each code sent most significant bit first). out must hold
- * ceil(total bits / 8) bytes, zeroed. Returns the bits written. A symbol
+ * ceil(total bits / 8) bytes; they are overwritten, the bits after the
+ * last code are 0. Returns the bits written. A symbol
  * with no code is a caller error (SPZ_EINVAL). */
 int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
                     const uint8_t *sym, uint64_t n, spz_error *err);
@@ -1104,6 +1105,34 @@ int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
 int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
                     const uint8_t *in, uint64_t in_bits, const spz_huff *h,
                     spz_error *err);
+
+/* Bits the decoder's first-level table resolves at once: codes up to
+ * this long take one lookup, longer ones (rare: they are the least
+ * frequent symbols) finish bit by bit. 2^10 entries of 2 bytes stay in
+ * L1. */
+#define SPZ_HUFF_LOOKUP 10
+
+/* A table-driven decoder of one code, built once and used for many
+ * streams (each PE's entries). */
+typedef struct spz_huff_decoder {
+	uint16_t fast[1 << SPZ_HUFF_LOOKUP]; /* symbol | length << 8; 0: longer */
+	uint32_t count[SPZ_HUFF_MAX_LEN + 1]; /* codes of each length */
+	uint8_t order[256];                   /* symbols by (length, symbol) */
+} spz_huff_decoder;
+
+/* Builds d from h (lengths and codes as spz_huff_canonical left them). */
+int spz_huff_decoder_init(spz_huff_decoder *d, const spz_huff *h,
+                          spz_error *err);
+/* spz_huff_decode with a decoder built beforehand. */
+int spz_huff_decoder_run(uint8_t *sym, uint64_t n, uint64_t *used,
+                         const uint8_t *in, uint64_t in_bits,
+                         const spz_huff_decoder *d, spz_error *err);
+
+/* SPZ_EFORMAT unless h's lengths form a complete prefix code (Kraft sum
+ * exactly 1), or have no symbol, or one symbol of length 1 (what
+ * spz_huff_build makes of one used symbol): what a reader demands of a
+ * code-length table. */
+int spz_huff_check_complete(const spz_huff *h, spz_error *err);
 
 /* Huffman sizes of an EIE layer (Deep Compression stage 3 on EIE's
  * storage): one code for the entry codes v and one for the relative
