@@ -333,6 +333,8 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 {
 	const spz_report *r = x->rep;
 	const char *what = !strcmp(x->kind, "eie") ? "EIE image"
+	                 : !strcmp(x->kind, "eie-huffman")
+	                 ? "EIE image (Huffman-coded)"
 	                 : !strcmp(x->kind, "model") ? "model"
 	                 : "image's model";
 	fprintf(f, "spz report of '%s': %s '%s', %zu layer%s, %u PEs, "
@@ -871,8 +873,10 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 	int ik = spz_input_kind(&in) == SPZ_FILE_IMAGE ? spz_image_kind(&in)
 	                                               : 0;
 	*kind = ik >= 0 && ik <= SPZ_IMAGE_NM ? kinds[ik] : "image";
+	if (ik == SPZ_IMAGE_EIE_HUFF)
+		*kind = "eie-huffman";
 	if (spz_input_kind(&in) == SPZ_FILE_IMAGE &&
-	    spz_image_kind(&in) == SPZ_IMAGE_EIE) {
+	    (ik == SPZ_IMAGE_EIE || ik == SPZ_IMAGE_EIE_HUFF)) {
 		if (what_if_flags) {
 			spz_input_close(&in);
 			return cli_usage("report", "'%s' is an EIE image: --pes, "
@@ -893,6 +897,28 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 		*m = NULL;
 	}
 	return rc ? cli_fail(&err) : 0;
+}
+
+/* Per layer the coded entry and padding bits of a Huffman image
+ * (*out holds both arrays) and its header bits in heads. */
+static int huffman_bits(uint64_t **out, uint64_t *heads,
+                        spz_report_options *ro, const spz_eie *e)
+{
+	size_t n = e->n_layers;
+	uint64_t *b = calloc(2 * n, sizeof *b);
+	if (!b)
+		return cli_error("out of memory");
+	spz_error err = {0};
+	for (size_t i = 0; i < n; i++)
+		if (spz_eie_huff_layer_bits(&b[i], &b[n + i], &heads[i], e,
+		                            &e->layers[i], &err)) {
+			free(b);
+			return cli_fail(&err);
+		}
+	ro->layer_entry_bits = b;
+	ro->layer_padding_bits = b + n;
+	*out = b;
+	return 0;
 }
 
 int cmd_report(int argc, char **argv)
@@ -1069,6 +1095,10 @@ int cmd_report(int argc, char **argv)
 	}
 	ro.image_header_bits = spz_eie_header_bits(e);
 	ro.layer_header_bits = heads;
+	/* A Huffman image: its entries and framing as on file. */
+	uint64_t *hbits = NULL;
+	if (!rc && !strcmp(x.kind, "eie-huffman"))
+		rc = huffman_bits(&hbits, heads, &ro, e);
 	ro.nm_m = nm_group(m);
 	if (!rc && activity) {
 		int is_mask = 0;
@@ -1142,6 +1172,7 @@ int cmd_report(int argc, char **argv)
 	spz_report_free(rep);
 	free(dens);
 	free(heads);
+	free(hbits);
 	free(x.quantized);
 	spz_eie_free(e);
 	spz_model_free(m);

@@ -1476,9 +1476,14 @@ typedef struct spz_report_options {
 	int nm_m;                    /* group size of the N:M check: 4 */
 	uint64_t image_header_bits;  /* image-level header and framing: 0 */
 	const uint64_t *layer_header_bits; /* NULL, or one per layer */
+	/* NULL, or one per layer each: the bits of the real and of the
+	 * padding entries as stored (a Huffman image), replacing entries x
+	 * entry width in bits.entries / bits.padding and the totals. */
+	const uint64_t *layer_entry_bits, *layer_padding_bits;
 } spz_report_options;
 #define SPZ_REPORT_OPTIONS_INIT \
-	{1.0, NULL, 800.0, 131072, 32768, SPZ_ENERGY_TABLE_INIT, 4, 0, NULL}
+	{1.0, NULL, 800.0, 131072, 32768, SPZ_ENERGY_TABLE_INIT, 4, 0, NULL, \
+	 NULL, NULL}
 
 /* Storage of a layer by part, in bits. */
 typedef struct spz_report_bits {
