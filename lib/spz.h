@@ -452,6 +452,19 @@ int spz_forward_run(spz_forward *f, float *y, const float *x, size_t n,
 const spz_forward_layer *spz_forward_layers(const spz_forward *f,
                                             size_t *count);
 void spz_forward_reset(spz_forward *f);
+/*
+ * Called before layer `layer` (of spz_forward_layers) runs on a batch,
+ * with its input: ndims dims, dims[0] the samples of the batch (in
+ * order), the rest one sample (C, H, W for a Conv). A non-zero return
+ * (a negative spz_err code, the message set in err) stops the run with
+ * it. What `spz eval --activity-out` records the zero patterns with.
+ */
+typedef int (*spz_forward_act_fn)(void *ctx, size_t layer, const float *a,
+                                  const int64_t *dims, int ndims,
+                                  spz_error *err);
+/* Sets (fn NULL: clears) the hook for later runs. */
+void spz_forward_set_act_hook(spz_forward *f, spz_forward_act_fn fn,
+                              void *ctx);
 /* Runs with `data` (elements of the tensor's dims) in place of float
  * tensor `name`; NULL goes back to the model's values. The model is not
  * changed. SPZ_ENOTFOUND when there is no such float tensor. */
