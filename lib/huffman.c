@@ -195,6 +195,7 @@ int spz_huff_decoder_init(spz_huff_decoder *d, const spz_huff *h,
 				d->order[k++] = (uint8_t)s;
 				d->count[l]++;
 			}
+	d->single = k == 1 && d->count[1] == 1 ? d->order[0] : -1;
 	for (int s = 0; s < h->n; s++) {
 		int l = h->len[s];
 		if (!l || l > SPZ_HUFF_LOOKUP)
@@ -252,6 +253,25 @@ int spz_huff_decoder_run(uint8_t *sym, uint64_t n, uint64_t *used,
 {
 	uint64_t at = 0, bytes = (in_bits + 7) / 8, i = 0;
 	const uint64_t mask = (1u << SPZ_HUFF_LOOKUP) - 1;
+	/* One symbol (every entry code 1 of an unquantized what-if, say):
+	 * each is a 0 bit, checked a byte at a time. */
+	if (d->single >= 0 && n <= in_bits) {
+		uint64_t whole = n / 8;
+		for (uint64_t b = 0; b < whole; b++)
+			if (in[b])
+				return spz_fail(err, SPZ_EFORMAT, "huffman: no code "
+				                "matches the bits of symbol %llu of "
+				                "%llu", (unsigned long long)(8 * b),
+				                (unsigned long long)n);
+		if (n % 8 && (in[whole] & ((1u << (n % 8)) - 1)))
+			return spz_fail(err, SPZ_EFORMAT, "huffman: no code matches "
+			                "the bits of symbol %llu of %llu",
+			                (unsigned long long)(8 * whole),
+			                (unsigned long long)n);
+		memset(sym, d->single, (size_t)n);
+		*used = n;
+		return 0;
+	}
 	while (i < n) {
 		/* One load gives at least 57 bits: decode from them while a
 		 * longest code still fits. */

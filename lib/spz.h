@@ -1131,6 +1131,7 @@ typedef struct spz_huff_decoder {
 	uint16_t fast[1 << SPZ_HUFF_LOOKUP]; /* symbol | length << 8; 0: longer */
 	uint32_t count[SPZ_HUFF_MAX_LEN + 1]; /* codes of each length */
 	uint8_t order[256];                   /* symbols by (length, symbol) */
+	int single;   /* the symbol of a one-symbol code (1 bit, "0"), or -1 */
 } spz_huff_decoder;
 
 /* Builds d from h (lengths and codes as spz_huff_canonical left them). */
