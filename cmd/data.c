@@ -95,7 +95,8 @@ int subject_open(struct subject *s, const char *cmd, const char *path,
 		return cli_fail(&err);
 	int rc;
 	if (spz_input_kind(&in) == SPZ_FILE_IMAGE) {
-		if (spz_image_kind(&in) != SPZ_IMAGE_EIE) {
+		if (spz_image_kind(&in) != SPZ_IMAGE_EIE &&
+		    spz_image_kind(&in) != SPZ_IMAGE_EIE_HUFF) {
 			spz_input_close(&in);
 			return cli_error("'%s' is a plain sparse image; spz %s "
 			                 "evaluates models and EIE images", path,

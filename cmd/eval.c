@@ -16,7 +16,7 @@
 
 struct eval_opts {
 	spz_data_options data;
-	const char *file, *reference, *json_path, *frac_s;
+	const char *file, *reference, *json_path, *frac_s, *activity_out;
 	int json, emulate, quiet;
 	double clock;
 	uint64_t fifo;
@@ -226,6 +226,92 @@ static void print_text(const struct result *r, const struct eval_opts *o)
 		printf("no labels: %zu samples evaluated\n", r->d->n);
 }
 
+/* --activity-out: every layer's input zero pattern, sample by sample,
+ * filled by the forward pass's hook (batches arrive in sample order). */
+struct recorder {
+	spz_activity act;
+	size_t *filled;          /* samples recorded per layer */
+};
+
+static int record(void *ctx, size_t layer, const float *a,
+                  const int64_t *dims, int ndims, spz_error *err)
+{
+	struct recorder *r = ctx;
+	spz_activity_layer *l = &r->act.layers[layer];
+	int64_t b = dims[0], c = 1, h = 1, w = 1;
+	if (ndims == 4) {
+		c = dims[1];
+		h = dims[2];
+		w = dims[3];
+	} else {
+		for (int i = 1; i < ndims; i++)
+			c *= dims[i];
+	}
+	if (c < 1 || h < 1 || w < 1 || c > INT32_MAX || h > INT32_MAX ||
+	    w > INT32_MAX)
+		return spz_fail(err, SPZ_ERANGE, "layer '%s': an input of "
+		                "%lldx%lldx%lld does not fit an activity file",
+		                l->name, (long long)c, (long long)h,
+		                (long long)w);
+	size_t chw = (size_t)c * (size_t)h * (size_t)w;
+	if (!l->mask) {
+		l->c = (uint32_t)c;
+		l->h = (uint32_t)h;
+		l->w = (uint32_t)w;
+		if (chw > SIZE_MAX / r->act.n_samples ||
+		    !(l->mask = malloc(chw * r->act.n_samples)))
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	if (l->c != (uint32_t)c || l->h != (uint32_t)h || l->w != (uint32_t)w ||
+	    b < 0 || r->filled[layer] + (size_t)b > r->act.n_samples)
+		return spz_fail(err, SPZ_EINVAL, "layer '%s': the input's shape "
+		                "changed between batches", l->name);
+	uint8_t *m = l->mask + r->filled[layer] * chw;
+	for (size_t k = 0; k < (size_t)b * chw; k++)
+		m[k] = a[k] != 0;
+	r->filled[layer] += (size_t)b;
+	return 0;
+}
+
+static void recorder_free(struct recorder *r)
+{
+	for (size_t i = 0; i < r->act.n_layers; i++) {
+		free(r->act.layers[i].name);
+		free(r->act.layers[i].mask);
+	}
+	free(r->act.layers);
+	free(r->filled);
+	memset(r, 0, sizeof *r);
+}
+
+/* One named layer per forward layer; shapes come with the first batch. */
+static int recorder_init(struct recorder *r, const struct subject *s,
+                         size_t samples, const char *path)
+{
+	size_t n;
+	const spz_forward_layer *fl = spz_forward_layers(s->fwd, &n);
+	if (!n)
+		return cli_error("'%s' has no Gemm, MatMul or Conv layer to "
+		                 "record for --activity-out", path);
+	if (samples > INT32_MAX)
+		return cli_error("--activity-out holds at most 2147483647 "
+		                 "samples, not %zu", samples);
+	r->act.n_samples = (uint32_t)samples;
+	r->act.n_layers = n;
+	r->act.layers = calloc(n, sizeof *r->act.layers);
+	r->filled = calloc(n, sizeof *r->filled);
+	if (!r->act.layers || !r->filled)
+		return cli_error("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(fl[i].node) + 1;
+		if (!(r->act.layers[i].name = malloc(len)))
+			return cli_error("out of memory");
+		memcpy(r->act.layers[i].name, fl[i].node, len);
+	}
+	spz_forward_set_act_hook(s->fwd, record, r);
+	return 0;
+}
+
 static int parse_args(struct eval_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -236,6 +322,7 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 		{"clock-mhz", required_argument, 0, 'c'},
 		{"fifo", required_argument, 0, 'f'},
 		CLI_COMMON_OPTIONS,
+		{"activity-out", required_argument, 0, 'A'},
 		{0, 0, 0, 0}};
 	int c;
 	int64_t v;
@@ -262,6 +349,7 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			cli_common_opt(c, optarg);
 			o->quiet = cli_opts.quiet;
 			break;
+		case 'A': o->activity_out = optarg; break;
 		case 'c':
 			if (cli_parse_double(optarg, &o->clock) || !(o->clock > 0))
 				return cli_usage("eval", "--clock-mhz takes a number "
@@ -307,14 +395,30 @@ int cmd_eval(int argc, char **argv)
 	struct result r = {0};
 	spz_output js = {0};
 	spz_error err = {0};
+	struct recorder rec = {0};
 	if ((rc = cli_data_load(&d, &o.data)))
 		return rc;
 	r.d = d;
 	r.s = &s;
 	if ((rc = subject_open(&s, "eval", o.file, d, o.frac_s, o.emulate, &eo)))
 		goto done;
+	if (o.activity_out && s.image) {
+		rc = cli_usage("eval", "--activity-out records the float "
+		               "forward pass of a model, not an EIE image");
+		goto done;
+	}
+	if (o.activity_out && (rc = recorder_init(&rec, &s, d->n, o.file)))
+		goto done;
 	if ((rc = subject_run(&s, &y, d)))
 		goto done;
+	if (o.activity_out) {
+		spz_forward_set_act_hook(s.fwd, NULL, NULL);
+		spz_error ae = {0};
+		if (spz_activity_save(&rec.act, o.activity_out, &ae)) {
+			rc = cli_fail(&ae);
+			goto done;
+		}
+	}
 	if (s.image) {
 		r.layers = s.layers;
 		r.n_layers = s.n_layers;
@@ -373,6 +477,7 @@ done:
 	spz_metrics_free(r.metrics);
 	subject_close(&s);
 	subject_close(&ref);
+	recorder_free(&rec);
 	spz_dataset_free(d);
 	free(y);
 	free(yr);

@@ -92,10 +92,11 @@ static void dump_pe_text(const spz_eie *e, const spz_eie_layer *l,
 }
 
 static void print_eie_text(const spz_eie *e, long only, long pe,
-                           int dump)
+                           int dump, int huffman)
 {
-	printf("EIE image '%s': %zu layer%s on %u PEs, %d-bit relative index\n",
-	       e->name, e->n_layers, e->n_layers == 1 ? "" : "s", e->pes,
+	printf("EIE image%s '%s': %zu layer%s on %u PEs, %d-bit relative "
+	       "index\n", huffman ? " (Huffman-coded entries)" : "", e->name,
+	       e->n_layers, e->n_layers == 1 ? "" : "s", e->pes,
 	       e->index_bits);
 	for (size_t i = 0; i < e->n_layers; i++) {
 		if (only >= 0 && (size_t)only != i)
@@ -153,10 +154,12 @@ static cJSON *u32_array(const uint32_t *v, uint64_t n)
 	return a;
 }
 
-static cJSON *eie_json(const spz_eie *e, long only, long pe, int dump)
+static cJSON *eie_json(const spz_eie *e, long only, long pe, int dump,
+                       int huffman)
 {
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "kind", "eie");
+	cJSON_AddBoolToObject(j, "huffman", huffman);
 	cJSON_AddStringToObject(j, "name", e->name);
 	cJSON_AddNumberToObject(j, "pes", e->pes);
 	cJSON_AddNumberToObject(j, "index_bits", e->index_bits);
@@ -224,6 +227,7 @@ static int info_eie(spz_input *in, const info_image_opts *o)
 {
 	spz_eie *e;
 	spz_error err = {0};
+	int huffman = spz_image_kind(in) == SPZ_IMAGE_EIE_HUFF;
 	if (spz_eie_read(&e, in, &err))
 		return cli_fail(&err);
 	long only, pe = -1;
@@ -236,9 +240,9 @@ static int info_eie(spz_input *in, const info_image_opts *o)
 		pe = (long)v;
 	}
 	if (!rc && o->json)
-		rc = cli_print_json(eie_json(e, only, pe, o->dump));
+		rc = cli_print_json(eie_json(e, only, pe, o->dump, huffman));
 	else if (!rc)
-		print_eie_text(e, only, pe, o->dump);
+		print_eie_text(e, only, pe, o->dump, huffman);
 	spz_eie_free(e);
 	return rc;
 }

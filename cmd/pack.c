@@ -21,13 +21,14 @@ static uint64_t eie_entries(const spz_eie *e)
 }
 
 static int pack_eie(const spz_model *m, const char *out,
-                    const spz_eie_options *o, FILE *say)
+                    const spz_eie_options *o, int huffman, FILE *say)
 {
 	spz_eie *e = NULL;
 	spz_error err = {0};
 	int rc = spz_eie_pack(&e, m, o, &err);
 	if (!rc)
-		rc = spz_eie_save(e, out, &err);
+		rc = huffman ? spz_eie_save_huffman(e, out, &err)
+		             : spz_eie_save(e, out, &err);
 	if (rc) {
 		spz_eie_free(e);
 		return cli_fail(&err);
@@ -53,10 +54,10 @@ static int pack_eie(const spz_model *m, const char *out,
 		return EXIT_OK;
 	}
 	fprintf(say, "packed '%s': %zu layer%s on %u PEs, %llu entries "
-	        "(%llu padding), %d-bit index\n", e->name, e->n_layers,
+	        "(%llu padding), %d-bit index%s\n", e->name, e->n_layers,
 	        e->n_layers == 1 ? "" : "s", e->pes,
 	        (unsigned long long)eie_entries(e), (unsigned long long)pad,
-	        e->index_bits);
+	        e->index_bits, huffman ? ", Huffman-coded" : "");
 	spz_eie_free(e);
 	return EXIT_OK;
 }
@@ -106,11 +107,12 @@ int cmd_pack(int argc, char **argv)
 		{"index-bits", required_argument, 0, 'i'},
 		{"nm", required_argument, 0, 'n'},
 		CLI_COMMON_OPTIONS,
+		{"huffman", no_argument, 0, 'H'},
 		{0, 0, 0, 0}};
 	const char *out = NULL, *format = "eie", *nm = NULL;
 	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
 	int64_t v;
-	int c, pes_given = 0, bits_given = 0;
+	int c, pes_given = 0, bits_given = 0, huffman = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
 	                        NULL)) != -1) {
@@ -120,6 +122,7 @@ int cmd_pack(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'f': format = optarg; break;
 		case 'n': nm = optarg; break;
+		case 'H': huffman = 1; break;
 		case 'p':
 			if (cli_int_range(&v, "pack", "--pes", optarg,
 			                  SPZ_EIE_PES_MIN, SPZ_EIE_PES_MAX))
@@ -154,6 +157,8 @@ int cmd_pack(int argc, char **argv)
 	if (kind != SPZ_IMAGE_EIE && (pes_given || bits_given))
 		return cli_usage("pack", "--pes and --index-bits are for "
 		                 "--format eie");
+	if (huffman && kind != SPZ_IMAGE_EIE)
+		return cli_usage("pack", "--huffman is for --format eie");
 	int nm_n = 0, nm_m = 0;
 	if (nm && kind != SPZ_IMAGE_NM)
 		return cli_usage("pack", "--nm is for --format nm");
@@ -177,7 +182,7 @@ int cmd_pack(int argc, char **argv)
 		return rc;
 	FILE *say = cli_opts.quiet ? NULL : strcmp(out, "-") ? stdout : stderr;
 	if (kind == SPZ_IMAGE_EIE)
-		rc = pack_eie(m, out, &eo, say);
+		rc = pack_eie(m, out, &eo, huffman, say);
 	else
 		rc = pack_plain(m, out, kind, nm_n, nm_m, say);
 	spz_model_free(m);

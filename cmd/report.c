@@ -433,6 +433,8 @@ static void print_text(FILE *f, const struct ctx *x, const struct budgets *bu)
 {
 	const spz_report *r = x->rep;
 	const char *what = !strcmp(x->kind, "eie") ? "EIE image"
+	                 : !strcmp(x->kind, "eie-huffman")
+	                 ? "EIE image (Huffman-coded)"
 	                 : !strcmp(x->kind, "model") ? "model"
 	                 : "image's model";
 	const char *name = x->eie->name ? x->eie->name : "";
@@ -988,8 +990,10 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 	int ik = spz_input_kind(&in) == SPZ_FILE_IMAGE ? spz_image_kind(&in)
 	                                               : 0;
 	*kind = ik >= 0 && ik <= SPZ_IMAGE_NM ? kinds[ik] : "image";
+	if (ik == SPZ_IMAGE_EIE_HUFF)
+		*kind = "eie-huffman";
 	if (spz_input_kind(&in) == SPZ_FILE_IMAGE &&
-	    spz_image_kind(&in) == SPZ_IMAGE_EIE) {
+	    (ik == SPZ_IMAGE_EIE || ik == SPZ_IMAGE_EIE_HUFF)) {
 		if (what_if_flags) {
 			spz_input_close(&in);
 			return cli_usage("report", "'%s' is an EIE image: --pes, "
@@ -1047,6 +1051,28 @@ static int parse_shape(int64_t *dims, const char *s)
 	return cli_usage("report", "--input-shape takes 1 to %d sizes of "
 	                 "one sample, like 3,32,32 (C,H,W), not '%s'",
 	                 SPZ_MAX_DIMS - 1, s) ? -1 : -1;
+}
+
+/* Per layer the coded entry and padding bits of a Huffman image
+ * (*out holds both arrays) and its header bits in heads. */
+static int huffman_bits(uint64_t **out, uint64_t *heads,
+                        spz_report_options *ro, const spz_eie *e)
+{
+	size_t n = e->n_layers;
+	uint64_t *b = calloc(2 * n, sizeof *b);
+	if (!b)
+		return cli_error("out of memory");
+	spz_error err = {0};
+	for (size_t i = 0; i < n; i++)
+		if (spz_eie_huff_layer_bits(&b[i], &b[n + i], &heads[i], e,
+		                            &e->layers[i], &err)) {
+			free(b);
+			return cli_fail(&err);
+		}
+	ro->layer_entry_bits = b;
+	ro->layer_padding_bits = b + n;
+	*out = b;
+	return 0;
 }
 
 int cmd_report(int argc, char **argv)
@@ -1258,6 +1284,10 @@ int cmd_report(int argc, char **argv)
 	}
 	ro.image_header_bits = spz_eie_header_bits(e);
 	ro.layer_header_bits = heads;
+	/* A Huffman image: its entries and framing as on file. */
+	uint64_t *hbits = NULL;
+	if (!rc && !strcmp(x.kind, "eie-huffman"))
+		rc = huffman_bits(&hbits, heads, &ro, e);
 	ro.nm_m = nm_group(m);
 	if (!rc && activity) {
 		int is_mask = 0;
@@ -1334,6 +1364,7 @@ int cmd_report(int argc, char **argv)
 	spz_report_free(rep);
 	free(dens);
 	free(heads);
+	free(hbits);
 	free(x.quantized);
 	spz_eie_free(e);
 	spz_model_free(m);

@@ -133,8 +133,10 @@ int arch_compute(struct arch_ctx *a, const struct arch_cli *c,
 			break;
 		}
 		const spz_report_layer *r = &rep->layers[i];
-		a->dch_bits[i] = r->formats.eie - r->bits.entries -
-		                 r->bits.padding + a->huff[i].codes_bits +
+		/* formats.eie holds the entries at fixed width (bits.entries
+		 * is the coded size for a Huffman image). */
+		a->dch_bits[i] = r->formats.eie - a->huff[i].fixed_bits +
+		                 a->huff[i].codes_bits +
 		                 a->huff[i].index_bits + a->huff[i].table_bits;
 		a->dch_rate[i] = (double)r->formats.dense / (double)a->dch_bits[i];
 		a->dch_bits[n] += a->dch_bits[i];

@@ -42,7 +42,7 @@ static int load_image(spz_eie **out, const struct run_opts *o)
 	spz_file_kind kind = spz_input_kind(&in);
 	if (kind == SPZ_FILE_IMAGE) {
 		int ik = spz_image_kind(&in);
-		if (ik != SPZ_IMAGE_EIE) {
+		if (ik != SPZ_IMAGE_EIE && ik != SPZ_IMAGE_EIE_HUFF) {
 			spz_input_close(&in);
 			return cli_error("'%s' is a %s image; spz run executes "
 			                 "EIE images (spz pack --format eie)",

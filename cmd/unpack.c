@@ -56,7 +56,8 @@ int cmd_unpack(int argc, char **argv)
 	/* A plain image holds the model with its history, which comes back
 	 * as it was; an EIE image only holds the layers, so the rebuilt
 	 * model says where it came from. */
-	if (!rc && spz_image_kind(&in) == SPZ_IMAGE_EIE) {
+	if (!rc && (spz_image_kind(&in) == SPZ_IMAGE_EIE ||
+	            spz_image_kind(&in) == SPZ_IMAGE_EIE_HUFF)) {
 		spz_param p = {"format", "eie"};
 		if (spz_model_add_step(m, "unpack", &p, 1))
 			rc = spz_fail(&err, SPZ_ENOMEM, "out of memory");

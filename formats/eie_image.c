@@ -59,8 +59,10 @@ static int pointer_bytes(const spz_eie *e, const spz_eie_layer *l)
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 
-static void write_layer(img_writer *w, const spz_eie *e,
-                        const spz_eie_layer *l, uint8_t *buf)
+/* hl: the layer's two Huffman codes for a Huffman image, else NULL. */
+static int write_layer(img_writer *w, const spz_eie *e,
+                       const spz_eie_layer *l, const spz_huff_layer *hl,
+                       uint8_t *buf, uint8_t *buf2, spz_error *err)
 {
 	int pb = pointer_bytes(e, l);
 	img_w_u64(w, (uint64_t)l->rows);
@@ -102,6 +104,12 @@ static void write_layer(img_writer *w, const spz_eie *e,
 	for (int64_t i = 0; l->bias && i < l->rows; i++)
 		img_w_u16(w, (uint16_t)l->bias[i]);
 	img_w_crc(w);
+	if (hl) {
+		/* Code-length tables: every code, then every relative index. */
+		img_w_bytes(w, hl->codes.len, (size_t)hl->codes.n);
+		img_w_bytes(w, hl->index.len, (size_t)hl->index.n);
+		img_w_crc(w);
+	}
 	int bits = entry_bits(e, l);
 	for (uint32_t k = 0; k < e->pes; k++) {
 		const spz_eie_pe *pe = &l->pe[k];
@@ -112,6 +120,22 @@ static void write_layer(img_writer *w, const spz_eie *e,
 					(uint8_t)(pe->ptr[j] >> (8 * b));
 		img_w_bytes(w, buf, ((size_t)l->cols + 1) * (size_t)pb);
 		img_w_crc(w);
+		if (hl) {
+			uint64_t bv, bz;
+			int rc = spz_huff_encode(&bv, buf, &hl->codes, pe->code,
+			                         pe->n_entries, err);
+			if (!rc)
+				rc = spz_huff_encode(&bz, buf2, &hl->index,
+				                     pe->index, pe->n_entries, err);
+			if (rc)
+				return rc;
+			img_w_u64(w, bv);
+			img_w_u64(w, bz);
+			img_w_bytes(w, buf, (size_t)((bv + 7) / 8));
+			img_w_bytes(w, buf2, (size_t)((bz + 7) / 8));
+			img_w_crc(w);
+			continue;
+		}
 		/* Entry a is v | z << code_bits at bits a*bits.., LSB first. */
 		uint64_t nb = entry_bytes(pe->n_entries, bits);
 		if (bits == 8) {
@@ -133,9 +157,12 @@ static void write_layer(img_writer *w, const spz_eie *e,
 		img_w_bytes(w, buf, nb);
 		img_w_crc(w);
 	}
+	return 0;
 }
 
-int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err)
+/* Both kinds: the Huffman image when huffman. */
+static int write_image(FILE *f, const spz_eie *e, int huffman,
+                       spz_error *err)
 {
 	int rc = spz_eie_validate(e, err);
 	if (rc)
@@ -147,15 +174,20 @@ int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err)
 		size_t p = ((size_t)l->cols + 1) * 4;
 		need = p > need ? p : need;
 		for (uint32_t k = 0; k < e->pes; k++) {
-			size_t b = (size_t)entry_bytes(l->pe[k].n_entries, 16);
+			/* Huffman codes are at most 24 bits. */
+			size_t b = (size_t)entry_bytes(l->pe[k].n_entries,
+			                               huffman ? SPZ_HUFF_MAX_LEN : 16);
 			need = b > need ? b : need;
 		}
 	}
-	uint8_t *buf = malloc(need + 4);
-	if (!buf)
+	uint8_t *buf = malloc(need + 4), *buf2 = malloc(need + 4);
+	if (!buf || !buf2) {
+		free(buf);
+		free(buf2);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
 	img_writer w = {f, 0};
-	img_w_prefix(&w, SPZ_IMAGE_EIE);
+	img_w_prefix(&w, huffman ? SPZ_IMAGE_EIE_HUFF : SPZ_IMAGE_EIE);
 	img_w_u32(&w, e->pes);
 	img_w_u8(&w, (uint8_t)e->index_bits);
 	img_w_u8(&w, 0);
@@ -163,24 +195,54 @@ int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err)
 	img_w_u32(&w, (uint32_t)e->n_layers);
 	img_w_string(&w, e->name);
 	img_w_crc(&w);
-	for (size_t i = 0; i < e->n_layers; i++)
-		write_layer(&w, e, &e->layers[i], buf);
+	for (size_t i = 0; !rc && i < e->n_layers; i++) {
+		const spz_eie_layer *l = &e->layers[i];
+		spz_huff_layer hl;
+		if (huffman)
+			rc = spz_huff_layer_sizes(&hl, e, l, err);
+		if (!rc)
+			rc = write_layer(&w, e, l, huffman ? &hl : NULL, buf, buf2,
+			                 err);
+	}
 	free(buf);
-	return 0;
+	free(buf2);
+	return rc;
 }
 
-int spz_eie_save(const spz_eie *e, const char *path, spz_error *err)
+int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err)
+{
+	return write_image(f, e, 0, err);
+}
+
+int spz_eie_write_huffman(FILE *f, const spz_eie *e, spz_error *err)
+{
+	return write_image(f, e, 1, err);
+}
+
+static int save_image(const spz_eie *e, const char *path, int huffman,
+                      spz_error *err)
 {
 	spz_output o;
 	int rc = spz_output_open(&o, path, err);
 	if (rc)
 		return rc;
-	rc = spz_eie_write(o.f, e, err);
+	rc = write_image(o.f, e, huffman, err);
 	if (rc) {
 		spz_output_abort(&o);
 		return rc;
 	}
 	return spz_output_commit(&o, err);
+}
+
+int spz_eie_save(const spz_eie *e, const char *path, spz_error *err)
+{
+	return save_image(e, path, 0, err);
+}
+
+int spz_eie_save_huffman(const spz_eie *e, const char *path,
+                         spz_error *err)
+{
+	return save_image(e, path, 1, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,8 +378,120 @@ static int read_descriptor(img_reader *r, spz_eie_layer *l, size_t i,
 }
 
 /* Pointers and entries of PE k. */
+/* The Huffman code-length tables of a layer (after its descriptor):
+ * each a complete prefix code (or no symbol, or one 1-bit symbol), no
+ * code for a codebook entry the layer does not have. */
+static int read_tables(img_reader *r, const spz_eie *e, spz_eie_layer *l,
+                       size_t i, spz_huff_decoder dec[2], char *what,
+                       size_t what_n)
+{
+	snprintf(what, what_n, "layer %zu '%s' Huffman tables", i, l->node);
+	spz_huff h[2];
+	memset(h, 0, sizeof h);
+	h[0].n = 1 << l->code_bits;
+	h[1].n = 1 << e->index_bits;
+	int rc = img_need(r, (uint64_t)h[0].n + (uint64_t)h[1].n, what);
+	if (rc)
+		return rc;
+	for (int t = 0; t < 2; t++)
+		for (int s = 0; s < h[t].n; s++)
+			h[t].len[s] = img_u8(r);
+	if ((rc = img_crc(r, what)))
+		return rc;
+	for (int s = (int)l->codebook_size; s < h[0].n; s++)
+		if (h[0].len[s])
+			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: code %d "
+			                "has a Huffman code but the codebook has "
+			                "%u entries", r->label, what, s,
+			                l->codebook_size);
+	for (int t = 0; t < 2; t++) {
+		spz_error sub = {0};
+		if ((rc = spz_huff_check_complete(&h[t], &sub)) ||
+		    (rc = spz_huff_canonical(&h[t], &sub)) ||
+		    (rc = spz_huff_decoder_init(&dec[t], &h[t], &sub)))
+			return spz_fail(r->err, rc, "'%s': %s: the %s table: %s",
+			                r->label, what, t ? "index" : "code",
+			                sub.text);
+	}
+	return 0;
+}
+
+/* Bytes of a stream of bits bits, without overflow. */
+static uint64_t stream_bytes(uint64_t bits)
+{
+	return bits / 8 + (bits % 8 != 0);
+}
+
+/* One Huffman stream of n symbols, bits long, at the cursor. */
+static int read_stream(img_reader *r, uint8_t *sym, uint64_t n,
+                       uint64_t bits, const spz_huff_decoder *d,
+                       const char *which, const char *what)
+{
+	const uint8_t *p = r->p + r->at;
+	uint64_t nb = stream_bytes(bits), used;
+	spz_error sub = {0};
+	int rc = spz_huff_decoder_run(sym, n, &used, p, bits, d, &sub);
+	if (rc)
+		return spz_fail(r->err, rc, "'%s': %s: the %s stream: %s",
+		                r->label, what, which, sub.text);
+	if (used != bits)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: the %s stream "
+		                "holds %llu bits, its %llu symbols take %llu",
+		                r->label, what, which, (unsigned long long)bits,
+		                (unsigned long long)n, (unsigned long long)used);
+	if (bits % 8 && p[nb - 1] >> (bits % 8))
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: the bits after "
+		                "the %s stream are not 0", r->label, what, which);
+	r->at += nb;
+	return 0;
+}
+
+/* The Huffman entry section of a PE: two stream lengths, two streams. */
+static int read_huff_entries(img_reader *r, spz_eie_pe *pe,
+                             const spz_huff_decoder dec[2],
+                             const char *what)
+{
+	int rc = img_need(r, 16, what);
+	if (rc)
+		return rc;
+	uint64_t bits[2];
+	bits[0] = img_u64(r);
+	bits[1] = img_u64(r);
+	uint64_t e = pe->n_entries;
+	for (int t = 0; t < 2; t++) {
+		/* Every code is at least one bit and at most MAX_LEN: this
+		 * bounds E by the file before anything is allocated. */
+		if (bits[t] < e || bits[t] / SPZ_HUFF_MAX_LEN > e)
+			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: a %s "
+			                "stream of %llu bits cannot hold %llu "
+			                "entries", r->label, what,
+			                t ? "index" : "code",
+			                (unsigned long long)bits[t],
+			                (unsigned long long)e);
+	}
+	uint64_t b0 = stream_bytes(bits[0]), b1 = stream_bytes(bits[1]);
+	if (b0 > r->n - r->at || b1 > r->n - r->at - b0)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': truncated in %s "
+		                "(%zu bytes left, the streams take %llu + %llu)",
+		                r->label, what, r->n - r->at,
+		                (unsigned long long)b0, (unsigned long long)b1);
+	pe->code = malloc(e + 1);
+	pe->index = malloc(e + 1);
+	if (!pe->code || !pe->index)
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
+	if ((rc = read_stream(r, pe->code, e, bits[0], &dec[0], "code",
+	                      what)) ||
+	    (rc = read_stream(r, pe->index, e, bits[1], &dec[1], "index",
+	                      what)))
+		return rc;
+	return img_crc(r, what);
+}
+
+/* Pointers and entries of PE k; dec: the layer's Huffman decoders in a
+ * Huffman image, else NULL. */
 static int read_pe(img_reader *r, const spz_eie *e, spz_eie_layer *l,
-                   size_t i, uint32_t k, int pb, char *what, size_t what_n)
+                   size_t i, uint32_t k, int pb,
+                   const spz_huff_decoder *dec, char *what, size_t what_n)
 {
 	spz_eie_pe *pe = &l->pe[k];
 	snprintf(what, what_n, "layer %zu '%s' PE %u pointers", i, l->node, k);
@@ -333,6 +507,8 @@ static int read_pe(img_reader *r, const spz_eie *e, spz_eie_layer *l,
 	if ((rc = img_crc(r, what)))
 		return rc;
 	snprintf(what, what_n, "layer %zu '%s' PE %u entries", i, l->node, k);
+	if (dec)
+		return read_huff_entries(r, pe, dec, what);
 	int bits = entry_bits(e, l);
 	uint64_t nb = entry_bytes(pe->n_entries, bits);
 	if ((rc = img_need(r, nb, what)))
@@ -369,25 +545,32 @@ static int read_eie(spz_eie *e, img_reader *r)
 	int rc = img_prefix(r, &kind);
 	if (rc)
 		return rc;
-	if (kind != SPZ_IMAGE_EIE)
+	if (kind != SPZ_IMAGE_EIE && kind != SPZ_IMAGE_EIE_HUFF)
 		return spz_fail(r->err, SPZ_EUNSUPPORTED, "'%s' is a %s image, "
 		                "not an EIE image", r->label,
 		                img_kind_name(kind));
+	int huffman = kind == SPZ_IMAGE_EIE_HUFF;
 	uint32_t n_layers;
 	if ((rc = read_header(r, e, &n_layers)))
 		return rc;
 	if (!(e->layers = calloc(n_layers, sizeof *e->layers)))
 		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
 	char what[256];
+	spz_huff_decoder *dec = NULL;
+	if (huffman && !(dec = malloc(2 * sizeof *dec)))
+		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < n_layers; i++) {
 		spz_eie_layer *l = &e->layers[e->n_layers++];
 		int pb;
 		rc = read_descriptor(r, l, i, &pb, what, sizeof what);
+		if (!rc && huffman)
+			rc = read_tables(r, e, l, i, dec, what, sizeof what);
 		if (!rc && !(l->pe = calloc(e->pes, sizeof *l->pe)))
 			rc = spz_fail(r->err, SPZ_ENOMEM, "out of memory");
 		for (uint32_t k = 0; !rc && k < e->pes; k++)
-			rc = read_pe(r, e, l, i, k, pb, what, sizeof what);
+			rc = read_pe(r, e, l, i, k, pb, dec, what, sizeof what);
 	}
+	free(dec);
 	if (!rc)
 		rc = img_end(r);
 	if (!rc) {

@@ -52,3 +52,45 @@ uint64_t spz_eie_layer_header_bits(const spz_eie *e, const spz_eie_layer *l)
 	}
 	return 8 * bytes + pad;
 }
+
+int spz_eie_huff_layer_bits(uint64_t *entries, uint64_t *padding,
+                            uint64_t *header, const spz_eie *e,
+                            const spz_eie_layer *l, spz_error *err)
+{
+	spz_huff_layer hl;
+	int rc = spz_huff_layer_sizes(&hl, e, l, err);
+	if (rc)
+		return rc;
+	const char *names[7] = {l->node, l->weight, l->bias_name, l->input,
+	                        l->linear_out, l->act_node, l->output};
+	/* Descriptor, then the two code-length tables and their CRC. */
+	uint64_t bytes = LAYER_FIXED + CRC + (uint64_t)hl.codes.n +
+	                 (uint64_t)hl.index.n + CRC;
+	for (int i = 0; i < 7; i++)
+		bytes += string_bytes(names[i]);
+	uint64_t real = 0, pad_entries = 0, fill = 0;
+	for (uint32_t k = 0; k < e->pes; k++) {
+		const spz_eie_pe *pe = &l->pe[k];
+		uint64_t bv = 0, bz = 0;
+		for (uint64_t a = 0; a < pe->n_entries; a++) {
+			uint64_t b = (uint64_t)hl.codes.len[pe->code[a]] +
+			             hl.index.len[pe->index[a]];
+			/* Code 0 is only ever padding. */
+			if (pe->code[a])
+				real += b;
+			else
+				pad_entries += b;
+			bv += hl.codes.len[pe->code[a]];
+			bz += hl.index.len[pe->index[a]];
+		}
+		/* Entry count and CRC of the pointer section; the two
+		 * stream lengths and the CRC of the entry section; the bits
+		 * that fill each stream's last byte. */
+		bytes += 4 + CRC + 16 + CRC;
+		fill += (8 - bv % 8) % 8 + (8 - bz % 8) % 8;
+	}
+	*entries = real;
+	*padding = pad_entries;
+	*header = 8 * bytes + fill;
+	return 0;
+}

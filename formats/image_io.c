@@ -30,6 +30,8 @@ const char *img_kind_name(unsigned kind)
 		return "CSR";
 	case SPZ_IMAGE_NM:
 		return "N:M";
+	case SPZ_IMAGE_EIE_HUFF:
+		return "EIE+Huffman";
 	default:
 		return NULL;
 	}

@@ -254,6 +254,9 @@ void spz_activity_free(spz_activity *a);
 #define SPZ_IMAGE_CSC 2
 #define SPZ_IMAGE_CSR 3
 #define SPZ_IMAGE_NM 4
+/* An EIE image whose entry sections are Huffman-coded (spz pack
+ * --huffman); read into the same spz_eie. */
+#define SPZ_IMAGE_EIE_HUFF 5
 
 /* Kind (SPZ_IMAGE_*) of an opened input that is an image, else 0. */
 int spz_image_kind(const spz_input *in);
@@ -271,6 +274,21 @@ int spz_eie_read(spz_eie **out, spz_input *in, spz_error *err);
 int spz_eie_write(FILE *f, const spz_eie *e, spz_error *err);
 /* Writes e to path ("-" = stdout) atomically (spz_output). */
 int spz_eie_save(const spz_eie *e, const char *path, spz_error *err);
+/* The same as a Huffman image (kind SPZ_IMAGE_EIE_HUFF: per layer a
+ * canonical Huffman code of the codes and one of the relative indices,
+ * Deep Compression section 4). spz_eie_read reads both kinds. */
+int spz_eie_write_huffman(FILE *f, const spz_eie *e, spz_error *err);
+int spz_eie_save_huffman(const spz_eie *e, const char *path,
+                         spz_error *err);
+/* Storage of layer l in a Huffman image, in bits: its real entries and
+ * its padding entries as coded (the code of v plus the code of z each),
+ * and everything else of the layer on file but pointers, codebook and
+ * bias (descriptor fields and names, code-length tables, entry counts,
+ * stream lengths, CRCs, byte padding of the streams). The codes are
+ * those spz_eie_write_huffman builds. */
+int spz_eie_huff_layer_bits(uint64_t *entries, uint64_t *padding,
+                            uint64_t *header, const spz_eie *e,
+                            const spz_eie_layer *l, spz_error *err);
 
 /*
  * A plain image (CSC, CSR or N:M): the whole model, every weight of a

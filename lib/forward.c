@@ -91,6 +91,8 @@ struct spz_forward {
 	spz_forward_layer *layers;
 	size_t n_layers;
 	int probabilities;
+	spz_forward_act_fn act_fn;  /* NULL, or called with each layer input */
+	void *act_ctx;
 };
 
 static size_t slot_find(const spz_forward *f, const char *name)
@@ -353,6 +355,13 @@ void spz_forward_reset(spz_forward *f)
 {
 	for (size_t i = 0; i < f->n_layers; i++)
 		f->layers[i].act_in = f->layers[i].act_in_nonzero = 0;
+}
+
+void spz_forward_set_act_hook(spz_forward *f, spz_forward_act_fn fn,
+                              void *ctx)
+{
+	f->act_fn = fn;
+	f->act_ctx = ctx;
 }
 
 int spz_forward_set_batch(spz_forward *f, size_t batch)
@@ -902,6 +911,10 @@ static int run_batch(spz_forward *f, const float *x, size_t b, spz_error *err)
 				nz += av[k] != 0;
 			f->layers[st->layer].act_in += (uint64_t)total;
 			f->layers[st->layer].act_in_nonzero += (uint64_t)nz;
+			if (f->act_fn && (rc = f->act_fn(f->act_ctx,
+			                                 (size_t)st->layer, av,
+			                                 a->dims, a->ndims, err)))
+				break;
 		}
 		switch (st->op) {
 		case OP_GEMM: rc = op_gemm(st, f->slots, err); break;

@@ -122,21 +122,186 @@ int spz_huff_build(spz_huff *h, const uint64_t *count, int n,
 	return 0;
 }
 
+/* The len low bits of c in reverse order: codes go out most significant
+ * bit first into an LSB-first stream, so a code reversed can be ORed in
+ * whole (and the decoder's table is indexed by the stream bits as they
+ * come). */
+static uint32_t reverse(uint32_t c, int len)
+{
+	uint32_t r = 0;
+	for (int b = 0; b < len; b++, c >>= 1)
+		r = r << 1 | (c & 1);
+	return r;
+}
+
+static void store_le32(uint8_t *p, uint64_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
 int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
                     const uint8_t *sym, uint64_t n, spz_error *err)
 {
-	uint64_t at = 0;
+	/* Word at a time: codes (at most 24 bits) gather in a 64-bit
+	 * accumulator, flushed 32 bits at a time, so the bit loop runs
+	 * once per code length, not once per bit. */
+	uint32_t rev[256];
+	uint8_t len[256];
+	for (int s = 0; s < 256; s++) {
+		len[s] = s < h->n ? h->len[s] : 0;
+		rev[s] = len[s] ? reverse(h->code[s], len[s]) : 0;
+	}
+	uint64_t acc = 0, at = 0;
+	int fill = 0;
+	uint8_t *o = out;
 	for (uint64_t i = 0; i < n; i++) {
-		int s = sym[i], l = s < h->n ? h->len[s] : 0;
+		int s = sym[i], l = len[s];
 		if (!l)
 			return spz_fail(err, SPZ_EINVAL, "huffman: symbol %d at %llu "
 			                "has no code", s, (unsigned long long)i);
-		uint32_t c = h->code[s];
-		for (int b = l - 1; b >= 0; b--, at++)
-			if ((c >> b) & 1)
-				out[at >> 3] |= (uint8_t)(1u << (at & 7));
+		acc |= (uint64_t)rev[s] << fill;
+		fill += l;
+		at += (uint64_t)l;
+		if (fill >= 32) {
+			store_le32(o, acc);
+			o += 4;
+			acc >>= 32;
+			fill -= 32;
+		}
 	}
+	for (; fill > 0; fill -= 8, acc >>= 8)
+		*o++ = (uint8_t)acc;
 	*bits_out = at;
+	return 0;
+}
+
+int spz_huff_decoder_init(spz_huff_decoder *d, const spz_huff *h,
+                          spz_error *err)
+{
+	if (h->n < 1 || h->n > 256)
+		return spz_fail(err, SPZ_EINVAL, "huffman: an alphabet has "
+		                "1..256 symbols, not %d", h->n);
+	memset(d, 0, sizeof *d);
+	/* Canonical order for codes longer than the table: the codes of one
+	 * length are consecutive, so counts and the symbols in (length,
+	 * symbol) order decode them. */
+	int k = 0;
+	for (int l = 1; l <= SPZ_HUFF_MAX_LEN; l++)
+		for (int s = 0; s < h->n; s++)
+			if (h->len[s] == l) {
+				d->order[k++] = (uint8_t)s;
+				d->count[l]++;
+			}
+	d->single = k == 1 && d->count[1] == 1 ? d->order[0] : -1;
+	for (int s = 0; s < h->n; s++) {
+		int l = h->len[s];
+		if (!l || l > SPZ_HUFF_LOOKUP)
+			continue;
+		/* Every table index whose low l bits are the code as it
+		 * arrives (reversed) decodes to s. */
+		uint32_t r = reverse(h->code[s], l);
+		for (uint32_t i = r; i < (1u << SPZ_HUFF_LOOKUP); i += 1u << l)
+			d->fast[i] = (uint16_t)(s | l << 8);
+	}
+	return 0;
+}
+
+/* Up to 64 stream bits from bit at on (bits past the buffer read as 0). */
+static uint64_t peek(const uint8_t *in, uint64_t bytes, uint64_t at)
+{
+	uint64_t b = at >> 3, v = 0;
+	if (b + 8 <= bytes) {
+		const uint8_t *p = in + b;
+		v = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+		    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
+		    (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+		    (uint64_t)p[7] << 56;
+	} else {
+		for (uint64_t i = 0; b + i < bytes; i++)
+			v |= (uint64_t)in[b + i] << (8 * i);
+	}
+	return v >> (at & 7);
+}
+
+/* The symbol of a code longer than the table (or of no code), bit by
+ * bit from v canonically; its length in *len, > SPZ_HUFF_MAX_LEN when no
+ * code matches. */
+static int slow_symbol(int *len, uint64_t v, const spz_huff_decoder *d)
+{
+	int32_t code = 0, first = 0, index = 0;
+	for (int l = 1; l <= SPZ_HUFF_MAX_LEN; l++) {
+		code |= (int32_t)((v >> (l - 1)) & 1);
+		int32_t c = (int32_t)d->count[l];
+		if (code - first < c) {
+			*len = l;
+			return d->order[index + code - first];
+		}
+		index += c;
+		first = (first + c) << 1;
+		code <<= 1;
+	}
+	*len = SPZ_HUFF_MAX_LEN + 1;
+	return 0;
+}
+
+int spz_huff_decoder_run(uint8_t *sym, uint64_t n, uint64_t *used,
+                         const uint8_t *in, uint64_t in_bits,
+                         const spz_huff_decoder *d, spz_error *err)
+{
+	uint64_t at = 0, bytes = (in_bits + 7) / 8, i = 0;
+	const uint64_t mask = (1u << SPZ_HUFF_LOOKUP) - 1;
+	/* One symbol (every entry code 1 of an unquantized what-if, say):
+	 * each is a 0 bit, checked a byte at a time. */
+	if (d->single >= 0 && n <= in_bits) {
+		uint64_t whole = n / 8;
+		for (uint64_t b = 0; b < whole; b++)
+			if (in[b])
+				return spz_fail(err, SPZ_EFORMAT, "huffman: no code "
+				                "matches the bits of symbol %llu of "
+				                "%llu", (unsigned long long)(8 * b),
+				                (unsigned long long)n);
+		if (n % 8 && (in[whole] & ((1u << (n % 8)) - 1)))
+			return spz_fail(err, SPZ_EFORMAT, "huffman: no code matches "
+			                "the bits of symbol %llu of %llu",
+			                (unsigned long long)(8 * whole),
+			                (unsigned long long)n);
+		memset(sym, d->single, (size_t)n);
+		*used = n;
+		return 0;
+	}
+	while (i < n) {
+		/* One load gives at least 57 bits: decode from them while a
+		 * longest code still fits. */
+		uint64_t v = peek(in, bytes, at);
+		int avail = 64 - (int)(at & 7);
+		while (i < n && avail >= SPZ_HUFF_MAX_LEN) {
+			unsigned e = d->fast[v & mask];
+			int l = (int)(e >> 8), s = (int)(e & 0xff);
+			if (!l) {
+				s = slow_symbol(&l, v, d);
+				if (l > SPZ_HUFF_MAX_LEN && (uint64_t)l <= in_bits - at)
+					return spz_fail(err, SPZ_EFORMAT, "huffman: "
+					                "no code matches the bits of "
+					                "symbol %llu of %llu",
+					                (unsigned long long)i,
+					                (unsigned long long)n);
+			}
+			/* Past the end, the zeros read may have matched. */
+			if ((uint64_t)l > in_bits - at)
+				return spz_fail(err, SPZ_EFORMAT, "huffman: the "
+				                "stream ends in symbol %llu of %llu",
+				                (unsigned long long)i,
+				                (unsigned long long)n);
+			sym[i++] = (uint8_t)s;
+			v >>= l;
+			avail -= l;
+			at += (uint64_t)l;
+		}
+	}
+	*used = at;
 	return 0;
 }
 
@@ -144,43 +309,37 @@ int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
                     const uint8_t *in, uint64_t in_bits, const spz_huff *h,
                     spz_error *err)
 {
-	/* Canonical decoding by counts (the codes of one length are
-	 * consecutive): no table beyond the symbols in code order. */
-	uint32_t cnt[SPZ_HUFF_MAX_LEN + 1] = {0};
-	uint8_t order[256];
-	int k = 0;
-	for (int l = 1; l <= SPZ_HUFF_MAX_LEN; l++)
-		for (int s = 0; s < h->n; s++)
-			if (h->len[s] == l) {
-				order[k++] = (uint8_t)s;
-				cnt[l]++;
-			}
-	uint64_t at = 0;
-	for (uint64_t i = 0; i < n; i++) {
-		int32_t code = 0, first = 0, index = 0;
-		int l = 1;
-		for (;; l++) {
-			if (l > SPZ_HUFF_MAX_LEN || at == in_bits)
-				return spz_fail(err, SPZ_EFORMAT, at == in_bits
-				                ? "huffman: the stream ends in symbol "
-				                  "%llu of %llu"
-				                : "huffman: no code matches the bits "
-				                  "of symbol %llu of %llu",
-				                (unsigned long long)i,
-				                (unsigned long long)n);
-			code |= (in[at >> 3] >> (at & 7)) & 1;
-			at++;
-			int32_t c = (int32_t)cnt[l];
-			if (code - first < c) {
-				sym[i] = order[index + code - first];
-				break;
-			}
-			index += c;
-			first = (first + c) << 1;
-			code <<= 1;
-		}
+	spz_huff_decoder d;
+	int rc = spz_huff_decoder_init(&d, h, err);
+	if (!rc)
+		rc = spz_huff_decoder_run(sym, n, used, in, in_bits, &d, err);
+	return rc;
+}
+
+int spz_huff_check_complete(const spz_huff *h, spz_error *err)
+{
+	/* Kraft sum in units of 2^-MAX_LEN: a complete code sums to 1. */
+	uint64_t sum = 0;
+	int used = 0;
+	for (int s = 0; s < h->n; s++) {
+		if (!h->len[s])
+			continue;
+		if (h->len[s] > SPZ_HUFF_MAX_LEN)
+			return spz_fail(err, SPZ_EFORMAT, "huffman: symbol %d has "
+			                "a %d-bit code (at most %d)", s, h->len[s],
+			                SPZ_HUFF_MAX_LEN);
+		sum += 1ull << (SPZ_HUFF_MAX_LEN - h->len[s]);
+		used++;
 	}
-	*used = at;
+	uint64_t one = 1ull << SPZ_HUFF_MAX_LEN;
+	if (sum > one)
+		return spz_fail(err, SPZ_EFORMAT, "huffman: the code lengths "
+		                "are over-subscribed (not a prefix code)");
+	/* No symbol, or one symbol with the 1-bit code spz_huff_build gives
+	 * it: the only incomplete codes allowed. */
+	if (sum < one && !(used == 0 || (used == 1 && sum == one / 2)))
+		return spz_fail(err, SPZ_EFORMAT, "huffman: the code lengths "
+		                "are incomplete (some bit patterns are no code)");
 	return 0;
 }
 

@@ -251,6 +251,17 @@ static int layer_report(spz_report_layer *r, const spz_eie *e,
 	if (!r->formats.nm_n)
 		r->formats.nm_m = 0;
 	layer_formats(&r->formats, r, r->bits.codebook);
+	/* A Huffman image: the entries as coded on file (the formats above
+	 * stay at fixed width, as they compare layouts). */
+	if (o->layer_entry_bits) {
+		r->bits.entries = o->layer_entry_bits[li];
+		r->bits.padding = o->layer_padding_bits[li];
+		r->bits.total = r->bits.entries + r->bits.padding +
+		                r->bits.pointers + r->bits.codebook +
+		                r->bits.bias + r->bits.header;
+		r->compression_ratio = ratio((double)r->dense_bits,
+		                             (double)r->bits.total);
+	}
 	r->act_density = d;
 	r->macs_dense = rows * cols;
 	r->macs_sparse = l->nonzeros;

@@ -470,6 +470,19 @@ int spz_forward_dims(int64_t *dims, int *ndims, const spz_forward *f,
 const spz_forward_layer *spz_forward_layers(const spz_forward *f,
                                             size_t *count);
 void spz_forward_reset(spz_forward *f);
+/*
+ * Called before layer `layer` (of spz_forward_layers) runs on a batch,
+ * with its input: ndims dims, dims[0] the samples of the batch (in
+ * order), the rest one sample (C, H, W for a Conv). A non-zero return
+ * (a negative spz_err code, the message set in err) stops the run with
+ * it. What `spz eval --activity-out` records the zero patterns with.
+ */
+typedef int (*spz_forward_act_fn)(void *ctx, size_t layer, const float *a,
+                                  const int64_t *dims, int ndims,
+                                  spz_error *err);
+/* Sets (fn NULL: clears) the hook for later runs. */
+void spz_forward_set_act_hook(spz_forward *f, spz_forward_act_fn fn,
+                              void *ctx);
 /* Runs with `data` (elements of the tensor's dims) in place of float
  * tensor `name`; NULL goes back to the model's values. The model is not
  * changed. SPZ_ENOTFOUND when there is no such float tensor. */
@@ -1145,7 +1158,8 @@ int spz_huff_canonical(spz_huff *h, spz_error *err);
 /* Appends the code of each of n symbols to out (LSB-first bit order as
  * the image's packed entries: bit k of the stream is bit k % 8 of byte
  * k / 8; each code sent most significant bit first). out must hold
- * ceil(total bits / 8) bytes, zeroed. Returns the bits written. A symbol
+ * ceil(total bits / 8) bytes; they are overwritten, the bits after the
+ * last code are 0. Returns the bits written. A symbol
  * with no code is a caller error (SPZ_EINVAL). */
 int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
                     const uint8_t *sym, uint64_t n, spz_error *err);
@@ -1155,6 +1169,35 @@ int spz_huff_encode(uint64_t *bits_out, uint8_t *out, const spz_huff *h,
 int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
                     const uint8_t *in, uint64_t in_bits, const spz_huff *h,
                     spz_error *err);
+
+/* Bits the decoder's first-level table resolves at once: codes up to
+ * this long take one lookup, longer ones (rare: they are the least
+ * frequent symbols) finish bit by bit. 2^10 entries of 2 bytes stay in
+ * L1. */
+#define SPZ_HUFF_LOOKUP 10
+
+/* A table-driven decoder of one code, built once and used for many
+ * streams (each PE's entries). */
+typedef struct spz_huff_decoder {
+	uint16_t fast[1 << SPZ_HUFF_LOOKUP]; /* symbol | length << 8; 0: longer */
+	uint32_t count[SPZ_HUFF_MAX_LEN + 1]; /* codes of each length */
+	uint8_t order[256];                   /* symbols by (length, symbol) */
+	int single;   /* the symbol of a one-symbol code (1 bit, "0"), or -1 */
+} spz_huff_decoder;
+
+/* Builds d from h (lengths and codes as spz_huff_canonical left them). */
+int spz_huff_decoder_init(spz_huff_decoder *d, const spz_huff *h,
+                          spz_error *err);
+/* spz_huff_decode with a decoder built beforehand. */
+int spz_huff_decoder_run(uint8_t *sym, uint64_t n, uint64_t *used,
+                         const uint8_t *in, uint64_t in_bits,
+                         const spz_huff_decoder *d, spz_error *err);
+
+/* SPZ_EFORMAT unless h's lengths form a complete prefix code (Kraft sum
+ * exactly 1), or have no symbol, or one symbol of length 1 (what
+ * spz_huff_build makes of one used symbol): what a reader demands of a
+ * code-length table. */
+int spz_huff_check_complete(const spz_huff *h, spz_error *err);
 
 /* Huffman sizes of an EIE layer (Deep Compression stage 3 on EIE's
  * storage): one code for the entry codes v and one for the relative
@@ -1505,9 +1548,14 @@ typedef struct spz_report_options {
 	int nm_m;                    /* group size of the N:M check: 4 */
 	uint64_t image_header_bits;  /* image-level header and framing: 0 */
 	const uint64_t *layer_header_bits; /* NULL, or one per layer */
+	/* NULL, or one per layer each: the bits of the real and of the
+	 * padding entries as stored (a Huffman image), replacing entries x
+	 * entry width in bits.entries / bits.padding and the totals. */
+	const uint64_t *layer_entry_bits, *layer_padding_bits;
 } spz_report_options;
 #define SPZ_REPORT_OPTIONS_INIT \
-	{1.0, NULL, 800.0, 131072, 32768, SPZ_ENERGY_TABLE_INIT, 4, 0, NULL}
+	{1.0, NULL, 800.0, 131072, 32768, SPZ_ENERGY_TABLE_INIT, 4, 0, NULL, \
+	 NULL, NULL}
 
 /* Storage of a layer by part, in bits. */
 typedef struct spz_report_bits {
