@@ -23,7 +23,7 @@ enum { OPT_EPOCHS = 0x2000, OPT_BATCH, OPT_LR, OPT_OPTIM, OPT_SCHED,
 #define TRAIN_EPOCHS 20
 #define TRAIN_LR 1e-3
 #define FINETUNE_EPOCHS 3
-#define FINETUNE_LR 1e-4
+#define FINETUNE_LR 1e-3
 
 int train_parse(struct train_req *r, int argc, char **argv)
 {
