@@ -19,11 +19,16 @@ data=${SPZ_DATA:-/usr/share/datasets/fashion-mnist}
 # its two pruning branches side by side instead.
 OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export OPENBLAS_NUM_THREADS
-# The recipe (measured, see README "Training and fine-tuning"): Adam with
-# a cosine decay, decoupled weight decay 0.1 so the dense model does not
-# memorize its training set; finetune after pruning at twice the rate.
-EPOCHS=20 WD=0.1 SEED=1
-FT_LR=2e-3 ONESHOT_EPOCHS=16 GRADUAL_EPOCHS=4
+# The recipe, measured (README, "Training and fine-tuning"): Adam with a
+# cosine decay and decoupled weight decay 0.1, so the dense model does not
+# memorize its training set (94.9% train instead of 95.9%, 90.32% test
+# instead of 90.21%). Finetune at 0.002 after pruning. Gradual pruning
+# follows Zhu and Gupta's cubic schedule, s_t = s (1 - (1 - t/5)^3): big
+# steps first, small ones near the target, 3 epochs each with decay 0.1,
+# and 6 epochs without decay after the last step (at 8% of its weights the
+# network no longer overfits). One shot: 18 epochs, decay 0.02.
+EPOCHS=20 WD=0.1 SEED=1 FT_LR=2e-3
+ONESHOT_EPOCHS=18 ONESHOT_WD=0.02
 Q_EPOCHS=3 Q_LR=1e-3
 mkdir -p "$out" "$cache"
 t0=$(date +%s)
@@ -67,20 +72,22 @@ echo "one shot, before retraining: $a_pruned%"
 echo "one shot: $ONESHOT_EPOCHS epochs of finetune (in the background)"
 (
 	"$SPZ" finetune "$out/pruned.spzm" --data "$data" --epochs $ONESHOT_EPOCHS \
-		--lr $FT_LR --weight-decay $WD -q -o "$out/pruned-ft.spzm"
+		--lr $FT_LR --weight-decay $ONESHOT_WD -q -o "$out/pruned-ft.spzm"
 ) >"$out/oneshot.log" 2>&1 &
 bg=$!
-echo "gradual: four steps to the same rates, $GRADUAL_EPOCHS epochs of finetune after each"
+echo "gradual: five steps to the same rates (cubic schedule), finetune after each"
 prev="$out/dense.spzm"
 k=0
-for rates in 0.5,0.5,0.3 0.75,0.75,0.5 0.87,0.86,0.65 0.92,0.91,0.74; do
+# fc1, fc2, fc3 sparsity, epochs, weight decay of each step.
+for s in "0.449 0.444 0.361 3 $WD" "0.721 0.713 0.580 3 $WD" \
+	"0.861 0.852 0.693 3 $WD" "0.913 0.903 0.734 3 $WD" "0.92 0.91 0.74 6 0"; do
 	k=$((k + 1))
-	r1=${rates%%,*}; rest=${rates#*,}; r2=${rest%%,*}; r3=${rest#*,}
-	# shellcheck disable=SC2046
-	"$SPZ" prune "$prev" $(rules "$r1" "$r2" "$r3") -o "$out/gradual-$k.spzm" 2>/dev/null
-	"$SPZ" finetune "$out/gradual-$k.spzm" --data "$data" --epochs $GRADUAL_EPOCHS \
-		--lr $FT_LR --weight-decay $WD -q -o "$out/gradual-$k-ft.spzm"
-	echo "step $k: sparsity fc1 $r1, fc2 $r2, fc3 $r3: test accuracy $(acc "$out/gradual-$k-ft.spzm")%"
+	# shellcheck disable=SC2086
+	set -- $s
+	"$SPZ" prune "$prev" $(rules "$1" "$2" "$3") -o "$out/gradual-$k.spzm" 2>/dev/null
+	"$SPZ" finetune "$out/gradual-$k.spzm" --data "$data" --epochs "$4" \
+		--lr $FT_LR --weight-decay "$5" -q -o "$out/gradual-$k-ft.spzm"
+	echo "step $k: sparsity fc1 $1, fc2 $2, fc3 $3, $4 epochs: test accuracy $(acc "$out/gradual-$k-ft.spzm")%"
 	prev="$out/gradual-$k-ft.spzm"
 done
 a_gradual=$(acc "$prev")
@@ -89,7 +96,7 @@ if ! wait $bg; then
 	exit 1
 fi
 a_oneshot=$(acc "$out/pruned-ft.spzm")
-echo "one shot + $ONESHOT_EPOCHS epochs: $a_oneshot%; gradual, 4 x $GRADUAL_EPOCHS epochs: $a_gradual%"
+echo "one shot + $ONESHOT_EPOCHS epochs: $a_oneshot%; gradual, 5 steps, 18 epochs: $a_gradual%"
 if awk "BEGIN { exit !($a_gradual > $a_oneshot) }"; then
 	best="$prev"; a_best=$a_gradual; how="gradual"
 else
