@@ -17,13 +17,13 @@
 #include "train.h"
 
 enum { OPT_EPOCHS = 0x2000, OPT_BATCH, OPT_LR, OPT_OPTIM, OPT_SCHED,
-       OPT_MOMENTUM, OPT_SEED, OPT_DIMS, OPT_JSON, OPT_TO };
+       OPT_MOMENTUM, OPT_SEED, OPT_DIMS, OPT_JSON, OPT_TO, OPT_WD };
 
 /* Defaults: a fresh model learns fast; a compressed one only adjusts. */
 #define TRAIN_EPOCHS 20
 #define TRAIN_LR 1e-3
 #define FINETUNE_EPOCHS 3
-#define FINETUNE_LR 1e-4
+#define FINETUNE_LR 1e-3
 
 int train_parse(struct train_req *r, int argc, char **argv)
 {
@@ -37,6 +37,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		{"optimizer", required_argument, 0, OPT_OPTIM},
 		{"schedule", required_argument, 0, OPT_SCHED},
 		{"momentum", required_argument, 0, OPT_MOMENTUM},
+		{"weight-decay", required_argument, 0, OPT_WD},
 		{"seed", required_argument, 0, OPT_SEED},
 		{"dims", required_argument, 0, OPT_DIMS},
 		CLI_COMMON_OPTIONS,
@@ -111,6 +112,13 @@ int train_parse(struct train_req *r, int argc, char **argv)
 				                 "[0, 1), not '%s'", optarg);
 			r->opts.momentum = d;
 			break;
+		case OPT_WD:
+			if (cli_parse_double(optarg, &d) || !(d >= 0) ||
+			    !isfinite(d))
+				return cli_usage(cmd, "--weight-decay takes a number "
+				                 ">= 0, not '%s'", optarg);
+			r->opts.weight_decay = d;
+			break;
 		case OPT_OPTIM:
 			if (!strcmp(optarg, "sgd"))
 				r->opts.optimizer = SPZ_OPTIM_SGD;
@@ -157,6 +165,13 @@ int train_parse(struct train_req *r, int argc, char **argv)
 	 * below would take the default for a --split given with --x). */
 	if (r->data.x)
 		r->data.split = NULL;
+	if (!(r->opts.lr * r->opts.weight_decay < 1))
+		return cli_usage(cmd, "--weight-decay %g times --lr %g is %g: "
+		                 "a step would scale the weights by %g (the "
+		                 "product must be below 1)",
+		                 r->opts.weight_decay, r->opts.lr,
+		                 r->opts.lr * r->opts.weight_decay,
+		                 1 - r->opts.lr * r->opts.weight_decay);
 	int rc = cli_data_check(&r->data, cmd);
 	if (!rc)
 		rc = cli_report_paths(cmd, r->json, r->out);
@@ -281,15 +296,16 @@ static cJSON *report(const struct train_req *r, struct log *lg,
 
 static int add_step(spz_model *m, const struct train_req *r, size_t ntrain)
 {
-	char ep[32], bs[32], lr[32], sd[32], nt[32], mo[32];
+	char ep[32], bs[32], lr[32], sd[32], nt[32], mo[32], wd[32];
 	snprintf(ep, sizeof ep, "%zu", r->opts.epochs);
 	snprintf(bs, sizeof bs, "%zu", r->opts.batch);
 	snprintf(lr, sizeof lr, "%.17g", r->opts.lr);
 	snprintf(sd, sizeof sd, "%llu", (unsigned long long)r->opts.seed);
 	snprintf(nt, sizeof nt, "%zu", ntrain);
 	snprintf(mo, sizeof mo, "%.17g", r->opts.momentum);
+	snprintf(wd, sizeof wd, "%.17g", r->opts.weight_decay);
 	int sgd = r->opts.optimizer == SPZ_OPTIM_SGD;
-	spz_param ps[9] = {
+	spz_param ps[10] = {
 		{"data", (char *)(r->data.dir ? r->data.dir : r->data.x)},
 		{"samples", nt},
 		{"epochs", ep},
@@ -300,7 +316,14 @@ static int add_step(spz_model *m, const struct train_req *r, size_t ntrain)
 		                                                : "constant"},
 		{"seed", sd},
 		{"momentum", mo}};
-	if (spz_model_add_step(m, r->cmd, ps, sgd ? 9 : 8))
+	size_t np = sgd ? 9 : 8;
+	/* Only when given: the history of runs without it stays as it was. */
+	if (r->opts.weight_decay > 0) {
+		ps[np].key = "weight_decay";
+		ps[np].value = wd;
+		np++;
+	}
+	if (spz_model_add_step(m, r->cmd, ps, np))
 		return cli_error("out of memory");
 	return 0;
 }

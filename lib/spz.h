@@ -593,9 +593,12 @@ typedef struct spz_train_options {
 	int flags;                /* SPZ_TRAIN_KEEP */
 	spz_train_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
+	double weight_decay;      /* 0 <= wd < 1 / lr: decoupled decay of the
+	                             weights (not biases, not centroids) by
+	                             lr * wd a step (AdamW; L2 for SGD) */
 } spz_train_options;
 #define SPZ_TRAIN_OPTIONS_INIT \
-	{20, 64, SPZ_OPTIM_ADAM, 1e-3, SPZ_LR_COSINE, 0.9, 0, 0, NULL, NULL}
+	{20, 64, SPZ_OPTIM_ADAM, 1e-3, SPZ_LR_COSINE, 0.9, 0, 0, NULL, NULL, 0.0}
 
 typedef struct spz_trainer spz_trainer;
 

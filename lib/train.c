@@ -179,6 +179,10 @@ static int check_options(const spz_train_options *o, spz_error *err)
 		                "finite number above 0");
 	if (!(o->momentum >= 0 && o->momentum < 1))
 		return spz_fail(err, SPZ_EINVAL, "the momentum must be in [0, 1)");
+	if (!(o->weight_decay >= 0 && o->lr * o->weight_decay < 1))
+		return spz_fail(err, SPZ_EINVAL, "the weight decay must be at "
+		                "least 0 and below 1 / learning rate (%g)",
+		                1 / o->lr);
 	if (o->optimizer != SPZ_OPTIM_SGD && o->optimizer != SPZ_OPTIM_ADAM)
 		return spz_fail(err, SPZ_EINVAL, "unknown optimizer");
 	if (o->schedule != SPZ_LR_COSINE && o->schedule != SPZ_LR_CONSTANT)
@@ -411,16 +415,23 @@ static int forward(spz_trainer *t, size_t n, spz_error *err)
 		                             w, L->out, 0.0f, y, L->out, err);
 		if (rc)
 			return rc;
-		if (L->b >= 0) {
-			const float *b = t->params[L->b].elem;
-			for (size_t i = 0; i < n; i++)
+		/* Bias and ReLU in one pass over y (the same operations in
+		 * the same order as two passes, so the same bits). */
+		const float *b = L->b >= 0 ? t->params[L->b].elem : NULL;
+		for (size_t i = 0; i < n; i++) {
+			float *r = y + i * L->out;
+			if (b && L->relu)
+				for (size_t j = 0; j < L->out; j++) {
+					float v = r[j] + b[j];
+					r[j] = v > 0.0f ? v : 0.0f;
+				}
+			else if (b)
 				for (size_t j = 0; j < L->out; j++)
-					y[i * L->out + j] += b[j];
+					r[j] += b[j];
+			else if (L->relu)
+				for (size_t j = 0; j < L->out; j++)
+					r[j] = r[j] > 0.0f ? r[j] : 0.0f;
 		}
-		if (L->relu)
-			for (size_t i = 0; i < n * L->out; i++)
-				if (!(y[i] > 0.0f))
-					y[i] = 0.0f;
 	}
 	return 0;
 }
@@ -507,13 +518,14 @@ static int backward_step(spz_trainer *t, double *loss, size_t *correct,
 			return rc;
 		reduce_grads(w);
 		if (L->b >= 0) {
+			/* Row by row (each sum still in row order, so the
+			 * same bits as column by column, without the strided
+			 * reads). */
 			struct param *b = &t->params[L->b];
-			for (size_t j = 0; j < L->out; j++) {
-				float s = 0.0f;
-				for (size_t i = 0; i < n; i++)
-					s += g[i * L->out + j];
-				b->egrad[j] = s;
-			}
+			memset(b->egrad, 0, L->out * sizeof(float));
+			for (size_t i = 0; i < n; i++)
+				for (size_t j = 0; j < L->out; j++)
+					b->egrad[j] += g[i * L->out + j];
 			reduce_grads(b);
 		}
 		if (l == 0)
@@ -639,6 +651,16 @@ void spz_trainer_step(spz_trainer *t, double lr)
 		float *v = p->pub.value, *m1 = p->m1, *m2 = p->m2;
 		const float *g = p->grad;
 		size_t first = p->pub.kind == SPZ_PARAM_CODEBOOK ? 1 : 0;
+		/* Decoupled weight decay (Loshchilov and Hutter's AdamW):
+		 * the weights shrink by lr * wd before the gradient step, so
+		 * Adam's scaling does not undo it. Biases and centroids do
+		 * not decay; a pruned zero stays 0. */
+		if (t->o.weight_decay > 0 && !p->pub.is_bias &&
+		    p->pub.kind != SPZ_PARAM_CODEBOOK) {
+			float keep = (float)(1.0 - lr * t->o.weight_decay);
+			for (size_t e = 0; e < p->pub.n; e++)
+				v[e] *= keep;
+		}
 		if (t->o.optimizer == SPZ_OPTIM_ADAM)
 			adam_update(v, m1, m2, g, first, p->pub.n, fb1, fb2, fstep,
 			            feps);

@@ -139,4 +139,35 @@ expect_one_line "finetune: other op, one line"
 expect_no_file "$T/e.json" "finetune: other op, no output"
 run finetune "$T/p.spzm" --data "$D" --dims 784,10 -o "$T/e.spzm"
 expect_rc 2 "finetune --dims: usage error"
+# --weight-decay: recorded in the history, the weights shrink (NumPy norm
+# below the run without decay), the mask kept; bad values refused.
+"$SPZ" train --dims 784,64,10 --data "$D" --limit 3000 --epochs 3 --batch 32 \
+	--seed 5 --weight-decay 5 -o "$T/wd.spzm" -q
+run info "$T/wd.spzm"
+expect_out 'weight_decay=5' "train --weight-decay: the history records it"
+"$SPZ" convert "$T/wd.spzm" -o "$T/wd.json"
+check "train --weight-decay: smaller weights than without it" $PY -c "
+import json, numpy as np
+def norm(f):
+    m = json.load(open(f))
+    return sum(float(np.square(np.array(i['data'], np.float64)).sum())
+               for i in m['initializers'] if i['name'].endswith('weight'))
+assert norm('$T/wd.json') < 0.9 * norm('$T/a.model.json')
+"
+run finetune "$T/p.spzm" --data "$D" --limit 2000 --epochs 1 --weight-decay 1 \
+	-o "$T/pwd.spzm"
+expect_rc 0 "finetune --weight-decay: a pruned model"
+expect_err 'fc1.weight +mask kept: 5018 of 50176 non-zero' \
+	"finetune --weight-decay: the mask is kept"
+for bad in -1 nan x; do
+	run train --dims 784,64,10 --data "$D" --weight-decay "$bad" -o "$T/e.spzm"
+	expect_rc 2 "train --weight-decay $bad: usage error"
+	expect_one_line "train --weight-decay $bad: one line"
+	expect_no_file "$T/e.spzm" "train --weight-decay $bad: no output"
+done
+run finetune "$T/p.spzm" --data "$D" --lr 0.1 --weight-decay 10 -o "$T/e.spzm"
+expect_rc 2 "finetune: lr times weight decay >= 1 is a usage error"
+expect_err '^spz finetune: --weight-decay 10 times --lr 0.1 is 1' \
+	"finetune: says why the decay is refused"
+expect_no_file "$T/e.spzm" "finetune: refused decay, no output"
 done_testing

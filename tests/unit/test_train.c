@@ -406,6 +406,119 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* Decoupled weight decay, against the formula by hand: one SGD step
+ * without momentum scales a weight by 1 - lr * wd before subtracting
+ * lr * gradient; a bias only subtracts. Out-of-range decays are refused. */
+START_TEST(weight_decay_step)
+{
+	int64_t dims[] = {6, 5, 3};
+	spz_model *m = mlp(dims, 3);
+	spz_dataset *d = blobs(20, 6, 3, 9);
+	spz_train_options o = SPZ_TRAIN_OPTIONS_INIT;
+	o.optimizer = SPZ_OPTIM_SGD;
+	o.momentum = 0;
+	o.weight_decay = 0.5;
+	const double lr = 0.1;
+	o.lr = lr;
+	spz_trainer *t;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_trainer_new(&t, m, 6, &o, &err), 0);
+	double loss;
+	ck_assert_int_eq(spz_trainer_gradient(t, &loss, NULL, d->x, d->labels,
+	                                      d->n, &err), 0);
+	size_t np;
+	spz_train_param *ps = spz_trainer_params(t, &np);
+	float *want[8];
+	ck_assert_uint_le(np, 8);
+	for (size_t i = 0; i < np; i++) {
+		want[i] = malloc(ps[i].n * sizeof(float));
+		float keep = ps[i].is_bias ? 1.0f : (float)(1.0 - lr * 0.5);
+		for (size_t e = 0; e < ps[i].n; e++) {
+			float v = ps[i].value[e] * keep;
+			ck_assert(ps[i].is_bias || ps[i].value[e] == 0.0f ||
+			          v != ps[i].value[e]);
+			want[i][e] = v - (float)lr * ps[i].grad[e];
+		}
+	}
+	spz_trainer_step(t, lr);
+	for (size_t i = 0; i < np; i++) {
+		ck_assert_mem_eq(ps[i].value, want[i], ps[i].n * sizeof(float));
+		free(want[i]);
+	}
+	spz_trainer_free(t);
+	t = NULL;
+	o.weight_decay = -0.1;
+	ck_assert_int_eq(spz_trainer_new(&t, m, 6, &o, &err), SPZ_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.text, "weight decay"));
+	o.weight_decay = 10;       /* lr * wd = 1: every weight to 0 */
+	ck_assert_int_eq(spz_trainer_new(&t, m, 6, &o, &err), SPZ_EINVAL);
+	o.weight_decay = NAN;
+	ck_assert_int_eq(spz_trainer_new(&t, m, 6, &o, &err), SPZ_EINVAL);
+	ck_assert_ptr_null(t);
+	spz_dataset_free(d);
+	spz_model_free(m);
+}
+END_TEST
+
+/* With weight decay, fine-tuning still keeps zeros and codes, and the
+ * centroids do not decay (decay would pull every code toward 0): one step
+ * with and one without decay move the centroids alike, the weights not. */
+START_TEST(weight_decay_keeps_mask_and_codes)
+{
+	int64_t dims[] = {6, 12, 8, 3};
+	spz_model *m = mlp(dims, 4);
+	compress(m);
+	spz_tensor *w1 = spz_model_tensor(m, "fc1.weight");
+	spz_tensor *w2 = spz_model_tensor(m, "fc2.weight");
+	int64_t n1 = spz_tensor_elements(w1);
+	int64_t nz1 = spz_tensor_nonzeros(w1);
+	float *before1 = malloc((size_t)n1 * sizeof(float));
+	memcpy(before1, w1->data, (size_t)n1 * sizeof(float));
+	spz_dataset *d = blobs(100, 6, 3, 12);
+	spz_train_options o = SPZ_TRAIN_OPTIONS_INIT;
+	o.flags = SPZ_TRAIN_KEEP;
+	o.epochs = 2;
+	o.batch = 16;
+	o.lr = 1e-2;
+	spz_trainer *t[2];
+	for (int k = 0; k < 2; k++) {
+		o.weight_decay = k ? 1.0 : 0.0;
+		ck_assert_int_eq(spz_trainer_new(&t[k], m, 6, &o, NULL), 0);
+		double loss;
+		ck_assert_int_eq(spz_trainer_gradient(t[k], &loss, NULL, d->x,
+		                                      d->labels, 16, NULL), 0);
+		spz_trainer_step(t[k], 1e-2);
+	}
+	size_t np0, np1;
+	spz_train_param *p0 = spz_trainer_params(t[0], &np0);
+	spz_train_param *p1 = spz_trainer_params(t[1], &np1);
+	ck_assert_uint_eq(np0, np1);
+	int cb_seen = 0;
+	for (size_t i = 0; i < np0; i++) {
+		size_t bytes = p0[i].n * sizeof(float);
+		if (p0[i].kind == SPZ_PARAM_CODEBOOK || p0[i].is_bias) {
+			ck_assert_mem_eq(p0[i].value, p1[i].value, bytes);
+			cb_seen |= p0[i].kind == SPZ_PARAM_CODEBOOK;
+		} else {
+			ck_assert(memcmp(p0[i].value, p1[i].value, bytes) != 0);
+		}
+	}
+	ck_assert(cb_seen);
+	ck_assert_int_eq(spz_trainer_fit(t[1], d, NULL, NULL), 0);
+	ck_assert_int_eq(spz_trainer_write(t[1], m, NULL), 0);
+	for (int64_t e = 0; e < n1; e++)
+		if (before1[e] == 0.0f)
+			ck_assert(w1->data[e] == 0.0f && !signbit(w1->data[e]));
+	ck_assert_int_eq(spz_tensor_nonzeros(w1), nz1);
+	ck_assert(w2->codebook[0] == 0.0f);
+	spz_trainer_free(t[0]);
+	spz_trainer_free(t[1]);
+	spz_dataset_free(d);
+	free(before1);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *train_suite(void)
 {
 	Suite *s = suite_create("train");
@@ -417,6 +530,8 @@ Suite *train_suite(void)
 	tcase_add_test(tc, deterministic);
 	tcase_add_test(tc, learns_blobs);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, weight_decay_step);
+	tcase_add_test(tc, weight_decay_keeps_mask_and_codes);
 	suite_add_tcase(s, tc);
 	return s;
 }
