@@ -368,12 +368,21 @@ static int scan_tensor(rd *r, tinfo *t, const uint8_t *p, size_t n,
 			                        str_is(&key, "length"))) {
 				errno = 0;
 				unsigned long long x = strtoull(num, &endp, 10);
-				if (!num[0] || *endp || errno || num[0] == '-')
+				/* The value is echoed only when it is
+				 * text a terminal shows as it is. */
+				if ((!num[0] || *endp || errno || num[0] == '-') &&
+				    spz_text_check(num, strlen(num)) < 0)
 					return spz_fail(r->err, SPZ_EFORMAT,
 					                "'%s': %s: external data "
 					                "%.*s '%s' is not a number",
 					                r->label, what,
 					                (int)key.len, key.data, num);
+				if (!num[0] || *endp || errno || num[0] == '-')
+					return spz_fail(r->err, SPZ_EFORMAT,
+					                "'%s': %s: external data "
+					                "%.*s is not a number",
+					                r->label, what,
+					                (int)key.len, key.data);
 				if (str_is(&key, "offset")) {
 					t->off = x;
 				} else {

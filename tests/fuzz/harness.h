@@ -30,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *fuzz_file(int slot, const void *data, size_t size);
 
 /* Aborts unless rc is a failure the reader reported properly: a negative
- * spz_err code and a non-empty message; with FUZZ_STRICT=1 in the
- * environment also one without control characters (one line, nothing a
- * terminal would act on). */
+ * spz_err code and a non-empty message without control characters (one
+ * line, nothing a terminal would act on; FUZZ_STRICT=0 in the
+ * environment skips that last check). */
 void fuzz_check_failure(int rc, const spz_error *err);
 
 /* Aborts with a message: an invariant of the readers broke. */
