@@ -201,6 +201,10 @@ static int parse_descr(struct array *a, const char *d, spz_error *err)
 	} t[] = {{"u1", E_U8}, {"i1", E_I8}, {"u2", E_U16}, {"i2", E_I16},
 	         {"u4", E_U32}, {"i4", E_I32}, {"u8", E_U64}, {"i8", E_I64},
 	         {"f4", E_F32}, {"f8", E_F64}, {"b1", E_U8}};
+	/* The dtype is echoed in messages only when it is plain text. */
+	if (spz_text_check(d, strlen(d)) >= 0)
+		return spz_fail(err, SPZ_EFORMAT, "'%s': unsupported .npy dtype "
+		                "(not text)", a->path);
 	if (strlen(d) != 3 || !strchr("<>|=", d[0]))
 		return spz_fail(err, SPZ_EFORMAT, "'%s': unsupported .npy dtype "
 		                "'%s'", a->path, d);
