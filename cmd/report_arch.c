@@ -253,13 +253,16 @@ void arch_csv_head(FILE *f, const struct arch_ctx *a)
 		        spz_arch_name(d));
 }
 
-void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
+/* The design columns of one compared layer (NULL: all empty). */
+static void designs_csv(FILE *f, const struct arch_ctx *a,
+                        const spz_arch_layer *l)
 {
 	char b[32];
-	fprintf(f, ",%llu,%s", (unsigned long long)a->dch_bits[i],
-	        spz_format_double(b, a->dch_rate[i]));
-	const spz_arch_layer *l = row(a, i);
 	for (int d = 0; d < SPZ_ARCH_COUNT; d++) {
+		if (!l) {
+			fputs(",,,,,", f);
+			continue;
+		}
 		const spz_arch_figures *g = &l->fig[d];
 		if (!g->applies || !(a->ar->designs & (1u << d))) {
 			fputs(",,,,,", f);
@@ -273,6 +276,25 @@ void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
 			else
 				fprintf(f, ",%s", spz_format_double(b, v[k]));
 	}
+}
+
+void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
+{
+	char b[32];
+	fprintf(f, ",%llu,%s", (unsigned long long)a->dch_bits[i],
+	        spz_format_double(b, a->dch_rate[i]));
+	designs_csv(f, a, row(a, i));
+}
+
+void arch_csv_conv_row(FILE *f, const struct arch_ctx *a, const char *name)
+{
+	const spz_arch_layer *l = NULL;
+	for (size_t i = a->n; a->ar && i < a->ar->n_layers && !l; i++)
+		if (!strcmp(a->ar->layers[i].name, name))
+			l = &a->ar->layers[i];
+	/* No Huffman stage: the node is not in the image. */
+	fputs(",,", f);
+	designs_csv(f, a, l);
 }
 
 static cJSON *figures_json(const spz_arch_figures *g)
