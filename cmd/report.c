@@ -752,13 +752,11 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 	add_u64(s, "matrix_bytes", r->sram_matrix_capacity);
 	add_u64(s, "pointer_bytes", r->sram_pointer_capacity);
 	s = cJSON_AddObjectToObject(j, "energy_table_pj");
-	cJSON_AddNumberToObject(s, "int_add_32", t->int_add_32);
-	cJSON_AddNumberToObject(s, "float_add_32", t->float_add_32);
-	cJSON_AddNumberToObject(s, "int_mult_32", t->int_mult_32);
-	cJSON_AddNumberToObject(s, "float_mult_32", t->float_mult_32);
-	cJSON_AddNumberToObject(s, "int_mult_16", t->int_mult_16);
-	cJSON_AddNumberToObject(s, "sram_read_32", t->sram_read_32);
-	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
+	size_t nk;
+	const spz_table_key *k = spz_energy_table_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		cJSON_AddNumberToObject(s, k[i].key, *(const double *)
+		                        ((const char *)t + k[i].off));
 	arch_json(j, x->arch);
 	other_json(j, x->other);
 	arch_conv_json(j, x->arch);

@@ -379,14 +379,11 @@ void arch_json(cJSON *j, const struct arch_ctx *a)
 			cJSON_AddItemToArray(s, cJSON_CreateString(spz_arch_name(k)));
 	cJSON_AddNumberToObject(j, "batch", (double)a->ar->batch);
 	cJSON *o = cJSON_AddObjectToObject(j, "arch_table");
-	cJSON_AddNumberToObject(o, "tc24_dense_tflops", t->tc24_dense_tflops);
-	cJSON_AddNumberToObject(o, "tc24_sparse_tflops", t->tc24_sparse_tflops);
-	cJSON_AddNumberToObject(o, "tc24_bandwidth_gbps",
-	                        t->tc24_bandwidth_gbps);
-	cJSON_AddNumberToObject(o, "tc24_value_bytes", t->tc24_value_bytes);
-	cJSON_AddNumberToObject(o, "tc24_metadata_bits", t->tc24_metadata_bits);
-	cJSON_AddNumberToObject(o, "cnv_clock_mhz", t->cnv_clock_mhz);
-	cJSON_AddNumberToObject(o, "tc24_clock_mhz", t->tc24_clock_mhz);
+	size_t nk;
+	const spz_table_key *k = spz_arch_table_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		cJSON_AddNumberToObject(o, k[i].key, *(const double *)
+		                        ((const char *)t + k[i].off));
 	cJSON_AddNumberToObject(j, "seed", (double)a->opts.seed);
 	if (a->masks)
 		cJSON_AddNumberToObject(j, "activity_samples",
