@@ -1200,6 +1200,11 @@ int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
  * streams (each PE's entries). */
 typedef struct spz_huff_decoder {
 	uint16_t fast[1 << SPZ_HUFF_LOOKUP]; /* symbol | length << 8; 0: longer */
+	/* Every whole code within the SPZ_HUFF_LOOKUP bits at once: up to 7
+	 * symbols (bytes 0..6), their count | their total length << 3 in
+	 * byte 7 (0: the first code is longer than the table). Short codes
+	 * (1 bit for two symbols) would otherwise take a lookup each. */
+	uint8_t multi[1 << SPZ_HUFF_LOOKUP][8];
 	uint32_t count[SPZ_HUFF_MAX_LEN + 1]; /* codes of each length */
 	uint8_t order[256];                   /* symbols by (length, symbol) */
 	int single;   /* the symbol of a one-symbol code (1 bit, "0"), or -1 */
