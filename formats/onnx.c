@@ -2363,7 +2363,7 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 		rc = spz_fail(err, SPZ_ERANGE, "the model is %llu bytes, over "
 		              "the 2 GiB that ONNX (protobuf) allows in one "
 		              "file: write its tensors to external data "
-		              "(spz convert --external-data FILE)",
+		              "(--external-data FILE)",
 		              (unsigned long long)count.n);
 		goto done;
 	}
