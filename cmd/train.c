@@ -79,6 +79,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		case 'v':
 		case CLI_OPT_WIDE:
 		case CLI_OPT_JSON:
+		case CLI_OPT_EXTERNAL_DATA:
 			cli_common_opt(c, optarg);
 			r->quiet = cli_opts.quiet;
 			r->json = cli_opts.json;

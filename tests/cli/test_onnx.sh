@@ -129,6 +129,12 @@ run unpack "$T/xd/m.eie" -o "$T/xd/u.onnx" --external-data u.data
 expect_rc 0 "unpack --external-data"
 "$SPZ" unpack "$T/xd/m.eie" -o "$T/xd/u_in.onnx" 2>/dev/null
 check "unpack --external-data: onnx reads the same tensors as inline" same_tensors "$T/xd/u.onnx" "$T/xd/u_in.onnx"
+DATA=${SPZ_DATA:-/usr/share/datasets/fashion-mnist}
+"$SPZ" gen mlp --dims 784,64,10 -o "$T/xd/f.onnx" 2>/dev/null
+run finetune "$T/xd/f.onnx" --data "$DATA" --epochs 1 --limit 200 -o "$T/xd/ft.onnx" --external-data ft.data
+expect_rc 0 "finetune --external-data"
+"$SPZ" finetune "$T/xd/f.onnx" --data "$DATA" --epochs 1 --limit 200 -o "$T/xd/ft_in.onnx" -q 2>/dev/null
+check "finetune --external-data: onnx reads the same tensors as inline" same_tensors "$T/xd/ft.onnx" "$T/xd/ft_in.onnx"
 for cmd in "prune $M/conv.onnx --sparsity 0.5" "quantize $M/conv.onnx" "gen mlp --dims 4,2"; do
 	run $cmd -o "$T/xd/no.json" --external-data d.data
 	expect_rc 2 "${cmd%% *} --external-data with a JSON output: usage error"
