@@ -308,21 +308,11 @@ static cJSON *figures_json(const spz_arch_figures *g)
 	return o;
 }
 
-void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
-                     size_t i)
+/* "designs" of one compared layer (per_layer 0: the total, which has no
+ * figures of its own beyond the sums and the sweep). */
+static void designs_json(cJSON *o, const struct arch_ctx *a,
+                         const spz_arch_layer *l, int per_layer, int conv)
 {
-	cJSON *h = cJSON_AddObjectToObject(formats, "dc_huffman");
-	cJSON_AddNumberToObject(h, "bits", (double)a->dch_bits[i]);
-	cJSON_AddNumberToObject(h, "rate", a->dch_rate[i]);
-	if (i < a->n) {
-		const spz_huff_layer *hl = &a->huff[i];
-		cJSON_AddNumberToObject(h, "codes_bits", (double)hl->codes_bits);
-		cJSON_AddNumberToObject(h, "index_bits", (double)hl->index_bits);
-		cJSON_AddNumberToObject(h, "table_bits", (double)hl->table_bits);
-		cJSON_AddNumberToObject(h, "fixed_entry_bits",
-		                        (double)hl->fixed_bits);
-	}
-	const spz_arch_layer *l = row(a, i);
 	cJSON *d = cJSON_AddObjectToObject(o, "designs");
 	for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
 		if (!(a->ar->designs & (1u << k)))
@@ -333,14 +323,15 @@ void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
 			continue;
 		}
 		cJSON *x = figures_json(g);
-		if (k == 1 && i < a->n) {
-			cJSON_AddBoolToObject(x, "conv", 0);
+		if (k == 1 && per_layer) {
+			cJSON_AddBoolToObject(x, "conv", conv);
 			cJSON_AddNumberToObject(x, "nonzero_neurons",
 			                        (double)l->cnv.nonzeros);
 			cJSON_AddNumberToObject(x, "neurons", (double)l->cnv.neurons);
+			cJSON_AddBoolToObject(x, "dense_first", l->cnv.dense_first);
 		}
 		if (k == 2) {
-			if (i < a->n) {
+			if (per_layer) {
 				cJSON_AddBoolToObject(x, "sparse", l->tc.sparse);
 				cJSON_AddNumberToObject(x, "flops", l->tc.flops);
 				cJSON_AddNumberToObject(x, "bytes_dense",
@@ -368,6 +359,23 @@ void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
 		}
 		cJSON_AddItemToObject(d, spz_arch_name(k), x);
 	}
+}
+
+void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
+                     size_t i)
+{
+	cJSON *h = cJSON_AddObjectToObject(formats, "dc_huffman");
+	cJSON_AddNumberToObject(h, "bits", (double)a->dch_bits[i]);
+	cJSON_AddNumberToObject(h, "rate", a->dch_rate[i]);
+	if (i < a->n) {
+		const spz_huff_layer *hl = &a->huff[i];
+		cJSON_AddNumberToObject(h, "codes_bits", (double)hl->codes_bits);
+		cJSON_AddNumberToObject(h, "index_bits", (double)hl->index_bits);
+		cJSON_AddNumberToObject(h, "table_bits", (double)hl->table_bits);
+		cJSON_AddNumberToObject(h, "fixed_entry_bits",
+		                        (double)hl->fixed_bits);
+	}
+	designs_json(o, a, row(a, i), i < a->n, 0);
 }
 
 void arch_json(cJSON *j, const struct arch_ctx *a)
@@ -440,26 +448,6 @@ void arch_conv_json(cJSON *j, const struct arch_ctx *a)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(arr, o);
 		cJSON_AddStringToObject(o, "name", l->name);
-		cJSON *d = cJSON_AddObjectToObject(o, "designs");
-		for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
-			if (!(a->ar->designs & (1u << k)))
-				continue;
-			const spz_arch_figures *g = &l->fig[k];
-			if (!g->applies) {
-				cJSON_AddNullToObject(d, spz_arch_name(k));
-				continue;
-			}
-			cJSON *x = figures_json(g);
-			if (k == 1) {
-				cJSON_AddBoolToObject(x, "conv", 1);
-				cJSON_AddNumberToObject(x, "nonzero_neurons",
-				                        (double)l->cnv.nonzeros);
-				cJSON_AddNumberToObject(x, "neurons",
-				                        (double)l->cnv.neurons);
-				cJSON_AddBoolToObject(x, "dense_first",
-				                      l->cnv.dense_first);
-			}
-			cJSON_AddItemToObject(d, spz_arch_name(k), x);
-		}
+		designs_json(o, a, l, 1, 1);
 	}
 }

@@ -281,6 +281,15 @@ for x in ne:
         assert int(x[h.index("conv_c_in")]) == [y for y in j["not_eie"] if y["node"] == x[0]][0]["shape"]["c_in"]
     else:
         assert x[h.index("cnvlutin_cycles")] == "" and x[h.index("conv_c_in")] == ""
+# conv_layers carry the same design objects as the layers: tc24's GEMM
+# (flops = 2 c_out (c_in kh kw) (h_out w_out) at batch 1) and its sweep.
+for c in j["conv_layers"]:
+    sh = [y for y in j["not_eie"] if y["node"] == c["name"]][0]["shape"]
+    ho = (sh["h"] + 2 * sh["pad"] - sh["kh"]) // sh["stride"] + 1
+    wo = (sh["w"] + 2 * sh["pad"] - sh["kw"]) // sh["stride"] + 1
+    t = c["designs"]["tc24"]
+    assert t["flops"] == 2 * sh["c_out"] * sh["c_in"] * sh["kh"] * sh["kw"] * ho * wo, c["name"]
+    assert len(t["sweep"]) == 13 and "dense_first" in c["designs"]["cnvlutin"]
 print(len(want), "nodes")
 PYEOF
 ); then
