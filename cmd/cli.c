@@ -49,6 +49,7 @@ int cli_common_opt(int c, const char *arg)
 	case 'v': cli_opts.verbose = 1; return 1;
 	case CLI_OPT_WIDE: cli_opts.wide = 1; return 1;
 	case CLI_OPT_JSON: cli_opts.json = arg ? arg : "-"; return 1;
+	case CLI_OPT_EXTERNAL_DATA: cli_opts.external_data = arg; return 1;
 	default: return 0;
 	}
 }
@@ -360,6 +361,7 @@ int cli_out_to_opts(const char **out, const char **to, const char *cmd,
 		{"output", required_argument, 0, 'o'},
 		{"to", required_argument, 0, 't'},
 		CLI_COMMON_OPTIONS,
+		CLI_MODEL_OUTPUT_OPTIONS,
 		{0, 0, 0, 0}};
 	int c;
 	opterr = 0;
@@ -525,7 +527,23 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 	if (!strcmp(path, "-") && *kind != SPZ_FILE_JSON && isatty(1))
 		return cli_usage(cmd, "refusing to write a binary model to a "
 		                 "terminal; use -o FILE or --to json");
+	if (cli_opts.external_data && *kind != SPZ_FILE_ONNX)
+		return cli_usage(cmd, "--external-data goes with an ONNX "
+		                 "output");
+	if (cli_opts.external_data && !strcmp(path, "-"))
+		return cli_usage(cmd, "--external-data needs the model in a "
+		                 "file (-o OUT)");
 	return 0;
+}
+
+/* Every model a command writes: ONNX with --external-data puts the
+ * tensors in that file beside the model. */
+static int save_model(const spz_model *m, const char *path,
+                      spz_file_kind kind, spz_error *err)
+{
+	if (cli_opts.external_data && kind == SPZ_FILE_ONNX)
+		return spz_onnx_save(m, path, cli_opts.external_data, err);
+	return spz_model_save(m, path, kind, err);
 }
 
 int cli_load_model(spz_model **out, const char *path)
@@ -539,7 +557,7 @@ int cli_load_model(spz_model **out, const char *path)
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
 {
 	spz_error err = {0};
-	if (spz_model_save(m, path, kind, &err))
+	if (save_model(m, path, kind, &err))
 		return cli_fail(&err);
 	return 0;
 }
@@ -674,7 +692,7 @@ int cli_save_with_report(const spz_model *m, const char *path,
 	} else {
 		cJSON_Delete(report);
 	}
-	if (spz_model_save(m, path, kind, &err)) {
+	if (save_model(m, path, kind, &err)) {
 		if (json)
 			spz_output_abort(&jo);
 		return cli_fail(&err);

@@ -53,7 +53,8 @@ enum {
 	CLI_OPT_JSON = 0x7000, /* above every command's own codes */
 	CLI_OPT_WIDE,
 	CLI_OPT_VERSION,
-	CLI_OPT_HELP
+	CLI_OPT_HELP,
+	CLI_OPT_EXTERNAL_DATA
 };
 #define CLI_SHORT_COMMON "qv"
 #define CLI_COMMON_OPTIONS \
@@ -64,11 +65,19 @@ enum {
 	{"version", no_argument, 0, CLI_OPT_VERSION}, \
 	{"help", no_argument, 0, CLI_OPT_HELP}
 
+/* In the option table of every command that writes a model, beside
+ * CLI_COMMON_OPTIONS: ONNX output with its tensors in FILE (beside the
+ * model), which a model over 2 GiB needs. cli_common_opt records it,
+ * cli_model_kind refuses it for another output, cli_save_* honour it. */
+#define CLI_MODEL_OUTPUT_OPTIONS \
+	{"external-data", required_argument, 0, CLI_OPT_EXTERNAL_DATA}
+
 struct cli_common {
 	int quiet;        /* -q: only errors */
 	int verbose;      /* -v: more detail */
 	int wide;         /* --wide: every column of every table */
 	const char *json; /* --json ("-") or --json=FILE; NULL without */
+	const char *external_data; /* --external-data FILE; NULL without */
 };
 /* The common options of the whole process (set by cli_common_opt). */
 extern struct cli_common cli_opts;
@@ -122,9 +131,10 @@ int cli_progress_cb(void *ctx, double done, double total);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 
-/* The options of a command that takes only -o/--output OUT and --to
- * json|spzm (convert, unpack): sets *out and *to when given and leaves
- * optind at the first operand; 0 or the exit code of a usage error. */
+/* The options of a command that takes only -o/--output OUT, --to
+ * json|spzm|onnx and --external-data (convert, unpack): sets *out and *to
+ * when given and leaves optind at the first operand; 0 or the exit code
+ * of a usage error. */
 int cli_out_to_opts(const char **out, const char **to, const char *cmd,
                     int argc, char **argv);
 

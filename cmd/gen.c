@@ -34,6 +34,7 @@ int cmd_gen(int argc, char **argv)
 		{"cols", required_argument, 0, 'c'},
 		{"density", required_argument, 0, 'D'},
 		CLI_COMMON_OPTIONS,
+		CLI_MODEL_OUTPUT_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *out = "-", *to = NULL, *dims_s = NULL;
 	const char *rows_s = NULL, *cols_s = NULL, *dens_s = NULL;

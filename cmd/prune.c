@@ -444,6 +444,7 @@ int cmd_prune(int argc, char **argv)
 		{"include", required_argument, 0, 'i'},
 		{"exclude", required_argument, 0, 'x'},
 		CLI_COMMON_OPTIONS,
+		CLI_MODEL_OUTPUT_OPTIONS,
 		{0, 0, 0, 0}};
 	request r = {.in = "-", .out = "-"};
 	r.opts = (spz_prune_options)SPZ_PRUNE_OPTIONS_INIT;

@@ -186,6 +186,7 @@ int cmd_quantize(int argc, char **argv)
 		{"rule", required_argument, 0, 'r'},
 		{"requantize", no_argument, 0, 'R'},
 		CLI_COMMON_OPTIONS,
+		CLI_MODEL_OUTPUT_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *out = "-", *to = NULL, *json = NULL;
 	spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;

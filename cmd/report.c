@@ -489,14 +489,48 @@ static void csv_field(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A node EIE does not run, in the report's columns: its name, non-zeros,
+ * bytes and MACs as in the text's "not EIE" table, the rest empty. */
+static void other_csv(FILE *f, const struct ctx *x,
+                      const struct other_node *v)
+{
+	for (int c = 0; c < C_COUNT; c++) {
+		if (c)
+			fputc(',', f);
+		if (c == C_NAME)
+			csv_field(f, v->name);
+		else if (c == C_NONZEROS)
+			fprintf(f, "%llu", (unsigned long long)v->nonzeros);
+		else if (c == C_BYTES)
+			fprintf(f, "%llu",
+			        (unsigned long long)((v->storage_bits + 7) / 8));
+		else if ((c == C_MACS_D || c == C_MACS_S) && v->macs_known)
+			fprintf(f, "%llu", (unsigned long long)(c == C_MACS_D ?
+			        v->macs_dense : v->macs_sparse));
+	}
+	arch_csv_conv_row(f, x->arch, v->name);
+	fputs(",no,", f);
+	csv_field(f, v->op);
+	other_csv_node(f, v);
+	fputc('\n', f);
+}
+
 static void print_csv(FILE *f, const struct ctx *x)
 {
 	char b[CELL];
 	for (int c = 0; c < C_COUNT; c++)
 		fprintf(f, "%s%s", c ? "," : "", cols[c].key);
 	arch_csv_head(f, x->arch);
+	other_csv_head(f);
 	fputc('\n', f);
-	for (size_t i = 0; i <= x->rep->n_layers; i++) {
+	size_t n = x->rep->n_layers;
+	for (size_t i = 0; i <= n; i++) {
+		/* The nodes EIE does not run come before the total, so that the
+		 * total stays last; it sums the EIE layers (and, in the design
+		 * columns, every compared layer, conv included). */
+		if (i == n)
+			for (size_t k = 0; x->other && k < x->other->n; k++)
+				other_csv(f, x, &x->other->v[k]);
 		for (int c = 0; c < C_COUNT; c++) {
 			cell(b, sizeof b, (enum col)c, row_at(x, i), x, 1);
 			if (c)
@@ -504,6 +538,15 @@ static void print_csv(FILE *f, const struct ctx *x)
 			csv_field(f, b);
 		}
 		arch_csv_row(f, x->arch, i);
+		if (i < n) {
+			fputs(",yes,", f);
+			csv_field(f, x->eie->layers[i].op);
+			other_csv_layer(f, (uint64_t)x->rep->layers[i].rows *
+			                   (uint64_t)x->rep->layers[i].cols);
+		} else {
+			fputs(",,", f);
+			other_csv_total(f);
+		}
 		fputc('\n', f);
 	}
 }
@@ -709,13 +752,11 @@ static cJSON *report_json(const struct ctx *x, const struct budgets *bu)
 	add_u64(s, "matrix_bytes", r->sram_matrix_capacity);
 	add_u64(s, "pointer_bytes", r->sram_pointer_capacity);
 	s = cJSON_AddObjectToObject(j, "energy_table_pj");
-	cJSON_AddNumberToObject(s, "int_add_32", t->int_add_32);
-	cJSON_AddNumberToObject(s, "float_add_32", t->float_add_32);
-	cJSON_AddNumberToObject(s, "int_mult_32", t->int_mult_32);
-	cJSON_AddNumberToObject(s, "float_mult_32", t->float_mult_32);
-	cJSON_AddNumberToObject(s, "int_mult_16", t->int_mult_16);
-	cJSON_AddNumberToObject(s, "sram_read_32", t->sram_read_32);
-	cJSON_AddNumberToObject(s, "dram_read_32", t->dram_read_32);
+	size_t nk;
+	const spz_table_key *k = spz_energy_table_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		cJSON_AddNumberToObject(s, k[i].key, *(const double *)
+		                        ((const char *)t + k[i].off));
 	arch_json(j, x->arch);
 	other_json(j, x->other);
 	arch_conv_json(j, x->arch);

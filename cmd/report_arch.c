@@ -253,13 +253,16 @@ void arch_csv_head(FILE *f, const struct arch_ctx *a)
 		        spz_arch_name(d));
 }
 
-void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
+/* The design columns of one compared layer (NULL: all empty). */
+static void designs_csv(FILE *f, const struct arch_ctx *a,
+                        const spz_arch_layer *l)
 {
 	char b[32];
-	fprintf(f, ",%llu,%s", (unsigned long long)a->dch_bits[i],
-	        spz_format_double(b, a->dch_rate[i]));
-	const spz_arch_layer *l = row(a, i);
 	for (int d = 0; d < SPZ_ARCH_COUNT; d++) {
+		if (!l) {
+			fputs(",,,,,", f);
+			continue;
+		}
 		const spz_arch_figures *g = &l->fig[d];
 		if (!g->applies || !(a->ar->designs & (1u << d))) {
 			fputs(",,,,,", f);
@@ -275,6 +278,25 @@ void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
 	}
 }
 
+void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i)
+{
+	char b[32];
+	fprintf(f, ",%llu,%s", (unsigned long long)a->dch_bits[i],
+	        spz_format_double(b, a->dch_rate[i]));
+	designs_csv(f, a, row(a, i));
+}
+
+void arch_csv_conv_row(FILE *f, const struct arch_ctx *a, const char *name)
+{
+	const spz_arch_layer *l = NULL;
+	for (size_t i = a->n; a->ar && i < a->ar->n_layers && !l; i++)
+		if (!strcmp(a->ar->layers[i].name, name))
+			l = &a->ar->layers[i];
+	/* No Huffman stage: the node is not in the image. */
+	fputs(",,", f);
+	designs_csv(f, a, l);
+}
+
 static cJSON *figures_json(const spz_arch_figures *g)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -286,21 +308,11 @@ static cJSON *figures_json(const spz_arch_figures *g)
 	return o;
 }
 
-void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
-                     size_t i)
+/* "designs" of one compared layer (per_layer 0: the total, which has no
+ * figures of its own beyond the sums and the sweep). */
+static void designs_json(cJSON *o, const struct arch_ctx *a,
+                         const spz_arch_layer *l, int per_layer, int conv)
 {
-	cJSON *h = cJSON_AddObjectToObject(formats, "dc_huffman");
-	cJSON_AddNumberToObject(h, "bits", (double)a->dch_bits[i]);
-	cJSON_AddNumberToObject(h, "rate", a->dch_rate[i]);
-	if (i < a->n) {
-		const spz_huff_layer *hl = &a->huff[i];
-		cJSON_AddNumberToObject(h, "codes_bits", (double)hl->codes_bits);
-		cJSON_AddNumberToObject(h, "index_bits", (double)hl->index_bits);
-		cJSON_AddNumberToObject(h, "table_bits", (double)hl->table_bits);
-		cJSON_AddNumberToObject(h, "fixed_entry_bits",
-		                        (double)hl->fixed_bits);
-	}
-	const spz_arch_layer *l = row(a, i);
 	cJSON *d = cJSON_AddObjectToObject(o, "designs");
 	for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
 		if (!(a->ar->designs & (1u << k)))
@@ -311,14 +323,15 @@ void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
 			continue;
 		}
 		cJSON *x = figures_json(g);
-		if (k == 1 && i < a->n) {
-			cJSON_AddBoolToObject(x, "conv", 0);
+		if (k == 1 && per_layer) {
+			cJSON_AddBoolToObject(x, "conv", conv);
 			cJSON_AddNumberToObject(x, "nonzero_neurons",
 			                        (double)l->cnv.nonzeros);
 			cJSON_AddNumberToObject(x, "neurons", (double)l->cnv.neurons);
+			cJSON_AddBoolToObject(x, "dense_first", l->cnv.dense_first);
 		}
 		if (k == 2) {
-			if (i < a->n) {
+			if (per_layer) {
 				cJSON_AddBoolToObject(x, "sparse", l->tc.sparse);
 				cJSON_AddNumberToObject(x, "flops", l->tc.flops);
 				cJSON_AddNumberToObject(x, "bytes_dense",
@@ -348,6 +361,23 @@ void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
 	}
 }
 
+void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
+                     size_t i)
+{
+	cJSON *h = cJSON_AddObjectToObject(formats, "dc_huffman");
+	cJSON_AddNumberToObject(h, "bits", (double)a->dch_bits[i]);
+	cJSON_AddNumberToObject(h, "rate", a->dch_rate[i]);
+	if (i < a->n) {
+		const spz_huff_layer *hl = &a->huff[i];
+		cJSON_AddNumberToObject(h, "codes_bits", (double)hl->codes_bits);
+		cJSON_AddNumberToObject(h, "index_bits", (double)hl->index_bits);
+		cJSON_AddNumberToObject(h, "table_bits", (double)hl->table_bits);
+		cJSON_AddNumberToObject(h, "fixed_entry_bits",
+		                        (double)hl->fixed_bits);
+	}
+	designs_json(o, a, row(a, i), i < a->n, 0);
+}
+
 void arch_json(cJSON *j, const struct arch_ctx *a)
 {
 	const spz_arch_table *t = &a->opts.table;
@@ -357,14 +387,11 @@ void arch_json(cJSON *j, const struct arch_ctx *a)
 			cJSON_AddItemToArray(s, cJSON_CreateString(spz_arch_name(k)));
 	cJSON_AddNumberToObject(j, "batch", (double)a->ar->batch);
 	cJSON *o = cJSON_AddObjectToObject(j, "arch_table");
-	cJSON_AddNumberToObject(o, "tc24_dense_tflops", t->tc24_dense_tflops);
-	cJSON_AddNumberToObject(o, "tc24_sparse_tflops", t->tc24_sparse_tflops);
-	cJSON_AddNumberToObject(o, "tc24_bandwidth_gbps",
-	                        t->tc24_bandwidth_gbps);
-	cJSON_AddNumberToObject(o, "tc24_value_bytes", t->tc24_value_bytes);
-	cJSON_AddNumberToObject(o, "tc24_metadata_bits", t->tc24_metadata_bits);
-	cJSON_AddNumberToObject(o, "cnv_clock_mhz", t->cnv_clock_mhz);
-	cJSON_AddNumberToObject(o, "tc24_clock_mhz", t->tc24_clock_mhz);
+	size_t nk;
+	const spz_table_key *k = spz_arch_table_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		cJSON_AddNumberToObject(o, k[i].key, *(const double *)
+		                        ((const char *)t + k[i].off));
 	cJSON_AddNumberToObject(j, "seed", (double)a->opts.seed);
 	if (a->masks)
 		cJSON_AddNumberToObject(j, "activity_samples",
@@ -421,26 +448,6 @@ void arch_conv_json(cJSON *j, const struct arch_ctx *a)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(arr, o);
 		cJSON_AddStringToObject(o, "name", l->name);
-		cJSON *d = cJSON_AddObjectToObject(o, "designs");
-		for (int k = 0; k < SPZ_ARCH_COUNT; k++) {
-			if (!(a->ar->designs & (1u << k)))
-				continue;
-			const spz_arch_figures *g = &l->fig[k];
-			if (!g->applies) {
-				cJSON_AddNullToObject(d, spz_arch_name(k));
-				continue;
-			}
-			cJSON *x = figures_json(g);
-			if (k == 1) {
-				cJSON_AddBoolToObject(x, "conv", 1);
-				cJSON_AddNumberToObject(x, "nonzero_neurons",
-				                        (double)l->cnv.nonzeros);
-				cJSON_AddNumberToObject(x, "neurons",
-				                        (double)l->cnv.neurons);
-				cJSON_AddBoolToObject(x, "dense_first",
-				                      l->cnv.dense_first);
-			}
-			cJSON_AddItemToObject(d, spz_arch_name(k), x);
-		}
+		designs_json(o, a, l, 1, 1);
 	}
 }

@@ -55,6 +55,9 @@ void arch_free(struct arch_ctx *a);
 void arch_text(FILE *f, const struct arch_ctx *a, int markdown);
 void arch_csv_head(FILE *f, const struct arch_ctx *a);
 void arch_csv_row(FILE *f, const struct arch_ctx *a, size_t i);
+/* The same columns for a node EIE does not run: the designs of the conv
+ * layer of that name when it was compared, else empty. */
+void arch_csv_conv_row(FILE *f, const struct arch_ctx *a, const char *name);
 /* Per layer (i < n) or total (i == n): "designs" and the Huffman format. */
 void arch_layer_json(cJSON *o, cJSON *formats, const struct arch_ctx *a,
                      size_t i);

@@ -120,6 +120,10 @@ static int sample_dims(struct other_ctx *o, const spz_model *m,
 	if (m->n_inputs != 1 || !spz_onnx_input_dims(d, &nd, m, m->inputs[0]) ||
 	    nd < 2)
 		return 0;
+	/* The batch dim may be symbolic; the sample's must be known. */
+	for (int k = 1; k < nd; k++)
+		if (d[k] < 1)
+			return 0;
 	memcpy(o->sample, d + 1, (size_t)(nd - 1) * sizeof *d);
 	o->n_sample = nd - 1;
 	o->shape_from = "graph input";
@@ -279,6 +283,8 @@ void other_json(cJSON *j, const struct other_ctx *o)
 			cJSON_AddNullToObject(x, "macs_dense");
 			cJSON_AddNullToObject(x, "macs_sparse");
 		}
+		cJSON_AddNumberToObject(x, "bytes",
+		                        (double)((v->storage_bits + 7) / 8));
 		if (v->conv) {
 			cJSON *s = cJSON_AddObjectToObject(x, "shape");
 			if (s) {
@@ -289,10 +295,46 @@ void other_json(cJSON *j, const struct other_ctx *o)
 				                        (double)v->shape.c_out);
 				cJSON_AddNumberToObject(s, "kh", (double)v->shape.kh);
 				cJSON_AddNumberToObject(s, "kw", (double)v->shape.kw);
+				cJSON_AddNumberToObject(s, "stride",
+				                        (double)v->shape.stride);
+				cJSON_AddNumberToObject(s, "pad", (double)v->shape.pad);
 			}
 		}
 		cJSON_AddBoolToObject(x, "eie", 0);
 	}
 	if (o->shape_from)
 		cJSON_AddStringToObject(j, "conv_shapes_from", o->shape_from);
+}
+
+/* The CSV columns after the report's and the designs': what says which
+ * rows are EIE's, and the figures the other nodes have of their own. */
+void other_csv_head(FILE *f)
+{
+	fputs(",eie,op,weights,weight_storage_bits,conv_c_in,conv_h,conv_w,"
+	      "conv_c_out,conv_kh,conv_kw,conv_stride,conv_pad", f);
+}
+
+void other_csv_layer(FILE *f, uint64_t weights)
+{
+	fprintf(f, ",%llu,,,,,,,,,", (unsigned long long)weights);
+}
+
+void other_csv_total(FILE *f)
+{
+	fputs(",,,,,,,,,,", f);
+}
+
+void other_csv_node(FILE *f, const struct other_node *v)
+{
+	fprintf(f, ",%llu,%llu", (unsigned long long)v->weights,
+	        (unsigned long long)v->storage_bits);
+	if (!v->conv) {
+		fputs(",,,,,,,,", f);
+		return;
+	}
+	const spz_conv_shape *s = &v->shape;
+	const int64_t d[8] = {s->c_in, s->h, s->w, s->c_out, s->kh, s->kw,
+	                      s->stride, s->pad};
+	for (int k = 0; k < 8; k++)
+		fprintf(f, ",%lld", (long long)d[k]);
 }

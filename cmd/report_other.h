@@ -45,5 +45,12 @@ int other_collect(struct other_ctx *o, const spz_model *m,
 void other_free(struct other_ctx *o);
 void other_text(FILE *f, const struct other_ctx *o, int markdown);
 void other_json(cJSON *j, const struct other_ctx *o);
+/* --csv: the trailing columns' header (eie, op, weights, ...), then the
+ * fields after eie and op on an EIE layer's row, on the total's and on a
+ * node's (report.c writes eie and op, quoted as CSV needs). */
+void other_csv_head(FILE *f);
+void other_csv_layer(FILE *f, uint64_t weights);
+void other_csv_total(FILE *f);
+void other_csv_node(FILE *f, const struct other_node *v);
 
 #endif

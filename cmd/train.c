@@ -41,6 +41,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		{"seed", required_argument, 0, OPT_SEED},
 		{"dims", required_argument, 0, OPT_DIMS},
 		CLI_COMMON_OPTIONS,
+		CLI_MODEL_OUTPUT_OPTIONS,
 		{0, 0, 0, 0}};
 	const char *cmd = r->cmd;
 	int ft = !strcmp(cmd, "finetune");
@@ -78,6 +79,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 		case 'v':
 		case CLI_OPT_WIDE:
 		case CLI_OPT_JSON:
+		case CLI_OPT_EXTERNAL_DATA:
 			cli_common_opt(c, optarg);
 			r->quiet = cli_opts.quiet;
 			r->json = cli_opts.json;

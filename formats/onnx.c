@@ -2372,7 +2372,7 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 		rc = spz_fail(err, SPZ_ERANGE, "the model is %llu bytes, over "
 		              "the 2 GiB that ONNX (protobuf) allows in one "
 		              "file: write its tensors to external data "
-		              "(spz convert --external-data FILE)",
+		              "(--external-data FILE)",
 		              (unsigned long long)count.n);
 		goto done;
 	}
@@ -2480,15 +2480,13 @@ static int shape_of(int64_t *dims, int *ndims, const pb_field *type)
 			return 0;
 		const uint8_t *q = f.data, *qe = f.data + f.len;
 		pb_field d;
-		int known = 0;
+		/* A dim_param ("batch") or a missing value: -1, so that the
+		 * caller can still use the dims it needs (the sample's). */
+		dims[n] = -1;
 		while (pb_next(&d, &q, qe, &why) == 1)
 			if (d.num == 1 && d.wire == PB_VARINT &&
-			    d.v <= INT32_MAX) {
+			    d.v <= INT32_MAX)
 				dims[n] = (int64_t)d.v;
-				known = 1;
-			}
-		if (!known)
-			return 0;
 		n++;
 	}
 	*ndims = n;

@@ -170,9 +170,10 @@ int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err);
 
 /* The dims of graph input `name` as the ONNX model that m was read from
- * records them (its ValueInfoProto): 1 with dims/ndims set when every
- * dim is a known value; 0 when m did not come from ONNX, the input has
- * no shape or a dim is symbolic ("batch"). */
+ * records them (its ValueInfoProto): 1 with dims/ndims set, a symbolic
+ * dim ("batch", as exporters write the batch) or one without a value
+ * given as -1; 0 when m did not come from ONNX or the input has no
+ * shape. */
 int spz_onnx_input_dims(int64_t *dims, int *ndims, const spz_model *m,
                         const char *name);
 

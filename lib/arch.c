@@ -9,6 +9,7 @@
 #include "spz.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,12 +186,9 @@ int spz_act_pattern(uint8_t *mask, uint64_t n, double density,
 /* ------------------------------------------------------------------ */
 /* A100 2:4 tensor cores                                                */
 
-int spz_arch_table_check(const spz_arch_table *t, spz_error *err)
+const spz_table_key *spz_arch_table_keys(size_t *n)
 {
-	static const struct {
-		const char *key;
-		size_t off;
-	} keys[] = {
+	static const spz_table_key keys[] = {
 		{"tc24_dense_tflops", offsetof(spz_arch_table, tc24_dense_tflops)},
 		{"tc24_sparse_tflops",
 		 offsetof(spz_arch_table, tc24_sparse_tflops)},
@@ -202,7 +200,15 @@ int spz_arch_table_check(const spz_arch_table *t, spz_error *err)
 		{"cnv_clock_mhz", offsetof(spz_arch_table, cnv_clock_mhz)},
 		{"tc24_clock_mhz", offsetof(spz_arch_table, tc24_clock_mhz)},
 	};
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+	*n = sizeof keys / sizeof keys[0];
+	return keys;
+}
+
+int spz_arch_table_check(const spz_arch_table *t, spz_error *err)
+{
+	size_t n;
+	const spz_table_key *keys = spz_arch_table_keys(&n);
+	for (size_t i = 0; i < n; i++) {
 		double v = *(const double *)((const char *)t + keys[i].off);
 		if (!(v > 0) || !isfinite(v))
 			return spz_fail(err, SPZ_EINVAL, "%s must be a finite "

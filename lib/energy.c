@@ -4,6 +4,23 @@
  */
 #include "spz.h"
 
+#include <stddef.h>
+
+const spz_table_key *spz_energy_table_keys(size_t *n)
+{
+	static const spz_table_key keys[] = {
+		{"int_add_32", offsetof(spz_energy_table, int_add_32)},
+		{"float_add_32", offsetof(spz_energy_table, float_add_32)},
+		{"int_mult_32", offsetof(spz_energy_table, int_mult_32)},
+		{"float_mult_32", offsetof(spz_energy_table, float_mult_32)},
+		{"int_mult_16", offsetof(spz_energy_table, int_mult_16)},
+		{"sram_read_32", offsetof(spz_energy_table, sram_read_32)},
+		{"dram_read_32", offsetof(spz_energy_table, dram_read_32)},
+	};
+	*n = sizeof keys / sizeof keys[0];
+	return keys;
+}
+
 double spz_energy_add(const spz_energy_table *t, int bits)
 {
 	return t->int_add_32 * bits / 32.0;

@@ -206,6 +206,22 @@ int spz_huff_decoder_init(spz_huff_decoder *d, const spz_huff *h,
 		for (uint32_t i = r; i < (1u << SPZ_HUFF_LOOKUP); i += 1u << l)
 			d->fast[i] = (uint16_t)(s | l << 8);
 	}
+	/* The codes that follow one another within an index: a code of
+	 * length l at bit `used` is known when used + l <= LOOKUP, since
+	 * fast[] depends on the low l bits only. */
+	const uint32_t mask = (1u << SPZ_HUFF_LOOKUP) - 1;
+	for (uint32_t i = 0; i <= mask; i++) {
+		int c = 0, used = 0;
+		while (c < 7) {
+			unsigned e = d->fast[(i >> used) & mask];
+			int l = (int)(e >> 8);
+			if (!l || used + l > SPZ_HUFF_LOOKUP)
+				break;
+			d->multi[i][c++] = (uint8_t)(e & 0xff);
+			used += l;
+		}
+		d->multi[i][7] = (uint8_t)(c | used << 3);
+	}
 	return 0;
 }
 
@@ -273,11 +289,28 @@ int spz_huff_decoder_run(uint8_t *sym, uint64_t n, uint64_t *used,
 		return 0;
 	}
 	while (i < n) {
-		/* One load gives at least 57 bits: decode from them while a
-		 * longest code still fits. */
+		/* One load gives at least 57 bits: decode from them while the
+		 * table's bits (several short codes at once) or a longest
+		 * code still fit. */
 		uint64_t v = peek(in, bytes, at);
 		int avail = 64 - (int)(at & 7);
-		while (i < n && avail >= SPZ_HUFF_MAX_LEN) {
+		while (i < n && avail >= SPZ_HUFF_LOOKUP) {
+			/* Several short codes per lookup while 8 symbols still
+			 * fit (the 8-byte copy writes past the count, into
+			 * symbols decoded next) and the codes end in the
+			 * stream. */
+			const uint8_t *m = d->multi[v & mask];
+			int mb = m[7] >> 3;
+			if (m[7] && n - i >= 8 && (uint64_t)mb <= in_bits - at) {
+				memcpy(sym + i, m, 8);
+				i += m[7] & 7u;
+				v >>= mb;
+				avail -= mb;
+				at += (uint64_t)mb;
+				continue;
+			}
+			if (avail < SPZ_HUFF_MAX_LEN)
+				break;
 			unsigned e = d->fast[v & mask];
 			int l = (int)(e >> 8), s = (int)(e & 0xff);
 			if (!l) {

@@ -879,6 +879,19 @@ typedef struct spz_energy_table {
 } spz_energy_table;
 #define SPZ_ENERGY_TABLE_INIT {0.1, 0.9, 3.1, 3.7, 0.62, 5.0, 640.0}
 
+/*
+ * The name and byte offset of each double field of a table of constants
+ * (spz_energy_table, spz_arch_table), in field order: the keys of its
+ * JSON override file and of the report's JSON, kept in one place.
+ */
+typedef struct spz_table_key {
+	const char *key;
+	size_t off;
+} spz_table_key;
+
+/* The keys of spz_energy_table (*n of them). */
+const spz_table_key *spz_energy_table_keys(size_t *n);
+
 /* Integer add of `bits` bits. */
 double spz_energy_add(const spz_energy_table *t, int bits);
 /* Fixed-point multiply of `bits` bits (32 and above: int_mult_32). */
@@ -983,8 +996,10 @@ int spz_act_pattern(uint8_t *mask, uint64_t n, double density,
  * spz_arch_table_load in spz_format.h). A100 figures from NVIDIA's A100
  * whitepaper (2020): tensor-core FP16 peak 312 TFLOPS dense, 624 with 2:4
  * sparse weights; HBM2 1555 GB/s (40 GB part). FP16 values (2 bytes),
- * 2-bit metadata per kept value, boost clock 1410 MHz. DaDianNao's clock
- * 606 MHz (Chen et al., MICRO 2014), which Cnvlutin keeps.
+ * 2-bit metadata per kept value, boost clock 1410 MHz. cnv_clock_mhz:
+ * the DaDianNao node's 606 MHz (Chen et al., MICRO 2014); Cnvlutin's
+ * results are speedups over DaDianNao at an equal clock, so the clock
+ * sets the times only (spz-report(1), "Constants and their sources").
  */
 typedef struct spz_arch_table {
 	double tc24_dense_tflops;   /* 312 */
@@ -997,6 +1012,8 @@ typedef struct spz_arch_table {
 } spz_arch_table;
 #define SPZ_ARCH_TABLE_INIT {312.0, 624.0, 1555.0, 2.0, 2.0, 606.0, 1410.0}
 
+/* The keys of spz_arch_table (*n of them). */
+const spz_table_key *spz_arch_table_keys(size_t *n);
 /* SPZ_EINVAL naming the first entry that is not > 0 and finite. */
 int spz_arch_table_check(const spz_arch_table *t, spz_error *err);
 
@@ -1183,6 +1200,11 @@ int spz_huff_decode(uint8_t *sym, uint64_t n, uint64_t *used,
  * streams (each PE's entries). */
 typedef struct spz_huff_decoder {
 	uint16_t fast[1 << SPZ_HUFF_LOOKUP]; /* symbol | length << 8; 0: longer */
+	/* Every whole code within the SPZ_HUFF_LOOKUP bits at once: up to 7
+	 * symbols (bytes 0..6), their count | their total length << 3 in
+	 * byte 7 (0: the first code is longer than the table). Short codes
+	 * (1 bit for two symbols) would otherwise take a lookup each. */
+	uint8_t multi[1 << SPZ_HUFF_LOOKUP][8];
 	uint32_t count[SPZ_HUFF_MAX_LEN + 1]; /* codes of each length */
 	uint8_t order[256];                   /* symbols by (length, symbol) */
 	int single;   /* the symbol of a one-symbol code (1 bit, "0"), or -1 */

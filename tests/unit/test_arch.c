@@ -313,6 +313,34 @@ START_TEST(arch_table_file)
 }
 END_TEST
 
+/* The defaults are the published figures spz-report(1) cites ("Constants
+ * and their sources"), and the key tables name every field once, in
+ * field order, so a reader or writer built on them misses none. */
+START_TEST(arch_defaults_and_keys)
+{
+	spz_arch_table t = SPZ_ARCH_TABLE_INIT;
+	ck_assert(t.tc24_dense_tflops == 312 && t.tc24_sparse_tflops == 624);
+	ck_assert(t.tc24_sparse_tflops == 2 * t.tc24_dense_tflops);
+	ck_assert(t.tc24_bandwidth_gbps == 1555 && t.tc24_clock_mhz == 1410);
+	ck_assert(t.tc24_value_bytes == 2 && t.tc24_metadata_bits == 2);
+	ck_assert(t.cnv_clock_mhz == 606);
+	spz_cnv_options c = SPZ_CNV_OPTIONS_INIT;
+	ck_assert(c.units == 16 && c.lanes == 16 && c.filters == 16);
+	size_t n;
+	const spz_table_key *k = spz_arch_table_keys(&n);
+	ck_assert_uint_eq(n * sizeof(double), sizeof t);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(k[i].off, i * sizeof(double));
+	ck_assert_str_eq(k[0].key, "tc24_dense_tflops");
+	ck_assert_str_eq(k[n - 1].key, "tc24_clock_mhz");
+	k = spz_energy_table_keys(&n);
+	ck_assert_uint_eq(n * sizeof(double), sizeof(spz_energy_table));
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(k[i].off, i * sizeof(double));
+	ck_assert_str_eq(k[4].key, "int_mult_16");
+}
+END_TEST
+
 Suite *arch_suite(void)
 {
 	Suite *s = suite_create("arch");
@@ -327,6 +355,7 @@ Suite *arch_suite(void)
 	tcase_add_test(tc, tc24_roofline);
 	tcase_add_test(tc, tc24_bad_input);
 	tcase_add_test(tc, arch_table_file);
+	tcase_add_test(tc, arch_defaults_and_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

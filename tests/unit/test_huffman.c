@@ -2,7 +2,9 @@
  * test_huffman.c - canonical Huffman codes against a tree built by hand
  * (CLRS's six-letter example), the edge alphabets (none, one, equal
  * counts), the length limit on Fibonacci counts, bit-exact round trips,
- * streams that end early or hold no code, and the sizes of an EIE layer.
+ * streams that end early or hold no code, short codes decoded several per
+ * lookup against a bit-at-a-time reference, and the sizes of an EIE
+ * layer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -141,6 +143,99 @@ START_TEST(round_trip_random)
 }
 END_TEST
 
+/* A reference decoder, one bit at a time straight from the definition:
+ * extend the code bit by bit until it equals some symbol's code of that
+ * length. Independent of the decoder's tables. */
+static int ref_decode(uint8_t *sym, uint64_t n, const uint8_t *in,
+                      uint64_t bits, const spz_huff *h)
+{
+	uint64_t at = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t code = 0;
+		int l = 0, s = -1;
+		while (s < 0) {
+			if (at == bits || l == SPZ_HUFF_MAX_LEN)
+				return -1;
+			code = code << 1 | ((in[at >> 3] >> (at & 7)) & 1);
+			at++;
+			l++;
+			for (int k = 0; k < h->n && s < 0; k++)
+				if (h->len[k] == l && h->code[k] == code)
+					s = k;
+		}
+		sym[i] = (uint8_t)s;
+	}
+	return 0;
+}
+
+/* Codes short enough that several share one table lookup (1-bit codes
+ * of two symbols, 2..4-bit ones, a mix with codes past the table), every
+ * stream length from 1 to 40 (the tail where fewer than 8 symbols are
+ * left) and a long one, against the reference; a stream cut one bit
+ * short is refused at every length. */
+START_TEST(multi_symbol_lookup)
+{
+	static const uint64_t shapes[][8] = {
+		{5, 3},                          /* 1 bit each */
+		{8, 4, 2, 1, 1},                 /* 1..4 bits */
+		{1000, 1000, 1000, 1000},        /* 2 bits each */
+		{1u << 20, 1u << 16, 1u << 12, 1u << 8, 16, 1, 1}, /* to 6+ */
+	};
+	spz_rng rng;
+	spz_rng_seed(&rng, 9);
+	for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+		uint64_t count[256] = {0};
+		int n_sym = 0;
+		while (n_sym < 8 && shapes[sh][n_sym])
+			n_sym++;
+		/* Plus rare symbols whose codes are longer than the table. */
+		int alphabet = sh == 3 ? 64 : n_sym;
+		for (int k = 0; k < alphabet; k++)
+			count[k] = k < n_sym ? shapes[sh][k] : 1;
+		spz_huff h;
+		spz_error err = {0};
+		ck_assert_int_eq(spz_huff_build(&h, count, alphabet, &err), 0);
+		uint64_t total = 0;
+		for (int k = 0; k < alphabet; k++)
+			total += count[k];
+		for (uint64_t n = 1; n <= 3000; n = n < 40 ? n + 1 : n * 10) {
+			uint8_t *sym = malloc(n), *back = malloc(n),
+			        *want = malloc(n);
+			for (uint64_t i = 0; i < n; i++) {
+				/* Drawn by the counts, every symbol at times. */
+				uint64_t r = spz_rng_below(&rng, total);
+				int k = 0;
+				while (r >= count[k])
+					r -= count[k++];
+				sym[i] = (uint8_t)(i % 97 == 96 ? alphabet - 1 : k);
+			}
+			uint64_t bits, used;
+			uint8_t *out = calloc((size_t)(n * SPZ_HUFF_MAX_LEN + 7) / 8,
+			                      1);
+			ck_assert_int_eq(spz_huff_encode(&bits, out, &h, sym, n,
+			                                 &err), 0);
+			ck_assert_int_eq(ref_decode(want, n, out, bits, &h), 0);
+			ck_assert(!memcmp(want, sym, (size_t)n));
+			ck_assert_int_eq(spz_huff_decode(back, n, &used, out, bits,
+			                                 &h, &err), 0);
+			ck_assert_uint_eq(used, bits);
+			ck_assert_msg(!memcmp(back, sym, (size_t)n),
+			              "shape %zu, %llu symbols", sh,
+			              (unsigned long long)n);
+			ck_assert_int_eq(spz_huff_decode(back, n, &used, out,
+			                                 bits - 1, &h, &err),
+			                 SPZ_EFORMAT);
+			ck_assert_msg(strstr(err.text, "the stream ends"), "%s",
+			              err.text);
+			free(out);
+			free(sym);
+			free(back);
+			free(want);
+		}
+	}
+}
+END_TEST
+
 START_TEST(layer_sizes)
 {
 	/* 4x8 on 2 PEs: non-zeros with codes so the histograms are known. */
@@ -191,6 +286,7 @@ Suite *huffman_suite(void)
 	tcase_add_test(tc, edge_alphabets);
 	tcase_add_test(tc, length_limit);
 	tcase_add_test(tc, round_trip_random);
+	tcase_add_test(tc, multi_symbol_lookup);
 	tcase_add_test(tc, layer_sizes);
 	suite_add_tcase(s, tc);
 	return s;
