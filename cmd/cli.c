@@ -309,10 +309,7 @@ void cli_progress(const char *what, double done, double total)
 		prog.what = what;
 		prog.last_pct = -1;
 	}
-	double delay = 1.0;
-	const char *env = getenv("SPZ_PROGRESS_DELAY");
-	if (env && cli_parse_double(env, &delay))
-		delay = 1.0;
+	double delay = cli_progress_delay();
 	double el = t - prog.start;
 	if (el < delay || total <= 0)
 		return;
@@ -322,18 +319,33 @@ void cli_progress(const char *what, double done, double total)
 	if (prog.drawn && pct == prog.last_pct)
 		return;
 	prog.last_pct = pct;
-	char eta[32] = "";
-	if (frac > 0 && frac < 1) {
-		double left = el / frac - el;
-		if (left < 60)
-			snprintf(eta, sizeof eta, "  ETA %.0fs", left);
-		else
-			snprintf(eta, sizeof eta, "  ETA %.0fm%02.0fs",
-			         floor(left / 60), fmod(left, 60));
-	}
+	char eta[32];
+	cli_eta_text(eta, sizeof eta, el, frac);
 	fprintf(stderr, "\r\033[K%s %3d%%%s", what, pct, eta);
 	fflush(stderr);
 	prog.drawn = 1;
+}
+
+double cli_progress_delay(void)
+{
+	double delay = 1.0;
+	const char *env = getenv("SPZ_PROGRESS_DELAY");
+	if (env && cli_parse_double(env, &delay))
+		delay = 1.0;
+	return delay;
+}
+
+void cli_eta_text(char *buf, size_t n, double elapsed, double frac)
+{
+	buf[0] = 0;
+	if (!(frac > 0 && frac < 1))
+		return;
+	double left = elapsed / frac - elapsed;
+	if (left < 59.5)
+		snprintf(buf, n, "  ETA %.0fs", left);
+	else
+		snprintf(buf, n, "  ETA %.0fm%02.0fs", floor(left / 60),
+		         floor(fmod(left, 60)));
 }
 
 void cli_progress_end(void)
@@ -347,10 +359,9 @@ void cli_progress_end(void)
 	prog.what = NULL;
 }
 
-int cli_progress_cb(void *ctx, double done, double total)
+void cli_progress_cb(void *ctx, double done, double total)
 {
 	cli_progress(ctx, done, total);
-	return 0;
 }
 
 int cli_out_to_opts(const char **out, const char **to, const char *cmd,

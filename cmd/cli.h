@@ -117,8 +117,14 @@ void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
  */
 void cli_progress(const char *what, double done, double total);
 void cli_progress_end(void);
-/* A spz_progress_fn: ctx is the WHAT text. Always returns 0. */
-int cli_progress_cb(void *ctx, double done, double total);
+/* Seconds before progress shows: 1, or SPZ_PROGRESS_DELAY. */
+double cli_progress_delay(void);
+/* "  ETA 3s" or "  ETA 2m05s" into buf (n bytes) for work that is the
+ * fraction frac done after elapsed seconds; "" when frac is 0 or 1. */
+void cli_eta_text(char *buf, size_t n, double elapsed, double frac);
+/* A spz_progress_fn for the library's option structs: ctx is the WHAT
+ * text (the same pointer for the whole of one piece of work). */
+void cli_progress_cb(void *ctx, double done, double total);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 

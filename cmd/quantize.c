@@ -90,12 +90,19 @@ static void print_table(const spz_model *m, const unsigned char *sel,
 	}
 }
 
+/* Lloyd stopped by --max-iter before the assignment settled. */
+static int capped(const spz_quant_stats *s)
+{
+	return !s->converged && !s->exact;
+}
+
 static cJSON *report_json(const spz_model *m, const unsigned char *sel,
                           const spz_quant_stats *st,
                           const spz_quant_options *o)
 {
-	cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j,
-	                                                              "tensors");
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddNumberToObject(j, "max_iter", o->max_iter);
+	cJSON *a = cJSON_AddArrayToObject(j, "tensors");
 	char b[32];
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		if (!sel[i])
@@ -108,6 +115,7 @@ static cJSON *report_json(const spz_model *m, const unsigned char *sel,
 		cJSON_AddStringToObject(e, "init", method(o));
 		cJSON_AddNumberToObject(e, "iterations", s->iterations);
 		cJSON_AddBoolToObject(e, "converged", s->converged);
+		cJSON_AddBoolToObject(e, "stopped_at_max_iter", capped(s));
 		cJSON_AddBoolToObject(e, "exact", s->exact);
 		cJSON_AddNumberToObject(e, "elements", (double)s->elements);
 		cJSON_AddNumberToObject(e, "nonzeros", (double)s->nonzeros);
@@ -169,6 +177,32 @@ static int add_history(spz_model *m, const spz_quant_options *o,
 	free(rs);
 	free(ts);
 	return rc ? cli_error("out of memory") : 0;
+}
+
+/* Says which tensors --max-iter stopped, and what to do about it. */
+static void note_capped(const spz_model *m, const unsigned char *sel,
+                        const spz_quant_stats *st, const spz_quant_options *o)
+{
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (sel[i] && capped(&st[i]))
+			fprintf(stderr, "spz quantize: '%s' stopped at --max-iter "
+			        "%d before Lloyd converged; raise --max-iter "
+			        "(default %d) or use --optimal\n",
+			        m->tensors[i].name, o->max_iter,
+			        SPZ_KMEANS_MAX_ITER);
+}
+
+/* The progress line counts weights over every selected tensor; the
+ * library reports the share done of the current one. */
+static const char progress_what[] = "quantize";
+struct progress {
+	double base, n, total;
+};
+
+static void on_progress(void *ctx, double done, double total)
+{
+	const struct progress *p = ctx;
+	cli_progress(progress_what, p->base + p->n * done / total, p->total);
 }
 
 int cmd_quantize(int argc, char **argv)
@@ -262,16 +296,19 @@ int cmd_quantize(int argc, char **argv)
 			               "and quantize it again",
 			               m->tensors[i].name, m->tensors[i].bits);
 	/* Progress by weights done: the tensors are quantized one by one. */
-	double total = 0, done = 0;
+	struct progress pg = {0, 0, 0};
 	for (size_t i = 0; !rc && i < m->n_tensors; i++)
 		if (on[i])
-			total += (double)spz_tensor_elements(&m->tensors[i]);
+			pg.total += (double)spz_tensor_elements(&m->tensors[i]);
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		if (!on[i])
 			continue;
-		cli_progress("quantize", done, total);
-		done += (double)spz_tensor_elements(&m->tensors[i]);
+		pg.base += pg.n;
+		pg.n = (double)spz_tensor_elements(&m->tensors[i]);
+		cli_progress(progress_what, pg.base, pg.total);
 		spz_quant_options tq = qo;
+		tq.progress = on_progress;
+		tq.progress_ctx = &pg;
 		const cli_rule *k = cli_rules_find(&rules, m->tensors[i].name);
 		if (k)
 			tq.bits = (int)k->value;
@@ -287,8 +324,10 @@ int cmd_quantize(int argc, char **argv)
 		rc = cli_save_with_report(m, out, kind, json,
 		                          json ? report_json(m, on, st, &qo)
 		                               : NULL);
-	if (!rc && !cli_opts.quiet)
+	if (!rc && !cli_opts.quiet) {
 		print_table(m, on, st, &qo);
+		note_capped(m, on, st, &qo);
+	}
 	cli_rules_free(&rules);
 	cli_select_free(&sel);
 	free(on);
