@@ -193,6 +193,26 @@ JSON
 	done
 done
 
+# Lloyd converges by default; a run stopped by --max-iter says so, with a
+# hint, on stderr (not with -q) and in --json.
+"$SPZ" gen layer --rows 300 --cols 784 --density 0.08 --seed 4 -o "$T/fc1.spzm"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --json="$T/c.json"
+expect_rc 0 "the default converges"
+expect_err '^fc\.weight +4 linear +[0-9]+ yes ' "converged by default"
+check "no hint when it converged" sh -c "! grep -q 'max-iter' '$T/.err'"
+check "--json: max_iter 100000" grep -Eq '"max_iter":[[:space:]]*100000,' "$T/c.json"
+check "--json: not stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:]]*false' "$T/c.json"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --json="$T/c.json"
+expect_rc 0 "stopped at the cap: still a success"
+expect_err '^fc\.weight +4 linear +3 no ' "the table says not converged"
+expect_err "^spz quantize: 'fc\.weight' stopped at --max-iter 3 before Lloyd converged; raise --max-iter \(default 100000\) or use --optimal$" "the hint"
+check "--json: stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:]]*true' "$T/c.json"
+check "--json: converged false" grep -Eq '"converged":[[:space:]]*false' "$T/c.json"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 -q
+check "-q: no hint" test -z "$err"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --optimal
+check "--optimal converges whatever the cap" sh -c "! grep -q 'stopped at' '$T/.err'"
+
 run quantize --help
 expect_rc 0 "quantize --help"
 expect_out '^usage: spz quantize' "help shows usage"
