@@ -141,6 +141,18 @@ run report "$T/bq.spzm" --arch all; fits80 "report --arch all"
 run report "$T/bq.spzm" --wide
 long=$(printf '%s\n' "$out" | awk 'length($0) > 80' | wc -l)
 check "report --wide keeps the full tables" test "$long" -gt 0
+run info --dump "$T/bq.eie"; fits80 "info --dump of an EIE image"
+# The blocks keep every value: the same numbers as the one-line --wide.
+"$SPZ" info --dump --wide --layer fc1 --pe 0 "$T/bq.eie" | grep -E '^  (virtual|relative)' | awk '{ sub(/^  [a-z ]+  +/, ""); print }' >"$T/wide.txt"
+check "info --dump --wide: one line per vector" sh -c "[ \$(wc -l <'$T/wide.txt') -eq 2 ] && awk 'length(\$0) > 80' '$T/wide.txt' | grep -q ."
+"$SPZ" info --dump --layer fc1 --pe 0 "$T/bq.eie" | awk '/^  virtual weight/ { sub(/^  virtual weight +/, ""); printf "%s ", $0 }' | tr -s ' ' '\n' | grep . >"$T/v80.txt"
+head -1 "$T/wide.txt" | tr -s ' ' '\n' | grep . >"$T/vwide.txt"
+check "info --dump: the wrapped virtual weights are the whole vector" cmp "$T/v80.txt" "$T/vwide.txt"
+"$SPZ" pack "$T/bq.spzm" --format csr -o "$T/bq.csr" -q
+run info --dump "$T/bq.csr"; fits80 "info --dump of a CSR image"
+run info --dump --wide "$T/bq.csr"
+long=$(printf '%s\n' "$out" | awk 'length($0) > 80' | wc -l)
+check "info --dump --wide: vectors on one line" test "$long" -gt 0
 run run "$T/bq.eie" --random-input --check; fits80 "run --check"
 run eval "$T/bq.eie" --x "$T/bx.npy" --y "$T/by.npy"; fits80 "eval with a 10-class confusion matrix"
 run sensitivity "$T/big.spzm" --x "$T/bx.npy" --y "$T/by.npy" --sparsities 0.5,0.9; fits80 "sensitivity"
