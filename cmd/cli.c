@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,60 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 struct cli_common cli_opts;
+
+/* -v: the command's name and when it started (cli_verbose_begin). */
+static struct {
+	const char *cmd;
+	double t0;
+} verb;
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cli_verbose_begin(const char *cmd)
+{
+	verb.cmd = cmd;
+	verb.t0 = mono_s();
+}
+
+void cli_note(const char *fmt, ...)
+{
+	if (!cli_opts.verbose || cli_opts.quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "spz %s: ", verb.cmd ? verb.cmd : "");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+double cli_elapsed(double since)
+{
+	return mono_s() - since;
+}
+
+double cli_now(void)
+{
+	return mono_s();
+}
+
+void cli_verbose_end(int rc)
+{
+	struct rusage ru;
+	double cpu = 0, rss = 0;
+	if (!getrusage(RUSAGE_SELF, &ru)) {
+		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+		rss = (double)ru.ru_maxrss * 1024; /* Linux: kilobytes */
+	}
+	cli_note("%.3f s wall, %.3f s CPU, peak memory %.1f MB, exit %d",
+	         mono_s() - verb.t0, cpu, rss / 1e6, rc);
+}
 
 int cli_common_opt(int c, const char *arg)
 {
@@ -539,19 +594,48 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 	return 0;
 }
 
+/* "3 tensors, 266610 parameters" of m, for -v. */
+static void model_counts(char *buf, size_t n, const spz_model *m)
+{
+	int64_t p = 0;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		p += spz_tensor_elements(&m->tensors[i]);
+	snprintf(buf, n, "%zu tensor%s, %lld parameters", m->n_tensors,
+	         m->n_tensors == 1 ? "" : "s", (long long)p);
+}
+
+/* " (N bytes)" of a file just written or read, for -v; "" for "-". */
+static void file_bytes(char *buf, size_t n, const char *path)
+{
+	struct stat st;
+	buf[0] = 0;
+	if (strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode))
+		snprintf(buf, n, ", %lld bytes", (long long)st.st_size);
+}
+
 int cli_load_model(spz_model **out, const char *path)
 {
 	spz_error err = {0};
+	double t = mono_s();
 	if (spz_model_load(out, path, &err))
 		return cli_fail(&err);
+	char c[96], b[48];
+	model_counts(c, sizeof c, *out);
+	file_bytes(b, sizeof b, path);
+	cli_note("read '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
 }
 
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
 {
 	spz_error err = {0};
+	double t = mono_s();
 	if (spz_model_save(m, path, kind, &err))
 		return cli_fail(&err);
+	char c[96], b[48];
+	model_counts(c, sizeof c, m);
+	file_bytes(b, sizeof b, path);
+	cli_note("wrote '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
 }
 
@@ -685,11 +769,16 @@ int cli_save_with_report(const spz_model *m, const char *path,
 	} else {
 		cJSON_Delete(report);
 	}
+	double t = mono_s();
 	if (spz_model_save(m, path, kind, &err)) {
 		if (json)
 			spz_output_abort(&jo);
 		return cli_fail(&err);
 	}
+	char c[96], b[48];
+	model_counts(c, sizeof c, m);
+	file_bytes(b, sizeof b, path);
+	cli_note("wrote '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	if (json && spz_output_commit(&jo, &err)) {
 		/* Take the model back, unless it went to a device or a pipe
 		 * that was written in place. */

@@ -125,6 +125,21 @@ void cli_eta_text(char *buf, size_t n, double elapsed, double frac);
 /* A spz_progress_fn for the library's option structs: ctx is the WHAT
  * text (the same pointer for the whole of one piece of work). */
 void cli_progress_cb(void *ctx, double done, double total);
+/*
+ * -v (spz(1), Common options): every command ends with a line of its wall
+ * and CPU time, peak memory and exit status; reading and writing a model
+ * say what and how long; commands add their own stages with cli_note.
+ * Nothing with -q.
+ */
+/* main.c, before the command runs: its name, and the clock starts. */
+void cli_verbose_begin(const char *cmd);
+/* main.c, after it: the closing line. */
+void cli_verbose_end(int rc);
+/* "spz CMD: ..." on stderr, only with -v (and without -q). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Seconds on a monotonic clock, and since such a reading. */
+double cli_now(void);
+double cli_elapsed(double since);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 

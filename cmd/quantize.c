@@ -228,6 +228,7 @@ int cmd_quantize(int argc, char **argv)
 	spz_model *m = NULL;
 	unsigned char *on = NULL;
 	spz_quant_stats *st = NULL;
+	double *secs = NULL;
 	int c, rc = 0;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
@@ -282,7 +283,8 @@ int cmd_quantize(int argc, char **argv)
 	if (!rc)
 		rc = cli_load_model(&m, in);
 	if (!rc && (!(on = calloc(m->n_tensors + 1, 1)) ||
-	            !(st = calloc(m->n_tensors + 1, sizeof *st))))
+	            !(st = calloc(m->n_tensors + 1, sizeof *st)) ||
+	            !(secs = calloc(m->n_tensors + 1, sizeof *secs))))
 		rc = cli_error("out of memory");
 	if (!rc)
 		rc = cli_select_tensors(on, &sel, m, "quantize");
@@ -313,8 +315,10 @@ int cmd_quantize(int argc, char **argv)
 		if (k)
 			tq.bits = (int)k->value;
 		spz_error err = {0};
+		double t0 = cli_now();
 		if (spz_quantize_tensor(&st[i], &m->tensors[i], &tq, &err))
 			rc = cli_fail(&err);
+		secs[i] = cli_elapsed(t0);
 	}
 	cli_progress_end();
 	if (!rc)
@@ -328,10 +332,19 @@ int cmd_quantize(int argc, char **argv)
 		print_table(m, on, st, &qo);
 		note_capped(m, on, st, &qo);
 	}
+	/* -v: what each tensor cost (after the table: the progress line is
+	 * gone by then). */
+	for (size_t i = 0; !rc && i < m->n_tensors; i++)
+		if (on[i])
+			cli_note("'%s': %lld non-zeros, %d %s steps in %.3f s",
+			         m->tensors[i].name,
+			         (long long)st[i].nonzeros, st[i].iterations,
+			         qo.optimal ? "settling" : "Lloyd", secs[i]);
 	cli_rules_free(&rules);
 	cli_select_free(&sel);
 	free(on);
 	free(st);
+	free(secs);
 	spz_model_free(m);
 	return rc;
 }

@@ -75,6 +75,16 @@ while IFS='|' read -r cmd pre input post _ wrong; do
 	then ok "$cmd --json=FILE: JSON in FILE, not on stdout"
 	else notok "$cmd --json=FILE: JSON in FILE, not on stdout" "exit $rc" "$(cat "$T/.err")"; fi
 
+	# -v: a closing line of time, memory and exit status; -q wins.
+	"$SPZ" $cmd $pre $input -v >"$T/.out" 2>"$T/.err"
+	rc=$?
+	if [ $rc -eq 0 ] && tail -1 "$T/.err" | grep -Eq "^spz $cmd: [0-9.]+ s wall, [0-9.]+ s CPU, peak memory [0-9.]+ MB, exit 0$"
+	then ok "$cmd -v: the closing line"
+	else notok "$cmd -v: the closing line" "exit $rc" "$(tail -3 "$T/.err")"; fi
+	"$SPZ" $cmd $pre $input -v -q >"$T/.out" 2>"$T/.err"
+	if [ ! -s "$T/.err" ]; then ok "$cmd -v -q: nothing on stderr"
+	else notok "$cmd -v -q: nothing on stderr" "$(cat "$T/.err")"; fi
+
 	# A misspelt option: the closest long option is suggested.
 	"$SPZ" $cmd $pre $input --qiuet >"$T/.out" 2>"$T/.err"
 	rc=$?

@@ -213,6 +213,14 @@ check "-q: no hint" test -z "$err"
 run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --optimal
 check "--optimal converges whatever the cap" sh -c "! grep -q 'stopped at' '$T/.err'"
 
+# -v: the model read and written, each tensor's cost, the closing line.
+run quantize -v "$T/m.spzm" -o "$T/v.spzm"
+expect_err "^spz quantize: read '.*m\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model read"
+expect_err "^spz quantize: wrote '.*v\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model written"
+expect_err "^spz quantize: 'fc2\.weight': 1536 non-zeros, [0-9]+ Lloyd steps in [0-9.]+ s$" "-v: a tensor's cost"
+run quantize "$T/m.spzm" -o "$T/v.spzm"
+check "without -v: none of it" sh -c "! grep -q '^spz quantize:' '$T/.err'"
+
 run quantize --help
 expect_rc 0 "quantize --help"
 expect_out '^usage: spz quantize' "help shows usage"
