@@ -69,8 +69,9 @@ int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
 }
 
 int spz_gen_mlp_opts(spz_model **out, const int64_t *dims, size_t n_dims,
-                     const spz_gen_options *opts, spz_error *err)
+                     const spz_gen_options *o, spz_error *err)
 {
+	const spz_gen_options d = SPZ_GEN_OPTIONS_INIT, *opts = o ? o : &d;
 	uint64_t seed = opts->seed;
 	if (n_dims < 2)
 		return spz_fail(err, SPZ_EINVAL,
@@ -141,9 +142,10 @@ int spz_gen_mlp_opts(spz_model **out, const int64_t *dims, size_t n_dims,
 }
 
 int spz_gen_layer_opts(spz_model **out, int64_t rows, int64_t cols,
-                       double density, const spz_gen_options *opts,
+                       double density, const spz_gen_options *o,
                        spz_error *err)
 {
+	const spz_gen_options d = SPZ_GEN_OPTIONS_INIT, *opts = o ? o : &d;
 	uint64_t seed = opts->seed;
 	if (check_dim(rows, err) || check_dim(cols, err))
 		return SPZ_EINVAL;

@@ -702,8 +702,9 @@ int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
 int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
                   double density, uint64_t seed, spz_error *err);
 
-/* The same two with options: the seed and a progress hook (by weights
- * made). spz_gen_mlp and spz_gen_layer are these with no hook. */
+/* The same two with options (NULL: SPZ_GEN_OPTIONS_INIT): the seed and a
+ * progress hook (by weights made). spz_gen_mlp and spz_gen_layer are
+ * these with no hook. */
 typedef struct spz_gen_options {
 	uint64_t seed;
 	spz_progress_fn progress; /* may be NULL */

@@ -186,6 +186,16 @@ START_TEST(gen_reports_progress)
 	                  200 * sizeof(float)));
 	spz_model_free(a);
 	spz_model_free(b);
+	/* NULL options: the defaults (seed 1, no hook). */
+	ck_assert_int_eq(spz_gen_layer_opts(&a, 20, 30, 0.5, NULL, NULL), 0);
+	ck_assert_int_eq(spz_gen_layer(&b, 20, 30, 0.5, 1, NULL), 0);
+	ck_assert(!memcmp(spz_model_tensor(a, "fc.weight")->data,
+	                  spz_model_tensor(b, "fc.weight")->data,
+	                  600 * sizeof(float)));
+	spz_model_free(a);
+	spz_model_free(b);
+	ck_assert_int_eq(spz_gen_mlp_opts(&a, dims, 3, NULL, NULL), 0);
+	spz_model_free(a);
 	/* Bad arguments fail before any report. */
 	r = (rec){0};
 	ck_assert_int_eq(spz_gen_layer_opts(&a, 0, 3, 1, &o, NULL), SPZ_EINVAL);
