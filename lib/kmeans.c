@@ -970,6 +970,7 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	spz_kmeans_stats st = {0};
 	if (!n) {
 		st.exact = st.converged = 1;
+		spz_prog_at(&prog, 1);
 		if (stats)
 			*stats = st;
 		return 0;
