@@ -66,12 +66,24 @@ void cli_note(const char *fmt, ...)
 {
 	if (!cli_opts.verbose || cli_opts.quiet)
 		return;
+	/* Wrapped at 80 columns like every text line (a path may be long). */
+	char head[64], *s;
+	int h = snprintf(head, sizeof head, "spz %s: ",
+	                 verb.cmd ? verb.cmd : "");
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "spz %s: ", verb.cmd ? verb.cmd : "");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (h >= (int)sizeof head)
+		h = (int)sizeof head - 1;
+	if (n < 0 || h < 0 || !(s = malloc((size_t)h + (size_t)n + 1)))
+		return;
+	memcpy(s, head, (size_t)h);
+	va_start(ap, fmt);
+	vsnprintf(s + h, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	cli_print_wrapped(stderr, s, 0, 2);
+	free(s);
 }
 
 double cli_elapsed(double since)

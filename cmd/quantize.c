@@ -179,17 +179,27 @@ static int add_history(spz_model *m, const spz_quant_options *o,
 	return rc ? cli_error("out of memory") : 0;
 }
 
-/* Says which tensors --max-iter stopped, and what to do about it. */
+/* Says which tensors --max-iter stopped, and what to do about it
+ * (wrapped at 80 columns, like every text line). */
 static void note_capped(const spz_model *m, const unsigned char *sel,
                         const spz_quant_stats *st, const spz_quant_options *o)
 {
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (sel[i] && capped(&st[i]))
-			fprintf(stderr, "spz quantize: '%s' stopped at --max-iter "
-			        "%d before Lloyd converged; raise --max-iter "
-			        "(default %d) or use --optimal\n",
-			        m->tensors[i].name, o->max_iter,
-			        SPZ_KMEANS_MAX_ITER);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		if (!sel[i] || !capped(&st[i]))
+			continue;
+		char *s = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&s, &len);
+		if (!f)
+			continue;
+		fprintf(f, "spz quantize: '%s' stopped at --max-iter %d before "
+		        "Lloyd converged; raise --max-iter (default %d) or use "
+		        "--optimal", m->tensors[i].name, o->max_iter,
+		        SPZ_KMEANS_MAX_ITER);
+		if (!fclose(f))
+			cli_print_wrapped(stderr, s, 0, 2);
+		free(s);
+	}
 }
 
 /* The progress line counts weights over every selected tensor; the

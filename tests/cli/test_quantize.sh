@@ -205,7 +205,9 @@ check "--json: not stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:
 run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --json="$T/c.json"
 expect_rc 0 "stopped at the cap: still a success"
 expect_err '^fc\.weight +4 linear +3 no ' "the table says not converged"
-expect_err "^spz quantize: 'fc\.weight' stopped at --max-iter 3 before Lloyd converged; raise --max-iter \(default 100000\) or use --optimal$" "the hint"
+hint=$(printf '%s\n' "$err" | sed -n '/^spz quantize:/,$p' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
+check "the hint, wrapped at 80 columns" test "$hint" = "spz quantize: 'fc.weight' stopped at --max-iter 3 before Lloyd converged; raise --max-iter (default 100000) or use --optimal"
+check "the hint fits 80 columns" sh -c "! printf '%s\n' \"\$1\" | awk 'length(\$0) > 80' | grep -q ." _ "$err"
 check "--json: stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:]]*true' "$T/c.json"
 check "--json: converged false" grep -Eq '"converged":[[:space:]]*false' "$T/c.json"
 run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 -q
