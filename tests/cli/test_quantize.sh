@@ -217,6 +217,8 @@ check "--optimal converges whatever the cap" sh -c "! grep -q 'stopped at' '$T/.
 
 # -v: the model read and written, each tensor's cost, the closing line.
 run quantize -v "$T/m.spzm" -o "$T/v.spzm"
+# Notes wrap at 80 columns: join the continuation lines (indented) back.
+err=$(printf '%s\n' "$err" | awk '/^  / { sub(/^ +/, " "); printf "%s", $0; next } NR > 1 { print "" } { printf "%s", $0 } END { print "" }')
 expect_err "^spz quantize: read '.*m\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model read"
 expect_err "^spz quantize: wrote '.*v\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model written"
 expect_err "^spz quantize: 'fc2\.weight': 1536 non-zeros, [0-9]+ Lloyd steps in [0-9.]+ s$" "-v: a tensor's cost"
