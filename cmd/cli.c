@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,72 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 struct cli_common cli_opts;
+
+/* -v: the command's name and when it started (cli_verbose_begin). */
+static struct {
+	const char *cmd;
+	double t0;
+} verb;
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cli_verbose_begin(const char *cmd)
+{
+	verb.cmd = cmd;
+	verb.t0 = mono_s();
+}
+
+void cli_note(const char *fmt, ...)
+{
+	if (!cli_opts.verbose || cli_opts.quiet)
+		return;
+	/* Wrapped at 80 columns like every text line (a path may be long). */
+	char head[64], *s;
+	int h = snprintf(head, sizeof head, "spz %s: ",
+	                 verb.cmd ? verb.cmd : "");
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (h >= (int)sizeof head)
+		h = (int)sizeof head - 1;
+	if (n < 0 || h < 0 || !(s = malloc((size_t)h + (size_t)n + 1)))
+		return;
+	memcpy(s, head, (size_t)h);
+	va_start(ap, fmt);
+	vsnprintf(s + h, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	cli_print_wrapped(stderr, s, 0, 2);
+	free(s);
+}
+
+double cli_elapsed(double since)
+{
+	return mono_s() - since;
+}
+
+double cli_now(void)
+{
+	return mono_s();
+}
+
+void cli_verbose_end(int rc)
+{
+	struct rusage ru;
+	double cpu = 0, rss = 0;
+	if (!getrusage(RUSAGE_SELF, &ru)) {
+		cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+		rss = (double)ru.ru_maxrss * 1024; /* Linux: kilobytes */
+	}
+	cli_note("%.3f s wall, %.3f s CPU, peak memory %.1f MB, exit %d",
+	         mono_s() - verb.t0, cpu, rss / 1e6, rc);
+}
 
 int cli_common_opt(int c, const char *arg)
 {
@@ -310,10 +377,7 @@ void cli_progress(const char *what, double done, double total)
 		prog.what = what;
 		prog.last_pct = -1;
 	}
-	double delay = 1.0;
-	const char *env = getenv("SPZ_PROGRESS_DELAY");
-	if (env && cli_parse_double(env, &delay))
-		delay = 1.0;
+	double delay = cli_progress_delay();
 	double el = t - prog.start;
 	if (el < delay || total <= 0)
 		return;
@@ -323,18 +387,33 @@ void cli_progress(const char *what, double done, double total)
 	if (prog.drawn && pct == prog.last_pct)
 		return;
 	prog.last_pct = pct;
-	char eta[32] = "";
-	if (frac > 0 && frac < 1) {
-		double left = el / frac - el;
-		if (left < 60)
-			snprintf(eta, sizeof eta, "  ETA %.0fs", left);
-		else
-			snprintf(eta, sizeof eta, "  ETA %.0fm%02.0fs",
-			         floor(left / 60), fmod(left, 60));
-	}
+	char eta[32];
+	cli_eta_text(eta, sizeof eta, el, frac);
 	fprintf(stderr, "\r\033[K%s %3d%%%s", what, pct, eta);
 	fflush(stderr);
 	prog.drawn = 1;
+}
+
+double cli_progress_delay(void)
+{
+	double delay = 1.0;
+	const char *env = getenv("SPZ_PROGRESS_DELAY");
+	if (env && cli_parse_double(env, &delay))
+		delay = 1.0;
+	return delay;
+}
+
+void cli_eta_text(char *buf, size_t n, double elapsed, double frac)
+{
+	buf[0] = 0;
+	if (!(frac > 0 && frac < 1))
+		return;
+	double left = elapsed / frac - elapsed;
+	if (left < 59.5)
+		snprintf(buf, n, "  ETA %.0fs", left);
+	else
+		snprintf(buf, n, "  ETA %.0fm%02.0fs", floor(left / 60),
+		         floor(fmod(left, 60)));
 }
 
 void cli_progress_end(void)
@@ -348,10 +427,9 @@ void cli_progress_end(void)
 	prog.what = NULL;
 }
 
-int cli_progress_cb(void *ctx, double done, double total)
+void cli_progress_cb(void *ctx, double done, double total)
 {
 	cli_progress(ctx, done, total);
-	return 0;
 }
 
 int cli_out_to_opts(const char **out, const char **to, const char *cmd,
@@ -546,19 +624,48 @@ static int save_model(const spz_model *m, const char *path,
 	return spz_model_save(m, path, kind, err);
 }
 
+/* "3 tensors, 266610 parameters" of m, for -v. */
+static void model_counts(char *buf, size_t n, const spz_model *m)
+{
+	int64_t p = 0;
+	for (size_t i = 0; i < m->n_tensors; i++)
+		p += spz_tensor_elements(&m->tensors[i]);
+	snprintf(buf, n, "%zu tensor%s, %lld parameters", m->n_tensors,
+	         m->n_tensors == 1 ? "" : "s", (long long)p);
+}
+
+/* " (N bytes)" of a file just written or read, for -v; "" for "-". */
+static void file_bytes(char *buf, size_t n, const char *path)
+{
+	struct stat st;
+	buf[0] = 0;
+	if (strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode))
+		snprintf(buf, n, ", %lld bytes", (long long)st.st_size);
+}
+
 int cli_load_model(spz_model **out, const char *path)
 {
 	spz_error err = {0};
+	double t = mono_s();
 	if (spz_model_load(out, path, &err))
 		return cli_fail(&err);
+	char c[96], b[48];
+	model_counts(c, sizeof c, *out);
+	file_bytes(b, sizeof b, path);
+	cli_note("read '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
 }
 
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
 {
 	spz_error err = {0};
+	double t = mono_s();
 	if (save_model(m, path, kind, &err))
 		return cli_fail(&err);
+	char c[96], b[48];
+	model_counts(c, sizeof c, m);
+	file_bytes(b, sizeof b, path);
+	cli_note("wrote '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
 }
 
@@ -692,11 +799,16 @@ int cli_save_with_report(const spz_model *m, const char *path,
 	} else {
 		cJSON_Delete(report);
 	}
+	double t = mono_s();
 	if (save_model(m, path, kind, &err)) {
 		if (json)
 			spz_output_abort(&jo);
 		return cli_fail(&err);
 	}
+	char c[96], b[48];
+	model_counts(c, sizeof c, m);
+	file_bytes(b, sizeof b, path);
+	cli_note("wrote '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	if (json && spz_output_commit(&jo, &err)) {
 		/* Take the model back, unless it went to a device or a pipe
 		 * that was written in place. */

@@ -126,8 +126,29 @@ void cli_put_word(FILE *f, size_t *col, size_t indent, const char *sep,
  */
 void cli_progress(const char *what, double done, double total);
 void cli_progress_end(void);
-/* A spz_progress_fn: ctx is the WHAT text. Always returns 0. */
-int cli_progress_cb(void *ctx, double done, double total);
+/* Seconds before progress shows: 1, or SPZ_PROGRESS_DELAY. */
+double cli_progress_delay(void);
+/* "  ETA 3s" or "  ETA 2m05s" into buf (n bytes) for work that is the
+ * fraction frac done after elapsed seconds; "" when frac is 0 or 1. */
+void cli_eta_text(char *buf, size_t n, double elapsed, double frac);
+/* A spz_progress_fn for the library's option structs: ctx is the WHAT
+ * text (the same pointer for the whole of one piece of work). */
+void cli_progress_cb(void *ctx, double done, double total);
+/*
+ * -v (spz(1), Common options): every command ends with a line of its wall
+ * and CPU time, peak memory and exit status; reading and writing a model
+ * say what and how long; commands add their own stages with cli_note.
+ * Nothing with -q.
+ */
+/* main.c, before the command runs: its name, and the clock starts. */
+void cli_verbose_begin(const char *cmd);
+/* main.c, after it: the closing line. */
+void cli_verbose_end(int rc);
+/* "spz CMD: ..." on stderr, only with -v (and without -q). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Seconds on a monotonic clock, and since such a reading. */
+double cli_now(void);
+double cli_elapsed(double since);
 /* Prints the help of cmd on stdout; returns EXIT_OK. */
 int cli_help(const char *cmd);
 

@@ -196,7 +196,7 @@ static int image_run(struct subject *s, float *y, const spz_dataset *d)
 		}
 		for (size_t k = 0; k < nout; k++)
 			y[i * nout + k] = (float)spz_from_fixed(b[k], s->frac[nl]);
-		if ((i & 255) == 255)
+		if ((i & 15) == 15 || i + 1 == d->n)
 			cli_progress(s->emu ? "emulating" : "evaluating", i + 1,
 			             d->n);
 	}
@@ -226,8 +226,20 @@ int subject_run(struct subject *s, float **y, const spz_dataset *d)
 		return image_run(s, *y, d);
 	spz_error err = {0};
 	spz_forward_reset(s->fwd);
-	if (spz_forward_run(s->fwd, *y, d->x, d->n, &err))
-		return cli_error("'%s': %s", s->path, err.text);
+	/* In chunks of whole batches (256 samples), for the progress line:
+	 * the same batches, so the same bytes, as one call. */
+	static const char what[] = "evaluating";
+	size_t chunk = 16 * 256;
+	for (size_t i = 0; i < d->n; i += chunk) {
+		size_t m = d->n - i < chunk ? d->n - i : chunk;
+		if (spz_forward_run(s->fwd, *y + i * s->outputs,
+		                    d->x + i * d->features, m, &err)) {
+			cli_progress_end();
+			return cli_error("'%s': %s", s->path, err.text);
+		}
+		cli_progress(what, (double)(i + m), (double)d->n);
+	}
+	cli_progress_end();
 	s->layers = NULL;
 	return 0;
 }

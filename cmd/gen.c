@@ -66,6 +66,10 @@ int cmd_gen(int argc, char **argv)
 	spz_model *m = NULL;
 	spz_error err = {0};
 	int rc;
+	spz_gen_options go = SPZ_GEN_OPTIONS_INIT;
+	go.seed = seed;
+	go.progress = cli_progress_cb;
+	go.progress_ctx = (void *)"gen";
 	if (!strcmp(what, "mlp")) {
 		int64_t dims[64];
 		size_t n;
@@ -78,7 +82,7 @@ int cmd_gen(int argc, char **argv)
 			return cli_usage("gen", "--dims takes up to 64 "
 			                 "comma-separated integers, not '%s'",
 			                 dims_s);
-		rc = spz_gen_mlp(&m, dims, n, seed, &err);
+		rc = spz_gen_mlp_opts(&m, dims, n, &go, &err);
 	} else if (!strcmp(what, "layer")) {
 		int64_t rows, cols;
 		double dens = 1.0;
@@ -95,11 +99,12 @@ int cmd_gen(int argc, char **argv)
 		if (dens_s && cli_parse_double(dens_s, &dens))
 			return cli_usage("gen", "--density takes a number in "
 			                 "[0, 1], not '%s'", dens_s);
-		rc = spz_gen_layer(&m, rows, cols, dens, seed, &err);
+		rc = spz_gen_layer_opts(&m, rows, cols, dens, &go, &err);
 	} else {
 		return cli_usage("gen", "unknown kind '%s' (mlp or layer)",
 		                 what);
 	}
+	cli_progress_end();
 	if (rc) {
 		if (rc == SPZ_EINVAL)
 			return cli_usage("gen", "%s", err.text);

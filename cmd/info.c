@@ -315,6 +315,7 @@ int cmd_info(int argc, char **argv)
 		return cli_fail(&err);
 	spz_model *m = NULL;
 	int rc = 0;
+	double t0 = cli_now();
 	if (spz_input_kind(&in) == SPZ_FILE_IMAGE)
 		rc = info_image(&in, &io);
 	else if (io.dump || io.layer || io.pe)
@@ -323,6 +324,12 @@ int cmd_info(int argc, char **argv)
 	else if (spz_model_read(&m, &in, &err))
 		rc = cli_fail(&err);
 	spz_input_close(&in);
+	if (m)
+		cli_note("read and checked '%s' in %.3f s", argv[optind],
+		         cli_elapsed(t0));
+	else if (!rc)
+		cli_note("read, checked and described '%s' in %.3f s",
+		         argv[optind], cli_elapsed(t0));
 	if (rc || !m)
 		return rc;
 	if (json)

@@ -70,15 +70,34 @@ static void stats_of(layer_stats *s, const spz_eie *e, const spz_eie_layer *l)
 	s->bias_bytes = l->bias ? 2 * (uint64_t)l->rows : 0;
 }
 
+/* The labels of the dump take 21 columns, each value 3 (or more). */
+#define DUMP_LABEL 21
+
+/* One labelled row of values a..b, each right-aligned in w columns. */
 static void print_row(const char *label, const uint8_t *v8,
-                      const uint32_t *v32, uint64_t n)
+                      const uint32_t *v32, uint64_t a, uint64_t b, int w)
 {
 	printf("  %-19s", label);
-	for (uint64_t a = 0; a < n; a++)
-		printf(" %2u", v8 ? v8[a] : v32[a]);
+	for (; a < b; a++)
+		printf(" %*u", w - 1, v8 ? v8[a] : v32[a]);
 	printf("\n");
 }
 
+/* Decimal digits of v. */
+static int digits(uint64_t v)
+{
+	int d = 1;
+	while (v >= 10) {
+		v /= 10;
+		d++;
+	}
+	return d;
+}
+
+/* The virtual weights and relative row indices stay aligned as in the
+ * paper's Fig. 3; past 80 columns (unless --wide) they go on in blocks
+ * of as many entries as fit, each block both rows, and the column
+ * pointers wrap under their first value. */
 static void dump_pe_text(const spz_eie *e, const spz_eie_layer *l,
                          uint32_t k)
 {
@@ -86,9 +105,22 @@ static void dump_pe_text(const spz_eie *e, const spz_eie_layer *l,
 	printf("layer '%s' PE %u: rows %u + %u*r for r < %lld, %llu entries\n",
 	       l->node, k, k, e->pes, (long long)spz_eie_pe_rows(e, l, k),
 	       (unsigned long long)pe->n_entries);
-	print_row("virtual weight", pe->code, NULL, pe->n_entries);
-	print_row("relative row index", pe->index, NULL, pe->n_entries);
-	print_row("column pointer", NULL, pe->ptr, (uint64_t)l->cols + 1);
+	uint64_t n = pe->n_entries, per = cli_opts.wide || !n ? (n ? n : 1)
+	                                 : (80 - DUMP_LABEL) / 3;
+	for (uint64_t a = 0; a < n || a == 0; a += per) {
+		uint64_t b = a + per < n ? a + per : n;
+		print_row("virtual weight", pe->code, NULL, a, b, 3);
+		print_row("relative row index", pe->index, NULL, a, b, 3);
+		if (b >= n)
+			break;
+	}
+	uint64_t np = (uint64_t)l->cols + 1;
+	int w = 1 + digits(pe->ptr[np - 1]); /* the largest: they ascend */
+	w = w < 3 ? 3 : w;
+	uint64_t pp = cli_opts.wide ? np : (uint64_t)(80 - DUMP_LABEL) / (uint64_t)w;
+	for (uint64_t a = 0; a < np; a += pp)
+		print_row(a ? "" : "column pointer", NULL, pe->ptr, a,
+		          a + pp < np ? a + pp : np, w);
 }
 
 static void print_eie_text(const spz_eie *e, long only, long pe,
@@ -333,7 +365,6 @@ static cJSON *plain_json(const spz_plain *pl, long only, int dump)
 
 static void print_plain_text(const spz_plain *pl, long only, int dump)
 {
-	char b[32];
 	printf("%s image '%s': %zu sparse weight%s\n",
 	       pl->kind == SPZ_IMAGE_CSC ? "CSC"
 	       : pl->kind == SPZ_IMAGE_CSR ? "CSR" : "N:M",
@@ -356,23 +387,36 @@ static void print_plain_text(const spz_plain *pl, long only, int dump)
 		       (unsigned long long)bp);
 		if (!dump)
 			continue;
+		/* Each vector wraps at 80 columns under its first value
+		 * (--wide: one line each). */
+		size_t col = 11;
+		char w[32];
 		printf("  %-9s", "values");
-		for (uint64_t a = 0; a < s->n_values; a++)
+		for (uint64_t a = 0; a < s->n_values; a++) {
 			if (s->quantized)
-				printf(" %u", s->codes[a]);
+				snprintf(w, sizeof w, "%u", s->codes[a]);
 			else
-				printf(" %s", spz_format_float(b, s->values[a]));
+				spz_format_float(w, s->values[a]);
+			cli_put_word(stdout, &col, 12, " ", w);
+		}
 		printf("\n  %-9s", s->format == SPZ_SPARSE_NM ? "positions"
 		                                              : "indices");
-		for (uint64_t a = 0; a < s->n_values; a++)
-			printf(" %u", s->indices[a]);
+		col = 11;
+		for (uint64_t a = 0; a < s->n_values; a++) {
+			snprintf(w, sizeof w, "%u", s->indices[a]);
+			cli_put_word(stdout, &col, 12, " ", w);
+		}
 		printf("\n");
 		if (!s->pointers)
 			continue;
 		printf("  %-9s", "pointers");
+		col = 11;
 		int64_t n = (s->format == SPZ_SPARSE_CSC ? s->cols : s->rows) + 1;
-		for (int64_t k = 0; k < n; k++)
-			printf(" %llu", (unsigned long long)s->pointers[k]);
+		for (int64_t k = 0; k < n; k++) {
+			snprintf(w, sizeof w, "%llu",
+			         (unsigned long long)s->pointers[k]);
+			cli_put_word(stdout, &col, 12, " ", w);
+		}
 		printf("\n");
 	}
 }

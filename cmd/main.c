@@ -103,7 +103,10 @@ static int dispatch(int argc, char **argv)
 			return EXIT_OK;
 		}
 	}
-	return fn(argc - 1, argv + 1);
+	cli_verbose_begin(cmd);
+	int rc = fn(argc - 1, argv + 1);
+	cli_verbose_end(rc);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -25,7 +25,11 @@ static int pack_eie(const spz_model *m, const char *out,
 {
 	spz_eie *e = NULL;
 	spz_error err = {0};
-	int rc = spz_eie_pack(&e, m, o, &err);
+	spz_eie_options po = *o;
+	po.progress = cli_progress_cb;
+	po.progress_ctx = (void *)"pack";
+	int rc = spz_eie_pack(&e, m, &po, &err);
+	cli_progress_end();
 	if (!rc)
 		rc = huffman ? spz_eie_save_huffman(e, out, &err)
 		             : spz_eie_save(e, out, &err);

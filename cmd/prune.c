@@ -411,8 +411,11 @@ static int run(request *r)
 		rc = cli_fail(&err);
 	if (!rc)
 		rc = select_items(&items, &n, m, r);
+	r->opts.progress = cli_progress_cb;
+	r->opts.progress_ctx = (void *)"prune";
 	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
 		rc = cli_fail(&err);
+	cli_progress_end();
 	if (!rc)
 		rc = add_step(m, r, items, n);
 	if (!rc)

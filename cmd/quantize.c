@@ -90,12 +90,19 @@ static void print_table(const spz_model *m, const unsigned char *sel,
 	}
 }
 
+/* Lloyd stopped by --max-iter before the assignment settled. */
+static int capped(const spz_quant_stats *s)
+{
+	return !s->converged && !s->exact;
+}
+
 static cJSON *report_json(const spz_model *m, const unsigned char *sel,
                           const spz_quant_stats *st,
                           const spz_quant_options *o)
 {
-	cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j,
-	                                                              "tensors");
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddNumberToObject(j, "max_iter", o->max_iter);
+	cJSON *a = cJSON_AddArrayToObject(j, "tensors");
 	char b[32];
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		if (!sel[i])
@@ -108,6 +115,7 @@ static cJSON *report_json(const spz_model *m, const unsigned char *sel,
 		cJSON_AddStringToObject(e, "init", method(o));
 		cJSON_AddNumberToObject(e, "iterations", s->iterations);
 		cJSON_AddBoolToObject(e, "converged", s->converged);
+		cJSON_AddBoolToObject(e, "stopped_at_max_iter", capped(s));
 		cJSON_AddBoolToObject(e, "exact", s->exact);
 		cJSON_AddNumberToObject(e, "elements", (double)s->elements);
 		cJSON_AddNumberToObject(e, "nonzeros", (double)s->nonzeros);
@@ -171,6 +179,42 @@ static int add_history(spz_model *m, const spz_quant_options *o,
 	return rc ? cli_error("out of memory") : 0;
 }
 
+/* Says which tensors --max-iter stopped, and what to do about it
+ * (wrapped at 80 columns, like every text line). */
+static void note_capped(const spz_model *m, const unsigned char *sel,
+                        const spz_quant_stats *st, const spz_quant_options *o)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		if (!sel[i] || !capped(&st[i]))
+			continue;
+		char *s = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&s, &len);
+		if (!f)
+			continue;
+		fprintf(f, "spz quantize: '%s' stopped at --max-iter %d before "
+		        "Lloyd converged; raise --max-iter (default %d) or use "
+		        "--optimal", m->tensors[i].name, o->max_iter,
+		        SPZ_KMEANS_MAX_ITER);
+		if (!fclose(f))
+			cli_print_wrapped(stderr, s, 0, 2);
+		free(s);
+	}
+}
+
+/* The progress line counts weights over every selected tensor; the
+ * library reports the share done of the current one. */
+static const char progress_what[] = "quantize";
+struct progress {
+	double base, n, total;
+};
+
+static void on_progress(void *ctx, double done, double total)
+{
+	const struct progress *p = ctx;
+	cli_progress(progress_what, p->base + p->n * done / total, p->total);
+}
+
 int cmd_quantize(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -195,6 +239,7 @@ int cmd_quantize(int argc, char **argv)
 	spz_model *m = NULL;
 	unsigned char *on = NULL;
 	spz_quant_stats *st = NULL;
+	double *secs = NULL;
 	int c, rc = 0;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, ":o:" CLI_SHORT_COMMON, opts,
@@ -249,7 +294,8 @@ int cmd_quantize(int argc, char **argv)
 	if (!rc)
 		rc = cli_load_model(&m, in);
 	if (!rc && (!(on = calloc(m->n_tensors + 1, 1)) ||
-	            !(st = calloc(m->n_tensors + 1, sizeof *st))))
+	            !(st = calloc(m->n_tensors + 1, sizeof *st)) ||
+	            !(secs = calloc(m->n_tensors + 1, sizeof *secs))))
 		rc = cli_error("out of memory");
 	if (!rc)
 		rc = cli_select_tensors(on, &sel, m, "quantize");
@@ -263,22 +309,27 @@ int cmd_quantize(int argc, char **argv)
 			               "and quantize it again",
 			               m->tensors[i].name, m->tensors[i].bits);
 	/* Progress by weights done: the tensors are quantized one by one. */
-	double total = 0, done = 0;
+	struct progress pg = {0, 0, 0};
 	for (size_t i = 0; !rc && i < m->n_tensors; i++)
 		if (on[i])
-			total += (double)spz_tensor_elements(&m->tensors[i]);
+			pg.total += (double)spz_tensor_elements(&m->tensors[i]);
 	for (size_t i = 0; !rc && i < m->n_tensors; i++) {
 		if (!on[i])
 			continue;
-		cli_progress("quantize", done, total);
-		done += (double)spz_tensor_elements(&m->tensors[i]);
+		pg.base += pg.n;
+		pg.n = (double)spz_tensor_elements(&m->tensors[i]);
+		cli_progress(progress_what, pg.base, pg.total);
 		spz_quant_options tq = qo;
+		tq.progress = on_progress;
+		tq.progress_ctx = &pg;
 		const cli_rule *k = cli_rules_find(&rules, m->tensors[i].name);
 		if (k)
 			tq.bits = (int)k->value;
 		spz_error err = {0};
+		double t0 = cli_now();
 		if (spz_quantize_tensor(&st[i], &m->tensors[i], &tq, &err))
 			rc = cli_fail(&err);
+		secs[i] = cli_elapsed(t0);
 	}
 	cli_progress_end();
 	if (!rc)
@@ -288,12 +339,23 @@ int cmd_quantize(int argc, char **argv)
 		rc = cli_save_with_report(m, out, kind, json,
 		                          json ? report_json(m, on, st, &qo)
 		                               : NULL);
-	if (!rc && !cli_opts.quiet)
+	if (!rc && !cli_opts.quiet) {
 		print_table(m, on, st, &qo);
+		note_capped(m, on, st, &qo);
+	}
+	/* -v: what each tensor cost (after the table: the progress line is
+	 * gone by then). */
+	for (size_t i = 0; !rc && i < m->n_tensors; i++)
+		if (on[i])
+			cli_note("'%s': %lld non-zeros, %d %s steps in %.3f s",
+			         m->tensors[i].name,
+			         (long long)st[i].nonzeros, st[i].iterations,
+			         qo.optimal ? "settling" : "Lloyd", secs[i]);
 	cli_rules_free(&rules);
 	cli_select_free(&sel);
 	free(on);
 	free(st);
+	free(secs);
 	spz_model_free(m);
 	return rc;
 }

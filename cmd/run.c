@@ -74,8 +74,11 @@ static int load_image(spz_eie **out, const struct run_opts *o)
 	spz_eie_options po = SPZ_EIE_OPTIONS_INIT;
 	po.pes = (uint32_t)o->pes;
 	po.index_bits = (int)o->index_bits;
+	po.progress = cli_progress_cb;
+	po.progress_ctx = (void *)"pack";
 	spz_error sub = {0};
 	rc = spz_eie_pack(out, m, &po, &sub);
+	cli_progress_end();
 	spz_model_free(m);
 	if (rc)
 		return cli_error("'%s': %s", o->file, sub.text);

@@ -183,7 +183,7 @@ int train_parse(struct train_req *r, int argc, char **argv)
 struct log {
 	cJSON *epochs;        /* NULL without --json */
 	int tty, quiet;
-	double t0, tlast;
+	double t0, tlast, delay;
 	size_t last_step;
 	spz_train_progress final;
 	const char *cmd;
@@ -202,10 +202,19 @@ static int on_progress(void *ctx, const spz_train_progress *p)
 	double t = now();
 	if (!p->epoch_end) {
 		/* About four updates a second are enough for a person. */
-		if (lg->tty && t - lg->tlast > 0.25) {
-			fprintf(stderr, "\r\033[Kepoch %zu/%zu  step %zu/%zu  loss "
-			        "%.4f  train %.2f%%", p->epoch, p->epochs, p->step,
-			        p->steps, p->loss, 100 * p->train_accuracy);
+		if (lg->tty && t - lg->t0 >= lg->delay &&
+		    t - lg->tlast > 0.25) {
+			/* Percent and ETA of the whole run, by steps. */
+			double all = (double)p->epochs * (double)p->steps;
+			double frac = all > 0 ? ((double)(p->epoch - 1) *
+			                         (double)p->steps +
+			                         (double)p->step) / all : 0;
+			char eta[32];
+			cli_eta_text(eta, sizeof eta, t - lg->t0, frac);
+			fprintf(stderr, "\r\033[K%s %3d%%%s  epoch %zu/%zu  loss "
+			        "%.4f  train %.2f%%", lg->cmd, (int)(100 * frac),
+			        eta, p->epoch, p->epochs, p->loss,
+			        100 * p->train_accuracy);
 			lg->tlast = t;
 		}
 		return 0;
@@ -376,7 +385,9 @@ int train_run(struct train_req *r, spz_model *m)
 			               err.text);
 		goto done;
 	}
-	lg.t0 = lg.tlast = now();
+	lg.t0 = now();
+	lg.tlast = 0;
+	lg.delay = cli_progress_delay();
 	if (spz_trainer_fit(t, train, test, &err)) {
 		if (lg.tty)
 			fprintf(stderr, "\r\033[K");

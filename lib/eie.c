@@ -736,6 +736,14 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 	const char *cur = m->inputs[0];
 	int rc = 0;
 	spz_eie_layer pre = {0};
+	/* Progress by weights packed, layer by layer. */
+	double total = 0, done = 0;
+	for (size_t i = 0; opts->progress && i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		const spz_tensor *w = is_linear(n) && n->n_inputs >= 2 ?
+			spz_model_tensor(m, n->inputs[1]) : NULL;
+		total += w ? (double)spz_tensor_elements(w) : 0;
+	}
 	for (size_t i = 0; !rc && i < m->n_nodes; i++) {
 		const spz_node *n = &m->nodes[i];
 		spz_eie_layer *prev = e->n_layers ? &e->layers[e->n_layers - 1]
@@ -766,9 +774,15 @@ int spz_eie_pack(spz_eie **out, const spz_model *m,
 			rc = describe_layer(l, m, n, err);
 			if (!rc && l->pre_op)
 				rc = check_pre(l, err);
+			const spz_tensor *w = rc ? NULL
+			                         : spz_model_tensor(m, n->inputs[1]);
 			if (!rc)
-				rc = pack_layer(e, l, spz_model_tensor(m, n->inputs[1]),
-				                err);
+				rc = pack_layer(e, l, w, err);
+			if (!rc && opts->progress && total > 0) {
+				done += (double)spz_tensor_elements(w);
+				opts->progress(opts->progress_ctx,
+				               done < total ? done : total, total);
+			}
 			cur = n->outputs[0];
 		} else if (!strcmp(n->op, "Relu") && prev &&
 		           prev->act == SPZ_ACT_NONE && n->n_outputs == 1) {

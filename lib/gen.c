@@ -49,9 +49,30 @@ static int check_dim(int64_t d, spz_error *err)
 	return 0;
 }
 
+/* Progress: one report every this many weights (and at the end). */
+#define GEN_STEP (UINT64_C(1) << 22)
+
 int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
                 uint64_t seed, spz_error *err)
 {
+	spz_gen_options o = SPZ_GEN_OPTIONS_INIT;
+	o.seed = seed;
+	return spz_gen_mlp_opts(out, dims, n_dims, &o, err);
+}
+
+int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
+                  double density, uint64_t seed, spz_error *err)
+{
+	spz_gen_options o = SPZ_GEN_OPTIONS_INIT;
+	o.seed = seed;
+	return spz_gen_layer_opts(out, rows, cols, density, &o, err);
+}
+
+int spz_gen_mlp_opts(spz_model **out, const int64_t *dims, size_t n_dims,
+                     const spz_gen_options *o, spz_error *err)
+{
+	const spz_gen_options d = SPZ_GEN_OPTIONS_INIT, *opts = o ? o : &d;
+	uint64_t seed = opts->seed;
 	if (n_dims < 2)
 		return spz_fail(err, SPZ_EINVAL,
 		                "an MLP needs at least 2 dims (input and output)");
@@ -65,6 +86,9 @@ int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
 	spz_rng_seed(&rng, seed);
 	int rc = spz_model_add_input(m, "input");
 	char prev[64] = "input";
+	double total = 0, done = 0;
+	for (size_t l = 1; l < n_dims; l++)
+		total += (double)dims[l] * (double)dims[l - 1];
 	for (size_t l = 1; !rc && l < n_dims; l++) {
 		char prefix[32], y[64];
 		snprintf(prefix, sizeof prefix, "fc%zu", l);
@@ -76,8 +100,15 @@ int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
 			break;
 		double std = sqrt(2.0 / (double)dims[l - 1]);
 		int64_t n = dims[l] * dims[l - 1];
-		for (int64_t i = 0; i < n; i++)
+		for (int64_t i = 0; i < n; i++) {
 			w->data[i] = he_value(&rng, std);
+			if (opts->progress && !((uint64_t)(i + 1) % GEN_STEP))
+				opts->progress(opts->progress_ctx,
+				               done + (double)(i + 1), total);
+		}
+		done += (double)n;
+		if (opts->progress)
+			opts->progress(opts->progress_ctx, done, total);
 		if (l + 1 < n_dims) {
 			char r[64], rn[32];
 			snprintf(r, sizeof r, "relu%zu.out", l);
@@ -110,9 +141,12 @@ int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
 	return 0;
 }
 
-int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
-                  double density, uint64_t seed, spz_error *err)
+int spz_gen_layer_opts(spz_model **out, int64_t rows, int64_t cols,
+                       double density, const spz_gen_options *o,
+                       spz_error *err)
 {
+	const spz_gen_options d = SPZ_GEN_OPTIONS_INIT, *opts = o ? o : &d;
+	uint64_t seed = opts->seed;
 	if (check_dim(rows, err) || check_dim(cols, err))
 		return SPZ_EINVAL;
 	if (!(density >= 0 && density <= 1))
@@ -139,11 +173,18 @@ int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
 		/* Selection sampling (Knuth's Algorithm S): position i is
 		 * taken with probability need_left / positions_left, which
 		 * yields exactly `need` uniformly placed positions. */
-		for (uint64_t i = 0; i < n && need; i++)
+		for (uint64_t i = 0; i < n && need; i++) {
 			if (spz_rng_below(&rng, n - i) < need) {
 				w->data[i] = he_value(&rng, std);
 				need--;
 			}
+			if (opts->progress && !((i + 1) % GEN_STEP))
+				opts->progress(opts->progress_ctx,
+				               (double)(i + 1), (double)n);
+		}
+		if (opts->progress)
+			opts->progress(opts->progress_ctx, (double)n,
+			               (double)(n ? n : 1));
 		char r[32], c[32], d[32], s[32];
 		snprintf(r, sizeof r, "%lld", (long long)rows);
 		snprintf(c, sizeof c, "%lld", (long long)cols);

@@ -20,6 +20,7 @@
  * encoder makes with the stored codebook.
  */
 #include "spz.h"
+#include "progress.h"
 
 #include <float.h>
 #include <limits.h>
@@ -65,7 +66,8 @@ static float key_float(uint32_t k)
 	return f;
 }
 
-int spz_sort_floats(float *v, size_t n, spz_error *err)
+/* The sort, reporting each of its (at most four) passes to p. */
+static int sort_floats(float *v, size_t n, spz_error *err, spz_prog *p)
 {
 	if (n < 2)
 		return 0;
@@ -98,12 +100,20 @@ int spz_sort_floats(float *v, size_t n, spz_error *err)
 		uint32_t *t = a;
 		a = b;
 		b = t;
+		spz_prog_at(p, (d + 1) / 5.0);
 	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = key_float(a[i]);
 	free(a);
 	free(b);
+	spz_prog_at(p, 1);
 	return 0;
+}
+
+int spz_sort_floats(float *v, size_t n, spz_error *err)
+{
+	spz_prog p = spz_prog_root(NULL, NULL);
+	return sort_floats(v, n, err, &p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -643,15 +653,32 @@ static int update(kctx *z, double *sse)
  * refill strictly lowers the squared error, so this ends, and no
  * codebook entry is left unused.
  */
-static int lloyd(kctx *z, int have_prev, int max_iter, spz_kmeans_stats *st)
+static int lloyd(kctx *z, int have_prev, int max_iter, spz_kmeans_stats *st,
+                 spz_prog *p)
 {
 	double *sse = malloc(z->k * sizeof *sse);
 	if (!sse)
 		return SPZ_ENOMEM;
 	size_t empty = 1;
 	int it = 0, rc = 0;
+	/* Progress: the steps to convergence are not known ahead, but the
+	 * number of values a step moves falls roughly geometrically to 0,
+	 * so log(first / now) over log(first) estimates the share done. */
+	double moved0 = 0;
 	for (;; it++) {
 		assign(z);
+		if (have_prev && p->fn) {
+			double moved = 0;
+			for (size_t j = 1; j < z->k; j++)
+				moved += z->cut[j] > z->prev[j]
+				                 ? (double)(z->cut[j] - z->prev[j])
+				                 : (double)(z->prev[j] - z->cut[j]);
+			if (moved0 == 0)
+				moved0 = moved;
+			if (moved0 > 0 && it % 8 == 0)
+				spz_prog_at(p, log((moved0 + 1) / (moved + 1)) /
+				                       log(moved0 + 1));
+		}
 		int same = have_prev && !memcmp(z->cut, z->prev,
 		                                (z->k + 1) * sizeof *z->cut);
 		empty = 0;
@@ -672,6 +699,7 @@ static int lloyd(kctx *z, int have_prev, int max_iter, spz_kmeans_stats *st)
 	}
 	st->iterations = it;
 	free(sse);
+	spz_prog_at(p, 1);
 	return rc;
 }
 
@@ -853,7 +881,7 @@ static size_t bits_get(const uint64_t *bv, size_t m, size_t s)
 }
 
 /* Optimal cuts into z->cut, centroids into z->c (k >= 2, n > k). */
-static int optimal(kctx *z)
+static int optimal(kctx *z, spz_prog *p)
 {
 	size_t n = z->n, k = z->k, words = (2 * n + 2) / 64 + 1;
 	double *prev = malloc((n + 1) * sizeof *prev);
@@ -877,6 +905,7 @@ static int optimal(kctx *z)
 		double *t = prev;
 		prev = cur;
 		cur = t;
+		spz_prog_at(p, (double)(m - 1) / (double)(k - 1));
 	}
 	/* Last layer: only i = n matters. */
 	double best = INFINITY;
@@ -931,9 +960,17 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 		lo = e < lo ? e : lo;
 		hi = e + bitlen64(m) > hi ? e + bitlen64(m) : hi;
 	}
+	/* Shares of the work: the check above, the sort (Lloyd) or the
+	 * sort and the squares (optimal), the iterations, the last pass. */
+	spz_prog prog = spz_prog_root(o.progress, o.progress_ctx);
+	int dp = o.optimal && o.k >= 2;
+	spz_prog_at(&prog, 0.05);
+	spz_prog p_sort = spz_prog_part(&prog, 0.05, dp ? 0.2 : 0.45);
+	spz_prog p_iter = spz_prog_part(&prog, dp ? 0.25 : 0.5, 0.95);
 	spz_kmeans_stats st = {0};
 	if (!n) {
 		st.exact = st.converged = 1;
+		spz_prog_at(&prog, 1);
 		if (stats)
 			*stats = st;
 		return 0;
@@ -944,7 +981,7 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	if (!x)
 		goto out;
 	memcpy(x, values, n * sizeof *x);
-	if ((rc = spz_sort_floats(x, n, err)))
+	if ((rc = sort_floats(x, n, err, &p_sort)))
 		goto out;
 	rc = SPZ_ENOMEM;
 	z.x = x;
@@ -960,6 +997,7 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 				centroids[j++] = x[i];
 		st.clusters = j;
 		st.exact = st.converged = 1;
+		spz_prog_at(&prog, 1);
 		rc = 0;
 		goto out;
 	}
@@ -974,14 +1012,19 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	 * DP, or to reach the mean when k = 1. */
 	int iters = o.optimal && o.max_iter < 1 ? 1 : o.max_iter;
 	if (o.optimal && z.k >= 2) {
-		if ((rc = need_s2(&z)) || (rc = optimal(&z)))
+		if ((rc = need_s2(&z)))
+			goto out;
+		spz_prog_at(&prog, 0.25);
+		if ((rc = optimal(&z, &p_iter)))
 			goto out;
 		memcpy(z.prev, z.cut, (z.k + 1) * sizeof *z.cut);
-		rc = lloyd(&z, 1, iters, &st);
+		spz_prog none = spz_prog_root(NULL, NULL);
+		rc = lloyd(&z, 1, iters, &st, &none);
 	} else {
 		if ((rc = init_centroids(&z, &o)))
 			goto out;
-		rc = lloyd(&z, 0, iters, &st);
+		spz_prog_at(&prog, 0.5);
+		rc = lloyd(&z, 0, iters, &st, &p_iter);
 	}
 	if (rc)
 		goto out;
@@ -995,6 +1038,7 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 	}
 	st.clusters = z.k;
 	st.sse = sse;
+	spz_prog_at(&prog, 1);
 out:
 	if (rc == SPZ_ENOMEM)
 		spz_fail(err, rc, "out of memory for k-means of %zu values", n);

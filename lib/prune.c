@@ -906,6 +906,9 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		rec.density = n ? (double)st->nonzeros_after / (double)n : 0.0;
 		if (spz_tensor_set_prune(t, &rec))
 			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		if (o->progress) /* by tensors; global selected all above */
+			o->progress(o->progress_ctx, (double)(i + 1),
+			            (double)n_items);
 	}
 	return 0;
 }

@@ -6,6 +6,7 @@
  * pruning's sparsity pattern is exactly what the packer sees afterwards.
  */
 #include "spz.h"
+#include "progress.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +46,12 @@ static uint8_t encode(const double *mid, size_t n_mid, float x)
 	for (size_t n = n_mid; n > 1; n -= n / 2)
 		base = base[n / 2] < v ? base + n / 2 : base;
 	return (uint8_t)(1 + (size_t)(base - mid) + (*base < v));
+}
+
+/* A spz_progress_fn that reports into a part (ctx) of a larger work. */
+static void part_progress(void *ctx, double done, double total)
+{
+	spz_prog_at(ctx, done / total);
 }
 
 int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
@@ -96,7 +103,21 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
 	for (int64_t i = 0, j = 0; i < n; i++)
 		if (w[i] != 0.0f)
 			vals[j++] = w[i];
-	spz_kmeans_options ko = {k, o.init, o.max_iter, o.optimal, o.seed};
+	/* Progress: the scan above is about a tenth of the work, the
+	 * encoding below another; k-means the rest. */
+	spz_prog prog = spz_prog_root(o.progress, o.progress_ctx);
+	spz_prog_at(&prog, 0.1);
+	spz_prog p_km = spz_prog_part(&prog, 0.1, 0.9);
+	spz_kmeans_options ko = SPZ_KMEANS_OPTIONS_INIT;
+	ko.k = k;
+	ko.init = o.init;
+	ko.max_iter = o.max_iter;
+	ko.optimal = o.optimal;
+	ko.seed = o.seed;
+	if (o.progress) {
+		ko.progress = part_progress;
+		ko.progress_ctx = &p_km;
+	}
 	spz_kmeans_stats ks;
 	if ((rc = spz_kmeans_1d(cb + 1, &ks, vals, (size_t)nz, &ko, err))) {
 		if (rc == SPZ_ENOMEM)
@@ -111,7 +132,10 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
 	for (size_t j = 0; j + 1 < kk; j++)
 		mid[j] = ((double)cb[1 + j] + (double)cb[2 + j]) * 0.5;
 	double noise = 0, signal = 0, maxe = 0;
+	spz_prog p_enc = spz_prog_part(&prog, 0.9, 1.0);
 	for (int64_t i = 0; i < n; i++) {
+		if (!(i & ((1 << 22) - 1)))
+			spz_prog_at(&p_enc, (double)i / (double)n);
 		float x = w[i];
 		if (x == 0.0f) { /* exact: no error to add */
 			codes[i] = 0;
@@ -146,6 +170,7 @@ int spz_quantize_tensor(spz_quant_stats *stats, spz_tensor *t,
 	float *small = realloc(cb, (1 + kk) * sizeof *cb);
 	spz_tensor_set_quantized(t, o.bits, small ? small : cb,
 	                         (uint32_t)(1 + kk), codes);
+	spz_prog_at(&prog, 1);
 	return 0;
 fail:
 	if (w != t->data)

@@ -68,6 +68,21 @@ int spz_fail(spz_error *err, int code, const char *fmt, ...)
 	;
 
 /* ------------------------------------------------------------------ */
+/* Progress                                                            */
+
+/*
+ * The progress hook of the long-running functions: their option structs
+ * carry `progress` and `progress_ctx` (NULL: no hook). The library calls
+ * progress(progress_ctx, done, total) from the working thread now and
+ * then, at points fixed by the data (never by the clock, so the work is
+ * deterministic), with 0 <= done <= total and total > 0; done never goes
+ * back within one call of a library function. It prints nothing: what to
+ * show, and when, is the caller's. Where the amount of work is not known
+ * ahead (Lloyd's steps to convergence), done is an estimate.
+ */
+typedef void (*spz_progress_fn)(void *ctx, double done, double total);
+
+/* ------------------------------------------------------------------ */
 /* Deterministic PRNG                                                  */
 
 /*
@@ -687,6 +702,21 @@ int spz_gen_mlp(spz_model **out, const int64_t *dims, size_t n_dims,
 int spz_gen_layer(spz_model **out, int64_t rows, int64_t cols,
                   double density, uint64_t seed, spz_error *err);
 
+/* The same two with options (NULL: SPZ_GEN_OPTIONS_INIT): the seed and a
+ * progress hook (by weights made). spz_gen_mlp and spz_gen_layer are
+ * these with no hook. */
+typedef struct spz_gen_options {
+	uint64_t seed;
+	spz_progress_fn progress; /* may be NULL */
+	void *progress_ctx;
+} spz_gen_options;
+#define SPZ_GEN_OPTIONS_INIT {1, NULL, NULL}
+int spz_gen_mlp_opts(spz_model **out, const int64_t *dims, size_t n_dims,
+                     const spz_gen_options *opts, spz_error *err);
+int spz_gen_layer_opts(spz_model **out, int64_t rows, int64_t cols,
+                       double density, const spz_gen_options *opts,
+                       spz_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
 
@@ -816,8 +846,10 @@ typedef struct spz_eie_options {
 	 * as not EIE); the image is then a set of layers, not a runnable
 	 * chain. */
 	int fc_only;
+	spz_progress_fn progress; /* may be NULL: by weights packed */
+	void *progress_ctx;
 } spz_eie_options;
-#define SPZ_EIE_OPTIONS_INIT {64, 4, 0}
+#define SPZ_EIE_OPTIONS_INIT {64, 4, 0, NULL, NULL}
 /* The PE counts and relative-index widths an image may have. */
 #define SPZ_EIE_PES_MIN 1
 #define SPZ_EIE_PES_MAX 4096
@@ -1322,9 +1354,12 @@ typedef struct spz_prune_options {
 	double threshold;     /* threshold mode, T >= 0 */
 	int nm_n, nm_m;       /* N:M pattern */
 	spz_nm_partial nm_partial;
+	spz_progress_fn progress; /* may be NULL: by tensors pruned */
+	void *progress_ctx;
 } spz_prune_options;
 #define SPZ_PRUNE_OPTIONS_INIT \
-	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE}
+	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE, NULL, \
+	 NULL}
 
 /* One tensor of a model to prune, and what happened to it. */
 typedef struct spz_prune_item {
@@ -1370,21 +1405,33 @@ const char *spz_kmeans_init_name(int init);
 /* The init called name, or -1 when there is none. */
 int spz_kmeans_init_parse(const char *name);
 
+/* The default cap on Lloyd's update steps: a cap, not a budget. Lloyd
+ * stops when the assignment no longer changes; on 37.7 M He-normal
+ * weights (a 4096x9216 layer) that took at most 974 steps at 4 bits and
+ * 28,714 at 8 bits over the four inits, so runs that reach this cap are
+ * the ones that would not converge at all. */
+#define SPZ_KMEANS_MAX_ITER 100000
+
 typedef struct spz_kmeans_options {
 	size_t k;        /* clusters, >= 1 */
 	int init;        /* spz_kmeans_init (Lloyd only) */
-	int max_iter;    /* Lloyd iterations, >= 0 (0 keeps the initial
-	                    centroids) */
+	int max_iter;    /* cap on Lloyd's update steps, >= 0 (0 keeps the
+	                    initial centroids) */
 	int optimal;     /* exact optimum by dynamic programming instead */
 	uint64_t seed;   /* for the random and kmeans++ inits */
+	spz_progress_fn progress; /* may be NULL; Lloyd's share is estimated
+	                             from the values its last step moved */
+	void *progress_ctx;
 } spz_kmeans_options;
-#define SPZ_KMEANS_OPTIONS_INIT {15, SPZ_KMEANS_LINEAR, 100, 0, 1}
+#define SPZ_KMEANS_OPTIONS_INIT \
+	{15, SPZ_KMEANS_LINEAR, SPZ_KMEANS_MAX_ITER, 0, 1, NULL, NULL}
 
 typedef struct spz_kmeans_stats {
 	size_t clusters;  /* centroids returned: min(k, distinct values) */
 	int iterations;   /* Lloyd update steps (for optimal: steps after the
 	                     DP, normally 0) */
-	int converged;    /* the last assignment equals the one before it */
+	int converged;    /* the last assignment equals the one before it;
+	                     0 with !exact: stopped by max_iter */
 	int exact;        /* at most k distinct values: centroids = values */
 	double sse;       /* sum of squared errors of the values against their
 	                     nearest centroid */
@@ -1435,13 +1482,16 @@ int spz_kmeans_1d(float *centroids, spz_kmeans_stats *stats,
 typedef struct spz_quant_options {
 	int bits;        /* 1..8: codebook of at most 2^bits entries */
 	int init;        /* spz_kmeans_init */
-	int max_iter;    /* >= 0 */
+	int max_iter;    /* >= 0, the cap on Lloyd's steps */
 	int optimal;     /* exact 1-D k-means */
 	uint64_t seed;
 	int requantize;  /* accept an already quantized tensor: dequantize it
 	                    and quantize again (else SPZ_EUNSUPPORTED) */
+	spz_progress_fn progress; /* may be NULL: the tensor's own progress */
+	void *progress_ctx;
 } spz_quant_options;
-#define SPZ_QUANT_OPTIONS_INIT {4, SPZ_KMEANS_LINEAR, 100, 0, 1, 0}
+#define SPZ_QUANT_OPTIONS_INIT \
+	{4, SPZ_KMEANS_LINEAR, SPZ_KMEANS_MAX_ITER, 0, 1, 0, NULL, NULL}
 
 typedef struct spz_quant_stats {
 	int bits;

@@ -75,6 +75,16 @@ while IFS='|' read -r cmd pre input post _ wrong; do
 	then ok "$cmd --json=FILE: JSON in FILE, not on stdout"
 	else notok "$cmd --json=FILE: JSON in FILE, not on stdout" "exit $rc" "$(cat "$T/.err")"; fi
 
+	# -v: a closing line of time, memory and exit status; -q wins.
+	"$SPZ" $cmd $pre $input -v >"$T/.out" 2>"$T/.err"
+	rc=$?
+	if [ $rc -eq 0 ] && tail -1 "$T/.err" | grep -Eq "^spz $cmd: [0-9.]+ s wall, [0-9.]+ s CPU, peak memory [0-9.]+ MB, exit 0$"
+	then ok "$cmd -v: the closing line"
+	else notok "$cmd -v: the closing line" "exit $rc" "$(tail -3 "$T/.err")"; fi
+	"$SPZ" $cmd $pre $input -v -q >"$T/.out" 2>"$T/.err"
+	if [ ! -s "$T/.err" ]; then ok "$cmd -v -q: nothing on stderr"
+	else notok "$cmd -v -q: nothing on stderr" "$(cat "$T/.err")"; fi
+
 	# A misspelt option: the closest long option is suggested.
 	"$SPZ" $cmd $pre $input --qiuet >"$T/.out" 2>"$T/.err"
 	rc=$?
@@ -141,6 +151,18 @@ run report "$T/bq.spzm" --arch all; fits80 "report --arch all"
 run report "$T/bq.spzm" --wide
 long=$(printf '%s\n' "$out" | awk 'length($0) > 80' | wc -l)
 check "report --wide keeps the full tables" test "$long" -gt 0
+run info --dump "$T/bq.eie"; fits80 "info --dump of an EIE image"
+# The blocks keep every value: the same numbers as the one-line --wide.
+"$SPZ" info --dump --wide --layer fc1 --pe 0 "$T/bq.eie" | grep -E '^  (virtual|relative)' | awk '{ sub(/^  [a-z ]+  +/, ""); print }' >"$T/wide.txt"
+check "info --dump --wide: one line per vector" sh -c "[ \$(wc -l <'$T/wide.txt') -eq 2 ] && awk 'length(\$0) > 80' '$T/wide.txt' | grep -q ."
+"$SPZ" info --dump --layer fc1 --pe 0 "$T/bq.eie" | awk '/^  virtual weight/ { sub(/^  virtual weight +/, ""); printf "%s ", $0 }' | tr -s ' ' '\n' | grep . >"$T/v80.txt"
+head -1 "$T/wide.txt" | tr -s ' ' '\n' | grep . >"$T/vwide.txt"
+check "info --dump: the wrapped virtual weights are the whole vector" cmp "$T/v80.txt" "$T/vwide.txt"
+"$SPZ" pack "$T/bq.spzm" --format csr -o "$T/bq.csr" -q
+run info --dump "$T/bq.csr"; fits80 "info --dump of a CSR image"
+run info --dump --wide "$T/bq.csr"
+long=$(printf '%s\n' "$out" | awk 'length($0) > 80' | wc -l)
+check "info --dump --wide: vectors on one line" test "$long" -gt 0
 run run "$T/bq.eie" --random-input --check; fits80 "run --check"
 run eval "$T/bq.eie" --x "$T/bx.npy" --y "$T/by.npy"; fits80 "eval with a 10-class confusion matrix"
 run sensitivity "$T/big.spzm" --x "$T/bx.npy" --y "$T/by.npy" --sparsities 0.5,0.9; fits80 "sensitivity"
@@ -182,20 +204,46 @@ print(len({width(l.split(" float32")[0]) for l in sys.stdin}))')
 check "non-ASCII names: the dtype column starts at one display column" test "$cols" = 1
 
 # ---- progress --------------------------------------------------------------
-# Never off a terminal (here stderr is a file), even forced at once.
-SPZ_PROGRESS_DELAY=0 "$SPZ" quantize "$T/bp.spzm" -o "$T/pq.spzm" 2>"$T/.err"
-check "no progress when stderr is not a terminal" sh -c "! grep -q '%' '$T/.err' && ! grep -q \"\$(printf '\r')\" '$T/.err'"
-SPZ_PROGRESS_DELAY=0 "$SPZ" run "$T/bq.eie" --random-input --batch 20 2>"$T/.err" >/dev/null
-check "run: no progress in a pipe" sh -c "! grep -q \"\$(printf '\r')\" '$T/.err'"
+# Every long-running command, forced to draw at once (SPZ_PROGRESS_DELAY=0):
+# one line redrawn with \r and "WHAT  N%" on a terminal; nothing on stderr
+# in a file or a pipe; nothing with -q even on a terminal.
+# command and arguments | the WHAT of its line
+cat >"$T/ptable" <<EOF
+gen layer --rows 500 --cols 300 -o $T/pg.spzm|gen
+gen mlp --dims 784,300,100,10 -o $T/pg.spzm|gen
+prune --sparsity 0.9 --scope global $T/big.spzm -o $T/pp.spzm|prune
+prune --nm 2:4 $T/big.spzm -o $T/pp.spzm|prune
+quantize $T/bp.spzm -o $T/pq.spzm|quantize
+quantize --optimal $T/bp.spzm -o $T/pq.spzm|quantize
+pack $T/bq.spzm -o $T/pk.eie|pack
+run $T/bq.eie --random-input --batch 20 -o /dev/null|emulating
+run $T/bq.spzm --random-input -o /dev/null|pack
+eval $T/bq.eie --x $T/bx.npy --y $T/by.npy|evaluating
+eval $T/bq.spzm --x $T/bx.npy --y $T/by.npy|evaluating
+train --dims 784,10 --epochs 2 --batch 5 --x $T/bx.npy --y $T/by.npy -o $T/pt.spzm|train
+finetune --epochs 2 --batch 5 --x $T/bx.npy --y $T/by.npy $T/bp.spzm -o $T/pt.spzm|finetune
+EOF
+cr=$(printf '\r') esc=$(printf '\033')
+while IFS='|' read -r args what; do
+	# shellcheck disable=SC2086
+	SPZ_PROGRESS_DELAY=0 "$SPZ" $args 2>"$T/.err" >/dev/null
+	check "$what ($args): no progress when stderr is not a terminal" sh -c "! grep -q '$cr' '$T/.err' && ! grep -q '$esc\[K' '$T/.err'"
+	# shellcheck disable=SC2086
+	SPZ_PROGRESS_DELAY=0 "$SPZ" $args 2>&1 | cat >"$T/.err"
+	check "$what ($args): none in a pipe" sh -c "! grep -q '$cr' '$T/.err'"
+	if [ $have_script = 1 ]; then
+		script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' $args" /dev/null </dev/null >"$T/.pty" 2>&1
+		check "$what ($args): progress on a terminal, one line redrawn with \\r" grep -Eq "$cr(.\\[K)?$what +[0-9]+%" "$T/.pty"
+		in_pty "SPZ_PROGRESS_DELAY=0 '$SPZ' $args -q"
+		check "$what ($args) -q: nothing even on a terminal" test -z "$out"
+	fi
+done <"$T/ptable"
 if [ $have_script = 1 ]; then
-	in_pty "SPZ_PROGRESS_DELAY=0 '$SPZ' run '$T/bq.eie' --random-input --batch 20 -o /dev/null"
-	check "run: progress with percent on a terminal" sh -c "printf '%s' \"\$1\" | grep -Eq 'emulating +[0-9]+%'" _ "$out"
-	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'" /dev/null >"$T/.pty" 2>&1
-	check "quantize: progress on a terminal, one line redrawn with \\r" grep -q "$(printf '\r')\(.\[K\)\?quantize " "$T/.pty"
-	in_pty "SPZ_PROGRESS_DELAY=0 '$SPZ' quantize -q '$T/bp.spzm' -o '$T/pq.spzm'"
-	check "quantize -q: no progress even on a terminal" test -z "$out"
 	in_pty "'$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'"
 	check "quick work: no progress before 1 s" sh -c "! printf '%s' \"\$1\" | grep -q 'quantize  *[0-9]*%'" _ "$out"
+	# The line is erased before the table is printed.
+	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'" /dev/null </dev/null >"$T/.pty" 2>&1
+	check "quantize: the line is erased before the table" sh -c "tr '$cr' '\n' <'$T/.pty' | grep -q '^.\\[Ktensor '"
 fi
 
 done_testing

@@ -13,7 +13,7 @@ check "stderr has no bias line" sh -c "! grep -q bias '$T/.err'"
 run info --wide "$T/q.spzm"
 expect_out 'fc1\.weight .* 16 entries, 4 bits' "info shows the 4-bit codebook"
 expect_out 'codebook: 0 -' "codebook starts with exact 0"
-expect_out 'quantize \(spz [0-9.]+\) bits=4 init=linear optimal=false max_iter=100 seed=1 requantize=false include= exclude= rules= tensors=fc1.weight,fc2.weight,fc3.weight' "history step with every parameter"
+expect_out 'quantize \(spz [0-9.]+\) bits=4 init=linear optimal=false max_iter=100000 seed=1 requantize=false include= exclude= rules= tensors=fc1.weight,fc2.weight,fc3.weight' "history step with every parameter"
 check "biases stay dense" sh -c "'$SPZ' info '$T/q.spzm' | grep -E '^  fc1\.bias .* -$'"
 
 # Non-zero count unchanged (30% dense layer), at 1 and 8 bits too.
@@ -192,6 +192,38 @@ JSON
 		expect_out '"codebook":[[:space:]]*\[0, -[0-9.e+]*, 1\.5, 3\.5\]' "[$big, 1, 2, 3, 4] $how: codebook"
 	done
 done
+
+# Lloyd converges by default; a run stopped by --max-iter says so, with a
+# hint, on stderr (not with -q) and in --json.
+"$SPZ" gen layer --rows 300 --cols 784 --density 0.08 --seed 4 -o "$T/fc1.spzm"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --json="$T/c.json"
+expect_rc 0 "the default converges"
+expect_err '^fc\.weight +4 linear +[0-9]+ yes ' "converged by default"
+check "no hint when it converged" sh -c "! grep -q 'max-iter' '$T/.err'"
+check "--json: max_iter 100000" grep -Eq '"max_iter":[[:space:]]*100000,' "$T/c.json"
+check "--json: not stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:]]*false' "$T/c.json"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --json="$T/c.json"
+expect_rc 0 "stopped at the cap: still a success"
+expect_err '^fc\.weight +4 linear +3 no ' "the table says not converged"
+hint=$(printf '%s\n' "$err" | sed -n '/^spz quantize:/,$p' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')
+check "the hint, wrapped at 80 columns" test "$hint" = "spz quantize: 'fc.weight' stopped at --max-iter 3 before Lloyd converged; raise --max-iter (default 100000) or use --optimal"
+check "the hint fits 80 columns" sh -c "! printf '%s\n' \"\$1\" | awk 'length(\$0) > 80' | grep -q ." _ "$err"
+check "--json: stopped at the cap" grep -Eq '"stopped_at_max_iter":[[:space:]]*true' "$T/c.json"
+check "--json: converged false" grep -Eq '"converged":[[:space:]]*false' "$T/c.json"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 -q
+check "-q: no hint" test -z "$err"
+run quantize "$T/fc1.spzm" -o "$T/c.spzm" --max-iter 3 --optimal
+check "--optimal converges whatever the cap" sh -c "! grep -q 'stopped at' '$T/.err'"
+
+# -v: the model read and written, each tensor's cost, the closing line.
+run quantize -v "$T/m.spzm" -o "$T/v.spzm"
+# Notes wrap at 80 columns: join the continuation lines (indented) back.
+err=$(printf '%s\n' "$err" | awk '/^  / { sub(/^ +/, " "); printf "%s", $0; next } NR > 1 { print "" } { printf "%s", $0 } END { print "" }')
+expect_err "^spz quantize: read '.*m\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model read"
+expect_err "^spz quantize: wrote '.*v\.spzm' \(6 tensors, [0-9]+ parameters, [0-9]+ bytes\) in [0-9.]+ s$" "-v: the model written"
+expect_err "^spz quantize: 'fc2\.weight': 1536 non-zeros, [0-9]+ Lloyd steps in [0-9.]+ s$" "-v: a tensor's cost"
+run quantize "$T/m.spzm" -o "$T/v.spzm"
+check "without -v: none of it" sh -c "! grep -q '^spz quantize:' '$T/.err'"
 
 run quantize --help
 expect_rc 0 "quantize --help"

@@ -385,7 +385,9 @@ START_TEST(bits_add_up_to_the_file)
 		spz_model *m;
 		ck_assert_int_eq(spz_gen_layer(&m, cases[c].rows, cases[c].cols,
 		                               cases[c].density, c + 1, NULL), 0);
-		spz_eie_options eo = {cases[c].pes, cases[c].index_bits, 0};
+		spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
+		eo.pes = cases[c].pes;
+		eo.index_bits = cases[c].index_bits;
 		spz_eie *e;
 		ck_assert_int_eq(spz_report_pack(&e, m, &eo, cases[c].code_bits,
 		                                 NULL), 0);
