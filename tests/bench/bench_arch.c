@@ -96,7 +96,7 @@ void bench_arch_report(void)
 {
 	const int64_t rows = 4096, cols = 9216;
 	spz_model *m;
-	spz_eie *e;
+	spz_eie *e = NULL;
 	spz_error err = {0};
 	spz_eie_options eo = SPZ_EIE_OPTIONS_INIT;
 	if (spz_gen_layer(&m, rows, cols, 0.09, 1, &err) ||
