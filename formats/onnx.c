@@ -2130,16 +2130,120 @@ static void put_ir_attr(buf *b, const spz_node *n, const spz_attr *a)
 	free(x.p);
 }
 
-/* A ValueInfoProto of a float tensor of unknown shape. */
-static void put_value_info(buf *b, uint32_t num, const char *name)
+/* Dims of a graph input or output spz made itself, as far as the graph
+ * tells them: the batch is the symbolic "N" (SHAPE_BATCH), a size the
+ * graph leaves open is an unnamed dim (SHAPE_OPEN). */
+enum { SHAPE_BATCH = -1, SHAPE_OPEN = -2, SHAPE_MAX = 4 };
+
+/* A node's 2-D weight (input 1), or NULL. */
+static const spz_tensor *weight_2d(const spz_model *m, const spz_node *n)
 {
-	size_t nl = strlen(name);
-	/* TypeProto { tensor_type { elem_type: FLOAT } } */
-	static const uint8_t type[] = {0x12, 0x04, 0x0a, 0x02, 0x08, 0x01};
-	buf_head(b, num, PB_LEN, (uint64_t)pb_head_size(1, PB_LEN, nl) + nl +
-	                                 sizeof type);
-	buf_bytes_field(b, 1, name, nl);
-	buf_add(b, type, sizeof type);
+	const spz_tensor *w = n->n_inputs > 1 ?
+	                      spz_model_tensor(m, n->inputs[1]) : NULL;
+	return w && w->ndims == 2 ? w : NULL;
+}
+
+/* The rank (0 when unknown) and dims of graph input name: what its first
+ * consumer (Gemm, MatMul, Conv) needs. */
+static int input_shape(int64_t *dims, const spz_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		const spz_node *n = &m->nodes[i];
+		if (!n->n_inputs || strcmp(n->inputs[0], name))
+			continue;
+		const spz_tensor *w = weight_2d(m, n);
+		if (w && !strcmp(n->op, "Gemm")) {
+			int tb = spz_node_number(n, "transB", 0) != 0;
+			int ta = spz_node_number(n, "transA", 0) != 0;
+			dims[ta] = SHAPE_BATCH;
+			dims[!ta] = w->dims[tb];
+			return 2;
+		}
+		if (w && !strcmp(n->op, "MatMul")) {
+			dims[0] = SHAPE_BATCH;
+			dims[1] = w->dims[0];
+			return 2;
+		}
+		const spz_tensor *k = n->n_inputs > 1 ?
+		                      spz_model_tensor(m, n->inputs[1]) : NULL;
+		if (k && k->ndims == 4 && !strcmp(n->op, "Conv")) {
+			int64_t g = (int64_t)spz_node_number(n, "group", 1);
+			dims[0] = SHAPE_BATCH;
+			dims[1] = k->dims[1] * (g > 0 ? g : 1);
+			dims[2] = dims[3] = SHAPE_OPEN;
+			return 4;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* The same for a graph output: the Gemm or MatMul that makes it, through
+ * the element-wise ops after it (Add of a bias, Relu, Softmax, ...). */
+static int output_shape(int64_t *dims, const spz_model *m, const char *name)
+{
+	static const char *const through[] = {"Add", "Relu", "Softmax",
+	                                       "LogSoftmax", "Sigmoid",
+	                                       "Tanh", "Identity", "Dropout"};
+	for (size_t hops = 0; hops <= m->n_nodes; hops++) {
+		const spz_node *n = NULL;
+		for (size_t i = 0; i < m->n_nodes && !n; i++)
+			for (size_t k = 0; k < m->nodes[i].n_outputs; k++)
+				if (!strcmp(m->nodes[i].outputs[k], name))
+					n = &m->nodes[i];
+		if (!n)
+			return 0;
+		const spz_tensor *w = weight_2d(m, n);
+		if (w && (!strcmp(n->op, "Gemm") || !strcmp(n->op, "MatMul"))) {
+			int tb = !strcmp(n->op, "Gemm") &&
+			         spz_node_number(n, "transB", 0) != 0;
+			dims[0] = SHAPE_BATCH;
+			dims[1] = w->dims[!tb];
+			return 2;
+		}
+		size_t t = 0;
+		while (t < sizeof through / sizeof *through &&
+		       strcmp(n->op, through[t]))
+			t++;
+		if (t == sizeof through / sizeof *through || !n->n_inputs)
+			return 0;
+		/* An Add's bias is a tensor; follow the other input. */
+		name = n->inputs[0];
+		if (n->n_inputs > 1 && spz_model_tensor(m, name))
+			name = n->inputs[1];
+	}
+	return 0;
+}
+
+/* A ValueInfoProto of a float tensor: with its shape when nd > 0 (the
+ * checker wants one on the main graph's inputs and outputs), else of
+ * unknown shape. */
+static void put_value_info(buf *b, uint32_t num, const char *name,
+                           const int64_t *dims, int nd)
+{
+	buf shape = {0}, tt = {0}, type = {0}, vi = {0};
+	for (int d = 0; d < nd; d++) {
+		buf dim = {0};
+		if (dims[d] >= 0)
+			buf_varint_field(&dim, 1, (uint64_t)dims[d]);
+		else if (dims[d] == SHAPE_BATCH)
+			buf_bytes_field(&dim, 2, "N", 1);
+		buf_bytes_field(&shape, 1, dim.p, dim.n);
+		shape.oom |= dim.oom;
+		free(dim.p);
+	}
+	buf_varint_field(&tt, 1, 1); /* elem_type FLOAT */
+	if (nd > 0)
+		buf_bytes_field(&tt, 2, shape.p, shape.n);
+	buf_bytes_field(&type, 1, tt.p, tt.n);
+	buf_bytes_field(&vi, 1, name, strlen(name));
+	buf_bytes_field(&vi, 2, type.p, type.n);
+	buf_bytes_field(b, num, vi.p, vi.n);
+	b->oom |= shape.oom | tt.oom | type.oom | vi.oom;
+	free(shape.p);
+	free(tt.p);
+	free(type.p);
+	free(vi.p);
 }
 
 /* A skeleton for a model that did not come from ONNX. */
@@ -2167,10 +2271,13 @@ static int synth_skeleton(buf *out, const spz_model *m)
 	buf_bytes_field(&g, 2, m->name, strlen(m->name));
 	for (size_t i = 0; i < m->n_tensors; i++)
 		put_placeholder(&g, 5, m->tensors[i].name);
+	int64_t dims[SHAPE_MAX];
 	for (size_t i = 0; i < m->n_inputs; i++)
-		put_value_info(&g, 11, m->inputs[i]);
+		put_value_info(&g, 11, m->inputs[i], dims,
+		               input_shape(dims, m, m->inputs[i]));
 	for (size_t i = 0; i < m->n_outputs; i++)
-		put_value_info(&g, 12, m->outputs[i]);
+		put_value_info(&g, 12, m->outputs[i], dims,
+		               output_shape(dims, m, m->outputs[i]));
 	buf_varint_field(out, 1, 8); /* IR version 8 (ONNX 1.10+) */
 	buf_bytes_field(out, 2, "spz", 3);
 	buf_bytes_field(out, 3, SPZ_VERSION, strlen(SPZ_VERSION));

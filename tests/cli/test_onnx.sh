@@ -104,8 +104,7 @@ expect_rc 0 "the external-data model reads back"
 run quantize "$T/xd/p.onnx" -o "$T/xd/q4.onnx"
 check "quantize: the same model inline and with external data" cmp "$T/xd/q2.onnx" "$T/xd/q4.onnx"
 # python3-onnx loads the external tensors: the same values as the model
-# written inline (graphs spz makes itself record no input shape, which
-# onnx.checker wants, so only the tensors are compared here).
+# written inline.
 same_tensors() {
 	"$PY" -c '
 import onnx, sys
@@ -129,6 +128,26 @@ run unpack "$T/xd/m.eie" -o "$T/xd/u.onnx" --external-data u.data
 expect_rc 0 "unpack --external-data"
 "$SPZ" unpack "$T/xd/m.eie" -o "$T/xd/u_in.onnx" 2>/dev/null
 check "unpack --external-data: onnx reads the same tensors as inline" same_tensors "$T/xd/u.onnx" "$T/xd/u_in.onnx"
+# Graphs spz makes itself (gen, unpack) declare the shapes of their inputs
+# and outputs, batch "N", as onnx.checker wants of a main graph; the full
+# check (shape inference) agrees with them, and onnxruntime runs them.
+made_by_spz() {
+	"$PY" -c '
+import onnx, sys
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+def dims(v):
+    return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+got = [dims(v) for v in list(m.graph.input) + list(m.graph.output)]
+assert got == [["N", 300], ["N", 10]], got
+print("checker passes,", got)' "$1"
+}
+check "gen: the .onnx passes onnx.checker (full) with its io shapes" made_by_spz "$T/xd/g_in.onnx"
+check "unpack: the .onnx passes onnx.checker (full) with its io shapes" made_by_spz "$T/xd/u_in.onnx"
+check "gen with external data: onnx.checker passes" made_by_spz "$T/xd/g.onnx"
+if [ $have_ort = 1 ]; then
+	check "gen: onnxruntime runs the .onnx spz made" sh -c 'cd "$1" && node run_ort.js "$2" "$2" input=3x300' - "$ONNX_DIR" "$T/xd/g_in.onnx"
+fi
 DATA=${SPZ_DATA:-/usr/share/datasets/fashion-mnist}
 "$SPZ" gen mlp --dims 784,64,10 -o "$T/xd/f.onnx" 2>/dev/null
 run finetune "$T/xd/f.onnx" --data "$DATA" --epochs 1 --limit 200 -o "$T/xd/ft.onnx" --external-data ft.data
