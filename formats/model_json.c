@@ -93,40 +93,79 @@ static void put_double(FILE *f, double v)
 	fputs(spz_format_double(b, v), f);
 }
 
-/* A float array, 8 numbers a line, at the given indent. */
+/* Number arrays are formatted into this much memory and written in one
+ * fwrite each time it fills: a stdio call per number costs more than the
+ * formatting. */
+#define ARRAY_CHUNK ((size_t)1 << 16)
+
+/* Room for one more value and its separator and indent. */
+#define ARRAY_ROOM 64
+
+/* A float array, 8 numbers a line, or codes, 32 a line, at the given
+ * indent (at most 16 blanks). */
+static void put_array(FILE *f, const float *fv, const uint8_t *cv, size_t n,
+                      const char *ind)
+{
+	char *b = malloc(ARRAY_CHUNK);
+	char small[256];
+	size_t cap = ARRAY_CHUNK, k = 0, il = strlen(ind);
+	size_t per_line = fv ? 8 : 32;
+	if (!b) {
+		/* Out of memory: a smaller buffer still writes the same. */
+		b = small;
+		cap = sizeof small;
+	}
+	b[k++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (cap - k < ARRAY_ROOM) {
+			fwrite(b, 1, k, f);
+			k = 0;
+		}
+		if (i)
+			b[k++] = ',';
+		if (n > per_line && i % per_line == 0) {
+			b[k++] = '\n';
+			memcpy(b + k, ind, il);
+			k += il;
+			b[k++] = ' ';
+			b[k++] = ' ';
+		} else if (i) {
+			b[k++] = ' ';
+		}
+		if (fv) {
+			k += spz_float_text(b + k, fv[i]);
+		} else {
+			unsigned c = cv[i];
+			if (c >= 100)
+				b[k++] = (char)('0' + c / 100);
+			if (c >= 10)
+				b[k++] = (char)('0' + c / 10 % 10);
+			b[k++] = (char)('0' + c % 10);
+		}
+	}
+	if (cap - k < ARRAY_ROOM) {
+		fwrite(b, 1, k, f);
+		k = 0;
+	}
+	if (n > per_line) {
+		b[k++] = '\n';
+		memcpy(b + k, ind, il);
+		k += il;
+	}
+	b[k++] = ']';
+	fwrite(b, 1, k, f);
+	if (b != small)
+		free(b);
+}
+
 static void put_floats(FILE *f, const float *v, size_t n, const char *ind)
 {
-	char b[32];
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		if (n > 8 && i % 8 == 0)
-			fprintf(f, "\n%s  ", ind);
-		else if (i)
-			fputc(' ', f);
-		fputs(spz_format_float(b, v[i]), f);
-	}
-	if (n > 8)
-		fprintf(f, "\n%s", ind);
-	fputc(']', f);
+	put_array(f, v, NULL, n, ind);
 }
 
 static void put_codes(FILE *f, const uint8_t *v, size_t n, const char *ind)
 {
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		if (n > 32 && i % 32 == 0)
-			fprintf(f, "\n%s  ", ind);
-		else if (i)
-			fputc(' ', f);
-		fprintf(f, "%u", v[i]);
-	}
-	if (n > 32)
-		fprintf(f, "\n%s", ind);
-	fputc(']', f);
+	put_array(f, NULL, v, n, ind);
 }
 
 static void put_attrs(FILE *f, const spz_node *n)
@@ -285,6 +324,7 @@ typedef struct reader {
 	const char *dir;
 	spz_error *err;
 	int version;
+	const spz_json_doc *doc; /* number arrays left as text; or NULL */
 } reader;
 
 #define SHAPE(r, ...) spz_fail((r)->err, SPZ_EFORMAT, __VA_ARGS__)
@@ -564,6 +604,69 @@ static int read_floats(reader *r, const cJSON *a, float *dst, int64_t n,
 	return 0;
 }
 
+/* A span's count against the dims, as check_count does for an array. */
+static int check_span(reader *r, const spz_json_span *sp, int64_t n,
+                      const char *tname, const char *key)
+{
+	if (sp->count != n)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': \"%s\" has %lld values but "
+		                "the dims give %lld", r->label, tname, key,
+		                (long long)sp->count, (long long)n);
+	return 0;
+}
+
+/* The next number of a span: blanks and commas before it are skipped. */
+static double span_next(const char **p)
+{
+	const char *q = *p;
+	while (*q == ' ' || *q == ',' || *q == '\n' || *q == '\t' ||
+	       *q == '\r')
+		q++;
+	double v = spz_json_number(&q);
+	*p = q;
+	return v;
+}
+
+/* read_floats for the "data" of a tensor left as text. */
+static int read_span_floats(reader *r, const spz_json_span *sp, float *dst,
+                            const char *tname)
+{
+	const char *p = r->doc->text + sp->off;
+	for (int64_t i = 0; i < sp->count; i++) {
+		float v = (float)span_next(&p);
+		if (!isfinite(v))
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': data[%lld] is outside "
+			                "the float32 range", r->label, tname,
+			                (long long)i);
+		dst[i] = v;
+	}
+	return 0;
+}
+
+/* read_codes for codes left as text. */
+static int read_span_codes(reader *r, spz_tensor *t, const spz_json_span *sp,
+                           int64_t n)
+{
+	int rc = check_span(r, sp, n, t->name, "codes");
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
+	if (rc)
+		return rc;
+	const char *p = r->doc->text + sp->off;
+	for (int64_t i = 0; i < n; i++) {
+		double v = span_next(&p);
+		if (v != floor(v) || v < 0 || v >= t->codebook_size)
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': codes[%lld] is not a "
+			                "code of the %u-entry codebook", r->label,
+			                t->name, (long long)i, t->codebook_size);
+		t->codes[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
 static int read_external(reader *r, const cJSON *x, spz_tensor *t,
                          int64_t n)
 {
@@ -701,6 +804,9 @@ static int read_codebook(reader *r, spz_tensor *t, const cJSON *j)
 
 static int read_codes(reader *r, spz_tensor *t, const cJSON *a, int64_t n)
 {
+	const spz_json_span *sp = spz_json_span_of(r->doc, a);
+	if (sp)
+		return read_span_codes(r, t, sp, n);
 	int rc = check_count(r, a, n, t->name, "codes", "integers");
 	if (!rc)
 		rc = spz_tensor_alloc(t, r->err);
@@ -869,10 +975,14 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		return SHAPE(r, "'%s': tensor '%s' has neither \"data\", "
 		             "\"external_data\" nor \"codebook\"", r->label,
 		             name);
-	rc = check_count(r, field(j, "data"), n, name, "data", "numbers");
+	const spz_json_span *sp = spz_json_span_of(r->doc, field(j, "data"));
+	rc = sp ? check_span(r, sp, n, name, "data")
+	        : check_count(r, field(j, "data"), n, name, "data", "numbers");
 	if (!rc)
 		rc = spz_tensor_alloc(t, r->err);
-	return rc ? rc
+	if (rc)
+		return rc;
+	return sp ? read_span_floats(r, sp, t->data, name)
 	          : read_floats(r, field(j, "data"), t->data, n, name, "data");
 }
 
@@ -965,15 +1075,38 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 	return rc;
 }
 
+static int from_json(spz_model **out, spz_section **sections,
+                     const cJSON *j, const spz_json_doc *doc,
+                     const char *label, const char *dir, spz_error *err);
+
 int spz_manifest_from_json(spz_model **out, spz_section **sections,
                            const cJSON *j, const char *label,
                            const char *dir, spz_error *err)
+{
+	return from_json(out, sections, j, NULL, label, dir, err);
+}
+
+int spz_model_read_json(spz_model **out, spz_input *in, spz_error *err)
+{
+	spz_json_doc doc;
+	int rc = spz_json_read_model(&doc, in, SPZ_JSON_MODEL_MAX,
+	                             "a JSON model", err);
+	if (!rc)
+		rc = from_json(out, NULL, doc.root, &doc, in->label, in->dir,
+		               err);
+	spz_json_doc_free(&doc);
+	return rc;
+}
+
+static int from_json(spz_model **out, spz_section **sections,
+                     const cJSON *j, const spz_json_doc *doc,
+                     const char *label, const char *dir, spz_error *err)
 {
 	static const char *const keys[] = {"format", "version", "name",
 	                                   "inputs", "outputs", "nodes",
 	                                   "initializers", "history",
 	                                   "onnx"};
-	reader r = {label, dir, err, 1};
+	reader r = {label, dir, err, 1, doc};
 	spz_model *m = NULL;
 	spz_section *secs = NULL;
 	int rc = 0;

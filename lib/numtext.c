@@ -295,12 +295,48 @@ static void shortest_big(decimal *out, uint64_t c, int e, int asym, int nd,
 }
 
 /*
+ * The P scan of the fast version, in integers of type T: s (9 digits) and
+ * the remainder R of X = M / D, D = 2^sh; G = twice K, half a gap. Scans P
+ * downwards from 8 (with an even interval, if P digits read back so do
+ * P + 1: the nearer rounding stays inside), two or three steps for most
+ * floats. zmax: the largest |diff - G| whose 2^28-fold fits T.
+ */
+#define SCAN_P(T, zmax)                                                      \
+	do {                                                                 \
+		uint64_t q = s, rr = 0, pw = 1;                              \
+		T G = (T)K << 1;                                             \
+		/* 9 digits are within a sixth of the gap: inside. */        \
+		best = 9;                                                    \
+		d.digits = s + (2 * (T)R > D || (2 * (T)R == D && (s & 1))); \
+		for (int p = 8; p >= 1; p--) {                               \
+			rr += (q % 10) * pw;                                 \
+			q /= 10;                                             \
+			pw *= 10;                                            \
+			T a = ((((T)rr << sh) + (T)R) << 1), b = (T)pw << sh; \
+			uint64_t dg = q + (a > b || (a == b && (q & 1)));    \
+			T cd = (T)(dg * pw) << sh;                           \
+			int in = 1;                                          \
+			if (cd != (T)M) {                                    \
+				T diff = cd > (T)M ? cd - (T)M : (T)M - cd;  \
+				in = diff < G || (diff == G && even);        \
+				T z = diff > G ? diff - G : G - diff;        \
+				/* 4c +- 2 has 26 bits here: half a double   \
+				 * ulp of the midpoint is K 2^-28. */        \
+				if (z <= (zmax) && (z << 28) <= (T)K)        \
+					in = even;                           \
+			}                                                    \
+			if (!in)                                             \
+				break;                                       \
+			best = p;                                            \
+			d.digits = dg;                                       \
+		}                                                            \
+	} while (0)
+
+/*
  * The fast version for a float c * 2^e (c in [2^23, 2^24), not a power of
  * two's lopsided interval) between about 1e-19 and 1e9: the same steps in
- * 128-bit integers. Scans P downwards from 9 (with an even interval, if P
- * digits read back so do P + 1: the nearer rounding stays inside), which
- * takes two or three steps for most floats. Returns 0 when v is outside
- * its range.
+ * 128-bit integers, or 64-bit ones for the usual weights (1e-5 .. 1e4).
+ * Returns 0 when v is outside its range.
  */
 static int shortest_f32_fast(decimal *out, uint32_t c, int e)
 {
@@ -309,7 +345,7 @@ static int shortest_f32_fast(decimal *out, uint32_t c, int e)
 		if (k > 0 || -k > 27)
 			return 0;
 		int kk = -k, p2 = e + kk;
-		/* X = c 5^kk 2^p2 = M / D, K = the unit of half a gap / 2. */
+		/* X = c 5^kk 2^p2 = M / D; K: a quarter of the gap. */
 		u128 K = pow5_tab[kk], M, D;
 		int sh;
 		if (p2 > 2) {
@@ -329,40 +365,17 @@ static int shortest_f32_fast(decimal *out, uint32_t c, int e)
 			k--;
 			continue;
 		}
-		uint64_t s = (uint64_t)sq, q = s, rr = 0, pw = 1;
-		u128 G = K << 1;
+		uint64_t s = (uint64_t)sq;
 		int even = !(c & 1), best = 0;
-		decimal d = {0, 0, 0};
-		for (int p = 9; p >= 1; p--) {
-			if (p < 9) {
-				rr += (q % 10) * pw;
-				q /= 10;
-				pw *= 10;
-			}
-			u128 a = (((u128)rr << sh) + R) << 1, b = (u128)pw << sh;
-			uint64_t dg = q + (a > b || (a == b && (q & 1)));
-			u128 cd = (u128)(dg * pw) << sh, diff;
-			int in;
-			if (cd == M) {
-				in = 1;
-			} else {
-				diff = cd > M ? cd - M : M - cd;
-				in = diff < G || (diff == G && even);
-				u128 z = diff > G ? diff - G : G - diff;
-				/* 4c +- 2 has 26 bits here: half a double
-				 * ulp of the midpoint is K 2^-28. */
-				if (!(z >> 98) && (z << 28) <= K)
-					in = even;
-			}
-			if (!in)
-				break;
-			best = p;
-			d.digits = dg;
-			d.p = p;
-			d.x = k + 8;
-		}
+		decimal d = {0, 0, k + 8};
+		/* 64 bits hold it all when M < 2^62 and pw 2^sh < 2^57. */
+		if (!(M >> 62) && sh <= 30)
+			SCAN_P(uint64_t, (uint64_t)1 << 35);
+		else
+			SCAN_P(u128, (u128)1 << 98);
 		if (!best)
 			return 0;
+		d.p = best;
 		*out = d;
 		return 1;
 	}
@@ -429,7 +442,7 @@ static int put_decimal(char *buf, int neg, decimal d)
 	return n;
 }
 
-char *spz_format_double(char buf[32], double v)
+size_t spz_double_text(char buf[32], double v)
 {
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof bits);
@@ -437,12 +450,11 @@ char *spz_format_double(char buf[32], double v)
 	uint64_t mant = bits & (((uint64_t)1 << 52) - 1);
 	if (ex == 0x7ff) {
 		/* What printf says for NaN and the infinities. */
-		snprintf(buf, 32, "%.17g", v);
-		return buf;
+		return (size_t)snprintf(buf, 32, "%.17g", v);
 	}
 	if (!ex && !mant) {
 		strcpy(buf, neg ? "-0" : "0");
-		return buf;
+		return (size_t)(1 + neg);
 	}
 	decimal d;
 	if (ex)
@@ -450,34 +462,41 @@ char *spz_format_double(char buf[32], double v)
 		             !mant && ex > 1, 17, 0);
 	else
 		shortest_big(&d, mant, -1074, 0, 17, 0);
-	put_decimal(buf, neg, d);
+	return (size_t)put_decimal(buf, neg, d);
+}
+
+char *spz_format_double(char buf[32], double v)
+{
+	spz_double_text(buf, v);
 	return buf;
 }
 
-char *spz_format_float(char buf[32], float v)
+size_t spz_float_text(char buf[32], float v)
 {
 	uint32_t bits;
 	memcpy(&bits, &v, sizeof bits);
 	int neg = (int)(bits >> 31), ex = (int)(bits >> 23 & 0xff);
 	uint32_t mant = bits & 0x7fffff;
 	if (ex == 0xff) {
-		snprintf(buf, 32, "%.17g", (double)v);
-		return buf;
+		return (size_t)snprintf(buf, 32, "%.17g", (double)v);
 	}
 	if (!ex && !mant) {
 		strcpy(buf, neg ? "-0" : "0");
-		return buf;
+		return (size_t)(1 + neg);
 	}
 	decimal d;
-	if (ex && mant && shortest_f32_fast(&d, mant | 1u << 23, ex - 150)) {
-		put_decimal(buf, neg, d);
-		return buf;
-	}
+	if (ex && mant && shortest_f32_fast(&d, mant | 1u << 23, ex - 150))
+		return (size_t)put_decimal(buf, neg, d);
 	if (ex)
 		shortest_big(&d, mant | 1u << 23, ex - 150, !mant && ex > 1, 9,
 		             1);
 	else
 		shortest_big(&d, mant, -149, 0, 9, 1);
-	put_decimal(buf, neg, d);
+	return (size_t)put_decimal(buf, neg, d);
+}
+
+char *spz_format_float(char buf[32], float v)
+{
+	spz_float_text(buf, v);
 	return buf;
 }
