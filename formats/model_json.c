@@ -207,8 +207,36 @@ static void put_prune(FILE *f, const spz_prune_record *p)
 	fprintf(f, ", \"n\": %d, \"m\": %d}", p->nm_n, p->nm_m);
 }
 
+/* Where big tensors go when a JSON model keeps them in a raw file. */
+typedef struct ext_out {
+	FILE *f;
+	const char *loc;    /* as the model names it */
+	uint64_t threshold; /* bytes of data from which a tensor goes */
+	uint64_t off;       /* bytes written so far */
+} ext_out;
+
+/* n floats as little-endian float32 (the external data format). */
+static void put_le_floats(FILE *f, const float *v, size_t n)
+{
+	uint8_t b[4096];
+	while (n) {
+		size_t k = n < sizeof b / 4 ? n : sizeof b / 4;
+		for (size_t i = 0; i < k; i++) {
+			uint32_t u;
+			memcpy(&u, &v[i], 4);
+			b[4 * i] = (uint8_t)u;
+			b[4 * i + 1] = (uint8_t)(u >> 8);
+			b[4 * i + 2] = (uint8_t)(u >> 16);
+			b[4 * i + 3] = (uint8_t)(u >> 24);
+		}
+		fwrite(b, 4, k, f);
+		v += k;
+		n -= k;
+	}
+}
+
 static void put_tensor(FILE *f, const spz_tensor *t,
-                       const spz_section *sec)
+                       const spz_section *sec, ext_out *x)
 {
 	int64_t n = spz_tensor_elements(t);
 	fputs("    {\"name\": ", f);
@@ -241,6 +269,14 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		fputs(",\n      \"codes\": ", f);
 		put_codes(f, t->codes, (size_t)n, "      ");
 		fputc('}', f);
+	} else if (x && (uint64_t)n * 4 >= x->threshold) {
+		fputs(",\n      \"external_data\": {\"location\": ", f);
+		put_str(f, x->loc);
+		fprintf(f, ", \"offset\": %llu, \"length\": %llu}}",
+		        (unsigned long long)x->off,
+		        (unsigned long long)n * 4);
+		put_le_floats(x->f, t->data, (size_t)n);
+		x->off += (uint64_t)n * 4;
 	} else {
 		fputs(",\n      \"data\": ", f);
 		put_floats(f, t->data, (size_t)n, "      ");
@@ -260,8 +296,59 @@ int spz_manifest_text(char **text, size_t *len, const spz_model *m,
 	return 0;
 }
 
+static void write_model(FILE *f, const spz_model *m,
+                        const spz_section *sections, ext_out *x);
+
 void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections)
+{
+	write_model(f, m, sections, NULL);
+}
+
+int spz_json_save_external(const spz_model *m, const char *path,
+                           const char *external, uint64_t threshold,
+                           spz_error *err)
+{
+	/* The location is relative to the model's folder: the file goes
+	 * beside the model, as ONNX's external data does. */
+	const char *loc = strrchr(external, '/') ? strrchr(external, '/') + 1
+	                                         : external;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!*loc || !strcmp(loc, ".") || !strcmp(loc, ".."))
+		return spz_fail(err, SPZ_EINVAL, "the external data file needs "
+		                "a file name, not '%s'", external);
+	if (!strcmp(loc, base))
+		return spz_fail(err, SPZ_EINVAL, "the external data file '%s' "
+		                "would be the model itself", loc);
+	spz_error sub = {0};
+	int rc = spz_model_validate(m, &sub);
+	if (rc)
+		return spz_fail(err, rc, "cannot write '%s': %s", path, sub.text);
+	size_t dl = (size_t)(base - path);
+	char *full = malloc(dl + strlen(loc) + 1);
+	if (!full)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	memcpy(full, path, dl);
+	strcpy(full + dl, loc);
+	spz_output o, e;
+	rc = spz_output_open(&o, path, err);
+	if (!rc && (rc = spz_output_open(&e, full, err)))
+		spz_output_abort(&o);
+	free(full);
+	if (rc)
+		return rc;
+	ext_out x = {e.f, loc, threshold, 0};
+	write_model(o.f, m, NULL, &x);
+	/* Both or neither: the data first, the model that names it last. */
+	if ((rc = spz_output_commit(&e, err))) {
+		spz_output_abort(&o);
+		return rc;
+	}
+	return spz_output_commit(&o, err);
+}
+
+static void write_model(FILE *f, const spz_model *m,
+                        const spz_section *sections, ext_out *x)
 {
 	fprintf(f, "{\n  \"format\": \"spz-model\",\n  \"version\": %d,\n"
 	           "  \"name\": ", spz_model_version(m));
@@ -289,7 +376,8 @@ void spz_write_manifest(FILE *f, const spz_model *m,
 	                   "  \"initializers\": [", f);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		fputs(i ? ",\n" : "\n", f);
-		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL);
+		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL,
+		           x);
 	}
 	fputs(m->n_tensors ? "\n  ],\n  \"history\": [" : "],\n"
 	                     "  \"history\": [", f);

@@ -84,8 +84,8 @@ check "--external-data: the data file is beside the model" test -s "$T/x/m.data"
 oracle external "$T/x/m.onnx" "written with external data"
 run convert "$T/x/m.onnx" -o "$T/x/m2.onnx" --external-data m.data
 check "external data round trip is byte-identical" cmp "$T/x/m.onnx" "$T/x/m2.onnx"
-run convert "$M/mlp_t1.onnx" -o "$T/x.json" --external-data d
-expect_rc 2 "--external-data with a JSON output is a usage error"
+run convert "$M/mlp_t1.onnx" -o "$T/x.spzm" --external-data d
+expect_rc 2 "--external-data with a .spzm output is a usage error"
 
 # ---- prune, quantize, back to ONNX --------------------------------------
 for f in mlp_t1 mlp_t0 matmul conv flatten fp16 constant extras; do
