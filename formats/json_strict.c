@@ -10,9 +10,12 @@
  * over the tree refuses duplicate keys and names that are not text.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include "json_strict.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +80,25 @@ static const unsigned char stop_table[256] = {
 	['}'] = 2,
 };
 
+/* The end of the run of bytes from k that the outside-a-string fast path
+ * copies as they are. Eight bytes at a time while none of them is below
+ * 0x23 (blanks, controls, the quote) or above 0x5a (brackets, braces;
+ * letters stop it too, harmlessly): number text never is. */
+static size_t plain_run(const unsigned char *in, size_t k, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	while (k + 8 <= n) {
+		uint64_t x;
+		memcpy(&x, in + k, 8);
+		if ((((x - 0x23 * ones) & ~x) | ((x + 0x25 * ones) | x)) & high)
+			break;
+		k += 8;
+	}
+	while (k < n && !(stop_table[in[k]] & 2))
+		k++;
+	return k;
+}
+
 /*
  * Scans n bytes. With out, the bytes are written (long runs of blanks
  * cut) at out + *out_n
@@ -104,8 +126,7 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 			s->ws_len = 0;
 			size_t k = i;
 			for (;;) {
-				while (k < n && !(stop_table[in[k]] & 2))
-					k++;
+				k = plain_run(in, k, n);
 				/* One space followed by a token: not a run. */
 				if (k + 1 < n && in[k] == ' ' &&
 				    !(stop_table[in[k + 1]] & 2))
@@ -703,7 +724,7 @@ int spz_json_parse(cJSON **out, const char *text, size_t len,
 	return rc ? rc : parse_text(out, text, len, NULL, NULL, label, err);
 }
 
-#define READ_PIECE ((size_t)1 << 20)
+#define READ_PIECE ((size_t)1 << 17)
 
 /* Reads and scans the text of in into *text (NUL-terminated, *len
  * bytes, the caller's); s keeps what maps its lines. */
@@ -722,6 +743,17 @@ static int read_text(char **text, size_t *len, scanner *s, spz_input *in,
 	char *b = malloc(bcap);
 	if (!b)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+#ifdef MADV_HUGEPAGE
+	/* A big model's text: huge pages make its page faults (a third of
+	 * the read's time with 4 KiB pages) 512 times fewer. A hint. */
+	long page = sysconf(_SC_PAGESIZE);
+	if (page > 0 && bcap >= ((size_t)8 << 20)) {
+		uintptr_t a = ((uintptr_t)b + (uintptr_t)page - 1) &
+		              ~((uintptr_t)page - 1);
+		uintptr_t e = ((uintptr_t)b + bcap) & ~((uintptr_t)page - 1);
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+	}
+#endif
 	/* The bytes already sniffed first; none can be more than a piece. */
 	size_t head = in->n_head - in->head_pos;
 	memcpy(b, in->head + in->head_pos, head);

@@ -399,11 +399,19 @@ static int put_decimal(char *buf, int neg, decimal d)
 		d.digits /= 10;
 		p--;
 	}
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930"
+		"31323334353637383940414243444546474849505152535455565758596061"
+		"62636465666768697071727374757677787980818283848586878889909192"
+		"93949596979899";
 	char dig[20];
-	for (int i = p - 1; i >= 0; i--) {
-		dig[i] = (char)('0' + d.digits % 10);
-		d.digits /= 10;
+	int i = p;
+	for (; i >= 2; i -= 2) {
+		memcpy(dig + i - 2, pairs + 2 * (d.digits % 100), 2);
+		d.digits /= 100;
 	}
+	if (i)
+		dig[0] = (char)('0' + d.digits);
 	/* %g decides on the precision asked for, not on the digits left. */
 	int prec = d.p, x = d.x, n = 0;
 	if (neg)
