@@ -71,8 +71,9 @@ int spz_json_is_marker(const cJSON *v);
 const spz_json_span *spz_json_span_of(const spz_json_doc *doc,
                                       const cJSON *v);
 /* The JSON number at *p (valid JSON number grammar, followed by a byte
- * that is not part of it), as strtod reads it; *p moves past it. */
-double spz_json_number(const char **p);
+ * that is not part of it, before end), as strtod reads it; *p moves past
+ * it. No byte at or after end is read but the one that ends the number. */
+double spz_json_number(const char **p, const char *end);
 
 /* spz_json_read on a path ("-" is stdin). */
 int spz_json_load(cJSON **out, const char *path, uint64_t cap,

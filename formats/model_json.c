@@ -704,14 +704,15 @@ static int check_span(reader *r, const spz_json_span *sp, int64_t n,
 	return 0;
 }
 
-/* The next number of a span: blanks and commas before it are skipped. */
-static double span_next(const char **p)
+/* The next number of a span ending at end: blanks and commas before it
+ * are skipped. */
+static double span_next(const char **p, const char *end)
 {
 	const char *q = *p;
 	while (*q == ' ' || *q == ',' || *q == '\n' || *q == '\t' ||
 	       *q == '\r')
 		q++;
-	double v = spz_json_number(&q);
+	double v = spz_json_number(&q, end);
 	*p = q;
 	return v;
 }
@@ -720,9 +721,9 @@ static double span_next(const char **p)
 static int read_span_floats(reader *r, const spz_json_span *sp, float *dst,
                             const char *tname)
 {
-	const char *p = r->doc->text + sp->off;
+	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < sp->count; i++) {
-		float v = (float)span_next(&p);
+		float v = (float)span_next(&p, end);
 		if (!isfinite(v))
 			return spz_fail(r->err, SPZ_ERANGE,
 			                "'%s': tensor '%s': data[%lld] is outside "
@@ -742,9 +743,9 @@ static int read_span_codes(reader *r, spz_tensor *t, const spz_json_span *sp,
 		rc = spz_tensor_alloc(t, r->err);
 	if (rc)
 		return rc;
-	const char *p = r->doc->text + sp->off;
+	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < n; i++) {
-		double v = span_next(&p);
+		double v = span_next(&p, end);
 		if (v != floor(v) || v < 0 || v >= t->codebook_size)
 			return spz_fail(r->err, SPZ_ERANGE,
 			                "'%s': tensor '%s': codes[%lld] is not a "
