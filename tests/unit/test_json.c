@@ -658,7 +658,7 @@ START_TEST(number_parser_matches_strtod)
 	spz_rng r;
 	spz_rng_seed(&r, 11);
 	char b[128];
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < 200000; i++) {
 		int k = 0;
 		if (spz_rng_next(&r) & 1)
 			b[k++] = '-';
