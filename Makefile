@@ -172,6 +172,14 @@ build/bench: $(BENCH_SRC:%.c=build/%.o) libspz.a
 bench: all data build/bench
 	SPZ_DATA=$(DATA_DIR) ./build/bench
 
+# Every float32 bit pattern against the old trial printing (hours; not
+# part of check). build/numtext_all STEP checks every STEP-th one.
+build/numtext_all: tests/tools/numtext_all.c libspz.a
+	$(CC) $(CFLAGS) -o $@ $< libspz.a -lm
+
+numtext-all: build/numtext_all
+	./build/numtext_all 1
+
 # libFuzzer builds: clang with the fuzzer, ASan and UBSan, and CRC checks
 # off (SPZ_FUZZ_NO_CRC) so that mutations reach the field checks. Objects
 # live in build/fuzz/ apart from the normal build's.
@@ -244,8 +252,8 @@ uninstall:
 
 clean:
 	rm -rf build/*.o build/lib build/formats build/cmd build/tests build/help.c build/suites.h \
-	  build/unit build/bench build/benches.h build/fuzz-replay build/fuzz spz libspz.a spz.pc
+	  build/unit build/bench build/benches.h build/fuzz-replay build/fuzz build/numtext_all spz libspz.a spz.pc
 
-.PHONY: all deps data check fuzz fuzz-replay bench demo install uninstall clean spz.pc
+.PHONY: all deps data check fuzz fuzz-replay bench demo install uninstall clean spz.pc numtext-all
 
 -include $(shell find build -name '*.d' 2>/dev/null)

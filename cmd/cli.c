@@ -41,7 +41,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-struct cli_common cli_opts;
+struct cli_common cli_opts = {.external_threshold = 1024};
 
 /* -v: the command's name and when it started (cli_verbose_begin). */
 static struct {
@@ -605,22 +605,36 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 	if (!strcmp(path, "-") && *kind != SPZ_FILE_JSON && isatty(1))
 		return cli_usage(cmd, "refusing to write a binary model to a "
 		                 "terminal; use -o FILE or --to json");
-	if (cli_opts.external_data && *kind != SPZ_FILE_ONNX)
-		return cli_usage(cmd, "--external-data goes with an ONNX "
+	const char *ext = cli_opts.external_data;
+	if (ext && *kind == SPZ_FILE_SPZM)
+		return cli_usage(cmd, "--external-data goes with a JSON or ONNX "
 		                 "output");
-	if (cli_opts.external_data && !strcmp(path, "-"))
+	if (ext && !strcmp(path, "-"))
 		return cli_usage(cmd, "--external-data needs the model in a "
 		                 "file (-o OUT)");
+	if (ext) {
+		const char *a = strrchr(ext, '/') ? strrchr(ext, '/') + 1 : ext;
+		const char *b = strrchr(path, '/') ? strrchr(path, '/') + 1
+		                                   : path;
+		if (!strcmp(a, b))
+			return cli_usage(cmd, "--external-data '%s' would be the "
+			                 "model itself", ext);
+	}
 	return 0;
 }
 
-/* Every model a command writes: ONNX with --external-data puts the
- * tensors in that file beside the model. */
+/* Every model a command writes: JSON or ONNX with --external-data puts
+ * its tensors of at least cli_opts.external_threshold bytes (ONNX: of
+ * 1 KiB) in that file beside the model. */
 static int save_model(const spz_model *m, const char *path,
                       spz_file_kind kind, spz_error *err)
 {
-	if (cli_opts.external_data && kind == SPZ_FILE_ONNX)
-		return spz_onnx_save(m, path, cli_opts.external_data, err);
+	const char *ext = cli_opts.external_data;
+	if (ext && kind == SPZ_FILE_ONNX)
+		return spz_onnx_save(m, path, ext, err);
+	if (ext && kind == SPZ_FILE_JSON)
+		return spz_json_save_external(m, path, ext,
+		                              cli_opts.external_threshold, err);
 	return spz_model_save(m, path, kind, err);
 }
 

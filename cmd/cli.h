@@ -66,8 +66,8 @@ enum {
 	{"help", no_argument, 0, CLI_OPT_HELP}
 
 /* In the option table of every command that writes a model, beside
- * CLI_COMMON_OPTIONS: ONNX output with its tensors in FILE (beside the
- * model), which a model over 2 GiB needs. cli_common_opt records it,
+ * CLI_COMMON_OPTIONS: JSON or ONNX output with its tensors in FILE
+ * (beside the model), which an ONNX model over 2 GiB needs. cli_common_opt records it,
  * cli_model_kind refuses it for another output, cli_save_* honour it. */
 #define CLI_MODEL_OUTPUT_OPTIONS \
 	{"external-data", required_argument, 0, CLI_OPT_EXTERNAL_DATA}
@@ -78,6 +78,10 @@ struct cli_common {
 	int wide;         /* --wide: every column of every table */
 	const char *json; /* --json ("-") or --json=FILE; NULL without */
 	const char *external_data; /* --external-data FILE; NULL without */
+	/* JSON with external data: tensors of at least this many bytes go
+	 * there (convert's --external-data-threshold; 1 KiB by default, as
+	 * ONNX's writer does) */
+	uint64_t external_threshold;
 };
 /* The common options of the whole process (set by cli_common_opt). */
 extern struct cli_common cli_opts;

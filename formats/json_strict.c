@@ -10,9 +10,12 @@
  * over the tree refuses duplicate keys and names that are not text.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include "json_strict.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +80,25 @@ static const unsigned char stop_table[256] = {
 	['}'] = 2,
 };
 
+/* The end of the run of bytes from k that the outside-a-string fast path
+ * copies as they are. Eight bytes at a time while none of them is below
+ * 0x23 (blanks, controls, the quote) or above 0x5a (brackets, braces;
+ * letters stop it too, harmlessly): number text never is. */
+static size_t plain_run(const unsigned char *in, size_t k, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	while (k + 8 <= n) {
+		uint64_t x;
+		memcpy(&x, in + k, 8);
+		if ((((x - 0x23 * ones) & ~x) | ((x + 0x25 * ones) | x)) & high)
+			break;
+		k += 8;
+	}
+	while (k < n && !(stop_table[in[k]] & 2))
+		k++;
+	return k;
+}
+
 /*
  * Scans n bytes. With out, the bytes are written (long runs of blanks
  * cut) at out + *out_n
@@ -104,8 +126,7 @@ static int scan_bytes(scanner *s, const unsigned char *in, size_t n,
 			s->ws_len = 0;
 			size_t k = i;
 			for (;;) {
-				while (k < n && !(stop_table[in[k]] & 2))
-					k++;
+				k = plain_run(in, k, n);
 				/* One space followed by a token: not a run. */
 				if (k + 1 < n && in[k] == ' ' &&
 				    !(stop_table[in[k + 1]] & 2))
@@ -223,6 +244,273 @@ static uint64_t line_of(const scanner *s, const char *text, size_t len,
 }
 
 /* ------------------------------------------------------------------ */
+/* Number arrays left as text                                          */
+
+/*
+ * A JSON model is mostly its tensors' "data" (and "codes") arrays: tens of
+ * millions of numbers, which as cJSON nodes cost over 60 bytes each and a
+ * malloc apiece. Before cJSON sees the text, each such array that is made
+ * of JSON numbers only is replaced, in a copy of the text's structure, by
+ * a marker object {"\u0001": K}; the numbers stay where they are in the
+ * text and K indexes a span the model reader parses straight into the
+ * tensor. A key holding U+0001 cannot come from the file (keys with
+ * control characters are refused), and a file that writes "\u0001"
+ * anywhere is parsed the ordinary way, so a marker cannot be forged.
+ * Only arrays at initializers[i].data and initializers[i].codes are
+ * replaced, and only when their text is valid JSON numbers: anything else
+ * reaches cJSON as it is, with the same messages as before.
+ */
+
+typedef struct marker {
+	size_t red_off, red_len;   /* in the reduced text */
+	size_t orig_off, orig_len; /* the array, brackets included */
+} marker;
+
+typedef struct reduced {
+	char *text;
+	size_t len, cap;
+	marker *marks;
+	spz_json_span *spans;
+	size_t n, cap_n;
+} reduced;
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Whether the 8 bytes at p are all ASCII digits: high nibble 3, and
+ * adding 6 leaves it 3. A carry out of a byte above can only make a digit
+ * look like none (the caller then goes on byte by byte), never the
+ * reverse. */
+static int eight_digits(const char *p)
+{
+	uint64_t x;
+	memcpy(&x, p, 8);
+	const uint64_t hi = 0xF0F0F0F0F0F0F0F0u, three = 0x3030303030303030u;
+	return !(((x & hi) ^ three) |
+	         (((x + 0x0606060606060606u) & hi) ^ three));
+}
+
+static const char *skip_blanks(const char *p, const char *end)
+{
+	while (p < end && is_blank((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* One JSON number (RFC 8259 grammar) at p; NULL when there is none. */
+static const char *lex_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (++p < end && is_digit(*p))
+			;
+	else
+		return NULL;
+	if (p < end && *p == '.') {
+		if (++p >= end || !is_digit(*p))
+			return NULL;
+		while (end - p >= 8 && eight_digits(p))
+			p += 8;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || !is_digit(*p))
+			return NULL;
+		while (++p < end && is_digit(*p))
+			;
+	}
+	return p;
+}
+
+/* The array of numbers that starts with '[' at p: its end after ']' and
+ * its count, or NULL when it is empty or holds anything else. */
+static const char *lex_number_array(const char *p, const char *end,
+                                    int64_t *count)
+{
+	int64_t n = 0;
+	p = skip_blanks(p + 1, end);
+	for (;;) {
+		p = lex_number(p, end);
+		if (!p)
+			return NULL;
+		n++;
+		p = skip_blanks(p, end);
+		if (p < end && *p == ']')
+			break;
+		if (p >= end || *p != ',')
+			return NULL;
+		p = skip_blanks(p + 1, end);
+	}
+	*count = n;
+	return p + 1;
+}
+
+static int red_put(reduced *r, const char *b, size_t n)
+{
+	if (r->cap - r->len < n + 1) {
+		size_t nc = r->cap ? r->cap : 4096;
+		while (nc - r->len < n + 1)
+			nc *= 2;
+		char *t = realloc(r->text, nc);
+		if (!t)
+			return -1;
+		r->text = t;
+		r->cap = nc;
+	}
+	memcpy(r->text + r->len, b, n);
+	r->len += n;
+	r->text[r->len] = 0;
+	return 0;
+}
+
+/* Which keys matter on the way to a tensor's arrays. */
+enum { KEY_OTHER, KEY_INITS, KEY_NUMBERS };
+
+static int key_kind(const char *s, size_t n, int depth)
+{
+	if (depth == 1 && n == 12 && !memcmp(s, "initializers", 12))
+		return KEY_INITS;
+	if (depth == 3 && ((n == 4 && !memcmp(s, "data", 4)) ||
+	                   (n == 5 && !memcmp(s, "codes", 5))))
+		return KEY_NUMBERS;
+	return KEY_OTHER;
+}
+
+/*
+ * Builds the reduced text of text (len bytes). Returns 0 with r filled,
+ * 1 when markers cannot be used (the text writes \u0001; r is empty), or
+ * SPZ_ENOMEM. Malformed text is copied as it is for cJSON to refuse.
+ */
+static int reduce_text(reduced *r, const char *text, size_t len,
+                       spz_error *err)
+{
+	enum { TRACK = 4 };
+	char type[TRACK];
+	int key[TRACK];
+	long depth = 0;
+	int want_key = 0;
+	const char *p = text, *end = text + len, *copied = text;
+	memset(r, 0, sizeof *r);
+	while (p < end) {
+		char c = *p;
+		if (c == '"') {
+			const char *q = p + 1;
+			while (q < end && *q != '"') {
+				if (*q == '\\') {
+					if (end - q >= 6 && q[1] == 'u' &&
+					    !memcmp(q + 2, "0001", 4))
+						goto unusable;
+					q++;
+				}
+				q++;
+			}
+			if (want_key && depth >= 1 && depth < TRACK &&
+			    type[depth] == '{')
+				key[depth] = key_kind(p + 1, (size_t)(q - p - 1),
+				                      (int)depth);
+			want_key = 0;
+			p = q < end ? q + 1 : end;
+			continue;
+		}
+		if (c == '[' && depth == 3 && type[1] == '{' &&
+		    key[1] == KEY_INITS && type[2] == '[' && type[3] == '{' &&
+		    key[3] == KEY_NUMBERS) {
+			int64_t count;
+			const char *e = lex_number_array(p, end, &count);
+			/* Short arrays cost cJSON little: not worth a span. */
+			if (e && e - p >= 64) {
+				if (r->n == r->cap_n) {
+					size_t nc = r->cap_n ? 2 * r->cap_n : 16;
+					marker *nm = realloc(r->marks,
+					                     nc * sizeof *nm);
+					if (nm)
+						r->marks = nm;
+					spz_json_span *ns = nm ? realloc(
+						r->spans, nc * sizeof *ns) : NULL;
+					if (!ns)
+						goto nomem;
+					r->spans = ns;
+					r->cap_n = nc;
+				}
+				char mk[48];
+				int ml = snprintf(mk, sizeof mk, "{\"\\u0001\": %zu}",
+				                  r->n);
+				if (red_put(r, copied, (size_t)(p - copied)))
+					goto nomem;
+				r->marks[r->n] = (marker){r->len, (size_t)ml,
+				                          (size_t)(p - text),
+				                          (size_t)(e - p)};
+				r->spans[r->n] = (spz_json_span){
+					(size_t)(p - text) + 1,
+					(size_t)(e - p) - 2, count};
+				r->n++;
+				if (red_put(r, mk, (size_t)ml))
+					goto nomem;
+				p = copied = e;
+				continue;
+			}
+		}
+		if (c == '{' || c == '[') {
+			depth++;
+			if (depth < TRACK) {
+				type[depth] = c;
+				key[depth] = KEY_OTHER;
+			}
+			want_key = c == '{';
+		} else if (c == '}' || c == ']') {
+			depth--;
+			want_key = 0;
+		} else if (c == ',') {
+			want_key = depth >= 1 && depth < TRACK &&
+			           type[depth] == '{';
+		}
+		p++;
+	}
+	if (red_put(r, copied, (size_t)(end - copied)))
+		goto nomem;
+	return 0;
+unusable:
+	free(r->text);
+	free(r->marks);
+	free(r->spans);
+	memset(r, 0, sizeof *r);
+	return 1;
+nomem:
+	free(r->text);
+	free(r->marks);
+	free(r->spans);
+	memset(r, 0, sizeof *r);
+	return spz_fail(err, SPZ_ENOMEM, "out of memory");
+}
+
+/* The offset in the original text of offset at of the reduced one. */
+static size_t orig_offset(const reduced *r, size_t at)
+{
+	size_t lo = 0, hi = r->n;
+	while (lo < hi) { /* the first marker starting after at */
+		size_t mid = (lo + hi) / 2;
+		if (r->marks[mid].red_off <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return at;
+	const marker *m = &r->marks[lo - 1];
+	if (at < m->red_off + m->red_len)
+		return m->orig_off;
+	return at - (m->red_off + m->red_len) + m->orig_off + m->orig_len;
+}
+
+/* ------------------------------------------------------------------ */
 /* The tree                                                            */
 
 /* The path to a value, for messages: "initializers[2].dims". */
@@ -230,6 +518,7 @@ static uint64_t line_of(const scanner *s, const char *text, size_t len,
 typedef struct walker {
 	const char *label;
 	spz_error *err;
+	int markers; /* marker objects stand for number arrays */
 	int depth;
 	struct {
 		const char *key; /* NULL: an array index */
@@ -348,6 +637,8 @@ static int walk(walker *w, const cJSON *j)
 	int obj = cJSON_IsObject(j);
 	if (!obj && !cJSON_IsArray(j))
 		return 0;
+	if (w->markers && spz_json_is_marker(j))
+		return 0;
 	int rc = 0;
 	if (obj) {
 		for (const cJSON *e = j->child; !rc && e; e = e->next)
@@ -371,16 +662,30 @@ static int walk(walker *w, const cJSON *j)
 	return rc;
 }
 
-/* Parses len bytes of checked (and maybe folded) text; s maps lines. */
-static int parse_text(cJSON **out, const char *text, size_t len,
-                      const scanner *s, const char *label, spz_error *err)
+/* Line of offset at of what cJSON parsed: text, or the reduced text of
+ * it when rd is not NULL. */
+static uint64_t error_line(const scanner *s, const reduced *rd,
+                           const char *text, size_t len, size_t at)
 {
+	return line_of(s, text, len, rd ? orig_offset(rd, at) : at);
+}
+
+/* Parses len bytes of checked (and maybe folded) text; s maps lines. With
+ * rd, cJSON parses rd's reduced text instead, and messages count lines
+ * of text. */
+static int parse_text(cJSON **out, const char *otext, size_t olen,
+                      const scanner *s, const reduced *rd,
+                      const char *label, spz_error *err)
+{
+	const char *text = rd ? rd->text : otext;
+	size_t len = rd ? rd->len : olen;
 	const char *end = NULL;
 	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!j) {
 		if (!end || end > text + len)
 			end = text + len;
-		uint64_t line = line_of(s, text, len, (size_t)(end - text));
+		uint64_t line = error_line(s, rd, otext, olen,
+		                           (size_t)(end - text));
 		/* Python's json writes NaN and Infinity, which JSON has not. */
 		const char *at = end;
 		while (at < text + len && (*at == ' ' || *at == '-' ||
@@ -404,8 +709,8 @@ static int parse_text(cJSON **out, const char *text, size_t len,
 		cJSON_Delete(j);
 		return spz_fail(err, SPZ_EFORMAT, "'%s': not JSON (text after "
 		                "the end of the JSON value at line %llu)", label,
-		                (unsigned long long)line_of(
-					s, text, len, (size_t)(end - text)));
+		                (unsigned long long)error_line(
+					s, rd, otext, olen, (size_t)(end - text)));
 	}
 	walker *w = malloc(sizeof *w);
 	if (!w) {
@@ -414,6 +719,7 @@ static int parse_text(cJSON **out, const char *text, size_t len,
 	}
 	w->label = label;
 	w->err = err;
+	w->markers = rd != NULL;
 	w->depth = 0;
 	int rc = walk(w, j);
 	free(w);
@@ -430,18 +736,19 @@ int spz_json_parse(cJSON **out, const char *text, size_t len,
 {
 	scanner s = {.label = label, .err = err, .line = 1};
 	int rc = scan_bytes(&s, (const unsigned char *)text, len, NULL, NULL);
-	return rc ? rc : parse_text(out, text, len, NULL, label, err);
+	return rc ? rc : parse_text(out, text, len, NULL, NULL, label, err);
 }
 
-#define READ_PIECE ((size_t)1 << 20)
+#define READ_PIECE ((size_t)1 << 17)
 
-int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
-                  spz_error *err)
+/* Reads and scans the text of in into *text (NUL-terminated, *len
+ * bytes, the caller's); s keeps what maps its lines. */
+static int read_text(char **text, size_t *len, scanner *s, spz_input *in,
+                     uint64_t cap, const char *what, spz_error *err)
 {
 	int64_t left = spz_input_left(in);
 	if (left >= 0 && (uint64_t)left > cap)
 		return spz_input_too_big(in->label, cap, what, err);
-	scanner s = {.label = in->label, .err = err, .line = 1};
 	/* A file's size is known and within the cap: one allocation (its
 	 * pages are touched only as bytes are read). A pipe: the buffer
 	 * doubles as bytes arrive, so memory follows what was read. */
@@ -451,14 +758,25 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 	char *b = malloc(bcap);
 	if (!b)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+#ifdef MADV_HUGEPAGE
+	/* A big model's text: huge pages make its page faults (a third of
+	 * the read's time with 4 KiB pages) 512 times fewer. A hint. */
+	long page = sysconf(_SC_PAGESIZE);
+	if (page > 0 && bcap >= ((size_t)8 << 20)) {
+		uintptr_t a = ((uintptr_t)b + (uintptr_t)page - 1) &
+		              ~((uintptr_t)page - 1);
+		uintptr_t e = ((uintptr_t)b + bcap) & ~((uintptr_t)page - 1);
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+	}
+#endif
 	/* The bytes already sniffed first; none can be more than a piece. */
 	size_t head = in->n_head - in->head_pos;
 	memcpy(b, in->head + in->head_pos, head);
 	in->head_pos = in->n_head;
 	uint64_t raw = head;
 	int rc = raw > cap ? spz_input_too_big(in->label, cap, what, err)
-	       : scan_bytes(&s, (const unsigned char *)b, head, b, &n);
-	while (!rc && !s.stop) {
+	       : scan_bytes(s, (const unsigned char *)b, head, b, &n);
+	while (!rc && !s->stop) {
 		if (bcap - n < 2) {
 			char *nb = bcap > SIZE_MAX / 2 ? NULL
 			         : realloc(b, 2 * bcap);
@@ -493,18 +811,173 @@ int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
 			rc = spz_input_too_big(in->label, cap, what, err);
 			break;
 		}
-		rc = scan_bytes(&s, (const unsigned char *)b + n, (size_t)r, b,
+		rc = scan_bytes(s, (const unsigned char *)b + n, (size_t)r, b,
 		                &n);
 	}
 	in->consumed += raw;
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	b[n] = 0;
+	*text = b;
+	*len = n;
+	return 0;
+}
+
+int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
+                  spz_error *err)
+{
+	scanner s = {.label = in->label, .err = err, .line = 1};
+	char *b;
+	size_t n;
+	int rc = read_text(&b, &n, &s, in, cap, what, err);
 	if (!rc) {
-		b[n] = 0;
-		rc = parse_text(out, b, n, &s, in->label, err);
+		rc = parse_text(out, b, n, &s, NULL, in->label, err);
+		free(b);
 	}
 	free(s.folds);
-	free(b);
 	return rc;
 }
+
+int spz_json_read_model(spz_json_doc *doc, spz_input *in, uint64_t cap,
+                        const char *what, spz_error *err)
+{
+	scanner s = {.label = in->label, .err = err, .line = 1};
+	char *b;
+	size_t n;
+	memset(doc, 0, sizeof *doc);
+	int rc = read_text(&b, &n, &s, in, cap, what, err);
+	if (rc) {
+		free(s.folds);
+		return rc;
+	}
+	reduced rd;
+	rc = reduce_text(&rd, b, n, err);
+	if (rc < 0) {
+		free(s.folds);
+		free(b);
+		return rc;
+	}
+	rc = parse_text(&doc->root, b, n, &s, rc ? NULL : &rd, in->label, err);
+	free(s.folds);
+	free(rd.text);
+	free(rd.marks);
+	if (rc) {
+		free(rd.spans);
+		free(b);
+		return rc;
+	}
+	doc->text = b;
+	doc->spans = rd.spans;
+	doc->n_spans = rd.n;
+	return 0;
+}
+
+void spz_json_doc_free(spz_json_doc *doc)
+{
+	cJSON_Delete(doc->root);
+	free(doc->text);
+	free(doc->spans);
+	memset(doc, 0, sizeof *doc);
+}
+
+int spz_json_is_marker(const cJSON *v)
+{
+	return cJSON_IsObject(v) && v->child && !v->child->next &&
+	       v->child->string && v->child->string[0] == 1 &&
+	       !v->child->string[1] && cJSON_IsNumber(v->child);
+}
+
+const spz_json_span *spz_json_span_of(const spz_json_doc *doc,
+                                      const cJSON *v)
+{
+	if (!doc || !doc->spans || !spz_json_is_marker(v))
+		return NULL;
+	double k = v->child->valuedouble;
+	if (k < 0 || k >= (double)doc->n_spans)
+		return NULL;
+	return &doc->spans[(size_t)k];
+}
+
+static const double exact_pow10[23] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+double spz_json_number(const char **pp, const char *end)
+{
+	const char *p = *pp, *start = p;
+	int neg = *p == '-', nd = 0, e10 = 0, slow = 0;
+	uint64_t m = 0;
+	p += neg;
+	for (; is_digit(*p); p++) {
+		if (nd < 19) {
+			m = m * 10 + (uint64_t)(*p - '0');
+			nd += m != 0;
+		} else {
+			e10++;
+			slow = 1;
+		}
+	}
+	if (*p == '.') {
+		p++;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* Eight fraction digits at once while m has room for them
+		 * (nd may count leading zeros: it only errs on the safe
+		 * side). */
+		while (nd <= 11 && end - p >= 8 && eight_digits(p)) {
+			uint64_t x;
+			memcpy(&x, p, 8);
+			x -= 0x3030303030303030u;
+			x = x * 10 + (x >> 8); /* pairs */
+			x = ((x & 0x000000FF000000FFu) * (100 + (1000000ull << 32)) +
+			     ((x >> 16) & 0x000000FF000000FFu) *
+			     (1 + (10000ull << 32))) >> 32;
+			m = m * 100000000u + x;
+			nd += m != 0 ? 8 : 0;
+			e10 -= 8;
+			p += 8;
+		}
+#endif
+		for (; is_digit(*p); p++) {
+			if (nd < 19) {
+				m = m * 10 + (uint64_t)(*p - '0');
+				nd += m != 0;
+				e10--;
+			} else {
+				slow = 1;
+			}
+		}
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		int eneg = *p == '-';
+		if (*p == '+' || *p == '-')
+			p++;
+		int x = 0;
+		for (; is_digit(*p); p++)
+			if (x < 100000)
+				x = x * 10 + (*p - '0');
+		e10 += eneg ? -x : x;
+	}
+	*pp = p;
+	/* Both m and 10^|e| exact doubles: one correctly rounded operation
+	 * gives what strtod gives (Clinger's fast path). */
+	if (!slow && m <= (uint64_t)1 << 53) {
+		if (!m)
+			return neg ? -0.0 : 0.0;
+		double v = (double)m;
+		if (e10 >= 0 && e10 <= 22)
+			v *= exact_pow10[e10];
+		else if (e10 < 0 && e10 >= -22)
+			v /= exact_pow10[-e10];
+		else
+			return strtod(start, NULL);
+		return neg ? -v : v;
+	}
+	return strtod(start, NULL);
+}
+
 
 int spz_json_load(cJSON **out, const char *path, uint64_t cap,
                   const char *what, spz_error *err)

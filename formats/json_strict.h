@@ -38,6 +38,43 @@
  */
 int spz_json_read(cJSON **out, spz_input *in, uint64_t cap, const char *what,
                   spz_error *err);
+/* A number array of a JSON model left as text: the bytes between its
+ * brackets (valid JSON numbers, commas and blanks) and how many numbers. */
+typedef struct spz_json_span {
+	size_t off, len; /* in spz_json_doc.text */
+	int64_t count;
+} spz_json_span;
+
+/* A JSON model read by spz_json_read_model: the tree, and the text that
+ * the spans of its big number arrays point into. */
+typedef struct spz_json_doc {
+	cJSON *root;
+	char *text;
+	spz_json_span *spans;
+	size_t n_spans;
+} spz_json_doc;
+
+/*
+ * spz_json_read for a JSON model, with the same checks and messages, but
+ * the arrays of numbers at initializers[i].data and .codes do not become
+ * cJSON nodes: each is a marker object in the tree (spz_json_span_of gives
+ * its span) and is parsed from the text by the model reader. Free with
+ * spz_json_doc_free (also after a failure).
+ */
+int spz_json_read_model(spz_json_doc *doc, spz_input *in, uint64_t cap,
+                        const char *what, spz_error *err);
+void spz_json_doc_free(spz_json_doc *doc);
+/* Whether v is the marker of a span. */
+int spz_json_is_marker(const cJSON *v);
+/* The span v stands for; NULL when v is an ordinary value (or doc is
+ * NULL). */
+const spz_json_span *spz_json_span_of(const spz_json_doc *doc,
+                                      const cJSON *v);
+/* The JSON number at *p (valid JSON number grammar, followed by a byte
+ * that is not part of it, before end), as strtod reads it; *p moves past
+ * it. No byte at or after end is read but the one that ends the number. */
+double spz_json_number(const char **p, const char *end);
+
 /* spz_json_read on a path ("-" is stdin). */
 int spz_json_load(cJSON **out, const char *path, uint64_t cap,
                   const char *what, spz_error *err);

@@ -39,6 +39,11 @@ int spz_manifest_from_json(spz_model **out, spz_section **sections,
                            const struct cJSON *j, const char *label,
                            const char *dir, spz_error *err);
 
+/* Reads a JSON model from in (strict, capped at SPZ_JSON_MODEL_MAX): the
+ * big number arrays are parsed from the text straight into the tensors,
+ * without a cJSON node per number. */
+int spz_model_read_json(spz_model **out, spz_input *in, spz_error *err);
+
 /* Converts n little-endian 32-bit words in place to host order. */
 void spz_le32_to_host(void *words, size_t n);
 

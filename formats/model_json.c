@@ -93,40 +93,79 @@ static void put_double(FILE *f, double v)
 	fputs(spz_format_double(b, v), f);
 }
 
-/* A float array, 8 numbers a line, at the given indent. */
+/* Number arrays are formatted into this much memory and written in one
+ * fwrite each time it fills: a stdio call per number costs more than the
+ * formatting. */
+#define ARRAY_CHUNK ((size_t)1 << 16)
+
+/* Room for one more value and its separator and indent. */
+#define ARRAY_ROOM 64
+
+/* A float array, 8 numbers a line, or codes, 32 a line, at the given
+ * indent (at most 16 blanks). */
+static void put_array(FILE *f, const float *fv, const uint8_t *cv, size_t n,
+                      const char *ind)
+{
+	char *b = malloc(ARRAY_CHUNK);
+	char small[256];
+	size_t cap = ARRAY_CHUNK, k = 0, il = strlen(ind);
+	size_t per_line = fv ? 8 : 32;
+	if (!b) {
+		/* Out of memory: a smaller buffer still writes the same. */
+		b = small;
+		cap = sizeof small;
+	}
+	b[k++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (cap - k < ARRAY_ROOM) {
+			fwrite(b, 1, k, f);
+			k = 0;
+		}
+		if (i)
+			b[k++] = ',';
+		if (n > per_line && i % per_line == 0) {
+			b[k++] = '\n';
+			memcpy(b + k, ind, il);
+			k += il;
+			b[k++] = ' ';
+			b[k++] = ' ';
+		} else if (i) {
+			b[k++] = ' ';
+		}
+		if (fv) {
+			k += spz_float_text(b + k, fv[i]);
+		} else {
+			unsigned c = cv[i];
+			if (c >= 100)
+				b[k++] = (char)('0' + c / 100);
+			if (c >= 10)
+				b[k++] = (char)('0' + c / 10 % 10);
+			b[k++] = (char)('0' + c % 10);
+		}
+	}
+	if (cap - k < ARRAY_ROOM) {
+		fwrite(b, 1, k, f);
+		k = 0;
+	}
+	if (n > per_line) {
+		b[k++] = '\n';
+		memcpy(b + k, ind, il);
+		k += il;
+	}
+	b[k++] = ']';
+	fwrite(b, 1, k, f);
+	if (b != small)
+		free(b);
+}
+
 static void put_floats(FILE *f, const float *v, size_t n, const char *ind)
 {
-	char b[32];
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		if (n > 8 && i % 8 == 0)
-			fprintf(f, "\n%s  ", ind);
-		else if (i)
-			fputc(' ', f);
-		fputs(spz_format_float(b, v[i]), f);
-	}
-	if (n > 8)
-		fprintf(f, "\n%s", ind);
-	fputc(']', f);
+	put_array(f, v, NULL, n, ind);
 }
 
 static void put_codes(FILE *f, const uint8_t *v, size_t n, const char *ind)
 {
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		if (n > 32 && i % 32 == 0)
-			fprintf(f, "\n%s  ", ind);
-		else if (i)
-			fputc(' ', f);
-		fprintf(f, "%u", v[i]);
-	}
-	if (n > 32)
-		fprintf(f, "\n%s", ind);
-	fputc(']', f);
+	put_array(f, NULL, v, n, ind);
 }
 
 static void put_attrs(FILE *f, const spz_node *n)
@@ -168,8 +207,36 @@ static void put_prune(FILE *f, const spz_prune_record *p)
 	fprintf(f, ", \"n\": %d, \"m\": %d}", p->nm_n, p->nm_m);
 }
 
+/* Where big tensors go when a JSON model keeps them in a raw file. */
+typedef struct ext_out {
+	FILE *f;
+	const char *loc;    /* as the model names it */
+	uint64_t threshold; /* bytes of data from which a tensor goes */
+	uint64_t off;       /* bytes written so far */
+} ext_out;
+
+/* n floats as little-endian float32 (the external data format). */
+static void put_le_floats(FILE *f, const float *v, size_t n)
+{
+	uint8_t b[4096];
+	while (n) {
+		size_t k = n < sizeof b / 4 ? n : sizeof b / 4;
+		for (size_t i = 0; i < k; i++) {
+			uint32_t u;
+			memcpy(&u, &v[i], 4);
+			b[4 * i] = (uint8_t)u;
+			b[4 * i + 1] = (uint8_t)(u >> 8);
+			b[4 * i + 2] = (uint8_t)(u >> 16);
+			b[4 * i + 3] = (uint8_t)(u >> 24);
+		}
+		fwrite(b, 4, k, f);
+		v += k;
+		n -= k;
+	}
+}
+
 static void put_tensor(FILE *f, const spz_tensor *t,
-                       const spz_section *sec)
+                       const spz_section *sec, ext_out *x)
 {
 	int64_t n = spz_tensor_elements(t);
 	fputs("    {\"name\": ", f);
@@ -202,6 +269,14 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		fputs(",\n      \"codes\": ", f);
 		put_codes(f, t->codes, (size_t)n, "      ");
 		fputc('}', f);
+	} else if (x && (uint64_t)n * 4 >= x->threshold) {
+		fputs(",\n      \"external_data\": {\"location\": ", f);
+		put_str(f, x->loc);
+		fprintf(f, ", \"offset\": %llu, \"length\": %llu}}",
+		        (unsigned long long)x->off,
+		        (unsigned long long)n * 4);
+		put_le_floats(x->f, t->data, (size_t)n);
+		x->off += (uint64_t)n * 4;
 	} else {
 		fputs(",\n      \"data\": ", f);
 		put_floats(f, t->data, (size_t)n, "      ");
@@ -221,8 +296,59 @@ int spz_manifest_text(char **text, size_t *len, const spz_model *m,
 	return 0;
 }
 
+static void write_model(FILE *f, const spz_model *m,
+                        const spz_section *sections, ext_out *x);
+
 void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections)
+{
+	write_model(f, m, sections, NULL);
+}
+
+int spz_json_save_external(const spz_model *m, const char *path,
+                           const char *external, uint64_t threshold,
+                           spz_error *err)
+{
+	/* The location is relative to the model's folder: the file goes
+	 * beside the model, as ONNX's external data does. */
+	const char *loc = strrchr(external, '/') ? strrchr(external, '/') + 1
+	                                         : external;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!*loc || !strcmp(loc, ".") || !strcmp(loc, ".."))
+		return spz_fail(err, SPZ_EINVAL, "the external data file needs "
+		                "a file name, not '%s'", external);
+	if (!strcmp(loc, base))
+		return spz_fail(err, SPZ_EINVAL, "the external data file '%s' "
+		                "would be the model itself", loc);
+	spz_error sub = {0};
+	int rc = spz_model_validate(m, &sub);
+	if (rc)
+		return spz_fail(err, rc, "cannot write '%s': %s", path, sub.text);
+	size_t dl = (size_t)(base - path);
+	char *full = malloc(dl + strlen(loc) + 1);
+	if (!full)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	memcpy(full, path, dl);
+	strcpy(full + dl, loc);
+	spz_output o, e;
+	rc = spz_output_open(&o, path, err);
+	if (!rc && (rc = spz_output_open(&e, full, err)))
+		spz_output_abort(&o);
+	free(full);
+	if (rc)
+		return rc;
+	ext_out x = {e.f, loc, threshold, 0};
+	write_model(o.f, m, NULL, &x);
+	/* Both or neither: the data first, the model that names it last. */
+	if ((rc = spz_output_commit(&e, err))) {
+		spz_output_abort(&o);
+		return rc;
+	}
+	return spz_output_commit(&o, err);
+}
+
+static void write_model(FILE *f, const spz_model *m,
+                        const spz_section *sections, ext_out *x)
 {
 	fprintf(f, "{\n  \"format\": \"spz-model\",\n  \"version\": %d,\n"
 	           "  \"name\": ", spz_model_version(m));
@@ -250,7 +376,8 @@ void spz_write_manifest(FILE *f, const spz_model *m,
 	                   "  \"initializers\": [", f);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		fputs(i ? ",\n" : "\n", f);
-		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL);
+		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL,
+		           x);
 	}
 	fputs(m->n_tensors ? "\n  ],\n  \"history\": [" : "],\n"
 	                     "  \"history\": [", f);
@@ -285,6 +412,7 @@ typedef struct reader {
 	const char *dir;
 	spz_error *err;
 	int version;
+	const spz_json_doc *doc; /* number arrays left as text; or NULL */
 } reader;
 
 #define SHAPE(r, ...) spz_fail((r)->err, SPZ_EFORMAT, __VA_ARGS__)
@@ -564,6 +692,70 @@ static int read_floats(reader *r, const cJSON *a, float *dst, int64_t n,
 	return 0;
 }
 
+/* A span's count against the dims, as check_count does for an array. */
+static int check_span(reader *r, const spz_json_span *sp, int64_t n,
+                      const char *tname, const char *key)
+{
+	if (sp->count != n)
+		return spz_fail(r->err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': \"%s\" has %lld values but "
+		                "the dims give %lld", r->label, tname, key,
+		                (long long)sp->count, (long long)n);
+	return 0;
+}
+
+/* The next number of a span ending at end: blanks and commas before it
+ * are skipped. */
+static double span_next(const char **p, const char *end)
+{
+	const char *q = *p;
+	while (*q == ' ' || *q == ',' || *q == '\n' || *q == '\t' ||
+	       *q == '\r')
+		q++;
+	double v = spz_json_number(&q, end);
+	*p = q;
+	return v;
+}
+
+/* read_floats for the "data" of a tensor left as text. */
+static int read_span_floats(reader *r, const spz_json_span *sp, float *dst,
+                            const char *tname)
+{
+	const char *p = r->doc->text + sp->off, *end = p + sp->len;
+	for (int64_t i = 0; i < sp->count; i++) {
+		float v = (float)span_next(&p, end);
+		if (!isfinite(v))
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': data[%lld] is outside "
+			                "the float32 range", r->label, tname,
+			                (long long)i);
+		dst[i] = v;
+	}
+	return 0;
+}
+
+/* read_codes for codes left as text. */
+static int read_span_codes(reader *r, spz_tensor *t, const spz_json_span *sp,
+                           int64_t n)
+{
+	int rc = check_span(r, sp, n, t->name, "codes");
+	if (!rc)
+		rc = spz_tensor_alloc(t, r->err);
+	if (rc)
+		return rc;
+	const char *p = r->doc->text + sp->off, *end = p + sp->len;
+	for (int64_t i = 0; i < n; i++) {
+		double v = span_next(&p, end);
+		if (v != floor(v) || v < 0 || v >= t->codebook_size)
+			return spz_fail(r->err, SPZ_ERANGE,
+			                "'%s': tensor '%s': codes[%lld] is not a "
+			                "code of the %u-entry codebook", r->label,
+			                t->name, (long long)i, t->codebook_size);
+		t->codes[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
 static int read_external(reader *r, const cJSON *x, spz_tensor *t,
                          int64_t n)
 {
@@ -701,6 +893,9 @@ static int read_codebook(reader *r, spz_tensor *t, const cJSON *j)
 
 static int read_codes(reader *r, spz_tensor *t, const cJSON *a, int64_t n)
 {
+	const spz_json_span *sp = spz_json_span_of(r->doc, a);
+	if (sp)
+		return read_span_codes(r, t, sp, n);
 	int rc = check_count(r, a, n, t->name, "codes", "integers");
 	if (!rc)
 		rc = spz_tensor_alloc(t, r->err);
@@ -869,10 +1064,14 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		return SHAPE(r, "'%s': tensor '%s' has neither \"data\", "
 		             "\"external_data\" nor \"codebook\"", r->label,
 		             name);
-	rc = check_count(r, field(j, "data"), n, name, "data", "numbers");
+	const spz_json_span *sp = spz_json_span_of(r->doc, field(j, "data"));
+	rc = sp ? check_span(r, sp, n, name, "data")
+	        : check_count(r, field(j, "data"), n, name, "data", "numbers");
 	if (!rc)
 		rc = spz_tensor_alloc(t, r->err);
-	return rc ? rc
+	if (rc)
+		return rc;
+	return sp ? read_span_floats(r, sp, t->data, name)
 	          : read_floats(r, field(j, "data"), t->data, n, name, "data");
 }
 
@@ -965,15 +1164,38 @@ int spz_parse_manifest(spz_model **out, spz_section **sections,
 	return rc;
 }
 
+static int from_json(spz_model **out, spz_section **sections,
+                     const cJSON *j, const spz_json_doc *doc,
+                     const char *label, const char *dir, spz_error *err);
+
 int spz_manifest_from_json(spz_model **out, spz_section **sections,
                            const cJSON *j, const char *label,
                            const char *dir, spz_error *err)
+{
+	return from_json(out, sections, j, NULL, label, dir, err);
+}
+
+int spz_model_read_json(spz_model **out, spz_input *in, spz_error *err)
+{
+	spz_json_doc doc;
+	int rc = spz_json_read_model(&doc, in, SPZ_JSON_MODEL_MAX,
+	                             "a JSON model", err);
+	if (!rc)
+		rc = from_json(out, NULL, doc.root, &doc, in->label, in->dir,
+		               err);
+	spz_json_doc_free(&doc);
+	return rc;
+}
+
+static int from_json(spz_model **out, spz_section **sections,
+                     const cJSON *j, const spz_json_doc *doc,
+                     const char *label, const char *dir, spz_error *err)
 {
 	static const char *const keys[] = {"format", "version", "name",
 	                                   "inputs", "outputs", "nodes",
 	                                   "initializers", "history",
 	                                   "onnx"};
-	reader r = {label, dir, err, 1};
+	reader r = {label, dir, err, 1, doc};
 	spz_model *m = NULL;
 	spz_section *secs = NULL;
 	int rc = 0;

@@ -156,6 +156,18 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
 
 /*
+ * Writes m as JSON to path with the data of every dense tensor of at least
+ * threshold bytes (4 per element) in the raw file external instead, a
+ * file name put beside path (its directory part is dropped, as for
+ * spz_onnx_save): little-endian float32, tensor after tensor, referenced
+ * by "external_data". Both files are written atomically; the model is
+ * committed last. Quantized and raw tensors stay in the JSON.
+ */
+int spz_json_save_external(const spz_model *m, const char *path,
+                           const char *external, uint64_t threshold,
+                           spz_error *err);
+
+/*
  * ONNX (formats/README.md, "ONNX"). spz_model_read reads it by content or
  * by a ".onnx" name; spz_model_write / save write it for SPZ_FILE_ONNX
  * with every tensor inline. spz_onnx_write can put tensors of 1 KiB or

@@ -640,13 +640,7 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 
 static int read_json(spz_model **out, spz_input *in, spz_error *err)
 {
-	cJSON *j = NULL;
-	int rc = spz_json_read(&j, in, SPZ_JSON_MODEL_MAX, "a JSON model", err);
-	if (!rc)
-		rc = spz_manifest_from_json(out, NULL, j, in->label, in->dir,
-		                            err);
-	cJSON_Delete(j);
-	return rc;
+	return spz_model_read_json(out, in, err);
 }
 
 int spz_model_read(spz_model **out, spz_input *in, spz_error *err)

@@ -740,6 +740,9 @@ int spz_glob_ok(const char *glob);
 char *spz_format_double(char buf[32], double v);
 /* Same for a float: the shortest text t with (float)strtod(t) == v. */
 char *spz_format_float(char buf[32], float v);
+/* The same texts; these return their length (writers of many numbers). */
+size_t spz_double_text(char buf[32], double v);
+size_t spz_float_text(char buf[32], float v);
 
 /* ------------------------------------------------------------------ */
 /* 16-bit fixed point                                                  */

@@ -84,8 +84,8 @@ check "--external-data: the data file is beside the model" test -s "$T/x/m.data"
 oracle external "$T/x/m.onnx" "written with external data"
 run convert "$T/x/m.onnx" -o "$T/x/m2.onnx" --external-data m.data
 check "external data round trip is byte-identical" cmp "$T/x/m.onnx" "$T/x/m2.onnx"
-run convert "$M/mlp_t1.onnx" -o "$T/x.json" --external-data d
-expect_rc 2 "--external-data with a JSON output is a usage error"
+run convert "$M/mlp_t1.onnx" -o "$T/x.spzm" --external-data d
+expect_rc 2 "--external-data with a .spzm output is a usage error"
 
 # --external-data on every command that writes a model (issue 11): the
 # data file beside the model, read back by onnx.checker and onnxruntime.
@@ -155,12 +155,20 @@ expect_rc 0 "finetune --external-data"
 "$SPZ" finetune "$T/xd/f.onnx" --data "$DATA" --epochs 1 --limit 200 -o "$T/xd/ft_in.onnx" -q 2>/dev/null
 check "finetune --external-data: onnx reads the same tensors as inline" same_tensors "$T/xd/ft.onnx" "$T/xd/ft_in.onnx"
 for cmd in "prune $M/conv.onnx --sparsity 0.5" "quantize $M/conv.onnx" "gen mlp --dims 4,2"; do
-	run $cmd -o "$T/xd/no.json" --external-data d.data
-	expect_rc 2 "${cmd%% *} --external-data with a JSON output: usage error"
+	run $cmd -o "$T/xd/no.spzm" --external-data d.data
+	expect_rc 2 "${cmd%% *} --external-data with a .spzm output: usage error"
 	expect_one_line "${cmd%% *} --external-data: one line"
-	expect_no_file "$T/xd/no.json" "${cmd%% *} --external-data: no output"
+	expect_no_file "$T/xd/no.spzm" "${cmd%% *} --external-data: no output"
 	expect_no_file "$T/xd/d.data" "${cmd%% *} --external-data: no data file"
 done
+# With a JSON output every command puts its big tensors beside it too.
+run prune "$M/conv.onnx" --sparsity 0.5 -o "$T/xd/pj.json" --external-data pj.data
+expect_rc 0 "prune --external-data with a JSON output"
+check "prune --external-data with a JSON output: the data file" test -s "$T/xd/pj.data"
+"$SPZ" prune "$M/conv.onnx" --sparsity 0.5 -o "$T/xd/pj_in.json" 2>/dev/null
+"$SPZ" convert "$T/xd/pj.json" -o "$T/xd/pj.spzm" 2>/dev/null
+"$SPZ" convert "$T/xd/pj_in.json" -o "$T/xd/pj_in.spzm" 2>/dev/null
+check "prune --external-data with a JSON output: the same model as inline" cmp "$T/xd/pj.spzm" "$T/xd/pj_in.spzm"
 run prune "$M/conv.onnx" --sparsity 0.5 --to onnx --external-data d.data
 expect_rc 2 "--external-data to standard output: usage error"
 expect_err "needs the model in a file" "says the model must go to a file"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json_strict.h"
 #include "testutil.h"
 
 /* A model exercising every part of the format: a dense weight with awkward
@@ -505,6 +506,265 @@ START_TEST(tensor_errors_are_named)
 }
 END_TEST
 
+/* t with 70 blanks after the '[' of every "data" and "codes" array: long
+ * enough that the reader leaves them as text (json_strict.c) instead of
+ * cJSON nodes. */
+static char *widen_arrays(const char *t)
+{
+	size_t n = strlen(t);
+	char *w = malloc(n * 71 + 1), *o = w;
+	for (const char *p = t; *p; p++) {
+		*o++ = *p;
+		if (*p == '[' && ((p - t >= 8 && !strncmp(p - 8, "\"data\": ", 8)) ||
+		                  (p - t >= 9 && !strncmp(p - 9, "\"codes\": ", 9)))) {
+			memset(o, ' ', 70);
+			o += 70;
+		}
+	}
+	*o = 0;
+	return w;
+}
+
+/* The arrays parsed from the text say the same as through cJSON. */
+START_TEST(tensor_errors_same_for_long_arrays)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++) {
+		spz_model *m;
+		spz_error err;
+		char *t = with_init(tensors[i].init), *w = widen_arrays(t);
+		int rc = load_text(dir, "t.json", w, &m, &err);
+		free(t);
+		free(w);
+		ck_assert_msg(rc == tensors[i].code, "case %zu: rc %d: %s", i, rc,
+		              err.text);
+		ck_assert_msg(strstr(err.text, tensors[i].msg), "case %zu: %s", i,
+		              err.text);
+		spz_model_free(m);
+	}
+}
+END_TEST
+
+/* A long "data" array spread over lines: syntax errors before, inside and
+ * after it name the line of the text as written. */
+START_TEST(syntax_error_lines_around_long_arrays)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	const char *head =
+		"{\"format\": \"spz-model\", \"version\": 1, \"name\": \"t\",\n"
+		"\"inputs\": [\"x\"], \"outputs\": [\"x\"], \"nodes\": [],\n"
+		"\"initializers\": [{\"name\": \"w\", \"data_type\": 1, "
+		"\"dims\": [40], \"data\": [\n"; /* lines 1-3 */
+	char body[2048] = "";
+	for (int line = 0; line < 4; line++) /* lines 4-7 */
+		strcat(body, "0.125, -1.5e-07, 3, 4, 5, 6, 7, 8, 9, 1e+01,\n");
+	body[strlen(body) - 2] = 0; /* no comma after the last */
+	const struct {
+		const char *tail;
+		const char *inside; /* replaces "3, 4" on line 6, or NULL */
+		const char *msg;
+	} cases[] = {
+		{"]}], \"history\": []}\n", NULL, NULL},
+		{"]}],\n\n \"history\": [}\n", NULL, "syntax error at line 10"},
+		{"]}]\n \"history\": []}\n", NULL, "syntax error at line 9"},
+		{"]}], \"history\": []}\n", "3 4", "syntax error at line 6"},
+		{"]}], \"history\": []}\n", "3, NaN", "NaN at line 6"},
+		{"]}], \"history\": []}\n", "3, 4,", "syntax error at line 6"},
+		{"]}], \"history\": []}\n {", NULL,
+		 "text after the end of the JSON value at line 9"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char text[4096], b[2048];
+		strcpy(b, body);
+		if (cases[i].inside) {
+			char *at = strstr(b, "3, 4");
+			at = strstr(at + 1, "3, 4");
+			at = strstr(at + 1, "3, 4"); /* line 6 */
+			char rest[2048];
+			strcpy(rest, at + 4);
+			strcpy(at, cases[i].inside);
+			strcat(at, rest);
+		}
+		snprintf(text, sizeof text, "%s%s\n%s", head, b, cases[i].tail);
+		spz_model *m;
+		spz_error err;
+		int rc = load_text(dir, "l.json", text, &m, &err);
+		if (!cases[i].msg) {
+			ck_assert_msg(rc == 0, "%s", err.text);
+			ck_assert_float_eq(m->tensors[0].data[1], -1.5e-07f);
+			ck_assert_float_eq(m->tensors[0].data[39], 10.0f);
+			spz_model_free(m);
+			continue;
+		}
+		ck_assert_msg(rc == SPZ_EFORMAT && strstr(err.text, cases[i].msg),
+		              "case %zu: %s", i, err.text);
+		/* The same message as the whole text through cJSON. */
+		char path[300];
+		snprintf(path, sizeof path, "%s/l.json", dir);
+		cJSON *j = NULL;
+		spz_error e2 = {0};
+		ck_assert_int_eq(spz_json_parse(&j, text, strlen(text), path, &e2),
+		                 SPZ_EFORMAT);
+		ck_assert_str_eq(err.text, e2.text);
+	}
+}
+END_TEST
+
+/* A file cannot pass a marker of its own for a number array. */
+START_TEST(forged_array_marker_is_refused)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	const char *inits[] = {
+		"\"dims\": [2], \"data\": {\"\\u0001\": 0}",
+		"\"dims\": [2], \"data\": {\"\\u0001\": 0}}, {\"name\": \"v\", "
+		"\"data_type\": 1, \"dims\": [16], \"data\": [1, 2, 3, 4, 5, 6, "
+		"7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		spz_model *m;
+		spz_error err;
+		char *t = with_init(inits[i]);
+		int rc = load_text(dir, "f.json", t, &m, &err);
+		free(t);
+		ck_assert_int_eq(rc, SPZ_EFORMAT);
+		ck_assert_msg(strstr(err.text, "control character"), "%s",
+		              err.text);
+	}
+	/* "\u0001" in a string value elsewhere: read the ordinary way. */
+	char *t = with_init("\"dims\": [2, 3], \"data\": [                   "
+	                    "                                         1, 2, 3, "
+	                    "4, 5, 6]");
+	char *n = strstr(t, "\"name\": \"t\"");
+	ck_assert_ptr_nonnull(n);
+	spz_model *m;
+	spz_error err;
+	size_t len = strlen(t);
+	char *u = malloc(len + 16);
+	snprintf(u, len + 16, "%.*s\"name\": \"t\\u0001\"%s", (int)(n - t), t,
+	         n + strlen("\"name\": \"t\""));
+	ck_assert_int_eq(load_text(dir, "g.json", u, &m, &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "is not a name"), "%s", err.text);
+	free(u);
+	free(t);
+}
+END_TEST
+
+/* Random JSON numbers, short and long, read as strtod reads them. */
+START_TEST(number_parser_matches_strtod)
+{
+	spz_rng r;
+	spz_rng_seed(&r, 11);
+	char b[128];
+	for (int i = 0; i < 200000; i++) {
+		int k = 0;
+		if (spz_rng_next(&r) & 1)
+			b[k++] = '-';
+		int id = 1 + (int)(spz_rng_next(&r) % 22);
+		b[k++] = (char)('1' + spz_rng_next(&r) % 9);
+		if (spz_rng_next(&r) % 4 == 0)
+			b[k - 1] = '0', id = 1;
+		for (int d = 1; d < id; d++)
+			b[k++] = (char)('0' + spz_rng_next(&r) % 10);
+		if (spz_rng_next(&r) & 1) {
+			b[k++] = '.';
+			int fd = 1 + (int)(spz_rng_next(&r) % 24);
+			for (int d = 0; d < fd; d++)
+				b[k++] = (char)('0' + spz_rng_next(&r) % 10);
+		}
+		if (spz_rng_next(&r) & 1)
+			k += snprintf(b + k, 16, "%s%d",
+			              spz_rng_next(&r) & 1 ? "e" : "E-",
+			              (int)(spz_rng_next(&r) % 400));
+		b[k++] = ',';
+		b[k] = 0;
+		const char *p = b;
+		double got = spz_json_number(&p, b + strlen(b));
+		double want = strtod(b, NULL);
+		ck_assert_msg(!memcmp(&got, &want, sizeof got), "%s: %a, strtod %a",
+		              b, got, want);
+		ck_assert_ptr_eq(p, b + k - 1);
+	}
+	/* Exactly halfway and next to it, where rounding is decided. */
+	const char *hard[] = {"9007199254740993", "9007199254740992.5",
+	                      "0.1", "1e22", "1e23", "4.9e-324", "2.4e-324",
+	                      "1.7976931348623157e308", "1.7976931348623159e308",
+	                      "-0", "-0.0e5", "123456789012345678901234567890",
+	                      "0.000000000000000000000000000001",
+	                      "1.00000005960464477539062500001",
+	                      "3.4028235677973366e38", "1.4012984643e-45"};
+	for (size_t i = 0; i < sizeof hard / sizeof *hard; i++) {
+		snprintf(b, sizeof b, "%s]", hard[i]);
+		const char *p = b;
+		double got = spz_json_number(&p, b + strlen(b));
+		double want = strtod(b, NULL);
+		ck_assert_msg(!memcmp(&got, &want, sizeof got), "%s", b);
+	}
+}
+END_TEST
+
+/* Every kind of float through a file and back, bit for bit, each read
+ * back as strtof reads "%.9g", and written again the same. */
+START_TEST(extreme_floats_round_trip_through_text)
+{
+	enum { N = 4096 };
+	float w[N];
+	spz_rng r;
+	spz_rng_seed(&r, 17);
+	const float ext[] = {0.0f, -0.0f, FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX,
+	                     FLT_TRUE_MIN, -FLT_TRUE_MIN, 1e-5f, 1e-4f, 1e9f,
+	                     1e10f, 16777216.0f, 0.1f, 3.0f, 1e38f};
+	size_t k = 0;
+	for (; k < sizeof ext / sizeof *ext; k++)
+		w[k] = ext[k];
+	for (int e = -149; e < 128 && k + 2 < N; e++) {
+		w[k++] = ldexpf(1.0f, e);
+		w[k++] = -nextafterf(ldexpf(1.0f, e), INFINITY);
+	}
+	for (int e = -45; e <= 38 && k < N; e++) {
+		char t[16];
+		snprintf(t, sizeof t, "1e%d", e);
+		w[k++] = strtof(t, NULL);
+	}
+	while (k < N) {
+		uint32_t bits = (uint32_t)spz_rng_next(&r);
+		memcpy(&w[k], &bits, 4);
+		if (isfinite(w[k]))
+			k++;
+	}
+	spz_model *m = tu_gemm_model(64, 64, w);
+	char dir[256], path[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/x.json", dir);
+	ck_assert_int_eq(spz_model_save(m, path, SPZ_FILE_JSON, NULL), 0);
+	spz_model *back;
+	spz_error err;
+	ck_assert_msg(spz_model_load(&back, path, &err) == 0, "%s", err.text);
+	assert_same_model(m, back);
+	const float *d = NULL;
+	for (size_t i = 0; i < back->n_tensors; i++)
+		if (spz_tensor_elements(&back->tensors[i]) == N)
+			d = back->tensors[i].data;
+	ck_assert_ptr_nonnull(d);
+	for (int i = 0; i < N; i++) {
+		char g[32];
+		snprintf(g, sizeof g, "%.9g", (double)w[i]);
+		float f = strtof(g, NULL);
+		ck_assert_msg(!memcmp(&f, &d[i], 4), "%s", g);
+	}
+	size_t la, lb;
+	char *a = tu_read_file(path, &la), *b = to_json(back, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert(!memcmp(a, b, la));
+	free(a);
+	free(b);
+	spz_model_free(back);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(duplicate_tensor_names)
 {
 	char dir[256];
@@ -600,6 +860,11 @@ Suite *json_suite(void)
 	tcase_add_test(tc, external_data);
 	tcase_add_test(tc, wrong_shapes_are_named);
 	tcase_add_test(tc, tensor_errors_are_named);
+	tcase_add_test(tc, tensor_errors_same_for_long_arrays);
+	tcase_add_test(tc, syntax_error_lines_around_long_arrays);
+	tcase_add_test(tc, forged_array_marker_is_refused);
+	tcase_add_test(tc, number_parser_matches_strtod);
+	tcase_add_test(tc, extreme_floats_round_trip_through_text);
 	tcase_add_test(tc, duplicate_tensor_names);
 	tcase_add_test(tc, node_naming_a_missing_tensor);
 	tcase_add_test(tc, nan_literals_and_writer_refusal);
