@@ -548,7 +548,10 @@ static int read_inputs(struct array *a, float **out, uint64_t count,
 		first = (uint64_t)(a->gz_isize - at) / es;
 	size_t cap = left >= 0 || total < first ? (size_t)total
 	                                        : (size_t)first;
+	/* 1 MB reads, or fewer bytes when fewer are declared. */
 	size_t chunk = (1u << 20) / es;
+	if (chunk > total)
+		chunk = (size_t)total;
 	unsigned char *buf = malloc(chunk * es);
 	float *x = first_floats(cap);
 	if (!buf || !x) {
