@@ -6,8 +6,9 @@
 
 #include <stdlib.h>
 
-int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
-                    int ndims, int labelled, spz_error *err)
+/* The shape checks both constructors share; *features on success. */
+static int check_shape(size_t n, const int64_t *dims, int ndims,
+                       size_t *features, spz_error *err)
 {
 	if (ndims < 1 || ndims >= SPZ_MAX_DIMS)
 		return spz_fail(err, SPZ_ERANGE, "a sample has 1..%d dims, not "
@@ -19,22 +20,68 @@ int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
 	if ((uint64_t)f > SIZE_MAX / sizeof(float) / n)
 		return spz_fail(err, SPZ_ERANGE, "%zu samples of %lld values "
 		                "overflow memory sizes", n, (long long)f);
+	*features = (size_t)f;
+	return 0;
+}
+
+static spz_dataset *shell(size_t n, size_t features, const int64_t *dims,
+                          int ndims)
+{
 	spz_dataset *d = calloc(1, sizeof *d);
 	if (!d)
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		return NULL;
 	d->n = n;
-	d->features = (size_t)f;
+	d->features = features;
 	d->ndims = ndims;
 	for (int i = 0; i < ndims; i++)
 		d->dims[i] = dims[i];
+	return d;
+}
+
+int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
+                    int ndims, int labelled, spz_error *err)
+{
+	size_t f;
+	int rc = check_shape(n, dims, ndims, &f, err);
+	if (rc)
+		return rc;
+	spz_dataset *d = shell(n, f, dims, ndims);
+	if (!d)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	d->x = calloc(n * d->features, sizeof *d->x);
 	if (labelled)
 		d->labels = calloc(n, sizeof *d->labels);
 	if (!d->x || (labelled && !d->labels)) {
 		spz_dataset_free(d);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory for %zu samples "
-		                "of %zu values", n, (size_t)f);
+		                "of %zu values", n, f);
 	}
+	*out = d;
+	return 0;
+}
+
+int spz_dataset_adopt(spz_dataset **out, size_t n, const int64_t *dims,
+                      int ndims, float *x, int32_t *labels, spz_error *err)
+{
+	size_t f;
+	int rc = x ? check_shape(n, dims, ndims, &f, err)
+	           : spz_fail(err, SPZ_EINVAL, "a data set without samples");
+	int32_t top = -1;
+	for (size_t i = 0; !rc && labels && i < n; i++) {
+		if (labels[i] < 0 || labels[i] == INT32_MAX)
+			rc = spz_fail(err, SPZ_ERANGE, "label %zu is %ld, not a "
+			              "class (0 or more)", i, (long)labels[i]);
+		top = labels[i] > top ? labels[i] : top;
+	}
+	spz_dataset *d = rc ? NULL : shell(n, f, dims, ndims);
+	if (!d) {
+		free(x);
+		free(labels);
+		return rc ? rc : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	d->x = x;
+	d->labels = labels;
+	d->classes = labels ? top + 1 : 0;
 	*out = d;
 	return 0;
 }

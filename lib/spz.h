@@ -415,6 +415,15 @@ typedef struct spz_dataset {
  * features are 0 or overflow, SPZ_ENOMEM. */
 int spz_dataset_new(spz_dataset **out, size_t n, const int64_t *dims,
                     int ndims, int labelled, spz_error *err);
+/* A data set around buffers the caller filled: x (n x features floats)
+ * and labels (n, or NULL), both from malloc; the set owns them from the
+ * call on, also when it fails (it frees them then). For readers that grow
+ * their buffers as the data arrives rather than trust a declared size.
+ * classes is computed from the labels. SPZ_EINVAL when x is NULL,
+ * SPZ_ERANGE as spz_dataset_new or for a label below 0 or at INT32_MAX,
+ * SPZ_ENOMEM. */
+int spz_dataset_adopt(spz_dataset **out, size_t n, const int64_t *dims,
+                      int ndims, float *x, int32_t *labels, spz_error *err);
 void spz_dataset_free(spz_dataset *d);
 
 /* ------------------------------------------------------------------ */

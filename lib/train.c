@@ -29,7 +29,9 @@ struct param {
 	float *egrad;       /* gradient per element */
 	float *grad;        /* per parameter (pub.grad) */
 	float *m1, *m2;     /* optimizer state (m2: Adam only) */
-	uint8_t *mask;      /* masked: 1 where the weight trains */
+	uint32_t *mask;     /* masked: ~0 where the weight trains, else 0 */
+	size_t *live;       /* masked: the elements that train; codebook: */
+	size_t n_live;      /* those whose code is not 0 (in order) */
 };
 
 struct layer {
@@ -66,6 +68,7 @@ static void param_free(struct param *p)
 	free(p->m1);
 	free(p->m2);
 	free(p->mask);
+	free(p->live);
 }
 
 void spz_trainer_free(spz_trainer *t)
@@ -149,11 +152,23 @@ static int add_param(spz_trainer *t, const spz_model *m, const char *name,
 		if (p->pub.value)
 			memcpy(p->pub.value, x->data, n * sizeof(float));
 		if (p->pub.kind == SPZ_PARAM_MASKED) {
-			p->mask = malloc(n);
+			p->mask = malloc(n * sizeof *p->mask);
 			if (p->mask)
 				for (size_t i = 0; i < n; i++)
-					p->mask[i] = x->data[i] != 0.0f;
+					p->mask[i] = x->data[i] != 0.0f
+					                     ? UINT32_MAX : 0;
 		}
+	}
+	/* The elements a step touches: a pruned weight's non-zeros, a
+	 * quantized one's elements of codes 1.. (code 0 is 0 for good). */
+	if (p->pub.kind != SPZ_PARAM_DENSE) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			k += x->codebook ? x->codes[i] != 0 : x->data[i] != 0.0f;
+		p->live = malloc((k ? k : 1) * sizeof *p->live);
+		for (size_t i = 0; p->live && i < n; i++)
+			if (x->codebook ? x->codes[i] != 0 : x->data[i] != 0.0f)
+				p->live[p->n_live++] = i;
 	}
 	p->m1 = calloc(p->pub.n, sizeof(float));
 	if (t->o.optimizer == SPZ_OPTIM_ADAM)
@@ -162,7 +177,8 @@ static int add_param(spz_trainer *t, const spz_model *m, const char *name,
 	t->n_params++;
 	if (!p->pub.value || !p->grad || !p->elem || !p->egrad || !p->m1 ||
 	    (t->o.optimizer == SPZ_OPTIM_ADAM && !p->m2) ||
-	    (p->pub.kind == SPZ_PARAM_MASKED && !p->mask))
+	    (p->pub.kind == SPZ_PARAM_MASKED && !p->mask) ||
+	    (p->pub.kind != SPZ_PARAM_DENSE && !p->live))
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	return 0;
 }
@@ -467,21 +483,40 @@ static int check_labels(const int32_t *labels, size_t n, size_t k,
 	return 0;
 }
 
-/* Sum of the per-element gradients into the parameters' gradients. */
+/* Sum of the per-element gradients into the parameters' gradients: a
+ * centroid's is the sum over its elements in element order (code 0's are
+ * never used, so only the live elements are read); a pruned weight's
+ * gradient is 0 (+0.0) where it is pruned, by a bitwise AND with the
+ * mask, four lanes at a time with SSE2 (a branch per element
+ * mispredicted on the random pattern of a pruned mask). */
 static void reduce_grads(struct param *p)
 {
 	if (p->pub.kind == SPZ_PARAM_CODEBOOK) {
 		memset(p->grad, 0, p->pub.n * sizeof(float));
 		double acc[256] = {0};
 		const uint8_t *codes = p->t->codes;
-		for (int64_t e = 0; e < p->pub.elements; e++)
+		for (size_t k = 0; k < p->n_live; k++) {
+			size_t e = p->live[k];
 			acc[codes[e]] += p->egrad[e];
+		}
 		for (size_t c = 1; c < p->pub.n; c++)
 			p->grad[c] = (float)acc[c];
 	} else if (p->pub.kind == SPZ_PARAM_MASKED) {
-		for (size_t e = 0; e < p->pub.n; e++)
-			if (!p->mask[e])
-				p->grad[e] = 0.0f;
+		float *g = p->grad;
+		const uint32_t *m = p->mask;
+		size_t e = 0, n = p->pub.n;
+#ifdef __SSE2__
+		for (; e + 4 <= n; e += 4)
+			_mm_storeu_ps(g + e, _mm_and_ps(_mm_loadu_ps(g + e),
+			                   _mm_castsi128_ps(_mm_loadu_si128(
+			                           (const __m128i *)(m + e)))));
+#endif
+		for (; e < n; e++) {
+			uint32_t u;
+			memcpy(&u, g + e, sizeof u);
+			u &= m[e];
+			memcpy(g + e, &u, sizeof u);
+		}
 	}
 }
 
@@ -651,6 +686,27 @@ void spz_trainer_step(spz_trainer *t, double lr)
 		float *v = p->pub.value, *m1 = p->m1, *m2 = p->m2;
 		const float *g = p->grad;
 		size_t first = p->pub.kind == SPZ_PARAM_CODEBOOK ? 1 : 0;
+		/* A sparse pruned weight: only its live elements, one by one
+		 * (its zeros have gradient and state 0, so the full update
+		 * below leaves them 0 too: the same bits either way). */
+		if (p->pub.kind == SPZ_PARAM_MASKED && p->n_live * 4 < p->pub.n) {
+			float keep = (float)(1.0 - lr * t->o.weight_decay);
+			int decay = t->o.weight_decay > 0;
+			int adam = t->o.optimizer == SPZ_OPTIM_ADAM;
+			for (size_t k = 0; k < p->n_live; k++) {
+				size_t e = p->live[k];
+				if (decay)
+					v[e] *= keep;
+				if (adam)
+					adam_update(v, m1, m2, g, e, e + 1, fb1, fb2,
+					            fstep, feps);
+				else {
+					m1[e] = fmom * m1[e] + g[e];
+					v[e] -= fstep * m1[e];
+				}
+			}
+			continue;
+		}
 		/* Decoupled weight decay (Loshchilov and Hutter's AdamW):
 		 * the weights shrink by lr * wd before the gradient step, so
 		 * Adam's scaling does not undo it. Biases and centroids do
@@ -675,10 +731,11 @@ void spz_trainer_step(spz_trainer *t, double lr)
 			for (size_t e = 0; e < p->pub.n; e++)
 				if (!p->mask[e])
 					v[e] = 0.0f;
+		/* Code 0's elements are 0 (v[0] never moves). */
 		if (p->pub.kind == SPZ_PARAM_CODEBOOK) {
 			const uint8_t *codes = p->t->codes;
-			for (int64_t e = 0; e < p->pub.elements; e++)
-				p->elem[e] = v[codes[e]];
+			for (size_t k = 0; k < p->n_live; k++)
+				p->elem[p->live[k]] = v[codes[p->live[k]]];
 		}
 	}
 }

@@ -1,8 +1,8 @@
 #!/bin/sh
 # demo.sh - Deep Compression end to end on real data, as `make demo` runs
 # it: train LeNet-300-100 on Fashion-MNIST, prune to the paper's rates
-# (8%/9%/26% of weights kept) and finetune -- once in one shot and once
-# gradually, the two at once on two cores -- quantize to 4 bits and train
+# (8%/9%/26% of weights kept) and finetune gradually (with DEMO_ONESHOT=1
+# also in one shot, on the second core) -- quantize to 4 bits and train
 # the centroids, pack for 64 EIE PEs, cost it, and evaluate the image in
 # the emulator's fixed point on the 10,000 test images. Ends with one table
 # of every stage and the time the demo took (wall and CPU).
@@ -27,20 +27,36 @@ export OPENBLAS_NUM_THREADS
 # steps first, small ones near the target, 3 epochs each with decay 0.1,
 # and 6 epochs without decay after the last step (at 8% of its weights the
 # network no longer overfits). One shot: 18 epochs, decay 0.02. The
-# centroids: one epoch at 0.001 (89.71%; 3 epochs at 0.0003 gave 89.72%,
-# 3 at 0.001 89.60%, 3 at 0.0001 89.65%, untrained 89.67%: all within the
-# noise of 10,000 test images, about 0.3 points).
+# centroids: 3 epochs of SGD with momentum 0.9 at 0.001, the optimizer of
+# Deep Compression's centroid training.
+#
+# How the recipe was chosen (README, "Choosing the recipe without the test
+# set"): the pruning recipes above were first measured on the test set;
+# the branch that goes on and the centroid recipe were then chosen on a
+# validation split instead -- every stage trained on the first 55,000
+# training images and measured on the last 5,000, the test set unread.
+# There the gradual model kept 90.04% of the dense 90.16% and one shot
+# 89.36%, so the gradual one goes on (both are still shown). For the
+# centroids, untrained codebooks gave 90.10%, Adam 90.08-90.14% (1 to 5
+# epochs, 1e-4 to 1e-3) and SGD with momentum 90.14% (1e-4) and 90.24%
+# (1e-3; from a nearly identical model 89.92% against its untrained
+# 89.98%): all within 8 of the 5,000 images, so the paper's optimizer at
+# the best measured rate, not a significant winner.
 EPOCHS=20 WD=0.1 SEED=1 FT_LR=2e-3
 ONESHOT_EPOCHS=18 ONESHOT_WD=0.02
-Q_EPOCHS=1 Q_LR=1e-3
+Q_EPOCHS=3 Q_LR=1e-3 Q_OPT="--optimizer sgd --momentum 0.9"
 mkdir -p "$out" "$cache"
 t0=$(date +%s)
 step() { printf '\n== %s ==\n' "$1"; }
 show() { printf '$ spz'; printf ' %s' "$@"; printf '\n'; "$SPZ" "$@"; }
-# Test accuracy (percent) of a model or an image.
+# Test accuracy (percent) of a model or an image, or (acc_of) from the
+# JSON an eval already wrote.
+acc_of() {
+	awk -F'\t' '!done && /^\t"accuracy":/ { gsub(/[^0-9.]/, "", $NF); printf "%.2f", 100 * $NF; done = 1 }' "$1"
+}
 acc() {
-	"$SPZ" eval "$1" --data "$data" --json |
-		awk -F'\t' '!done && /^\t"accuracy":/ { gsub(/[^0-9.]/, "", $NF); printf "%.2f", 100 * $NF; done = 1 }'
+	"$SPZ" eval "$1" --data "$data" --json >"$out/.acc.json"
+	acc_of "$out/.acc.json"
 }
 # Non-zero weights of a model or an image, from spz report's total.
 nonzeros() {
@@ -67,17 +83,24 @@ cp "$dense" "$out/dense.spzm"
 a_dense=$(acc "$out/dense.spzm")
 echo "dense test accuracy: $a_dense%"
 
-step "prune to the paper's rates (fc1 8%, fc2 9%, fc3 26% kept): one shot and gradual, side by side"
+step "prune to the paper's rates (fc1 8%, fc2 9%, fc3 26% kept), gradually"
 # shellcheck disable=SC2046
 "$SPZ" prune "$out/dense.spzm" $(rules 0.92 0.91 0.74) -o "$out/pruned.spzm" 2>/dev/null
 a_pruned=$(acc "$out/pruned.spzm")
 echo "one shot, before retraining: $a_pruned%"
-echo "one shot: $ONESHOT_EPOCHS epochs of finetune (in the background)"
-(
-	"$SPZ" finetune "$out/pruned.spzm" --data "$data" --epochs $ONESHOT_EPOCHS \
-		--lr $FT_LR --weight-decay $ONESHOT_WD -q -o "$out/pruned-ft.spzm"
-) >"$out/oneshot.log" 2>&1 &
-bg=$!
+# The one-shot branch is off by default: the validation split settled
+# that the gradual model goes on, and its 18 epochs were a third of the
+# demo's CPU, which on a shared 2-core machine is wall time.
+bg=
+if [ "${DEMO_ONESHOT:-0}" = 1 ]; then
+	echo "one shot: $ONESHOT_EPOCHS epochs of finetune (in the background)"
+	(
+		"$SPZ" finetune "$out/pruned.spzm" --data "$data" \
+			--epochs $ONESHOT_EPOCHS --lr $FT_LR \
+			--weight-decay $ONESHOT_WD -q -o "$out/pruned-ft.spzm"
+	) >"$out/oneshot.log" 2>&1 &
+	bg=$!
+fi
 echo "gradual: five steps to the same rates (cubic schedule), finetune after each"
 prev="$out/dense.spzm"
 k=0
@@ -90,22 +113,24 @@ for s in "0.449 0.444 0.361 3 $WD" "0.721 0.713 0.580 3 $WD" \
 	"$SPZ" prune "$prev" $(rules "$1" "$2" "$3") -o "$out/gradual-$k.spzm" 2>/dev/null
 	"$SPZ" finetune "$out/gradual-$k.spzm" --data "$data" --epochs "$4" \
 		--lr $FT_LR --weight-decay "$5" -q -o "$out/gradual-$k-ft.spzm"
-	echo "step $k: sparsity fc1 $1, fc2 $2, fc3 $3, $4 epochs: test accuracy $(acc "$out/gradual-$k-ft.spzm")%"
+	a_gradual=$(acc "$out/gradual-$k-ft.spzm")
+	echo "step $k: sparsity fc1 $1, fc2 $2, fc3 $3, $4 epochs: test accuracy $a_gradual%"
 	prev="$out/gradual-$k-ft.spzm"
 done
-a_gradual=$(acc "$prev")
-if ! wait $bg; then
-	cat "$out/oneshot.log"
-	exit 1
-fi
-a_oneshot=$(acc "$out/pruned-ft.spzm")
-echo "one shot + $ONESHOT_EPOCHS epochs: $a_oneshot%; gradual, 5 steps, 18 epochs: $a_gradual%"
-if awk "BEGIN { exit !($a_gradual > $a_oneshot) }"; then
-	best="$prev"; a_best=$a_gradual; how="gradual"
+if [ -n "$bg" ]; then
+	if ! wait $bg; then
+		cat "$out/oneshot.log"
+		exit 1
+	fi
+	a_oneshot=$(acc "$out/pruned-ft.spzm")
+	echo "one shot + $ONESHOT_EPOCHS epochs: $a_oneshot%; gradual, 5 steps: $a_gradual%"
 else
-	best="$out/pruned-ft.spzm"; a_best=$a_oneshot; how="one-shot"
+	echo "gradual, 5 steps: $a_gradual% (one shot + $ONESHOT_EPOCHS epochs: DEMO_ONESHOT=1; on the validation split 89.36% against the gradual 90.04%)"
 fi
-echo "the $how model goes on"
+# Chosen on the validation split, not by the test accuracies just shown
+# (choosing by them would tune on the test set).
+best="$prev"; a_best=$a_gradual; how="gradual"
+echo "the $how model goes on (the better one on a validation split; see the top of $0)"
 cp "$best" "$out/sparse.spzm"
 
 step "quantize: 4-bit k-means codebooks per layer, zero kept exact"
@@ -114,8 +139,9 @@ a_q4=$(acc "$out/q4.spzm")
 echo "test accuracy before training the centroids: $a_q4%"
 
 step "train the centroids (codes kept; Deep Compression 3.3)"
+# shellcheck disable=SC2086
 show finetune "$out/q4.spzm" --data "$data" --epochs $Q_EPOCHS --lr $Q_LR \
-	-o "$out/q4-ft.spzm"
+	$Q_OPT -o "$out/q4-ft.spzm"
 a_q4ft=$(acc "$out/q4-ft.spzm")
 
 step "pack into an EIE image on 64 PEs and cost it"
@@ -126,8 +152,9 @@ show report "$out/lenet.eie" --png "$out/figures" >"$out/report.txt"
 head -8 "$out/report.txt"
 
 step "evaluate the EIE image in 16-bit fixed point on the 10,000 test images"
-show eval "$out/lenet.eie" --data "$data" | tail -2
-a_eie=$(acc "$out/lenet.eie")
+# One run for the text and the JSON: the fixed-point pass is the slow one.
+show eval "$out/lenet.eie" --data "$data" --json="$out/eie-eval.json" | tail -2
+a_eie=$(acc_of "$out/eie-eval.json")
 
 step "summary"
 dense_n=$(nonzeros "$out/dense.spzm")

@@ -102,6 +102,28 @@ expect_rc 1 "train: features that do not match --dims"
 expect_err "^spz: the data has 784 features per sample, --dims starts with 100,10$" \
 	"train: says the feature counts"
 expect_no_file "$T/e.spzm" "train: bad dims, no output"
+# A 28-byte IDX file declaring 4096 samples of 65535x65535 pixels (issue
+# 12): truncated, not out of memory, from a plain file, gzip and a pipe.
+$PY -c "
+import struct, sys
+sys.stdout.buffer.write(b'\0\0\x08\x03' + struct.pack('>3I', 4096, 65535, 65535)
+                        + bytes(range(1, 13)))" >"$T/huge.idx"
+gzip -c "$T/huge.idx" >"$T/huge.idx.gz"
+for src in huge.idx huge.idx.gz; do
+	run train --dims 784,10 --x "$T/$src" -o "$T/e.spzm"
+	expect_rc 1 "train --x $src: a tiny file declaring a huge shape"
+	expect_err "^spz: '$T/$src': truncated: sample 1 of 4096 ends past the end of the data \(12 bytes follow the header; samples of 65535x65535 uint8\)$" \
+		"train --x $src: says truncated, naming the file"
+	expect_one_line "train --x $src: one line"
+	expect_no_file "$T/e.spzm" "train --x $src: no output"
+done
+err=$(cat "$T/huge.idx" | "$SPZ" train --dims 784,10 --x /dev/stdin \
+	-o "$T/e.spzm" 2>&1)
+rc=$?
+expect_rc 1 "train --x /dev/stdin: a pipe declaring a huge shape"
+expect_err "^spz: '/dev/stdin': truncated: sample 1 of 4096 " \
+	"train --x /dev/stdin: says truncated"
+expect_one_line "train --x /dev/stdin: one line"
 run train --dims 784,16,10 --data "$D" --limit 500 --optimizer sgd --lr 1e30 \
 	--schedule constant -o "$T/e.spzm"
 expect_rc 1 "train: a learning rate that makes the loss NaN"

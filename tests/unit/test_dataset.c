@@ -1,12 +1,15 @@
 /* test_dataset.c - the data-set readers: hand-made IDX and .npy files,
  * plain and gzip-compressed, --limit, and every refusal the format spec
  * lists (magic, header, dtype, Fortran order, truncation, disagreeing
- * counts, NaN, bad labels). */
+ * counts, NaN, bad labels), and that a declared size is trusted only as
+ * far as the bytes back it (plain files, gzip, pipes). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -348,6 +351,191 @@ START_TEST(bad_npy)
 }
 END_TEST
 
+/* Starts a child that writes len bytes of data into a pipe and returns
+ * "/dev/fd/N" of the read end: the reader sees a stream of unknown size,
+ * as from `cat x | spz ...`. */
+static const char *pipe_of(const void *data, size_t len, pid_t *child)
+{
+	static char name[32];
+	int fd[2];
+	ck_assert_int_eq(pipe(fd), 0);
+	*child = fork();
+	ck_assert_int_ge(*child, 0);
+	if (*child == 0) {
+		close(fd[0]);
+		for (size_t done = 0; done < len;) {
+			ssize_t w = write(fd[1], (const char *)data + done,
+			                  len - done);
+			if (w <= 0)
+				_exit(1);
+			done += (size_t)w;
+		}
+		_exit(0);
+	}
+	close(fd[1]);
+	snprintf(name, sizeof name, "/dev/fd/%d", fd[0]);
+	return name;
+}
+
+static void pipe_done(const char *name, pid_t child)
+{
+	int st;
+	close(atoi(name + strlen("/dev/fd/")));
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+}
+
+/*
+ * A few bytes declaring a shape of terabytes: refused as truncated, in
+ * one line naming the file, before anything that size is allocated
+ * (issue 12). Plain files compare the declared size with the file's;
+ * gzip and pipes grow the buffer as bytes arrive. Without the limit the
+ * 4096 x 65535 x 65535 floats would be a 70 TB allocation; the 2^31
+ * samples of the .npy one as many.
+ */
+START_TEST(huge_shape_is_truncated)
+{
+	setup();
+	unsigned char b[512];
+	uint32_t d[3] = {4096, 65535, 65535};
+	size_t n = idx(b, 0x08, d, 3, "\1\2\3\4\5\6\7\10\11\12\13\14", 12);
+	ck_assert_int_eq(tu_write_file(path("huge"), b, n), 0);
+	write_gz(path("huge.gz"), b, n);
+	const char *want = "truncated: sample 1 of 4096 ends past the end of "
+	                   "the data (12 bytes follow the header; samples of "
+	                   "65535x65535 uint8)";
+	refuse(path("huge"), NULL, SPZ_EFORMAT, want);
+	refuse(path("huge.gz"), NULL, SPZ_EFORMAT, want);
+	pid_t child;
+	const char *p = pipe_of(b, n, &child);
+	refuse(p, NULL, SPZ_EFORMAT, want);
+	pipe_done(p, child);
+	/* Many samples of a few values, labelled: still the inputs decide
+	 * before the labels are sized. */
+	uint32_t dm[2] = {4000000000u, 3};
+	n = idx(b, 0x08, dm, 2, "\1\2\3\4\5\6\7", 7);
+	ck_assert_int_eq(tu_write_file(path("many"), b, n), 0);
+	uint32_t dl = 4000000000u;
+	size_t nl = idx(b + 256, 0x08, &dl, 1, "\1\2", 2);
+	ck_assert_int_eq(tu_write_file(path("many.y"), b + 256, nl), 0);
+	refuse(path("many"), path("many.y"), SPZ_EFORMAT,
+	       "truncated: sample 3 of 4000000000 ends past the end of the "
+	       "data (7 bytes follow the header; samples of 3 uint8)");
+	write_gz(path("many.gz"), b, n);
+	refuse(path("many.gz"), path("many.y"), SPZ_EFORMAT,
+	       "truncated: sample 3 of 4000000000");
+	/* A .npy shape whose values overflow 64 bits. */
+	n = npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+	           "(2147483648, 4294967296, 4294967296)}", "\0\0\0\0", 4);
+	ck_assert_int_eq(tu_write_file(path("huge.npy"), b, n), 0);
+	write_gz(path("huge.npy.gz"), b, n);
+	want = "truncated: sample 1 of 2147483648 ends past the end of the "
+	       "data (4 bytes follow the header; samples of "
+	       "4294967296x4294967296 float32)";
+	refuse(path("huge.npy"), NULL, SPZ_EFORMAT, want);
+	refuse(path("huge.npy.gz"), NULL, SPZ_EFORMAT, want);
+	/* With a limit only the samples kept must be present. */
+	spz_data_options o = SPZ_DATA_OPTIONS_INIT;
+	o.x = path("many");
+	o.limit = 2;
+	spz_dataset *ds;
+	spz_error err = {0};
+	ck_assert_msg(spz_dataset_load(&ds, &o, &err) == 0, "%s", err.text);
+	ck_assert_uint_eq(ds->n, 2);
+	ck_assert_float_eq(ds->x[5], 6.0f / 255.0f);
+	spz_dataset_free(ds);
+	o.limit = 3;
+	ck_assert_int_eq(spz_dataset_load(&ds, &o, &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "sample 3 of 3"), "%s", err.text);
+}
+END_TEST
+
+/* A stream longer than the first buffer grows it (twice here: 2.1 M
+ * values against a first buffer of 1 M) and reads every value right:
+ * from a pipe, and from a gzip file of two members, whose trailer states
+ * only the second member's 10 bytes; a gzip file sized at once from its
+ * trailer reads the same; a truncated one names the sample. */
+START_TEST(streams_grow_the_buffer)
+{
+	setup();
+	const uint32_t rows = 3, cols = 700001;
+	size_t len = (size_t)rows * cols;
+	unsigned char *b = malloc(16 + len);
+	unsigned char *px = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		px[i] = (unsigned char)(i * 2654435761u >> 24);
+	uint32_t d[2] = {rows, cols};
+	size_t n = idx(b, 0x08, d, 2, px, len);
+	write_gz(path("big.gz"), b, n);
+	write_gz(path("two.gz"), b, n - 10);
+	gzFile g = gzopen(path("two.gz"), "ab");
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(gzwrite(g, b + n - 10, 10), 10);
+	ck_assert_int_eq(gzclose(g), Z_OK);
+	pid_t child;
+	const char *p = pipe_of(b, n, &child);
+	const char *srcs[3] = {path("big.gz"), path("two.gz"), p};
+	for (int k = 0; k < 3; k++) {
+		spz_data_options o = SPZ_DATA_OPTIONS_INIT;
+		o.x = srcs[k];
+		spz_dataset *ds;
+		spz_error err = {0};
+		ck_assert_msg(spz_dataset_load(&ds, &o, &err) == 0, "%s",
+		              err.text);
+		ck_assert_uint_eq(ds->n, rows);
+		ck_assert_uint_eq(ds->features, cols);
+		for (size_t i = 0; i < len; i++)
+			if (ds->x[i] != (float)px[i] / 255.0f)
+				ck_abort_msg("value %zu: %g, wanted %u/255", i,
+				             (double)ds->x[i], px[i]);
+		spz_dataset_free(ds);
+	}
+	pipe_done(p, child);
+	write_gz(path("cut.gz"), b, n - cols);
+	refuse(path("cut.gz"), NULL, SPZ_EFORMAT, "truncated: sample 3 of 3 "
+	       "ends past the end of the data (1400002 bytes follow the header; "
+	       "samples of 700001 uint8)");
+	p = pipe_of(b, n - 1, &child);
+	refuse(p, NULL, SPZ_EFORMAT, "truncated: sample 3 of 3");
+	pipe_done(p, child);
+	free(b);
+	free(px);
+}
+END_TEST
+
+/* spz_dataset_adopt takes the buffers, on failure too (ASan sees leaks),
+ * and computes the classes. */
+START_TEST(dataset_adopt)
+{
+	int64_t dims[1] = {2};
+	spz_dataset *d = NULL;
+	float *x = calloc(4, sizeof *x);
+	int32_t *y = malloc(2 * sizeof *y);
+	y[0] = 4;
+	y[1] = 0;
+	ck_assert_int_eq(spz_dataset_adopt(&d, 2, dims, 1, x, y, NULL), 0);
+	ck_assert_ptr_eq(d->x, x);
+	ck_assert_int_eq(d->classes, 5);
+	spz_dataset_free(d);
+	x = calloc(4, sizeof *x);
+	ck_assert_int_eq(spz_dataset_adopt(&d, 2, dims, 1, x, NULL, NULL), 0);
+	ck_assert_int_eq(d->classes, 0);
+	spz_dataset_free(d);
+	spz_error err = {0};
+	x = calloc(4, sizeof *x);
+	y = malloc(2 * sizeof *y);
+	y[0] = 1;
+	y[1] = -3;
+	ck_assert_int_eq(spz_dataset_adopt(&d, 2, dims, 1, x, y, &err),
+	                 SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "label 1 is -3"), "%s", err.text);
+	x = calloc(4, sizeof *x);
+	ck_assert_int_eq(spz_dataset_adopt(&d, 0, dims, 1, x, NULL, NULL),
+	                 SPZ_ERANGE);
+	ck_assert_int_eq(spz_dataset_adopt(&d, 2, dims, 1, NULL, NULL, NULL),
+	                 SPZ_EINVAL);
+}
+END_TEST
+
 START_TEST(dataset_new_bounds)
 {
 	spz_dataset *d;
@@ -373,6 +561,9 @@ Suite *dataset_suite(void)
 	tcase_add_test(tc, bad_idx);
 	tcase_add_test(tc, bad_npy);
 	tcase_add_test(tc, dataset_new_bounds);
+	tcase_add_test(tc, huge_shape_is_truncated);
+	tcase_add_test(tc, streams_grow_the_buffer);
+	tcase_add_test(tc, dataset_adopt);
 	suite_add_tcase(s, tc);
 	return s;
 }

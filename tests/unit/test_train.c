@@ -460,6 +460,71 @@ START_TEST(weight_decay_step)
 }
 END_TEST
 
+/* A sparse pruned weight (10% kept: below a quarter, so the step visits
+ * only its live elements) moves exactly as Adam and SGD with decoupled
+ * decay say, computed here in the same float operations; its zeros stay
+ * +0 and their public gradient is +0. */
+START_TEST(sparse_masked_step)
+{
+	int64_t dims[] = {6, 40, 3};
+	spz_dataset *d = blobs(32, 6, 3, 4);
+	for (int opt = 0; opt < 2; opt++) {
+		spz_model *m = mlp(dims, 3);
+		spz_tensor *w1 = spz_model_tensor(m, "fc1.weight");
+		int64_t n1 = spz_tensor_elements(w1);
+		for (int64_t e = 0; e < n1; e++)
+			if (e % 10 != 3)
+				w1->data[e] = e % 2 ? -0.0f : 0.0f;
+		spz_train_options o = SPZ_TRAIN_OPTIONS_INIT;
+		o.flags = SPZ_TRAIN_KEEP;
+		o.optimizer = opt ? SPZ_OPTIM_SGD : SPZ_OPTIM_ADAM;
+		o.momentum = 0.9;
+		o.weight_decay = 0.5;
+		const double lr = 0.01;
+		spz_trainer *t;
+		ck_assert_int_eq(spz_trainer_new(&t, m, 6, &o, NULL), 0);
+		double loss;
+		ck_assert_int_eq(spz_trainer_gradient(t, &loss, NULL, d->x,
+		                                      d->labels, d->n, NULL), 0);
+		size_t np;
+		spz_train_param *ps = spz_trainer_params(t, &np);
+		ck_assert_int_eq(ps[0].kind, SPZ_PARAM_MASKED);
+		ck_assert_int_eq(ps[0].nonzeros, 24);
+		float *want = malloc(ps[0].n * sizeof(float));
+		const double b1 = 0.9, b2 = 0.999;
+		float step = (float)(opt ? lr : lr * sqrt(1.0 - b2) / (1.0 - b1));
+		float keep = (float)(1.0 - lr * 0.5);
+		int moved = 0;
+		for (size_t e = 0; e < ps[0].n; e++) {
+			float g = ps[0].grad[e], v = ps[0].value[e];
+			if (e % 10 != 3) {
+				ck_assert(g == 0.0f && !signbit(g));
+				want[e] = 0.0f;
+				continue;
+			}
+			v *= keep;
+			if (opt) {
+				float m1 = 0.9f * 0.0f + g;
+				want[e] = v - step * m1;
+			} else {
+				float fb1 = (float)b1, fb2 = (float)b2;
+				float m1 = fb1 * 0.0f + (1.0f - fb1) * g;
+				float m2 = fb2 * 0.0f + (1.0f - fb2) * g * g;
+				want[e] = v - step * m1 / (sqrtf(m2) + 1e-8f);
+			}
+			moved += want[e] != ps[0].value[e];
+		}
+		ck_assert_int_gt(moved, 20);
+		spz_trainer_step(t, lr);
+		ck_assert_mem_eq(ps[0].value, want, ps[0].n * sizeof(float));
+		free(want);
+		spz_trainer_free(t);
+		spz_model_free(m);
+	}
+	spz_dataset_free(d);
+}
+END_TEST
+
 /* With weight decay, fine-tuning still keeps zeros and codes, and the
  * centroids do not decay (decay would pull every code toward 0): one step
  * with and one without decay move the centroids alike, the weights not. */
@@ -532,6 +597,7 @@ Suite *train_suite(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, weight_decay_step);
 	tcase_add_test(tc, weight_decay_keeps_mask_and_codes);
+	tcase_add_test(tc, sparse_masked_step);
 	suite_add_tcase(s, tc);
 	return s;
 }
