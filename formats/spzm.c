@@ -119,6 +119,132 @@ static int unpack_codes(spz_tensor *t, const uint8_t *p, const char *label,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The bitmask encoding (formats/README.md, "Sparse payloads")         */
+
+/* Bytes of the mask of n elements: whole little-endian 64-bit words, so
+ * that the values after it start 8-byte aligned in the file. */
+static uint64_t mask_bytes(uint64_t n)
+{
+	return (n + 63) / 64 * 8;
+}
+
+/* Bytes of a bitmask payload holding nnz non-zeros of t. */
+static uint64_t sparse_bytes(const spz_tensor *t, uint64_t nnz)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	return mask_bytes(n) + (t->codebook ? (nnz * (uint64_t)t->bits + 7) / 8
+	                                    : nnz * 4);
+}
+
+static inline uint32_t bits_of(const float *p)
+{
+	uint32_t u;
+	memcpy(&u, p, sizeof u);
+	return u;
+}
+
+/* Whether element i is stored in the values: any bit pattern but +0.0
+ * (so -0.0 is kept as the value it is), any code but 0. */
+static inline int nonzero_at(const spz_tensor *t, uint64_t i)
+{
+	return t->codebook ? t->codes[i] != 0 : bits_of(t->data + i) != 0;
+}
+
+/* Elements of a block counted at once before the decision is looked at. */
+#define COUNT_BLOCK 65536
+
+/*
+ * Whether t is smaller as a bitmask payload; *bound then holds at least
+ * its non-zero count (exact when the whole tensor was counted). Counting
+ * stops as soon as the answer is known: a pruned tensor shows enough
+ * zeros within its first few per cent (1/32 of the elements must be zero
+ * for floats), so only a dense one is read through.
+ */
+static int sparse_pays(const spz_tensor *t, uint64_t *bound)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	if (!spz_dtype_is_float(t->dtype) || n == 0)
+		return 0;
+	uint64_t dense = payload_bytes(t), nz = 0;
+	for (uint64_t i = 0; i < n;) {
+		uint64_t end = n - i > COUNT_BLOCK ? i + COUNT_BLOCK : n;
+		uint64_t c = 0;
+		if (t->codebook)
+			for (uint64_t k = i; k < end; k++)
+				c += t->codes[k] != 0;
+		else
+			for (uint64_t k = i; k < end; k++)
+				c += bits_of(t->data + k) != 0;
+		nz += c;
+		i = end;
+		if (sparse_bytes(t, nz) >= dense)
+			return 0;
+		if (sparse_bytes(t, nz + (n - i)) < dense) {
+			*bound = nz + (n - i);
+			return 1;
+		}
+	}
+	return 0; /* not reached: the last block decides */
+}
+
+/* Builds t's bitmask payload into a new buffer (*out, *len) whose values
+ * part has room for bound non-zeros. A NaN or infinity fails with the
+ * message spz_tensor_check_values gives it. */
+static int build_sparse(uint8_t **out, uint64_t *len, const spz_tensor *t,
+                        uint64_t bound, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t cap = sparse_bytes(t, bound);
+	/* +8: the code packer writes a byte ahead, the float compaction
+	 * one value ahead. */
+	uint8_t *p = malloc((size_t)cap + 8);
+	if (!p)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	uint64_t nnz = 0, bit = 0;
+	uint32_t bad = 0;
+	if (t->codebook)
+		memset(p + mb, 0, (size_t)(cap - mb) + 8);
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		uint64_t base = w * 64, m = 0;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		if (t->codebook) {
+			const uint8_t *c = t->codes + base;
+			for (unsigned b = 0; b < cnt; b++) {
+				if (!c[b])
+					continue;
+				m |= (uint64_t)1 << b;
+				unsigned v = (unsigned)c[b] << (bit & 7);
+				p[mb + (bit >> 3)] |= (uint8_t)v;
+				p[mb + (bit >> 3) + 1] |= (uint8_t)(v >> 8);
+				bit += (uint64_t)t->bits;
+			}
+		} else {
+			/* Branch-free: every value is stored at the next
+			 * slot, which only advances past a non-zero. */
+			uint8_t *v = p + mb;
+			const float *d = t->data + base;
+			for (unsigned b = 0; b < cnt; b++) {
+				uint32_t u = bits_of(d + b);
+				uint64_t nzb = u != 0;
+				memcpy(v + 4 * nnz, &u, 4);
+				m |= nzb << b;
+				nnz += nzb;
+				bad |= (u & 0x7f800000u) == 0x7f800000u;
+			}
+		}
+		put_le64(p + 8 * w, m);
+	}
+	int rc = bad ? spz_tensor_check_values(t, 0, (int64_t)n, err) : 0;
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*out = p;
+	*len = t->codebook ? mb + (bit + 7) / 8 : mb + 4 * nnz;
+	return 0;
+}
+
 /*
  * Reserves the file's blocks up front when f is a regular file. On ext4
  * this replaces one delayed allocation per page with one extent (writing
@@ -164,6 +290,8 @@ static int dense_crc(const spz_tensor *t, uint32_t *crc, spz_error *err)
 static int section_crc(const spz_tensor *t, spz_section *sec,
                        uint8_t **packed, spz_error *err)
 {
+	if (*packed) /* a bitmask payload, checked as it was built */
+		return 0;
 	if (!t->data && !t->codebook) {
 		sec->crc = spz_crc32(0, t->raw, (size_t)t->raw_len);
 		return 0;
@@ -178,14 +306,27 @@ static int section_crc(const spz_tensor *t, spz_section *sec,
 	return rc;
 }
 
+/* Header flag bit 0: some payload is not plain elements, which a reader
+ * from before the encodings refuses by its flags check. */
+#define FLAG_ENCODED 1u
+
+static uint32_t head_flags(const spz_section *sec, size_t nt)
+{
+	for (size_t i = 0; i < nt; i++)
+		if (sec[i].encoding != SPZ_ENC_DENSE)
+			return FLAG_ENCODED;
+	return 0;
+}
+
 /* Header, manifest and the padding up to the data area. */
 static void write_head(FILE *f, const char *man, size_t man_len,
-                       int version)
+                       int version, uint32_t flags)
 {
 	static const uint8_t zeros[SPZ_SPZM_ALIGN];
 	uint8_t h[HEADER_SIZE] = {0};
 	memcpy(h, SPZ_SPZM_MAGIC, 8);
 	put_le32(h + 8, (uint32_t)version);
+	put_le32(h + 12, flags);
 	put_le64(h + 16, man_len);
 	put_le32(h + 24, spz_crc32(0, man, man_len));
 	fwrite(h, 1, sizeof h, f);
@@ -215,13 +356,14 @@ typedef struct stream {
 	off_t base;       /* where the model starts in the file */
 } stream;
 
-static stream pick_stream(FILE *f, const spz_model *m)
+static stream pick_stream(FILE *f, const spz_model *m,
+                          uint8_t *const *packed)
 {
 	stream st = {.big = m->n_tensors, .fd = fileno(f), .base = -1};
 	uint64_t most = (uint64_t)1 << 20;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
-		if (t->data && payload_bytes(t) >= most) {
+		if (t->data && !packed[i] && payload_bytes(t) >= most) {
 			st.big = i;
 			most = payload_bytes(t);
 		}
@@ -296,7 +438,7 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
 		if (i != st->big) {
-			fwrite(t->codebook ? (void *)packed[i]
+			fwrite(packed[i] ? (void *)packed[i]
 			       : t->data ? (void *)t->data : (void *)t->raw,
 			       1, sec[i].length, f);
 			continue;
@@ -340,7 +482,8 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	if (!rc && fseeko(f, st->base, SEEK_SET))
 		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	if (!rc) {
-		write_head(f, man, man_len, spz_model_version(m));
+		write_head(f, man, man_len, spz_model_version(m),
+		           head_flags(sec, nt));
 		if (align_up(HEADER_SIZE + man_len) != data) {
 			/* A shorter CRC moved the data area. */
 			stream none = {.big = nt};
@@ -372,7 +515,6 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 	if (rc)
 		return rc;
 	size_t nt = m->n_tensors;
-	stream st = pick_stream(f, m);
 	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
 	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
 	char *man = NULL;
@@ -380,11 +522,42 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 	if (!sec || !packed)
 		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	uint64_t off = 0;
+	/* Each tensor's encoding first: the bitmask when it is smaller. */
 	for (size_t i = 0; !rc && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
+		uint64_t bound = 0;
 		sec[i].offset = off;
 		sec[i].length = payload_bytes(t);
+		if (sparse_pays(t, &bound)) {
+			if (t->codebook)
+				rc = spz_tensor_check_values(
+					t, 0, spz_tensor_elements(t), err);
+			if (!rc)
+				rc = build_sparse(&packed[i], &sec[i].length, t,
+				                  bound, err);
+			if (rc) {
+				/* An earlier tensor's fault comes first, as
+				 * checking in order finds. */
+				for (size_t k = 0; k < i; k++) {
+					const spz_tensor *e = &m->tensors[k];
+					if (!packed[k] &&
+					    spz_tensor_check_values(
+						    e, 0, spz_tensor_elements(e),
+						    err))
+						break;
+				}
+				break;
+			}
+			sec[i].encoding = SPZ_ENC_BITMASK;
+			sec[i].crc = spz_crc32(0, packed[i], sec[i].length);
+		}
 		off = align_up(off + sec[i].length);
+	}
+	stream st = {.big = nt};
+	if (!rc)
+		st = pick_stream(f, m, packed);
+	for (size_t i = 0; !rc && i < nt; i++) {
+		const spz_tensor *t = &m->tensors[i];
 		if (i == st.big)
 			continue;
 		rc = section_crc(t, &sec[i], &packed[i], err);
@@ -406,7 +579,8 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 			                       (nt ? sec[nt - 1].offset +
 			                                     sec[nt - 1].length
 			                           : 0));
-			write_head(f, man, man_len, spz_model_version(m));
+			write_head(f, man, man_len, spz_model_version(m),
+			           head_flags(sec, nt));
 			rc = write_payloads(f, m, sec, packed, &st, 0, err);
 		}
 	}
@@ -438,6 +612,83 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
 	return 0;
 }
 
+/*
+ * Unpacks a bitmask payload p of len bytes (its CRC matched) into t's
+ * new storage. Refused: a mask bit set past the last element, a values
+ * part that is not what the mask's count gives, a stored zero (the mask
+ * marks it non-zero: a writer would not have stored it, so the file
+ * would not write back the same), a code outside the codebook and a NaN
+ * or infinity. -0.0 is a value like any other: bits are copied as they
+ * are.
+ */
+static int decode_sparse(spz_tensor *t, const uint8_t *p, uint64_t len,
+                         const char *label, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t nnz = 0, words = mb / 8;
+	for (uint64_t w = 0; w < words; w++)
+		nnz += (uint64_t)__builtin_popcountll(get_le64(p + 8 * w));
+	if (n % 64 && get_le64(p + mb - 8) >> (n % 64))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': its mask "
+		                "marks elements past the last one", label,
+		                t->name);
+	if (len != sparse_bytes(t, nnz))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': %llu bytes "
+		                "of values where the %llu non-zeros of its mask "
+		                "take %llu", label, t->name,
+		                (unsigned long long)(len - mb),
+		                (unsigned long long)nnz,
+		                (unsigned long long)(sparse_bytes(t, nnz) - mb));
+	int rc = spz_tensor_alloc(t, err);
+	if (rc)
+		return rc;
+	const uint8_t *v = p + mb;
+	uint64_t j = 0, bit = 0;
+	unsigned cmask = t->codebook ? (1u << t->bits) - 1 : 0;
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t m = get_le64(p + 8 * w), base = w * 64;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		if (t->codebook)
+			memset(t->codes + base, 0, cnt);
+		else
+			memset(t->data + base, 0, cnt * sizeof(float));
+		for (; m; m &= m - 1, j++) {
+			uint64_t i = base + (uint64_t)__builtin_ctzll(m);
+			unsigned c = 0;
+			uint32_t u = 0;
+			if (t->codebook) {
+				c = v[bit >> 3];
+				if ((bit >> 3) + 1 < len - mb)
+					c |= (unsigned)v[(bit >> 3) + 1] << 8;
+				c = (c >> (bit & 7)) & cmask;
+				bit += (uint64_t)t->bits;
+				t->codes[i] = (uint8_t)c;
+			} else {
+				u = get_le32(v + 4 * j);
+				memcpy(t->data + i, &u, 4);
+			}
+			if (t->codebook ? c == 0 : u == 0)
+				return spz_fail(err, SPZ_EFORMAT, "'%s': tensor "
+				                "'%s': a zero stored at index %llu, "
+				                "which its mask marks non-zero",
+				                label, t->name,
+				                (unsigned long long)i);
+			if (t->codebook && c >= t->codebook_size)
+				return spz_fail(err, SPZ_ERANGE,
+				                "'%s': tensor '%s': code %u at index "
+				                "%llu is outside the codebook of %u",
+				                label, t->name, c,
+				                (unsigned long long)i,
+				                t->codebook_size);
+		}
+	}
+	spz_error sub = {0};
+	if (!t->codebook &&
+	    spz_tensor_check_values(t, 0, (int64_t)n, &sub))
+		return spz_fail(err, sub.code, "'%s': %s", label, sub.text);
+	return 0;
+}
+
 /* First storage for a payload read from a pipe: it grows as bytes
  * arrive, so memory follows what was read, not what the manifest says. */
 #define PIPE_START ((uint64_t)1 << 20)
@@ -452,12 +703,14 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
  * file the CRC is the better message.
  */
 static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
-                        uint32_t crc_want, int sized, spz_error *err)
+                        const spz_section *sec, int sized, spz_error *err)
 {
+	uint32_t crc_want = sec->crc;
+	int sparse = sec->encoding == SPZ_ENC_BITMASK;
 	/* A carried (raw) tensor got its bytes' storage with its manifest
 	 * entry; it is read as is, with no value checks. */
 	int raw = !spz_dtype_is_float(t->dtype);
-	int dense = !raw && !t->codebook;
+	int dense = !raw && !t->codebook && !sparse;
 	uint8_t *buf = NULL;
 	uint64_t cap = raw || sized || want < PIPE_START ? want : PIPE_START;
 	if (raw) {
@@ -521,7 +774,11 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 		              "(the file is corrupt)", in->label, t->name);
 	if (!rc && bad_rc)
 		rc = spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
-	if (!dense && !raw) {
+	if (sparse) {
+		if (!rc)
+			rc = decode_sparse(t, buf, want, in->label, err);
+		free(buf);
+	} else if (!dense && !raw) {
 		if (!rc)
 			rc = spz_tensor_alloc(t, err);
 		if (!rc)
@@ -531,23 +788,60 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 	return rc;
 }
 
+/* The length a manifest gives tensor t's payload, checked against its
+ * encoding: the plain bytes exactly, or for a bitmask at least the mask
+ * and fewer than the plain bytes (it is chosen only when smaller, so a
+ * file reads back to the bytes it came from). */
+static int check_length(const spz_tensor *t, const spz_section *sec,
+                        uint32_t flags, const char *label, spz_error *err)
+{
+	uint64_t plain = payload_bytes(t);
+	if (sec->encoding == SPZ_ENC_DENSE) {
+		if (sec->length != plain)
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': tensor '%s': length %llu differs "
+			                "from the %llu bytes its dims give", label,
+			                t->name, (unsigned long long)sec->length,
+			                (unsigned long long)plain);
+		return 0;
+	}
+	if (!spz_dtype_is_float(t->dtype))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s' of "
+		                "data_type %d is stored plain (no \"encoding\")",
+		                label, t->name, t->dtype);
+	if (!(flags & FLAG_ENCODED))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': an "
+		                "\"encoding\" needs header flag 1", label,
+		                t->name);
+	uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
+	if (sec->length < mb || sec->length >= plain)
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': a bitmask payload of %llu "
+		                "bytes must hold its %llu-byte mask and be "
+		                "smaller than the %llu plain bytes", label,
+		                t->name, (unsigned long long)sec->length,
+		                (unsigned long long)mb,
+		                (unsigned long long)plain);
+	return 0;
+}
+
 static int read_payloads(spz_model *m, const spz_section *sec,
-                         spz_input *in, spz_error *err)
+                         uint32_t flags, spz_input *in, spz_error *err)
 {
 	const char *label = in->label;
 	/* Offsets count from here, the start of the data area. */
 	int64_t left = spz_input_left(in);
 	uint64_t pos = 0;
 	char what[300];
+	if ((flags & FLAG_ENCODED) && !head_flags(sec, m->n_tensors))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': header flag 1 is set "
+		                "but no tensor has an \"encoding\"", label);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		spz_tensor *t = &m->tensors[i];
-		uint64_t want = payload_bytes(t);
-		if (sec[i].length != want)
-			return spz_fail(err, SPZ_EFORMAT,
-			                "'%s': tensor '%s': length %llu differs "
-			                "from the %llu bytes its dims give", label,
-			                t->name, (unsigned long long)sec[i].length,
-			                (unsigned long long)want);
+		int rc = check_length(t, &sec[i], flags, label, err);
+		if (rc)
+			return rc;
+		uint64_t want = sec[i].length;
 		if (sec[i].offset % SPZ_SPZM_ALIGN || sec[i].offset < pos ||
 		    sec[i].offset - pos >= SPZ_SPZM_ALIGN)
 			return spz_fail(err, SPZ_EFORMAT,
@@ -567,9 +861,9 @@ static int read_payloads(spz_model *m, const spz_section *sec,
 		}
 		snprintf(what, sizeof what, "padding before tensor '%s'",
 		         t->name);
-		int rc = skip(in, sec[i].offset - pos, what, err);
+		rc = skip(in, sec[i].offset - pos, what, err);
 		if (!rc)
-			rc = read_payload(in, t, want, sec[i].crc, left >= 0, err);
+			rc = read_payload(in, t, want, &sec[i], left >= 0, err);
 		if (rc)
 			return rc;
 		pos = sec[i].offset + want;
@@ -599,10 +893,11 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		                "spz reads versions 1 and %d)", in->label,
 		                version, SPZ_SPZM_VERSION);
 	uint64_t len = get_le64(h + 16);
-	if (get_le32(h + 12))
+	uint32_t flags = get_le32(h + 12);
+	if (flags & ~FLAG_ENCODED)
 		return spz_fail(err, SPZ_EFORMAT, "'%s': header flags 0x%x are "
-		                "not supported (must be 0)", in->label,
-		                get_le32(h + 12));
+		                "not supported (only bit 0 is defined)",
+		                in->label, flags);
 	if (get_le32(h + 28))
 		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header "
 		                "(reserved field is not 0)", in->label);
@@ -628,7 +923,7 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		                        err);
 	free(man);
 	if (!rc)
-		rc = read_payloads(m, sec, in, err);
+		rc = read_payloads(m, sec, flags, in, err);
 	free(sec);
 	if (rc) {
 		spz_model_free(m);
