@@ -145,13 +145,6 @@ static inline uint32_t bits_of(const float *p)
 	return u;
 }
 
-/* Whether element i is stored in the values: any bit pattern but +0.0
- * (so -0.0 is kept as the value it is), any code but 0. */
-static inline int nonzero_at(const spz_tensor *t, uint64_t i)
-{
-	return t->codebook ? t->codes[i] != 0 : bits_of(t->data + i) != 0;
-}
-
 /* Elements of a block counted at once before the decision is looked at. */
 #define COUNT_BLOCK 65536
 
