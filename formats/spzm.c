@@ -15,7 +15,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994 /* linux/magic.h */
+#endif
 
 #define HEADER_SIZE 32
 /* Payloads are read, checksummed and checked in pieces of this size, so
@@ -281,10 +286,15 @@ static void preallocate(FILE *f, uint64_t bytes)
 {
 #ifdef FALLOC_FL_KEEP_SIZE
 	struct stat st;
+	struct statfs sf;
 	int fd = fileno(f);
 	off_t pos = ftello(f);
+	/* Not on tmpfs: there the blocks are memory pages, which fallocate
+	 * clears only for the write to fill them again (80 MB of a 2:4
+	 * layer: one more pass over fresh memory, the costliest kind). */
 	if (bytes >= ((uint64_t)1 << 20) && fd >= 0 && pos >= 0 &&
-	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    fstatfs(fd, &sf) == 0 && sf.f_type != TMPFS_MAGIC)
 		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, pos, (off_t)bytes);
 #else
 	(void)f;
