@@ -9,6 +9,8 @@
 
 #include "json_strict.h"
 
+#include <zlib.h> /* crc32_combine */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -217,60 +219,120 @@ static inline unsigned popcount64(uint64_t x)
 	return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
-/* Builds t's bitmask payload into a new buffer (*out, *len) whose values
- * part has room for bound non-zeros. A NaN or infinity fails with the
- * message spz_tensor_check_values gives it. */
-static int build_sparse(uint8_t **out, uint64_t *len, const spz_tensor *t,
-                        uint64_t bound, spz_error *err)
+/* Values gathered before being checksummed or written: small enough to
+ * stay in the L1/L2 cache, so that a bitmask payload of floats is never
+ * built whole in fresh memory (which, page faults and clearing counted,
+ * costs more than encoding twice). */
+#define VALUE_CHUNK ((size_t)64 << 10)
+
+/*
+ * The mask of float tensor t (a new buffer of mask_bytes(n) bytes, its
+ * words little-endian), its non-zero count and the CRC of the whole
+ * payload, mask then values. The values are only gathered a piece at a
+ * time for their CRC; write_values gathers them again to write them. A
+ * NaN or infinity fails with the message spz_tensor_check_values gives.
+ */
+static int float_mask(uint8_t **out, uint64_t *nnz_out, uint32_t *crc,
+                      const spz_tensor *t, spz_error *err)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
-	uint64_t cap = sparse_bytes(t, bound);
-	/* +8: the code packer writes a byte ahead, the float compaction
-	 * one value ahead. */
-	uint8_t *p = payload_buffer((size_t)cap + 8);
-	if (!p)
+	uint8_t *mask = malloc((size_t)mb + 1);
+	/* One value of slack: the compaction stores before it decides. */
+	uint8_t *v = malloc(VALUE_CHUNK + 64 * 4 + 4);
+	if (!mask || !v) {
+		free(mask);
+		free(v);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	uint64_t nnz = 0, bit = 0;
-	uint32_t bad = 0;
-	if (t->codebook)
-		memset(p + mb, 0, (size_t)(cap - mb) + 8);
+	}
+	uint64_t nnz = 0;
+	size_t fill = 0;
+	uint32_t bad = 0, cv = 0;
 	for (uint64_t w = 0; w * 64 < n; w++) {
 		uint64_t base = w * 64, m = 0;
 		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
-		if (t->codebook) {
-			const uint8_t *c = t->codes + base;
-			for (unsigned b = 0; b < cnt; b++) {
-				if (!c[b])
-					continue;
-				m |= (uint64_t)1 << b;
-				unsigned v = (unsigned)c[b] << (bit & 7);
-				p[mb + (bit >> 3)] |= (uint8_t)v;
-				p[mb + (bit >> 3) + 1] |= (uint8_t)(v >> 8);
-				bit += (uint64_t)t->bits;
-			}
-		} else {
-			/* Branch-free: every value is stored at the next
-			 * slot, which only advances past a non-zero. */
-			uint8_t *v = p + mb;
-			const float *d = t->data + base;
-			for (unsigned b = 0; b < cnt; b++) {
-				uint32_t u = bits_of(d + b);
-				uint64_t nzb = u != 0;
-				memcpy(v + 4 * nnz, &u, 4);
-				m |= nzb << b;
-				nnz += nzb;
-				bad |= (u & 0x7f800000u) == 0x7f800000u;
-			}
+		const float *d = t->data + base;
+		/* Branch-free: every value is stored at the next slot,
+		 * which only advances past a non-zero. */
+		for (unsigned b = 0; b < cnt; b++) {
+			uint32_t u = bits_of(d + b);
+			uint64_t nzb = u != 0;
+			memcpy(v + fill, &u, 4);
+			m |= nzb << b;
+			fill += 4 * (size_t)nzb;
+			bad |= (u & 0x7f800000u) == 0x7f800000u;
+		}
+		nnz += popcount64(m);
+		put_le64(mask + 8 * w, m);
+		if (fill >= VALUE_CHUNK || (w + 1) * 64 >= n) {
+			cv = spz_crc32(cv, v, fill);
+			fill = 0;
+		}
+	}
+	free(v);
+	int rc = bad ? spz_tensor_check_values(t, 0, (int64_t)n, err) : 0;
+	if (rc) {
+		free(mask);
+		return rc;
+	}
+	*crc = (uint32_t)crc32_combine(spz_crc32(0, mask, (size_t)mb), cv,
+	                               (z_off_t)(4 * nnz));
+	*out = mask;
+	*nnz_out = nnz;
+	return 0;
+}
+
+/* The values part of float tensor t's bitmask payload, gathered by its
+ * mask a piece at a time. */
+static void write_values(FILE *f, const spz_tensor *t, const uint8_t *mask)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	uint8_t buf[4096 + 64 * 4];
+	size_t fill = 0;
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		const float *d = t->data + w * 64;
+		for (uint64_t m = get_le64(mask + 8 * w); m; m &= m - 1) {
+			memcpy(buf + fill, d + __builtin_ctzll(m), 4);
+			fill += 4;
+		}
+		if (fill >= 4096) {
+			fwrite(buf, 1, fill, f);
+			fill = 0;
+		}
+	}
+	fwrite(buf, 1, fill, f);
+}
+
+/* Builds quantized t's bitmask payload into a new buffer (*out, *len)
+ * whose codes part has room for bound non-zero codes. */
+static int build_sparse_codes(uint8_t **out, uint64_t *len,
+                              const spz_tensor *t, uint64_t bound,
+                              spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t cap = sparse_bytes(t, bound);
+	/* +8: the packer writes a byte ahead. */
+	uint8_t *p = payload_buffer((size_t)cap + 8);
+	if (!p)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	uint64_t bit = 0;
+	memset(p + mb, 0, (size_t)(cap - mb) + 8);
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		uint64_t base = w * 64, m = 0;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		const uint8_t *c = t->codes + base;
+		for (unsigned b = 0; b < cnt; b++) {
+			if (!c[b])
+				continue;
+			m |= (uint64_t)1 << b;
+			unsigned v = (unsigned)c[b] << (bit & 7);
+			p[mb + (bit >> 3)] |= (uint8_t)v;
+			p[mb + (bit >> 3) + 1] |= (uint8_t)(v >> 8);
+			bit += (uint64_t)t->bits;
 		}
 		put_le64(p + 8 * w, m);
 	}
-	int rc = bad ? spz_tensor_check_values(t, 0, (int64_t)n, err) : 0;
-	if (rc) {
-		free(p);
-		return rc;
-	}
 	*out = p;
-	*len = t->codebook ? mb + (bit + 7) / 8 : mb + 4 * nnz;
+	*len = mb + (bit + 7) / 8;
 	return 0;
 }
 
@@ -471,6 +533,14 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		const spz_tensor *t = &m->tensors[i];
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
+		if (i != st->big && sec[i].encoding == SPZ_ENC_BITMASK &&
+		    !t->codebook) {
+			/* packed[i] is the mask; the values follow it. */
+			fwrite(packed[i], 1, (size_t)mask_bytes((uint64_t)
+			       spz_tensor_elements(t)), f);
+			write_values(f, t, packed[i]);
+			continue;
+		}
 		if (i != st->big) {
 			fwrite(packed[i] ? (void *)packed[i]
 			       : t->data ? (void *)t->data : (void *)t->raw,
@@ -563,12 +633,17 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 		sec[i].offset = off;
 		sec[i].length = payload_bytes(t);
 		if (sparse_pays(t, &bound)) {
+			uint64_t nnz = 0;
 			if (t->codebook)
 				rc = spz_tensor_check_values(
 					t, 0, spz_tensor_elements(t), err);
-			if (!rc)
-				rc = build_sparse(&packed[i], &sec[i].length, t,
-				                  bound, err);
+			if (!rc && t->codebook)
+				rc = build_sparse_codes(&packed[i],
+				                        &sec[i].length, t, bound,
+				                        err);
+			else if (!rc)
+				rc = float_mask(&packed[i], &nnz, &sec[i].crc, t,
+				                err);
 			if (rc) {
 				/* An earlier tensor's fault comes first, as
 				 * checking in order finds. */
@@ -583,7 +658,11 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 				break;
 			}
 			sec[i].encoding = SPZ_ENC_BITMASK;
-			sec[i].crc = spz_crc32(0, packed[i], sec[i].length);
+			if (t->codebook)
+				sec[i].crc = spz_crc32(0, packed[i],
+				                       sec[i].length);
+			else
+				sec[i].length = sparse_bytes(t, nnz);
 		}
 		off = align_up(off + sec[i].length);
 	}
