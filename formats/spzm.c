@@ -10,6 +10,9 @@
 #include "json_strict.h"
 
 #include <zlib.h> /* crc32_combine */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,6 +228,35 @@ static inline unsigned popcount64(uint64_t x)
  * costs more than encoding twice). */
 #define VALUE_CHUNK ((size_t)256 << 10)
 
+/* The mask word of cnt <= 64 floats at d (bit b: d[b] is not +0.0);
+ * *bad gets a non-zero bit when one of them is a NaN or infinity. Four
+ * at a time with SSE2 (a compare and a movemask), else one by one. */
+static inline uint64_t mask_word(const float *d, unsigned cnt, uint32_t *bad)
+{
+	uint64_t m = 0;
+	unsigned b = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i expo = _mm_set1_epi32(0x7f800000);
+	__m128i acc = zero;
+	for (; b + 4 <= cnt; b += 4) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(d + b));
+		unsigned z = (unsigned)_mm_movemask_ps(
+			_mm_castsi128_ps(_mm_cmpeq_epi32(x, zero)));
+		m |= (uint64_t)(~z & 15u) << b;
+		acc = _mm_or_si128(acc, _mm_cmpeq_epi32(_mm_and_si128(x, expo),
+		                                        expo));
+	}
+	*bad |= (uint32_t)_mm_movemask_epi8(acc);
+#endif
+	for (; b < cnt; b++) {
+		uint32_t u = bits_of(d + b);
+		m |= (uint64_t)(u != 0) << b;
+		*bad |= (u & 0x7f800000u) == 0x7f800000u;
+	}
+	return m;
+}
+
 /*
  * The mask of float tensor t (a new buffer of mask_bytes(n) bytes, its
  * words little-endian), its non-zero count and the CRC of the whole
@@ -237,8 +269,7 @@ static int float_mask(uint8_t **out, uint64_t *nnz_out, uint32_t *crc,
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
 	uint8_t *mask = malloc((size_t)mb + 1);
-	/* One value of slack: the compaction stores before it decides. */
-	uint8_t *v = malloc(VALUE_CHUNK + 64 * 4 + 4);
+	uint8_t *v = malloc(VALUE_CHUNK + 64 * 4);
 	if (!mask || !v) {
 		free(mask);
 		free(v);
@@ -248,18 +279,14 @@ static int float_mask(uint8_t **out, uint64_t *nnz_out, uint32_t *crc,
 	size_t fill = 0;
 	uint32_t bad = 0, cv = 0;
 	for (uint64_t w = 0; w * 64 < n; w++) {
-		uint64_t base = w * 64, m = 0;
+		uint64_t base = w * 64;
 		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
 		const float *d = t->data + base;
-		/* Branch-free: every value is stored at the next slot,
-		 * which only advances past a non-zero. */
-		for (unsigned b = 0; b < cnt; b++) {
-			uint32_t u = bits_of(d + b);
-			uint64_t nzb = u != 0;
-			memcpy(v + fill, &u, 4);
-			m |= nzb << b;
-			fill += 4 * (size_t)nzb;
-			bad |= (u & 0x7f800000u) == 0x7f800000u;
+		uint64_t m = mask_word(d, cnt, &bad);
+		/* The values by the mask: the work follows the non-zeros. */
+		for (uint64_t k = m; k; k &= k - 1) {
+			memcpy(v + fill, d + __builtin_ctzll(k), 4);
+			fill += 4;
 		}
 		nnz += popcount64(m);
 		put_le64(mask + 8 * w, m);
