@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +160,45 @@ int64_t spz_input_left(const spz_input *in)
 		return -1;
 	return (int64_t)(st.st_size - pos) +
 	       (int64_t)(in->n_head - in->head_pos);
+}
+
+int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
+                  void **map, size_t *map_len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct stat st;
+	off_t pos;
+	/* Only from the file itself: bytes still in the sniffed head
+	 * would have to be joined to the mapping. */
+	if (n == 0 || page <= 0 || in->fd < 0 || in->head_pos != in->n_head ||
+	    fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size ||
+	    n > (uint64_t)(st.st_size - pos) || n > SIZE_MAX / 2)
+		return -1;
+	off_t start = pos - pos % page;
+	size_t len = (size_t)(pos - start) + (size_t)n;
+	int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+	flags |= MAP_POPULATE;
+#endif
+	void *m = mmap(NULL, len, PROT_READ, flags, in->fd, start);
+	if (m == MAP_FAILED)
+		return -1;
+	if (lseek(in->fd, (off_t)n, SEEK_CUR) < 0) {
+		munmap(m, len);
+		return -1;
+	}
+	in->consumed += n;
+	*p = (const unsigned char *)m + (pos - start);
+	*map = m;
+	*map_len = len;
+	return 0;
+}
+
+void spz_input_unmap(void *map, size_t map_len)
+{
+	if (map)
+		munmap(map, map_len);
 }
 
 /* "1 GiB", "256 MiB": caps are whole powers of 1024. */

@@ -6,10 +6,16 @@
 
 #include "spz_format.h"
 
-/* Where a tensor's payload sits in a binary model. */
+/* How a .spzm payload holds its tensor (formats/README.md): the plain
+ * elements, or a bitmask of the non-zero ones followed by them. */
+enum { SPZ_ENC_DENSE = 0, SPZ_ENC_BITMASK = 1 };
+
+/* Where a tensor's payload sits in a binary model, and its encoding
+ * (written as the manifest key "encoding" when not dense). */
 typedef struct spz_section {
 	uint64_t offset, length;
 	uint32_t crc;
+	int encoding;
 } spz_section;
 
 /* Writes the model as JSON; with sections, as the binary manifest

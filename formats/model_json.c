@@ -257,10 +257,12 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 	}
 	if (sec) {
 		fprintf(f, ",\n      \"offset\": %llu, \"length\": %llu, "
-		           "\"crc32\": %lu}",
+		           "\"crc32\": %lu%s}",
 		        (unsigned long long)sec->offset,
 		        (unsigned long long)sec->length,
-		        (unsigned long)sec->crc);
+		        (unsigned long)sec->crc,
+		        sec->encoding == SPZ_ENC_BITMASK
+		                ? ", \"encoding\": \"bitmask\"" : "");
 	} else if (!t->data && !t->codebook) {
 		fputs(",\n      \"raw\": ", f);
 		put_base64(f, t->raw, (size_t)t->raw_len);
@@ -940,6 +942,17 @@ static int read_section(reader *r, const cJSON *j, size_t idx,
 	sec->offset = (uint64_t)off;
 	sec->length = (uint64_t)len;
 	sec->crc = (uint32_t)crc;
+	/* The payload's encoding (.spzm, formats/README.md): absent for
+	 * the plain elements, as every file before it was written. */
+	const cJSON *enc = field(j, "encoding");
+	sec->encoding = SPZ_ENC_DENSE;
+	if (!rc && enc) {
+		if (!cJSON_IsString(enc) || strcmp(enc->valuestring, "bitmask"))
+			rc = SHAPE(r, "'%s': %s: \"encoding\" must be "
+			           "\"bitmask\" (or absent for the plain "
+			           "elements)", r->label, where);
+		sec->encoding = SPZ_ENC_BITMASK;
+	}
 	return rc;
 }
 
@@ -989,11 +1002,12 @@ static int read_tensor(reader *r, spz_model *m, const cJSON *j, size_t idx,
 		"codes", "data", "external_data", "onnx", "onnx_enc", "raw"};
 	static const char *const man_keys[] = {
 		"name", "data_type", "dims", "pruning", "bits", "codebook",
-		"offset", "length", "crc32", "onnx", "onnx_enc"};
+		"offset", "length", "crc32", "encoding", "onnx", "onnx_enc"};
 	const char *name = NULL;
 	int64_t dtype;
 	int rc = spz_json_only_keys(j, sec ? man_keys : json_keys,
-	                            r->version >= 2 ? (sec ? 11 : 12) : 9,
+	                            sec ? (r->version >= 2 ? 12 : 10)
+	                                : (r->version >= 2 ? 12 : 9),
 	                            r->label, where, r->err);
 	if (!rc)
 		rc = get_string(r, j, "name", where, &name);

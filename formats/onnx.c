@@ -602,29 +602,52 @@ static void fill_raw(void *c, int64_t i, uint64_t x)
 			(uint8_t)(x >> (8 * k));
 }
 
+/* Pieces in which float32 data is read and checked: small enough that
+ * the check finds the piece still in the cache that pread just filled
+ * (one trip through memory instead of two), large enough that the
+ * system calls do not count. */
+#define CHECK_CHUNK ((size_t)256 << 10)
+
 /* Reads len bytes at file offset off (of the model, or of an external
- * file fd) into dst. */
+ * file fd) into dst. With chk (dst is chk->data, float32), the floats
+ * are put in host order and checked as each piece arrives. */
 static int read_at(rd *r, int fd, void *dst, uint64_t len, uint64_t off,
-                   const char *what)
+                   const char *what, spz_tensor *chk)
 {
-	if (fd < 0) {
-		memcpy(dst, r->base + off, (size_t)len);
-		return 0;
-	}
-	uint64_t got = 0;
+	uint8_t *d = dst;
+	uint64_t got = 0, done = 0; /* bytes read, bytes checked */
 	while (got < len) {
 		size_t k = len - got > (1u << 30) ? (1u << 30)
 		                                  : (size_t)(len - got);
-		ssize_t n = pread(fd, (uint8_t *)dst + got, k,
-		                  (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return spz_fail(r->err, SPZ_EIO, "'%s': cannot read %s: "
-			                "%s", r->label, what,
-			                n < 0 ? strerror(errno)
-			                      : "file shrank while read");
-		got += (uint64_t)n;
+		if (chk && k > CHECK_CHUNK)
+			k = CHECK_CHUNK;
+		if (fd < 0) {
+			memcpy(d + got, r->base + off + got, k);
+		} else {
+			ssize_t n = pread(fd, d + got, k, (off_t)(off + got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return spz_fail(r->err, SPZ_EIO, "'%s': cannot "
+				                "read %s: %s", r->label, what,
+				                n < 0 ? strerror(errno)
+				                      : "file shrank while read");
+			k = (size_t)n;
+		}
+		got += k;
+		/* Whole floats only: a short read may split one. */
+		uint64_t upto = got / 4 * 4;
+		if (chk && upto > done) {
+			spz_error sub = {0};
+			spz_le32_to_host(d + done, (size_t)(upto - done) / 4);
+			int rc = spz_tensor_check_values(
+				chk, (int64_t)(done / 4),
+				(int64_t)((upto - done) / 4), &sub);
+			if (rc)
+				return spz_fail(r->err, rc, "'%s': %s", r->label,
+				                sub.text);
+			done = upto;
+		}
 	}
 	return 0;
 }
@@ -647,7 +670,7 @@ static int raw_span(const tinfo *ti, const uint8_t **data, size_t *len)
 /* The bytes of the data of a raw_data / external tensor into dst
  * (len bytes, already checked). */
 static int load_bytes(rd *r, const tinfo *ti, void *dst, uint64_t len,
-                      const char *what)
+                      const char *what, spz_tensor *chk)
 {
 	if (ti->enc == 9) {
 		const uint8_t *d = NULL;
@@ -656,7 +679,7 @@ static int load_bytes(rd *r, const tinfo *ti, void *dst, uint64_t len,
 			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s has no "
 			                "raw_data", r->label, what);
 		return read_at(r, r->fd, dst, len, (uint64_t)(d - r->base),
-		               what);
+		               what, chk);
 	}
 	int fd;
 	uint64_t size;
@@ -674,7 +697,7 @@ static int load_bytes(rd *r, const tinfo *ti, void *dst, uint64_t len,
 		                (unsigned long long)(ti->off + len), ti->loc,
 		                (unsigned long long)size);
 	}
-	rc = read_at(r, fd, dst, len, ti->off, what);
+	rc = read_at(r, fd, dst, len, ti->off, what, chk);
 	close(fd);
 	return rc;
 }
@@ -744,7 +767,7 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 	spz_error sub = {0};
 	spz_tensor *t = NULL;
 	int64_t n = ti->n;
-	int rc;
+	int rc, checked = 0;
 	if (spz_dtype_is_float(ti->dtype)) {
 		rc = spz_model_add_tensor(&t, m, ti->name, ti->dims, ti->ndims,
 		                          NULL, &sub);
@@ -765,15 +788,16 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 				                (unsigned long long)len,
 				                (long long)n, size);
 			if (ti->dtype == SPZ_DTYPE_FLOAT) {
-				/* The big case: straight into the tensor. */
-				rc = load_bytes(r, ti, t->data, len, what);
-				spz_le32_to_host(t->data, (size_t)n);
+				/* The big case: straight into the tensor,
+				 * checked piece by piece on the way. */
+				rc = load_bytes(r, ti, t->data, len, what, t);
+				checked = 1;
 			} else {
 				uint8_t *tmp = malloc((size_t)len + 1);
 				if (!tmp)
 					return spz_fail(r->err, SPZ_ENOMEM,
 					                "out of memory");
-				rc = load_bytes(r, ti, tmp, len, what);
+				rc = load_bytes(r, ti, tmp, len, what, NULL);
 				for (int64_t i = 0; !rc && i < n; i++)
 					t->data[i] = le_to_float(
 						tmp + i * size, ti->dtype);
@@ -806,7 +830,7 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s has no "
 			                "data", r->label, what);
 		}
-		if ((rc = spz_tensor_check_values(t, 0, n, &sub)))
+		if (!checked && (rc = spz_tensor_check_values(t, 0, n, &sub)))
 			return spz_fail(r->err, rc, "'%s': %s", r->label,
 			                sub.text);
 		return make_shell(r, ti, t);
@@ -841,7 +865,7 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 	if (!tmp)
 		return spz_fail(r->err, SPZ_ENOMEM, "out of memory");
 	if (len && (ti->enc == 9 || ti->enc == 13)) {
-		rc = load_bytes(r, ti, tmp, len, what);
+		rc = load_bytes(r, ti, tmp, len, what, NULL);
 	} else if (len) {
 		spz_tensor fake = {.dtype = ti->dtype, .raw = tmp,
 		                   .raw_len = len};

@@ -309,6 +309,12 @@ static int read_tensors(spz_plain *p, img_reader *r, const spz_section *sec)
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		spz_tensor *t = &m->tensors[i];
 		snprintf(what, sizeof what, "tensor '%s'", t->name);
+		/* An image lays out its own payloads: the .spzm encodings
+		 * have no place in its manifest. */
+		if (sec[i].encoding != SPZ_ENC_DENSE)
+			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: "
+			                "\"encoding\" is for .spzm models, not "
+			                "images", r->label, what);
 		if (sec[i].offset != r->at - base)
 			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: offset "
 			                "%llu is not where the previous payload "

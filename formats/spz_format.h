@@ -70,6 +70,16 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
  * known: a reader checks declared lengths against it before allocating);
  * -1 for a pipe or a terminal. */
 int64_t spz_input_left(const spz_input *in);
+/* Maps the next n bytes of a regular file read-only, its pages populated
+ * up front (one fault per page would cost more than read() copying them),
+ * and moves the input past them as reading them would: *p points at
+ * them, *map and *map_len go to spz_input_unmap. For a reader that only
+ * looks at the bytes (decoding them elsewhere), this saves the buffer
+ * read() would fill and the copy. -1 (nothing changed) when the input
+ * is not a regular file or the bytes are not all there: read instead. */
+int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
+                  void **map, size_t *map_len);
+void spz_input_unmap(void *map, size_t map_len);
 /* Reads everything left into a malloc'd NUL-terminated buffer, at most
  * cap bytes (a regular file larger than that is refused before a byte is
  * read; a pipe when it passes the cap); what names the kind of input in

@@ -9,12 +9,25 @@
 
 #include "json_strict.h"
 
+#include <zlib.h> /* crc32_combine */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h> /* SSE2; AVX-512 where the CPU has it */
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994 /* linux/magic.h */
+#endif
 
 #define HEADER_SIZE 32
 /* Payloads are read, checksummed and checked in pieces of this size, so
@@ -56,13 +69,13 @@ static void put_le64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t get_le32(const uint8_t *p)
+static inline uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
 }
 
-static uint64_t get_le64(const uint8_t *p)
+static inline uint64_t get_le64(const uint8_t *p)
 {
 	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
@@ -119,6 +132,296 @@ static int unpack_codes(spz_tensor *t, const uint8_t *p, const char *label,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The bitmask encoding (formats/README.md, "Sparse payloads")         */
+
+/* Bytes of the mask of n elements: whole little-endian 64-bit words, so
+ * that the values after it start 8-byte aligned in the file. */
+static uint64_t mask_bytes(uint64_t n)
+{
+	return (n + 63) / 64 * 8;
+}
+
+/* Bytes of a bitmask payload holding nnz non-zeros of t. */
+static uint64_t sparse_bytes(const spz_tensor *t, uint64_t nnz)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	return mask_bytes(n) + (t->codebook ? (nnz * (uint64_t)t->bits + 7) / 8
+	                                    : nnz * 4);
+}
+
+static inline uint32_t bits_of(const float *p)
+{
+	uint32_t u;
+	memcpy(&u, p, sizeof u);
+	return u;
+}
+
+/* Elements of a block counted at once before the decision is looked at. */
+#define COUNT_BLOCK 65536
+
+/*
+ * Whether t is smaller as a bitmask payload; *bound then holds at least
+ * its non-zero count (exact when the whole tensor was counted). Counting
+ * stops as soon as the answer is known: a pruned tensor shows enough
+ * zeros within its first few per cent (1/32 of the elements must be zero
+ * for floats), so only a dense one is read through.
+ */
+static int sparse_pays(const spz_tensor *t, uint64_t *bound)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	if (!spz_dtype_is_float(t->dtype) || n == 0)
+		return 0;
+	uint64_t dense = payload_bytes(t), nz = 0;
+	for (uint64_t i = 0; i < n;) {
+		uint64_t end = n - i > COUNT_BLOCK ? i + COUNT_BLOCK : n;
+		uint64_t c = 0;
+		if (t->codebook)
+			for (uint64_t k = i; k < end; k++)
+				c += t->codes[k] != 0;
+		else
+			for (uint64_t k = i; k < end; k++)
+				c += bits_of(t->data + k) != 0;
+		nz += c;
+		i = end;
+		if (sparse_bytes(t, nz) >= dense)
+			return 0;
+		if (sparse_bytes(t, nz + (n - i)) < dense) {
+			*bound = nz + (n - i);
+			return 1;
+		}
+	}
+	return 0; /* not reached: the last block decides */
+}
+
+/* A buffer of n bytes for a payload being built, with the transparent
+ * huge page hint lib/ gives tensor data: touched for the first time
+ * here, 4 KiB pages would cost one fault each (20,000 for the 80 MB of a
+ * 2:4 layer); free() releases it. */
+static void *payload_buffer(size_t n)
+{
+	void *p = malloc(n);
+#ifdef MADV_HUGEPAGE
+	long page = sysconf(_SC_PAGESIZE);
+	if (p && page > 0 && n >= ((size_t)8 << 20)) {
+		uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) &
+		              ~((uintptr_t)page - 1);
+		uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* a hint */
+	}
+#endif
+	return p;
+}
+
+/* Set bits of a mask word: a few operations, where __builtin_popcountll
+ * without -mpopcnt is a library call per word. */
+static inline unsigned popcount64(uint64_t x)
+{
+	x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+	x = (x & UINT64_C(0x3333333333333333)) +
+	    ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+/* Values gathered before being checksummed or written: small enough to
+ * stay in the L1/L2 cache, so that a bitmask payload of floats is never
+ * built whole in fresh memory (which, page faults and clearing counted,
+ * costs more than encoding twice). */
+#define VALUE_CHUNK ((size_t)256 << 10)
+
+/* The mask word of cnt <= 64 floats at d (bit b: d[b] is not +0.0);
+ * *bad gets a non-zero bit when one of them is a NaN or infinity. Four
+ * at a time with SSE2 (a compare and a movemask), else one by one. */
+static inline uint64_t mask_word(const float *d, unsigned cnt, uint32_t *bad)
+{
+	uint64_t m = 0;
+	unsigned b = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i expo = _mm_set1_epi32(0x7f800000);
+	__m128i acc = zero;
+	for (; b + 4 <= cnt; b += 4) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(d + b));
+		unsigned z = (unsigned)_mm_movemask_ps(
+			_mm_castsi128_ps(_mm_cmpeq_epi32(x, zero)));
+		m |= (uint64_t)(~z & 15u) << b;
+		acc = _mm_or_si128(acc, _mm_cmpeq_epi32(_mm_and_si128(x, expo),
+		                                        expo));
+	}
+	*bad |= (uint32_t)_mm_movemask_epi8(acc);
+#endif
+	for (; b < cnt; b++) {
+		uint32_t u = bits_of(d + b);
+		m |= (uint64_t)(u != 0) << b;
+		*bad |= (u & 0x7f800000u) == 0x7f800000u;
+	}
+	return m;
+}
+
+/*
+ * Appends the floats of d that mask word m selects (cnt <= 64 of them
+ * there) to out; returns the bytes appended. A 2:4 layer has 19 million
+ * of them, and gathering them one bit at a time costs more than writing
+ * the dense tensor did: with AVX-512 (when the CPU has it; whole words
+ * only, so that no load passes the tensor's end) a compressing store
+ * takes sixteen at once.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SPZ_GATHER_AVX512 1
+__attribute__((target("avx512f")))
+static size_t gather_avx512(uint8_t *out, const float *d, uint64_t m)
+{
+	size_t fill = 0;
+	for (int q = 0; q < 4; q++) {
+		__mmask16 k = (__mmask16)(m >> (16 * q));
+		__m512i x = _mm512_loadu_si512((const void *)(d + 16 * q));
+		_mm512_mask_compressstoreu_epi32(out + fill, k, x);
+		fill += 4 * (size_t)popcount64(k);
+	}
+	return fill;
+}
+#endif
+
+static int can_avx512(void)
+{
+#ifdef SPZ_GATHER_AVX512
+	return __builtin_cpu_supports("avx512f");
+#else
+	return 0;
+#endif
+}
+
+static inline size_t gather_word(uint8_t *out, const float *d, uint64_t m,
+                                 unsigned cnt, int avx512)
+{
+#ifdef SPZ_GATHER_AVX512
+	if (avx512 && cnt == 64)
+		return gather_avx512(out, d, m);
+#else
+	(void)avx512;
+	(void)cnt;
+#endif
+	size_t fill = 0;
+	for (; m; m &= m - 1) {
+		memcpy(out + fill, d + __builtin_ctzll(m), 4);
+		fill += 4;
+	}
+	return fill;
+}
+
+/*
+ * The mask of float tensor t (a new buffer of mask_bytes(n) bytes, its
+ * words little-endian), its non-zero count and the CRC of the whole
+ * payload, mask then values. The values are only gathered a piece at a
+ * time for their CRC; write_values gathers them again to write them. A
+ * NaN or infinity fails with the message spz_tensor_check_values gives.
+ */
+static int float_mask(uint8_t **out, uint64_t *nnz_out, uint32_t *crc,
+                      const spz_tensor *t, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint8_t *mask = malloc((size_t)mb + 1);
+	uint8_t *v = malloc(VALUE_CHUNK + 64 * 4);
+	if (!mask || !v) {
+		free(mask);
+		free(v);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	uint64_t nnz = 0;
+	size_t fill = 0;
+	uint32_t bad = 0, cv = 0;
+	int avx512 = can_avx512();
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		uint64_t base = w * 64;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		const float *d = t->data + base;
+		uint64_t m = mask_word(d, cnt, &bad);
+		/* The values by the mask: the work follows the non-zeros. */
+		fill += gather_word(v + fill, d, m, cnt, avx512);
+		nnz += popcount64(m);
+		put_le64(mask + 8 * w, m);
+		if (fill >= VALUE_CHUNK || (w + 1) * 64 >= n) {
+			cv = spz_crc32(cv, v, fill);
+			fill = 0;
+		}
+	}
+	free(v);
+	int rc = bad ? spz_tensor_check_values(t, 0, (int64_t)n, err) : 0;
+	if (rc) {
+		free(mask);
+		return rc;
+	}
+	*crc = (uint32_t)crc32_combine(spz_crc32(0, mask, (size_t)mb), cv,
+	                               (z_off_t)(4 * nnz));
+	*out = mask;
+	*nnz_out = nnz;
+	return 0;
+}
+
+/* The values part of float tensor t's bitmask payload, gathered by its
+ * mask a piece at a time and written in pieces large enough that stdio
+ * passes them straight to write() (4 KiB ones cost a system call each:
+ * 20,000 for a 2:4 layer). Out of memory: 0 values written, so that the
+ * stream's error flag is set by the short write that follows. */
+static int write_values(FILE *f, const spz_tensor *t, const uint8_t *mask,
+                        spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	uint8_t *buf = malloc(VALUE_CHUNK + 64 * 4);
+	if (!buf)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	size_t fill = 0;
+	int avx512 = can_avx512();
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		const float *d = t->data + w * 64;
+		unsigned cnt = n - w * 64 < 64 ? (unsigned)(n - w * 64) : 64;
+		fill += gather_word(buf + fill, d, get_le64(mask + 8 * w), cnt,
+		                    avx512);
+		if (fill >= VALUE_CHUNK) {
+			fwrite(buf, 1, fill, f);
+			fill = 0;
+		}
+	}
+	fwrite(buf, 1, fill, f);
+	free(buf);
+	return 0;
+}
+
+/* Builds quantized t's bitmask payload into a new buffer (*out, *len)
+ * whose codes part has room for bound non-zero codes. */
+static int build_sparse_codes(uint8_t **out, uint64_t *len,
+                              const spz_tensor *t, uint64_t bound,
+                              spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t cap = sparse_bytes(t, bound);
+	/* +8: the packer writes a byte ahead. */
+	uint8_t *p = payload_buffer((size_t)cap + 8);
+	if (!p)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	uint64_t bit = 0;
+	memset(p + mb, 0, (size_t)(cap - mb) + 8);
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		uint64_t base = w * 64, m = 0;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		const uint8_t *c = t->codes + base;
+		for (unsigned b = 0; b < cnt; b++) {
+			if (!c[b])
+				continue;
+			m |= (uint64_t)1 << b;
+			unsigned v = (unsigned)c[b] << (bit & 7);
+			p[mb + (bit >> 3)] |= (uint8_t)v;
+			p[mb + (bit >> 3) + 1] |= (uint8_t)(v >> 8);
+			bit += (uint64_t)t->bits;
+		}
+		put_le64(p + 8 * w, m);
+	}
+	*out = p;
+	*len = mb + (bit + 7) / 8;
+	return 0;
+}
+
 /*
  * Reserves the file's blocks up front when f is a regular file. On ext4
  * this replaces one delayed allocation per page with one extent (writing
@@ -131,10 +434,15 @@ static void preallocate(FILE *f, uint64_t bytes)
 {
 #ifdef FALLOC_FL_KEEP_SIZE
 	struct stat st;
+	struct statfs sf;
 	int fd = fileno(f);
 	off_t pos = ftello(f);
+	/* Not on tmpfs: there the blocks are memory pages, which fallocate
+	 * clears only for the write to fill them again (80 MB of a 2:4
+	 * layer: one more pass over fresh memory, the costliest kind). */
 	if (bytes >= ((uint64_t)1 << 20) && fd >= 0 && pos >= 0 &&
-	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    fstatfs(fd, &sf) == 0 && sf.f_type != TMPFS_MAGIC)
 		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, pos, (off_t)bytes);
 #else
 	(void)f;
@@ -164,6 +472,8 @@ static int dense_crc(const spz_tensor *t, uint32_t *crc, spz_error *err)
 static int section_crc(const spz_tensor *t, spz_section *sec,
                        uint8_t **packed, spz_error *err)
 {
+	if (*packed) /* a bitmask payload, checked as it was built */
+		return 0;
 	if (!t->data && !t->codebook) {
 		sec->crc = spz_crc32(0, t->raw, (size_t)t->raw_len);
 		return 0;
@@ -178,14 +488,27 @@ static int section_crc(const spz_tensor *t, spz_section *sec,
 	return rc;
 }
 
+/* Header flag bit 0: some payload is not plain elements, which a reader
+ * from before the encodings refuses by its flags check. */
+#define FLAG_ENCODED 1u
+
+static uint32_t head_flags(const spz_section *sec, size_t nt)
+{
+	for (size_t i = 0; i < nt; i++)
+		if (sec[i].encoding != SPZ_ENC_DENSE)
+			return FLAG_ENCODED;
+	return 0;
+}
+
 /* Header, manifest and the padding up to the data area. */
 static void write_head(FILE *f, const char *man, size_t man_len,
-                       int version)
+                       int version, uint32_t flags)
 {
 	static const uint8_t zeros[SPZ_SPZM_ALIGN];
 	uint8_t h[HEADER_SIZE] = {0};
 	memcpy(h, SPZ_SPZM_MAGIC, 8);
 	put_le32(h + 8, (uint32_t)version);
+	put_le32(h + 12, flags);
 	put_le64(h + 16, man_len);
 	put_le32(h + 24, spz_crc32(0, man, man_len));
 	fwrite(h, 1, sizeof h, f);
@@ -215,13 +538,14 @@ typedef struct stream {
 	off_t base;       /* where the model starts in the file */
 } stream;
 
-static stream pick_stream(FILE *f, const spz_model *m)
+static stream pick_stream(FILE *f, const spz_model *m,
+                          uint8_t *const *packed)
 {
 	stream st = {.big = m->n_tensors, .fd = fileno(f), .base = -1};
 	uint64_t most = (uint64_t)1 << 20;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
-		if (t->data && payload_bytes(t) >= most) {
+		if (t->data && !packed[i] && payload_bytes(t) >= most) {
 			st.big = i;
 			most = payload_bytes(t);
 		}
@@ -295,8 +619,18 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		const spz_tensor *t = &m->tensors[i];
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
+		if (i != st->big && sec[i].encoding == SPZ_ENC_BITMASK &&
+		    !t->codebook) {
+			/* packed[i] is the mask; the values follow it. */
+			fwrite(packed[i], 1, (size_t)mask_bytes((uint64_t)
+			       spz_tensor_elements(t)), f);
+			int rc = write_values(f, t, packed[i], err);
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (i != st->big) {
-			fwrite(t->codebook ? (void *)packed[i]
+			fwrite(packed[i] ? (void *)packed[i]
 			       : t->data ? (void *)t->data : (void *)t->raw,
 			       1, sec[i].length, f);
 			continue;
@@ -340,7 +674,8 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	if (!rc && fseeko(f, st->base, SEEK_SET))
 		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	if (!rc) {
-		write_head(f, man, man_len, spz_model_version(m));
+		write_head(f, man, man_len, spz_model_version(m),
+		           head_flags(sec, nt));
 		if (align_up(HEADER_SIZE + man_len) != data) {
 			/* A shorter CRC moved the data area. */
 			stream none = {.big = nt};
@@ -372,7 +707,6 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 	if (rc)
 		return rc;
 	size_t nt = m->n_tensors;
-	stream st = pick_stream(f, m);
 	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
 	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
 	char *man = NULL;
@@ -380,11 +714,51 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 	if (!sec || !packed)
 		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	uint64_t off = 0;
+	/* Each tensor's encoding first: the bitmask when it is smaller. */
 	for (size_t i = 0; !rc && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
+		uint64_t bound = 0;
 		sec[i].offset = off;
 		sec[i].length = payload_bytes(t);
+		if (sparse_pays(t, &bound)) {
+			uint64_t nnz = 0;
+			if (t->codebook)
+				rc = spz_tensor_check_values(
+					t, 0, spz_tensor_elements(t), err);
+			if (!rc && t->codebook)
+				rc = build_sparse_codes(&packed[i],
+				                        &sec[i].length, t, bound,
+				                        err);
+			else if (!rc)
+				rc = float_mask(&packed[i], &nnz, &sec[i].crc, t,
+				                err);
+			if (rc) {
+				/* An earlier tensor's fault comes first, as
+				 * checking in order finds. */
+				for (size_t k = 0; k < i; k++) {
+					const spz_tensor *e = &m->tensors[k];
+					if (!packed[k] &&
+					    spz_tensor_check_values(
+						    e, 0, spz_tensor_elements(e),
+						    err))
+						break;
+				}
+				break;
+			}
+			sec[i].encoding = SPZ_ENC_BITMASK;
+			if (t->codebook)
+				sec[i].crc = spz_crc32(0, packed[i],
+				                       sec[i].length);
+			else
+				sec[i].length = sparse_bytes(t, nnz);
+		}
 		off = align_up(off + sec[i].length);
+	}
+	stream st = {.big = nt};
+	if (!rc)
+		st = pick_stream(f, m, packed);
+	for (size_t i = 0; !rc && i < nt; i++) {
+		const spz_tensor *t = &m->tensors[i];
 		if (i == st.big)
 			continue;
 		rc = section_crc(t, &sec[i], &packed[i], err);
@@ -406,7 +780,8 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 			                       (nt ? sec[nt - 1].offset +
 			                                     sec[nt - 1].length
 			                           : 0));
-			write_head(f, man, man_len, spz_model_version(m));
+			write_head(f, man, man_len, spz_model_version(m),
+			           head_flags(sec, nt));
 			rc = write_payloads(f, m, sec, packed, &st, 0, err);
 		}
 	}
@@ -438,6 +813,83 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
 	return 0;
 }
 
+/*
+ * Unpacks a bitmask payload p of len bytes (its CRC matched) into t's
+ * new storage. Refused: a mask bit set past the last element, a values
+ * part that is not what the mask's count gives, a stored zero (the mask
+ * marks it non-zero: a writer would not have stored it, so the file
+ * would not write back the same), a code outside the codebook and a NaN
+ * or infinity. -0.0 is a value like any other: bits are copied as they
+ * are.
+ */
+static int decode_sparse(spz_tensor *t, const uint8_t *p, uint64_t len,
+                         const char *label, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t nnz = 0, words = mb / 8;
+	for (uint64_t w = 0; w < words; w++)
+		nnz += popcount64(get_le64(p + 8 * w));
+	if (n % 64 && get_le64(p + mb - 8) >> (n % 64))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': its mask "
+		                "marks elements past the last one", label,
+		                t->name);
+	if (len != sparse_bytes(t, nnz))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': %llu bytes "
+		                "of values where the %llu non-zeros of its mask "
+		                "take %llu", label, t->name,
+		                (unsigned long long)(len - mb),
+		                (unsigned long long)nnz,
+		                (unsigned long long)(sparse_bytes(t, nnz) - mb));
+	int rc = spz_tensor_alloc(t, err);
+	if (rc)
+		return rc;
+	const uint8_t *v = p + mb;
+	uint64_t j = 0, bit = 0;
+	unsigned cmask = t->codebook ? (1u << t->bits) - 1 : 0;
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t m = get_le64(p + 8 * w), base = w * 64;
+		unsigned cnt = n - base < 64 ? (unsigned)(n - base) : 64;
+		if (t->codebook)
+			memset(t->codes + base, 0, cnt);
+		else
+			memset(t->data + base, 0, cnt * sizeof(float));
+		for (; m; m &= m - 1, j++) {
+			uint64_t i = base + (uint64_t)__builtin_ctzll(m);
+			unsigned c = 0;
+			uint32_t u = 0;
+			if (t->codebook) {
+				c = v[bit >> 3];
+				if ((bit >> 3) + 1 < len - mb)
+					c |= (unsigned)v[(bit >> 3) + 1] << 8;
+				c = (c >> (bit & 7)) & cmask;
+				bit += (uint64_t)t->bits;
+				t->codes[i] = (uint8_t)c;
+			} else {
+				u = get_le32(v + 4 * j);
+				memcpy(t->data + i, &u, 4);
+			}
+			if (t->codebook ? c == 0 : u == 0)
+				return spz_fail(err, SPZ_EFORMAT, "'%s': tensor "
+				                "'%s': a zero stored at index %llu, "
+				                "which its mask marks non-zero",
+				                label, t->name,
+				                (unsigned long long)i);
+			if (t->codebook && c >= t->codebook_size)
+				return spz_fail(err, SPZ_ERANGE,
+				                "'%s': tensor '%s': code %u at index "
+				                "%llu is outside the codebook of %u",
+				                label, t->name, c,
+				                (unsigned long long)i,
+				                t->codebook_size);
+		}
+	}
+	spz_error sub = {0};
+	if (!t->codebook &&
+	    spz_tensor_check_values(t, 0, (int64_t)n, &sub))
+		return spz_fail(err, sub.code, "'%s': %s", label, sub.text);
+	return 0;
+}
+
 /* First storage for a payload read from a pipe: it grows as bytes
  * arrive, so memory follows what was read, not what the manifest says. */
 #define PIPE_START ((uint64_t)1 << 20)
@@ -452,12 +904,33 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
  * file the CRC is the better message.
  */
 static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
-                        uint32_t crc_want, int sized, spz_error *err)
+                        const spz_section *sec, int sized, spz_error *err)
 {
+	uint32_t crc_want = sec->crc;
+	int sparse = sec->encoding == SPZ_ENC_BITMASK;
 	/* A carried (raw) tensor got its bytes' storage with its manifest
 	 * entry; it is read as is, with no value checks. */
 	int raw = !spz_dtype_is_float(t->dtype);
-	int dense = !raw && !t->codebook;
+	int dense = !raw && !t->codebook && !sparse;
+	/* From a file, what is decoded elsewhere (a bitmask, packed codes)
+	 * is decoded straight from the file's pages: no buffer, no copy. */
+	const uint8_t *mp;
+	void *map;
+	size_t map_len;
+	if (!raw && !dense && sized &&
+	    spz_input_map(in, want, &mp, &map, &map_len) == 0) {
+		int rc = 0;
+		if (spz_crc_mismatch(crc_want, spz_crc32(0, mp, (size_t)want)))
+			rc = spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC "
+			              "mismatch (the file is corrupt)", in->label,
+			              t->name);
+		else if (sparse)
+			rc = decode_sparse(t, mp, want, in->label, err);
+		else if (!(rc = spz_tensor_alloc(t, err)))
+			rc = unpack_codes(t, mp, in->label, err);
+		spz_input_unmap(map, map_len);
+		return rc;
+	}
 	uint8_t *buf = NULL;
 	uint64_t cap = raw || sized || want < PIPE_START ? want : PIPE_START;
 	if (raw) {
@@ -521,7 +994,11 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 		              "(the file is corrupt)", in->label, t->name);
 	if (!rc && bad_rc)
 		rc = spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
-	if (!dense && !raw) {
+	if (sparse) {
+		if (!rc)
+			rc = decode_sparse(t, buf, want, in->label, err);
+		free(buf);
+	} else if (!dense && !raw) {
 		if (!rc)
 			rc = spz_tensor_alloc(t, err);
 		if (!rc)
@@ -531,23 +1008,60 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 	return rc;
 }
 
+/* The length a manifest gives tensor t's payload, checked against its
+ * encoding: the plain bytes exactly, or for a bitmask at least the mask
+ * and fewer than the plain bytes (it is chosen only when smaller, so a
+ * file reads back to the bytes it came from). */
+static int check_length(const spz_tensor *t, const spz_section *sec,
+                        uint32_t flags, const char *label, spz_error *err)
+{
+	uint64_t plain = payload_bytes(t);
+	if (sec->encoding == SPZ_ENC_DENSE) {
+		if (sec->length != plain)
+			return spz_fail(err, SPZ_EFORMAT,
+			                "'%s': tensor '%s': length %llu differs "
+			                "from the %llu bytes its dims give", label,
+			                t->name, (unsigned long long)sec->length,
+			                (unsigned long long)plain);
+		return 0;
+	}
+	if (!spz_dtype_is_float(t->dtype))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s' of "
+		                "data_type %d is stored plain (no \"encoding\")",
+		                label, t->name, t->dtype);
+	if (!(flags & FLAG_ENCODED))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': an "
+		                "\"encoding\" needs header flag 1", label,
+		                t->name);
+	uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
+	if (sec->length < mb || sec->length >= plain)
+		return spz_fail(err, SPZ_EFORMAT,
+		                "'%s': tensor '%s': a bitmask payload of %llu "
+		                "bytes must hold its %llu-byte mask and be "
+		                "smaller than the %llu plain bytes", label,
+		                t->name, (unsigned long long)sec->length,
+		                (unsigned long long)mb,
+		                (unsigned long long)plain);
+	return 0;
+}
+
 static int read_payloads(spz_model *m, const spz_section *sec,
-                         spz_input *in, spz_error *err)
+                         uint32_t flags, spz_input *in, spz_error *err)
 {
 	const char *label = in->label;
 	/* Offsets count from here, the start of the data area. */
 	int64_t left = spz_input_left(in);
 	uint64_t pos = 0;
 	char what[300];
+	if ((flags & FLAG_ENCODED) && !head_flags(sec, m->n_tensors))
+		return spz_fail(err, SPZ_EFORMAT, "'%s': header flag 1 is set "
+		                "but no tensor has an \"encoding\"", label);
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		spz_tensor *t = &m->tensors[i];
-		uint64_t want = payload_bytes(t);
-		if (sec[i].length != want)
-			return spz_fail(err, SPZ_EFORMAT,
-			                "'%s': tensor '%s': length %llu differs "
-			                "from the %llu bytes its dims give", label,
-			                t->name, (unsigned long long)sec[i].length,
-			                (unsigned long long)want);
+		int rc = check_length(t, &sec[i], flags, label, err);
+		if (rc)
+			return rc;
+		uint64_t want = sec[i].length;
 		if (sec[i].offset % SPZ_SPZM_ALIGN || sec[i].offset < pos ||
 		    sec[i].offset - pos >= SPZ_SPZM_ALIGN)
 			return spz_fail(err, SPZ_EFORMAT,
@@ -567,9 +1081,9 @@ static int read_payloads(spz_model *m, const spz_section *sec,
 		}
 		snprintf(what, sizeof what, "padding before tensor '%s'",
 		         t->name);
-		int rc = skip(in, sec[i].offset - pos, what, err);
+		rc = skip(in, sec[i].offset - pos, what, err);
 		if (!rc)
-			rc = read_payload(in, t, want, sec[i].crc, left >= 0, err);
+			rc = read_payload(in, t, want, &sec[i], left >= 0, err);
 		if (rc)
 			return rc;
 		pos = sec[i].offset + want;
@@ -599,10 +1113,11 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		                "spz reads versions 1 and %d)", in->label,
 		                version, SPZ_SPZM_VERSION);
 	uint64_t len = get_le64(h + 16);
-	if (get_le32(h + 12))
+	uint32_t flags = get_le32(h + 12);
+	if (flags & ~FLAG_ENCODED)
 		return spz_fail(err, SPZ_EFORMAT, "'%s': header flags 0x%x are "
-		                "not supported (must be 0)", in->label,
-		                get_le32(h + 12));
+		                "not supported (only bit 0 is defined)",
+		                in->label, flags);
 	if (get_le32(h + 28))
 		return spz_fail(err, SPZ_EFORMAT, "'%s': corrupt header "
 		                "(reserved field is not 0)", in->label);
@@ -628,7 +1143,7 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 		                        err);
 	free(man);
 	if (!rc)
-		rc = read_payloads(m, sec, in, err);
+		rc = read_payloads(m, sec, flags, in, err);
 	free(sec);
 	if (rc) {
 		spz_model_free(m);

@@ -119,8 +119,8 @@ cp "$T/m.spzm" "$T/magic.spzm"; patch "$T/magic.spzm" 4 '\n'
 bad "wrong magic" "$T/magic.spzm" "'$T/magic.spzm': not a .spzm file \(wrong magic"
 cp "$T/m.spzm" "$T/ver.spzm"; patch "$T/ver.spzm" 8 '\003'
 bad "unknown .spzm version" "$T/ver.spzm" "'$T/ver.spzm': .spzm version 3 is not supported \(this spz reads versions 1 and 2\)"
-cp "$T/m.spzm" "$T/flags.spzm"; patch "$T/flags.spzm" 12 '\001'
-bad "non-zero flags" "$T/flags.spzm" "'$T/flags.spzm': header flags 0x1 are not supported"
+cp "$T/m.spzm" "$T/flags.spzm"; patch "$T/flags.spzm" 12 '\002'
+bad "non-zero flags" "$T/flags.spzm" "'$T/flags.spzm': header flags 0x2 are not supported"
 
 cut_at() { # NAME BYTES PATTERN
 	head -c "$2" "$T/m.spzm" >"$T/cut.spzm"

@@ -50,6 +50,11 @@ static spz_model *test_model(int64_t rows, int64_t cols)
 		w[i] = (float)(i % 97) * 0.25f - 3.0f;
 	spz_model *m = tu_gemm_model(rows, cols, w);
 	free(w);
+	/* A bias without zeros: these tests are about the plain payloads
+	 * (a zero bias would be stored as a bitmask). */
+	spz_tensor *b = spz_model_tensor(m, "fc.bias");
+	for (int64_t i = 0; i < rows; i++)
+		b->data[i] = (float)i + 0.5f;
 	add_quantized(m, "q1", 13, 1, 2);
 	add_quantized(m, "q3", 37, 3, 5);
 	add_quantized(m, "q4", 9, 4, 16);
@@ -308,7 +313,9 @@ START_TEST(header_refusals)
 		{8, 3, SPZ_EVERSION,
 		 ".spzm version 3 is not supported (this spz reads versions 1 "
 		 "and 2)"},
-		{12, 1, SPZ_EFORMAT, "header flags 0x1 are not supported"},
+		{12, 2, SPZ_EFORMAT, "header flags 0x2 are not supported"},
+		{12, 1, SPZ_EFORMAT,
+		 "header flag 1 is set but no tensor has an \"encoding\""},
 		{28, 5, SPZ_EFORMAT, "corrupt header (reserved field is not 0)"},
 		{20, 1, SPZ_EFORMAT, "corrupt header (manifest length 42949"},
 		{24, 12345, SPZ_ECRC, "manifest CRC mismatch"},
@@ -564,6 +571,8 @@ static spz_model *streamed_model(void)
 {
 	float w[6] = {1, 2, 3, 4, 5, 6};
 	spz_model *m = tu_gemm_model(2, 3, w);
+	spz_model_tensor(m, "fc.bias")->data[0] = 1;
+	spz_model_tensor(m, "fc.bias")->data[1] = 2;
 	int64_t n = INT64_C(1) << 18;
 	spz_tensor *t;
 	ck_assert_int_eq(spz_model_add_tensor(&t, m, "big", &n, 1, NULL, NULL),
@@ -710,6 +719,397 @@ START_TEST(big_tensors_are_streamed_into_files)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Bitmask payloads                                                    */
+
+/* Builds a .spzm like build() with the header flags given. */
+static unsigned char *build_flags(const char *man, const void *data,
+                                  size_t dlen, uint32_t flags, size_t *len)
+{
+	unsigned char *b = build(man, data, dlen, len);
+	put32(b + 12, flags);
+	return b;
+}
+
+/* "name" [rows, cols] with about one element in ten non-zero, some of
+ * them -0.0 (a value, stored), the rest +0.0. */
+static void add_sparse(spz_model *m, const char *name, int64_t rows,
+                       int64_t cols)
+{
+	int64_t d[2] = {rows, cols};
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, name, d, 2, NULL, NULL),
+	                 0);
+	for (int64_t i = 0; i < rows * cols; i++)
+		t->data[i] = i % 10 == 3 ? (float)(i % 13) - 6.5f
+		             : i % 37 == 1 ? -0.0f : 0.0f;
+}
+
+/* Everything the encodings meet: a sparse weight (-0.0 in it), a bias
+ * of zeros only, a tensor without zeros, an empty one, 4-bit codes that
+ * are mostly 0 and 8-bit codes without a 0. Element counts are not
+ * multiples of 64. */
+static spz_model *sparse_model(void)
+{
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "sparse"), 0);
+	add_sparse(m, "w", 30, 47);
+	int64_t n = 30, e = 0, d2[2] = {7, 11};
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "zeros", &n, 1, NULL,
+	                                      NULL), 0);
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "full", d2, 2, NULL,
+	                                      NULL), 0);
+	for (int64_t i = 0; i < 77; i++)
+		t->data[i] = i % 2 ? -1.0f - (float)i : 1e-30f * (float)i + 1e-38f;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "empty", &e, 1, NULL,
+	                                      NULL), 0);
+	int64_t nq = 1000;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "q", &nq, 1, NULL, NULL),
+	                 0);
+	float *book = malloc(16 * sizeof *book);
+	uint8_t *codes = malloc((size_t)nq);
+	for (int k = 0; k < 16; k++)
+		book[k] = (float)k * 0.25f;
+	for (int64_t i = 0; i < nq; i++)
+		codes[i] = i % 9 == 4 ? (uint8_t)(1 + i % 15) : 0;
+	spz_tensor_set_quantized(t, 4, book, 16, codes);
+	add_quantized(m, "q8", 70, 8, 200);
+	spz_model_tensor(m, "q8")->codes[0] = 5; /* the only code 0 */
+	return m;
+}
+
+/* The manifest entry of tensor name (from its "name" key on). */
+static const char *entry(const char *man, const char *name)
+{
+	char key[80];
+	snprintf(key, sizeof key, "\"name\": \"%s\"", name);
+	const char *p = strstr(man, key);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+/* Whether the entry of name says "encoding": "bitmask" (before the
+ * next entry). */
+static int is_bitmask(const char *man, const char *name)
+{
+	const char *p = entry(man, name), *end = strstr(p + 1, "\"name\": ");
+	const char *e = strstr(p, "\"encoding\": \"bitmask\"");
+	return e && (!end || e < end);
+}
+
+static unsigned long entry_number(const char *man, const char *name,
+                                  const char *key)
+{
+	char k[40];
+	snprintf(k, sizeof k, "\"%s\": ", key);
+	return strtoul(strstr(entry(man, name), k) + strlen(k), NULL, 10);
+}
+
+START_TEST(sparse_payloads_round_trip_bit_exactly)
+{
+	spz_model *m = sparse_model();
+	size_t len, dlen;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	const unsigned char *data;
+	char *man = split(b, len, &data, &dlen);
+	ck_assert_uint_eq(le32(b + 12), 1); /* header flag: encodings */
+	/* Chosen per tensor, whenever smaller. */
+	ck_assert(is_bitmask(man, "w"));
+	ck_assert(is_bitmask(man, "zeros"));
+	ck_assert(is_bitmask(man, "q"));
+	ck_assert(!is_bitmask(man, "full"));
+	ck_assert(!is_bitmask(man, "empty"));
+	ck_assert(!is_bitmask(man, "q8"));
+	/* w: 1410 elements, mask 23 words; non-zeros: i % 10 == 3 (141, of
+	 * which 0 never: (i % 13) - 6.5 is not 0) plus the -0.0 at
+	 * i % 37 == 1 where i % 10 != 3. */
+	const spz_tensor *w = spz_model_tensor(m, "w");
+	uint64_t nnz = 0;
+	for (int64_t i = 0; i < 1410; i++) {
+		uint32_t u;
+		memcpy(&u, &w->data[i], 4);
+		nnz += u != 0;
+	}
+	ck_assert_uint_eq(entry_number(man, "w", "length"), 23 * 8 + 4 * nnz);
+	ck_assert_uint_eq(entry_number(man, "zeros", "length"), 8);
+	/* q: 1000 codes, 16 mask words, 111 non-zero codes of 4 bits. */
+	ck_assert_uint_eq(entry_number(man, "q", "length"), 16 * 8 + 56);
+	/* The mask is LSB-first little-endian words: w's element 3 is the
+	 * first non-zero, 13 the next; its value follows the mask. */
+	unsigned long off = entry_number(man, "w", "offset");
+	ck_assert_uint_eq(data[off], 0x08 | 0x02); /* i = 1 (-0.0), i = 3 */
+	uint32_t u;
+	memcpy(&u, &w->data[1], 4);
+	ck_assert_uint_eq(u, 0x80000000u);
+	ck_assert_uint_eq(le32(data + off + 23 * 8), 0x80000000u);
+	memcpy(&u, &w->data[3], 4);
+	ck_assert_uint_eq(le32(data + off + 23 * 8 + 4), u);
+
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *back;
+	spz_error err;
+	ck_assert_msg(load_bytes(dir, b, len, &back, &err) == 0, "%s",
+	              err.text);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const spz_tensor *s = &m->tensors[i], *t = &back->tensors[i];
+		size_t n = (size_t)spz_tensor_elements(s);
+		ck_assert_str_eq(s->name, t->name);
+		if (s->codebook)
+			ck_assert(!memcmp(s->codes, t->codes, n));
+		else
+			ck_assert(!n || !memcmp(s->data, t->data, n * 4));
+	}
+	/* Through a pipe as from a file. */
+	spz_model *piped;
+	ck_assert_msg(load_from_pipe(b, len, &piped, &err) == 0, "%s",
+	              err.text);
+	ck_assert(!memcmp(piped->tensors[0].data, w->data, 1410 * 4));
+	spz_model_free(piped);
+	/* .spzm -> JSON -> .spzm gives the same bytes. */
+	size_t lj, ls2;
+	unsigned char *j = write_mem(back, SPZ_FILE_JSON, &lj);
+	char path[300];
+	snprintf(path, sizeof path, "%s/j.json", dir);
+	ck_assert_int_eq(tu_write_file(path, j, lj), 0);
+	spz_model *fromj;
+	ck_assert_int_eq(spz_model_load(&fromj, path, NULL), 0);
+	unsigned char *b2 = write_mem(fromj, SPZ_FILE_SPZM, &ls2);
+	ck_assert_uint_eq(ls2, len);
+	ck_assert(!memcmp(b, b2, len));
+	free(b2);
+	free(j);
+	spz_model_free(fromj);
+	spz_model_free(back);
+	free(man);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(files_before_the_encodings_still_read)
+{
+	/* A plain file as spz wrote before the encodings (flags 0, a zero
+	 * bias and a 91%-zero weight stored plain) reads unchanged, and is
+	 * written back with bitmasks. */
+	float w[12] = {0, 0, 0, 1.5f, 0, 0, 0, 0, 0, 0, -2, 0};
+	char man[1024];
+	snprintf(man, sizeof man,
+	         "{\"format\": \"spz-model\", \"version\": 1, \"name\": \"old\", "
+	         "\"inputs\": [\"input\"], \"outputs\": [\"output\"], "
+	         "\"nodes\": [{\"op\": \"Gemm\", \"name\": \"fc\", \"inputs\": "
+	         "[\"input\", \"fc.weight\", \"fc.bias\"], \"outputs\": "
+	         "[\"output\"], \"attributes\": {\"transB\": 1}}], "
+	         "\"initializers\": [{\"name\": \"fc.weight\", \"data_type\": 1, "
+	         "\"dims\": [3, 4], \"offset\": 0, \"length\": 48, \"crc32\": %lu}, "
+	         "{\"name\": \"fc.bias\", \"data_type\": 1, \"dims\": [3], "
+	         "\"offset\": 64, \"length\": 12, \"crc32\": %lu}], "
+	         "\"history\": []}",
+	         (unsigned long)crc32(0, (const unsigned char *)w, 48),
+	         (unsigned long)crc32(0, (const unsigned char *)"\0\0\0\0\0\0"
+	                              "\0\0\0\0\0\0", 12));
+	unsigned char d[76] = {0};
+	memcpy(d, w, 48);
+	size_t len;
+	unsigned char *b = build(man, d, sizeof d, &len);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_model *m;
+	spz_error err;
+	ck_assert_msg(load_bytes(dir, b, len, &m, &err) == 0, "%s", err.text);
+	ck_assert(!memcmp(spz_model_tensor(m, "fc.weight")->data, w, 48));
+	ck_assert(spz_model_tensor(m, "fc.bias")->data[2] == 0);
+	size_t l2;
+	unsigned char *b2 = write_mem(m, SPZ_FILE_SPZM, &l2);
+	ck_assert_uint_eq(le32(b2 + 12), 1);
+	ck_assert(strstr((char *)b2 + 32, "\"encoding\": \"bitmask\""));
+	free(b2);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Loads the sparse model's file with tensor name's payload replaced by
+ * the n bytes p (its length and CRC updated, the data area laid out
+ * again) and the header flags given; returns the error code. */
+static int load_with_sparse(const char *dir, const char *man,
+                            const unsigned char *data, size_t dlen,
+                            const char *name, const unsigned char *p,
+                            size_t n, uint32_t flags, spz_error *err)
+{
+	unsigned long off = entry_number(man, name, "offset");
+	unsigned long old = entry_number(man, name, "length");
+	unsigned long crc = entry_number(man, name, "crc32");
+	char from[160], to[160];
+	snprintf(from, sizeof from, "\"offset\": %lu, \"length\": %lu, "
+	         "\"crc32\": %lu", off, old, crc);
+	snprintf(to, sizeof to, "\"offset\": %lu, \"length\": %zu, "
+	         "\"crc32\": %lu", off, n, (unsigned long)crc32(0, p, (uInt)n));
+	char *bad = replace(man, from, to);
+	/* Only the last tensors may change length without moving others:
+	 * the callers pick "q8"'s predecessors' sizes to stay inside the
+	 * 64-byte slot, or the last payload. */
+	size_t nl = off + n > dlen ? off + n : dlen;
+	unsigned char *d = calloc(nl + 64, 1);
+	memcpy(d, data, dlen);
+	memset(d + off, 0, old);
+	memcpy(d + off, p, n);
+	size_t bl;
+	unsigned char *f = build_flags(bad, d, nl, flags, &bl);
+	spz_model *back;
+	int rc = load_bytes(dir, f, bl, &back, err);
+	spz_model_free(back);
+	free(f);
+	free(d);
+	free(bad);
+	return rc;
+}
+
+START_TEST(corrupt_sparse_payloads_are_refused)
+{
+	/* One sparse tensor, last in the file, so its payload can change
+	 * length freely. */
+	spz_model *m;
+	ck_assert_int_eq(spz_model_new(&m, "s"), 0);
+	add_sparse(m, "w", 10, 20); /* 200 elements: 4 mask words */
+	size_t len, dlen;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	const unsigned char *data;
+	char *man = split(b, len, &data, &dlen);
+	ck_assert(is_bitmask(man, "w"));
+	size_t n = entry_number(man, "w", "length");
+	unsigned char *p = malloc(n + 64);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_error err;
+	spz_model *back;
+#define EXPECT(code, flags, want) do { \
+		ck_assert_int_eq(load_with_sparse(dir, man, data, dlen, "w", \
+		                                  p, pn, flags, &err), code); \
+		ck_assert_msg(strstr(err.text, want), "%s", err.text); \
+	} while (0)
+	size_t pn = n;
+	/* The file as written reads. */
+	memcpy(p, data, n);
+	ck_assert_int_eq(load_with_sparse(dir, man, data, dlen, "w", p, pn, 1,
+	                                  &err), 0);
+	/* A mask bit past element 199 (bit 8 of the last word). */
+	p[3 * 8 + 1] |= 0x01;
+	EXPECT(SPZ_EFORMAT, 1, "tensor 'w': its mask marks elements past "
+	       "the last one");
+	/* A mask bit more than the values: the count does not match. */
+	memcpy(p, data, n);
+	p[0] |= 0x01; /* element 0 */
+	EXPECT(SPZ_EFORMAT, 1, "tensor 'w': ");
+	ck_assert(strstr(err.text, "bytes of values where the"));
+	/* A stored +0.0 the mask marks non-zero (element 3's value). */
+	memcpy(p, data, n);
+	memset(p + 32 + 4, 0, 4);
+	EXPECT(SPZ_EFORMAT, 1, "tensor 'w': a zero stored at index 3, which "
+	       "its mask marks non-zero");
+	/* A NaN value: named by its element index. */
+	memcpy(p, data, n);
+	put32(p + 32 + 8, 0x7fc00000); /* the third non-zero: index 13 */
+	EXPECT(SPZ_ERANGE, 1, "tensor 'w': NaN value at index 13");
+	/* Header flag 0 with an encoding; the encoding not smaller. */
+	memcpy(p, data, n);
+	EXPECT(SPZ_EFORMAT, 0, "tensor 'w': an \"encoding\" needs header "
+	       "flag 1");
+	pn = 4;
+	EXPECT(SPZ_EFORMAT, 1, "a bitmask payload of 4 bytes must hold its "
+	       "32-byte mask");
+	pn = n;
+	/* Truncated inside the mask and inside the values. */
+	for (size_t cut = 1; cut < n; cut += 37) {
+		ck_assert_int_eq(load_bytes(dir, b, len - n + cut, &back, &err),
+		                 SPZ_EFORMAT);
+		ck_assert_msg(strstr(err.text, "truncated in tensor 'w'"), "%s",
+		              err.text);
+	}
+	/* A flipped bit: the CRC is the message. */
+	unsigned char *c = malloc(len);
+	memcpy(c, b, len);
+	c[len - n + 2] ^= 0x40;
+	ck_assert_int_eq(load_bytes(dir, c, len, &back, &err), SPZ_ECRC);
+	ck_assert(strstr(err.text, "tensor 'w': CRC mismatch"));
+	/* An unknown encoding. */
+	char *bad = replace(man, "\"bitmask\"", "\"rle\"");
+	size_t bl;
+	unsigned char *f = build_flags(bad, data, dlen, 1, &bl);
+	ck_assert_int_eq(load_bytes(dir, f, bl, &back, &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "\"encoding\" must be \"bitmask\""),
+	              "%s", err.text);
+	free(f);
+	free(bad);
+	/* The writer refuses a NaN in a sparse tensor by its index. */
+	m->tensors[0].data[13] = NAN;
+	char *buf = NULL;
+	size_t bn = 0;
+	FILE *mf = open_memstream(&buf, &bn);
+	ck_assert_int_eq(spz_model_write(mf, m, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
+	fclose(mf);
+	ck_assert_uint_eq(bn, 0);
+	ck_assert_str_eq(err.text, "tensor 'w': NaN value at index 13");
+	free(buf);
+#undef EXPECT
+	free(c);
+	free(p);
+	free(man);
+	free(b);
+	spz_model_free(m);
+}
+END_TEST
+
+START_TEST(sparse_codes_are_refused_when_wrong)
+{
+	/* q alone: 1000 4-bit codes, 111 non-zero. */
+	spz_model *full = sparse_model(), *m;
+	ck_assert_int_eq(spz_model_new(&m, "codes"), 0);
+	const spz_tensor *q = spz_model_tensor(full, "q");
+	int64_t nq = 1000;
+	spz_tensor *t;
+	ck_assert_int_eq(spz_model_add_tensor(&t, m, "q", &nq, 1, NULL, NULL),
+	                 0);
+	float *book = malloc(16 * sizeof *book);
+	uint8_t *codes = malloc(1000);
+	memcpy(book, q->codebook, 16 * sizeof *book);
+	memcpy(codes, q->codes, 1000);
+	/* A 13-entry codebook, so that a code can be outside it. */
+	for (int i = 0; i < 1000; i++)
+		codes[i] = codes[i] > 12 ? 12 : codes[i];
+	spz_tensor_set_quantized(t, 4, book, 13, codes);
+	size_t len, dlen;
+	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	const unsigned char *data;
+	char *man = split(b, len, &data, &dlen);
+	ck_assert(is_bitmask(man, "q"));
+	size_t n = entry_number(man, "q", "length");
+	unsigned char *p = malloc(n);
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	spz_error err;
+	/* The first non-zero code (index 4) made 0, then 14 (>= 13). */
+	memcpy(p, data, n);
+	p[128] &= 0xf0;
+	ck_assert_int_eq(load_with_sparse(dir, man, data, dlen, "q", p, n, 1,
+	                                  &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "a zero stored at index 4"), "%s",
+	              err.text);
+	p[128] |= 0x0e;
+	ck_assert_int_eq(load_with_sparse(dir, man, data, dlen, "q", p, n, 1,
+	                                  &err), SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "tensor 'q': code 14 at index 4 is "
+	                     "outside the codebook of 13"), "%s", err.text);
+	free(p);
+	free(man);
+	free(b);
+	spz_model_free(m);
+	spz_model_free(full);
+}
+END_TEST
+
 Suite *spzm_suite(void)
 {
 	Suite *s = suite_create("spzm");
@@ -723,6 +1123,10 @@ Suite *spzm_suite(void)
 	tcase_add_test(tc, reads_from_a_pipe);
 	tcase_add_test(tc, crc32_matches_zlib);
 	tcase_add_test(tc, big_tensors_are_streamed_into_files);
+	tcase_add_test(tc, sparse_payloads_round_trip_bit_exactly);
+	tcase_add_test(tc, files_before_the_encodings_still_read);
+	tcase_add_test(tc, corrupt_sparse_payloads_are_refused);
+	tcase_add_test(tc, sparse_codes_are_refused_when_wrong);
 	suite_add_tcase(s, tc);
 	return s;
 }
