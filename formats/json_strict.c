@@ -274,6 +274,15 @@ typedef struct reduced {
 	size_t n, cap_n;
 } reduced;
 
+/* Frees what r holds and empties it. */
+static void red_drop(reduced *r)
+{
+	free(r->text);
+	free(r->marks);
+	free(r->spans);
+	memset(r, 0, sizeof *r);
+}
+
 static int is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -477,18 +486,12 @@ static int reduce_text(reduced *r, const char *text, size_t len,
 	if (red_put(r, copied, (size_t)(end - copied)))
 		goto nomem;
 	return 0;
-unusable:
-	free(r->text);
-	free(r->marks);
-	free(r->spans);
-	memset(r, 0, sizeof *r);
-	return 1;
 nomem:
-	free(r->text);
-	free(r->marks);
-	free(r->spans);
-	memset(r, 0, sizeof *r);
+	red_drop(r);
 	return spz_fail(err, SPZ_ENOMEM, "out of memory");
+unusable:
+	red_drop(r);
+	return 1;
 }
 
 /* The offset in the original text of offset at of the reduced one. */
