@@ -696,28 +696,11 @@ void cli_dims_text(char *buf, size_t n, const spz_tensor *t)
 
 int cli_print_json(cJSON *j)
 {
-	if (cli_opts.json && strcmp(cli_opts.json, "-"))
-		return cli_print_json_to(j, cli_opts.json);
-	char *s = j ? cJSON_Print(j) : NULL;
-	cJSON_Delete(j);
-	if (!s)
-		return cli_error("out of memory");
-	puts(s);
-	free(s);
-	return EXIT_OK;
+	return cli_print_json_to(j, cli_opts.json ? cli_opts.json : "-");
 }
 
 int cli_print_json_to(cJSON *j, const char *path)
 {
-	if (!strcmp(path, "-")) {
-		char *t = j ? cJSON_Print(j) : NULL;
-		cJSON_Delete(j);
-		if (!t)
-			return cli_error("out of memory");
-		puts(t);
-		free(t);
-		return EXIT_OK;
-	}
 	char *s = j ? cJSON_Print(j) : NULL;
 	cJSON_Delete(j);
 	if (!s)
@@ -726,7 +709,8 @@ int cli_print_json_to(cJSON *j, const char *path)
 	spz_error err = {0};
 	int rc = spz_output_open(&o, path, &err);
 	if (!rc && (fputs(s, o.f) < 0 || fputc('\n', o.f) < 0)) {
-		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", path);
+		rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'",
+		              strcmp(path, "-") ? path : "<stdout>");
 		spz_output_abort(&o);
 	} else if (!rc) {
 		rc = spz_output_commit(&o, &err);

@@ -57,8 +57,7 @@ int cli_data_load(spz_dataset **out, const spz_data_options *o)
 	return 0;
 }
 
-/* "F" or "F0,F1,...,Fn" (one per layer input and the output). */
-static int parse_fracs(int *frac, const char *s, size_t n_layers)
+int cli_parse_fracs(int *frac, const char *s, size_t n_layers)
 {
 	size_t k = 0;
 	const char *p = s;
@@ -120,7 +119,7 @@ int subject_open(struct subject *s, const char *cmd, const char *path,
 		for (size_t l = 0; l < e->n_layers; l++)
 			s->layers[l].node = e->layers[l].node;
 		if (frac_s) {
-			if (parse_fracs(s->frac, frac_s, e->n_layers))
+			if (cli_parse_fracs(s->frac, frac_s, e->n_layers))
 				return cli_usage(cmd, "--act-frac-bits takes one value "
 				                 "or %zu comma-separated values in "
 				                 "%d..%d, not '%s'", e->n_layers + 1,

@@ -31,6 +31,11 @@ int cli_data_check(const spz_data_options *o, const char *cmd);
 /* Loads the data set, printing a failure; 0 or an exit code. */
 int cli_data_load(spz_dataset **out, const spz_data_options *o);
 
+/* Q formats of an image's layer inputs and output from "F" (all) or
+ * "F0,F1,...,Fn" (n = n_layers) into frac[0..n_layers]; -1 when s is not
+ * that or a value is outside SPZ_FRAC_MIN..SPZ_FRAC_MAX. */
+int cli_parse_fracs(int *frac, const char *s, size_t n_layers);
+
 /* A model (float forward pass) or an EIE image (16-bit fixed point). */
 struct subject {
 	const char *path;

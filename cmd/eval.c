@@ -393,7 +393,6 @@ int cmd_eval(int argc, char **argv)
 	struct subject s = {0}, ref = {0};
 	float *y = NULL, *yr = NULL;
 	struct result r = {0};
-	spz_output js = {0};
 	spz_error err = {0};
 	struct recorder rec = {0};
 	if ((rc = cli_data_load(&d, &o.data)))
@@ -451,29 +450,14 @@ int cmd_eval(int argc, char **argv)
 		r.have_ref = 1;
 	}
 	if (o.json) {
-		spz_error oe = {0};
-		if (spz_output_open(&js, o.json_path ? o.json_path : "-", &oe)) {
-			rc = cli_fail(&oe);
+		rc = cli_print_json_to(result_json(&r, &o),
+		                       o.json_path ? o.json_path : "-");
+		if (rc)
 			goto done;
-		}
-		cJSON *j = result_json(&r, &o);
-		char *text = j ? cJSON_Print(j) : NULL;
-		cJSON_Delete(j);
-		if (!text) {
-			rc = cli_error("out of memory");
-			goto done;
-		}
-		fprintf(js.f, "%s\n", text);
-		free(text);
-		if (spz_output_commit(&js, &oe)) {
-			rc = cli_fail(&oe);
-			goto done;
-		}
 	}
 	if (!o.quiet && !(o.json && (!o.json_path || !strcmp(o.json_path, "-"))))
 		print_text(&r, &o);
 done:
-	spz_output_abort(&js);
 	spz_metrics_free(r.metrics);
 	subject_close(&s);
 	subject_close(&ref);

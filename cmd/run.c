@@ -106,32 +106,6 @@ static float *random_vectors(const struct run_opts *o, size_t n)
 	return x;
 }
 
-/* "F" or "F0,F1,...,Fn" (one per layer input and the output). */
-static int parse_fracs(int *frac, const char *s, size_t n_layers)
-{
-	size_t k = 0;
-	const char *p = s;
-	while (1) {
-		char *end;
-		long v = strtol(p, &end, 10);
-		if (end == p || v < SPZ_FRAC_MIN || v > SPZ_FRAC_MAX ||
-		    k > n_layers)
-			return -1;
-		frac[k++] = (int)v;
-		if (!*end)
-			break;
-		if (*end != ',')
-			return -1;
-		p = end + 1;
-	}
-	if (k == 1)
-		for (size_t i = 1; i <= n_layers; i++)
-			frac[i] = frac[0];
-	else if (k != n_layers + 1)
-		return -1;
-	return 0;
-}
-
 struct trace_ctx {
 	FILE *f;
 	int errnum;   /* errno of a failed write, 0 if none */
@@ -577,7 +551,7 @@ int cmd_run(int argc, char **argv)
 	size_t count = o.batch;
 	int nested = o.batch > 1;
 	spz_emu *emu = NULL;
-	spz_output out = {0}, tr = {0}, js = {0};
+	spz_output out = {0}, tr = {0};
 	struct trace_ctx tctx = {0};
 	struct check_result ck = {0};
 	spz_dataset *ds = NULL;
@@ -611,7 +585,7 @@ int cmd_run(int argc, char **argv)
 		goto done;
 	}
 	if (o.frac_s) {
-		if (parse_fracs(frac, o.frac_s, e->n_layers)) {
+		if (cli_parse_fracs(frac, o.frac_s, e->n_layers)) {
 			rc = cli_usage("run", "--act-frac-bits takes one value "
 			               "or %zu comma-separated values in %d..%d, "
 			               "not '%s'", e->n_layers + 1, SPZ_FRAC_MIN,
@@ -703,8 +677,6 @@ int cmd_run(int argc, char **argv)
 		        "--tolerance %g (max abs error %.3g)\n", ck.max_rel,
 		        ck.tolerance, ck.max_abs);
 	if (o.json) {
-		if ((rc = open_out(&js, o.json_path ? o.json_path : "-")))
-			goto done;
 		cJSON *j = stats_json(e, st, &o, &ck);
 		if (j && ds && ds->labels) {
 			cJSON_AddNumberToObject(j, "accuracy", (double)correct /
@@ -713,18 +685,9 @@ int cmd_run(int argc, char **argv)
 		} else if (j) {
 			cJSON_AddNullToObject(j, "accuracy");
 		}
-		char *text = j ? cJSON_Print(j) : NULL;
-		cJSON_Delete(j);
-		if (!text) {
-			rc = cli_error("out of memory");
+		if ((rc = cli_print_json_to(j, o.json_path ? o.json_path
+		                                          : "-")))
 			goto done;
-		}
-		fprintf(js.f, "%s\n", text);
-		free(text);
-		if (spz_output_commit(&js, &err)) {
-			rc = cli_fail(&err);
-			goto done;
-		}
 	}
 	if (!ck.passed) {
 		rc = EXIT_CHECK;
@@ -744,7 +707,6 @@ int cmd_run(int argc, char **argv)
 done:
 	spz_output_abort(&tr);
 	spz_output_abort(&out);
-	spz_output_abort(&js);
 	spz_emu_free(emu);
 	spz_eie_free(e);
 	spz_dataset_free(ds);
