@@ -115,7 +115,10 @@ int cli_common_opt(int c, const char *arg)
 	case 'q': cli_opts.quiet = 1; return 1;
 	case 'v': cli_opts.verbose = 1; return 1;
 	case CLI_OPT_WIDE: cli_opts.wide = 1; return 1;
-	case CLI_OPT_JSON: cli_opts.json = arg ? arg : "-"; return 1;
+	case CLI_OPT_JSON:
+		cli_opts.json = arg ? arg : "-";
+		cli_opts.json_bare = !arg;
+		return 1;
 	case CLI_OPT_EXTERNAL_DATA: cli_opts.external_data = arg; return 1;
 	default: return 0;
 	}

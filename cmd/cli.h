@@ -77,6 +77,8 @@ struct cli_common {
 	int verbose;      /* -v: more detail */
 	int wide;         /* --wide: every column of every table */
 	const char *json; /* --json ("-") or --json=FILE; NULL without */
+	int json_bare;    /* --json without =FILE (its file may have become
+	                   * an operand: "--json out.json") */
 	const char *external_data; /* --external-data FILE; NULL without */
 	/* JSON with external data: tensors of at least this many bytes go
 	 * there (convert's --external-data-threshold; 1 KiB by default, as

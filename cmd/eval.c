@@ -16,8 +16,8 @@
 
 struct eval_opts {
 	spz_data_options data;
-	const char *file, *reference, *json_path, *frac_s, *activity_out;
-	int json, emulate, quiet;
+	const char *file, *reference, *frac_s, *activity_out;
+	int emulate;
 	double clock;
 	uint64_t fifo;
 };
@@ -332,23 +332,12 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 		int t = cli_data_option(&o->data, "eval", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
-		if (t)
+		if (t || cli_common_opt(c, optarg))
 			continue;
 		switch (c) {
 		case 'r': o->reference = optarg; break;
-		case CLI_OPT_JSON:
-			cli_common_opt(c, optarg);
-			o->json = 1;
-			o->json_path = optarg;
-			break;
 		case 'e': o->emulate = 1; break;
 		case 'a': o->frac_s = optarg; break;
-		case 'q':
-		case 'v':
-		case CLI_OPT_WIDE:
-			cli_common_opt(c, optarg);
-			o->quiet = cli_opts.quiet;
-			break;
 		case 'A': o->activity_out = optarg; break;
 		case 'c':
 			if (cli_parse_double(optarg, &o->clock) || !(o->clock > 0))
@@ -364,7 +353,7 @@ static int parse_args(struct eval_opts *o, int argc, char **argv)
 			return cli_opt_error("eval", c, argv, opts);
 		}
 	}
-	if (optind == argc - 2 && o->json && !o->json_path)
+	if (optind == argc - 2 && cli_opts.json_bare)
 		return cli_usage("eval", "expected one model or image; --json "
 		                 "writes to a file as --json=FILE, not '%s'",
 		                 argv[argc - 1]);
@@ -449,13 +438,12 @@ int cmd_eval(int argc, char **argv)
 		spz_agreement_add(&r.agree, y, yr, d->n, s.outputs);
 		r.have_ref = 1;
 	}
-	if (o.json) {
-		rc = cli_print_json_to(result_json(&r, &o),
-		                       o.json_path ? o.json_path : "-");
+	if (cli_opts.json) {
+		rc = cli_print_json_to(result_json(&r, &o), cli_opts.json);
 		if (rc)
 			goto done;
 	}
-	if (!o.quiet && !(o.json && (!o.json_path || !strcmp(o.json_path, "-"))))
+	if (!cli_opts.quiet && !(cli_opts.json && !strcmp(cli_opts.json, "-")))
 		print_text(&r, &o);
 done:
 	spz_metrics_free(r.metrics);

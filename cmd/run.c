@@ -19,9 +19,9 @@
 #define DEFAULT_TOLERANCE 1e-3
 
 struct run_opts {
-	const char *file, *input, *out, *json_path, *trace_path, *energy;
+	const char *file, *input, *out, *trace_path, *energy;
 	const char *frac_s;
-	int raw, random, check, json, quiet;
+	int raw, random, check;
 	double density, tolerance, clock;
 	uint64_t seed, batch, fifo, pes, index_bits;
 	int pes_set, ib_set;
@@ -383,6 +383,8 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			o->use_data = 1;
 			continue;
 		}
+		if (cli_common_opt(c, optarg))
+			continue;
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'i': o->input = optarg; break;
@@ -395,17 +397,6 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		case 'T': o->trace_path = optarg; break;
 		case 'C': window = optarg; break;
 		case 'e': o->energy = optarg; break;
-		case 'q':
-		case 'v':
-		case CLI_OPT_WIDE:
-			cli_common_opt(c, optarg);
-			o->quiet = cli_opts.quiet;
-			break;
-		case CLI_OPT_JSON:
-			cli_common_opt(c, optarg);
-			o->json = 1;
-			o->json_path = optarg;
-			break;
 		case 's':
 			if (cli_seed(&o->seed, "run", optarg))
 				return EXIT_USAGE;
@@ -447,7 +438,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			return cli_opt_error("run", c, argv, opts);
 		}
 	}
-	if (optind == argc - 2 && o->json && !o->json_path)
+	if (optind == argc - 2 && cli_opts.json_bare)
 		/* getopt leaves the file of "--json FILE" as an operand. */
 		return cli_usage("run", "expected one image (or quantized "
 		                 "model) file; --json writes to a file as "
@@ -486,8 +477,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		return cli_usage("run", "the image and --input cannot both be "
 		                 "standard input");
 	int to_stdout = (o->out && !strcmp(o->out, "-")) +
-	                (o->json && (!o->json_path ||
-	                             !strcmp(o->json_path, "-"))) +
+	                (cli_opts.json && !strcmp(cli_opts.json, "-")) +
 	                (o->trace_path && !strcmp(o->trace_path, "-"));
 	if (to_stdout > 1)
 		return cli_usage("run", "only one of -o, --json and --trace can "
@@ -665,9 +655,9 @@ int cmd_run(int argc, char **argv)
 		               o.trace_from, o.trace_to, st->cycles);
 		goto done;
 	}
-	if (!o.quiet)
+	if (!cli_opts.quiet)
 		print_text(e, st, &o, &ck);
-	if (!o.quiet && ds && ds->labels)
+	if (!cli_opts.quiet && ds && ds->labels)
 		fprintf(stderr, "accuracy %.2f%% (%" PRIu64 " of %zu) on the "
 		        "data set's labels\n", 100.0 * (double)correct /
 		        (double)count, correct, count);
@@ -676,7 +666,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "spz run: check failed: max rel error %.3g > "
 		        "--tolerance %g (max abs error %.3g)\n", ck.max_rel,
 		        ck.tolerance, ck.max_abs);
-	if (o.json) {
+	if (cli_opts.json) {
 		cJSON *j = stats_json(e, st, &o, &ck);
 		if (j && ds && ds->labels) {
 			cJSON_AddNumberToObject(j, "accuracy", (double)correct /
@@ -685,8 +675,7 @@ int cmd_run(int argc, char **argv)
 		} else if (j) {
 			cJSON_AddNullToObject(j, "accuracy");
 		}
-		if ((rc = cli_print_json_to(j, o.json_path ? o.json_path
-		                                          : "-")))
+		if ((rc = cli_print_json_to(j, cli_opts.json)))
 			goto done;
 	}
 	if (!ck.passed) {

@@ -24,8 +24,8 @@ struct level {
 
 struct sens_opts {
 	spz_data_options data;
-	const char *file, *json_path, *csv_path, *png;
-	int json, csv, quiet;
+	const char *file, *csv_path, *png;
+	int csv;
 	struct level *levels;
 	size_t n_levels;
 };
@@ -92,24 +92,13 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		int t = cli_data_option(&o->data, "sensitivity", c, optarg);
 		if (t < 0)
 			return EXIT_USAGE;
-		if (t)
+		if (t || cli_common_opt(c, optarg))
 			continue;
 		switch (c) {
 		case 's': sp = optarg; break;
 		case 'n': nm = optarg; break;
 		case 'b': bits = optarg; break;
 		case 'p': o->png = optarg; break;
-		case 'q':
-		case 'v':
-		case CLI_OPT_WIDE:
-			cli_common_opt(c, optarg);
-			o->quiet = cli_opts.quiet;
-			break;
-		case CLI_OPT_JSON:
-			cli_common_opt(c, optarg);
-			o->json = 1;
-			o->json_path = optarg;
-			break;
 		case 'c':
 			o->csv = 1;
 			o->csv_path = optarg;
@@ -120,7 +109,7 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage("sensitivity", "expected one model file%s",
-		                 (o->json && !o->json_path) ||
+		                 cli_opts.json_bare ||
 		                                 (o->csv && !o->csv_path)
 		                         ? " (--json and --csv write to a file "
 		                           "as --json=FILE, --csv=FILE)"
@@ -153,7 +142,7 @@ static int parse_args(struct sens_opts *o, int argc, char **argv)
 		                : cli_usage("sensitivity", "--bits takes integers "
 		                            "1..8 separated by commas, not '%s'",
 		                            bits);
-	int outs = (o->json && (!o->json_path || !strcmp(o->json_path, "-"))) +
+	int outs = (cli_opts.json && !strcmp(cli_opts.json, "-")) +
 	           (o->csv && (!o->csv_path || !strcmp(o->csv_path, "-"))) +
 	           (o->png && !strcmp(o->png, "-"));
 	if (outs > 1)
@@ -398,8 +387,7 @@ int cmd_sensitivity(int argc, char **argv)
 	}
 	/* Outputs: each one written atomically; text unless stdout is
 	 * taken. */
-	if (o.json && (rc = write_text(&oj, o.json_path ? o.json_path : "-",
-	                               json)))
+	if (cli_opts.json && (rc = write_text(&oj, cli_opts.json, json)))
 		goto done;
 	if (o.csv && (rc = write_text(&oc, o.csv_path ? o.csv_path : "-", csv)))
 		goto done;
@@ -416,11 +404,10 @@ int cmd_sensitivity(int argc, char **argv)
 			goto done;
 		}
 	}
-	int stdout_taken = (o.json && (!o.json_path ||
-	                               !strcmp(o.json_path, "-"))) ||
+	int stdout_taken = (cli_opts.json && !strcmp(cli_opts.json, "-")) ||
 	                   (o.csv && (!o.csv_path || !strcmp(o.csv_path, "-"))) ||
 	                   (o.png && !strcmp(o.png, "-"));
-	if (!o.quiet && !stdout_taken) {
+	if (!cli_opts.quiet && !stdout_taken) {
 		char head[4200];
 		snprintf(head, sizeof head, "spz sensitivity: '%.4000s' on %zu "
 		         "samples, baseline top-1 %.2f%%", o.file, d->n,
