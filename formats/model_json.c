@@ -719,12 +719,25 @@ static double span_next(const char **p, const char *end)
 	return v;
 }
 
+/* Progress every 2^18 numbers (about 1 MB of text): the position in the
+ * text is the position in the file, which was read whole from its start. */
+#define SPAN_TICK ((1 << 18) - 1)
+
+static void span_progress(const reader *r, const char *p)
+{
+	if (r->doc->in)
+		spz_input_progress(r->doc->in, (uint64_t)(p - r->doc->text));
+}
+
 /* read_floats for the "data" of a tensor left as text. */
 static int read_span_floats(reader *r, const spz_json_span *sp, float *dst,
                             const char *tname)
 {
 	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < sp->count; i++) {
+		/* Parsing the numbers is most of reading a JSON model. */
+		if (!(i & SPAN_TICK))
+			span_progress(r, p);
 		float v = (float)span_next(&p, end);
 		if (!isfinite(v))
 			return spz_fail(r->err, SPZ_ERANGE,
@@ -747,6 +760,8 @@ static int read_span_codes(reader *r, spz_tensor *t, const spz_json_span *sp,
 		return rc;
 	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < n; i++) {
+		if (!(i & SPAN_TICK))
+			span_progress(r, p);
 		double v = span_next(&p, end);
 		if (v != floor(v) || v < 0 || v >= t->codebook_size)
 			return spz_fail(r->err, SPZ_ERANGE,

@@ -1204,6 +1204,8 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 		if (rc)
 			spz_fail(err, rc, "'%s': %s", in->label, sub.text);
 	}
+	if (!rc)
+		spz_input_progress(in, in->size);
 	if (rc) {
 		spz_model_free(m);
 		return rc;
