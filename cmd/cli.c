@@ -635,7 +635,15 @@ static int save_model(const spz_model *m, const char *path,
 	if (ext && kind == SPZ_FILE_JSON)
 		return spz_json_save_external(m, path, ext,
 		                              cli_opts.external_threshold, err);
-	return spz_model_save(m, path, kind, err);
+	/* JSON takes seconds to write for a big model: progress. */
+	static char what[300];
+	snprintf(what, sizeof what, "writing '%s'", path);
+	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
+	so.progress = cli_progress_cb;
+	so.progress_ctx = what;
+	int rc = spz_model_save_opts(m, path, kind, &so, err);
+	cli_progress_end();
+	return rc;
 }
 
 /* "3 tensors, 266610 parameters" of m, for -v. */

@@ -174,6 +174,19 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
  * "cannot write 'path': ". */
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
+/* What spz_model_save_opts may be told; SPZ_SAVE_OPTS_INIT: nothing. */
+typedef struct spz_save_opts {
+	/* May be NULL: told the elements of the tensors written out of all
+	 * of them, about once per 64 KiB of JSON text (where the time
+	 * goes), ending at the total for every format. */
+	spz_progress_fn progress;
+	void *progress_ctx;
+} spz_save_opts;
+#define SPZ_SAVE_OPTS_INIT {NULL, NULL}
+/* spz_model_save with options (NULL: none). */
+int spz_model_save_opts(const spz_model *m, const char *path,
+                        spz_file_kind kind, const spz_save_opts *opts,
+                        spz_error *err);
 
 /*
  * Writes m as JSON to path with the data of every dense tensor of at least

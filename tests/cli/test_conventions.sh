@@ -226,8 +226,10 @@ convert $T/big.json -o $T/pc.spzm|reading '[^']*big.json'
 convert $T/big.spzm -o $T/pc.onnx|reading '[^']*big.spzm'
 convert $T/pc.onnx -o $T/pc.json|reading '[^']*pc.onnx'
 prune --sparsity 0.5 $T/big.json -o $T/pp.spzm|reading '[^']*big.json'
+convert $T/big.spzm -o $T/pw.json|writing '[^']*pw.json'
 EOF
-# Reading a model shows progress too (every command; each format).
+# Reading a model shows progress too (every command; each format), and
+# writing JSON (the slow one to write).
 "$SPZ" convert "$T/big.spzm" -o "$T/big.json"
 cr=$(printf '\r') esc=$(printf '\033')
 while IFS='|' read -r args what; do

@@ -1,7 +1,8 @@
 /*
- * test_load_progress.c - the progress hook of spz_input while a model is
- * read: every format reports bytes done, never decreasing, ending at the
- * file's size; no hook, no calls; a pipe (size unknown) gets none.
+ * test_load_progress.c - the progress hooks of model files: spz_input's
+ * while a model is read (bytes done, never decreasing, ending at the
+ * file's size; no hook, no calls; a pipe, of unknown size, gets none) and
+ * spz_model_save_opts' while one is written (elements, ending at all).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -126,6 +127,47 @@ START_TEST(pipe_no_progress)
 }
 END_TEST
 
+static void check_save(spz_file_kind kind, const char *ext, int min_calls)
+{
+	char dir[512], path[600];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/w%s", dir, ext);
+	spz_model *m = model();
+	seen s = {0};
+	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
+	so.progress = note;
+	so.progress_ctx = &s;
+	spz_error err = {0};
+	ck_assert_msg(spz_model_save_opts(m, path, kind, &so, &err) == 0, "%s",
+	              err.text);
+	/* 512 x 600 weights and 512 biases. */
+	double total = 512.0 * 600 + 512;
+	ck_assert_int_ge(s.calls, min_calls);
+	ck_assert_int_eq(s.back, 0);
+	ck_assert(s.last == total);
+	ck_assert(s.total == total);
+	/* No options: the same file, no calls. */
+	char again[700];
+	snprintf(again, sizeof again, "%s/again%s", dir, ext);
+	ck_assert_int_eq(spz_model_save_opts(m, again, kind, NULL, &err), 0);
+	spz_model_free(m);
+	size_t n1, n2;
+	char *a = tu_read_file(path, &n1), *b = tu_read_file(again, &n2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert(!memcmp(a, b, n1));
+	free(a);
+	free(b);
+}
+
+START_TEST(json_save_progress) { check_save(SPZ_FILE_JSON, ".json", 10); }
+END_TEST
+
+START_TEST(spzm_save_progress) { check_save(SPZ_FILE_SPZM, ".spzm", 1); }
+END_TEST
+
+START_TEST(onnx_save_progress) { check_save(SPZ_FILE_ONNX, ".onnx", 1); }
+END_TEST
+
 Suite *load_progress_suite(void)
 {
 	Suite *s = suite_create("load_progress");
@@ -134,6 +176,9 @@ Suite *load_progress_suite(void)
 	tcase_add_test(tc, spzm_progress);
 	tcase_add_test(tc, onnx_progress);
 	tcase_add_test(tc, pipe_no_progress);
+	tcase_add_test(tc, json_save_progress);
+	tcase_add_test(tc, spzm_save_progress);
+	tcase_add_test(tc, onnx_save_progress);
 	suite_add_tcase(s, tc);
 	return s;
 }
