@@ -638,7 +638,15 @@ static int save_model(const spz_model *m, const char *path,
 	if (ext && kind == SPZ_FILE_JSON)
 		return spz_json_save_external(m, path, ext,
 		                              cli_opts.external_threshold, err);
-	return spz_model_save(m, path, kind, err);
+	/* JSON takes seconds to write for a big model: progress. */
+	static char what[300];
+	snprintf(what, sizeof what, "writing '%s'", path);
+	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
+	so.progress = cli_progress_cb;
+	so.progress_ctx = what;
+	int rc = spz_model_save_opts(m, path, kind, &so, err);
+	cli_progress_end();
+	return rc;
 }
 
 /* "3 tensors, 266610 parameters" of m, for -v. */
@@ -660,11 +668,32 @@ static void file_bytes(char *buf, size_t n, const char *path)
 		snprintf(buf, n, ", %lld bytes", (long long)st.st_size);
 }
 
+int cli_read_model(spz_model **out, spz_input *in, spz_error *err)
+{
+	/* A big model takes seconds to read: progress by bytes of the
+	 * file (none from a pipe, whose size is unknown). The text must
+	 * stay put: cli_progress knows a piece of work by its address. */
+	static char what[300];
+	snprintf(what, sizeof what, "reading '%s'", in->label);
+	in->progress = cli_progress_cb;
+	in->progress_ctx = what;
+	int rc = spz_model_read(out, in, err);
+	in->progress = NULL;
+	cli_progress_end();
+	return rc;
+}
+
 int cli_load_model(spz_model **out, const char *path)
 {
 	spz_error err = {0};
 	double t = mono_s();
-	if (spz_model_load(out, path, &err))
+	spz_input in;
+	int rc = spz_input_open(&in, path, &err);
+	if (!rc) {
+		rc = cli_read_model(out, &in, &err);
+		spz_input_close(&in);
+	}
+	if (rc)
 		return cli_fail(&err);
 	char c[96], b[48];
 	model_counts(c, sizeof c, *out);

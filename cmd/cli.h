@@ -140,6 +140,9 @@ void cli_eta_text(char *buf, size_t n, double elapsed, double frac);
 /* A spz_progress_fn for the library's option structs: ctx is the WHAT
  * text (the same pointer for the whole of one piece of work). */
 void cli_progress_cb(void *ctx, double done, double total);
+/* spz_model_read with "reading 'LABEL'" progress (what every command
+ * that reads a model uses: a big one takes seconds). */
+int cli_read_model(spz_model **out, spz_input *in, spz_error *err);
 /*
  * -v (spz(1), Common options): every command ends with a line of its wall
  * and CPU time, peak memory and exit status; reading and writing a model

@@ -135,7 +135,7 @@ int subject_open(struct subject *s, const char *cmd, const char *path,
 		return cli_usage(cmd, "--%s applies to an EIE image; '%s' is a "
 		                 "model", frac_s ? "act-frac-bits" : "emulate",
 		                 path);
-	rc = spz_model_read(&s->model, &in, &err);
+	rc = cli_read_model(&s->model, &in, &err);
 	spz_input_close(&in);
 	if (rc)
 		return cli_fail(&err);

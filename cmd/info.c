@@ -321,7 +321,7 @@ int cmd_info(int argc, char **argv)
 	else if (io.dump || io.layer || io.pe)
 		rc = cli_usage("info", "--dump, --layer and --pe are for packed "
 		               "images");
-	else if (spz_model_read(&m, &in, &err))
+	else if (cli_read_model(&m, &in, &err))
 		rc = cli_fail(&err);
 	spz_input_close(&in);
 	if (m)

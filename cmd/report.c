@@ -1048,7 +1048,7 @@ static int read_input(spz_model **m, spz_eie **e, const char **kind,
 	if (spz_input_kind(&in) == SPZ_FILE_IMAGE)
 		rc = spz_plain_read_model(m, &in, &err);
 	else
-		rc = spz_model_read(m, &in, &err);
+		rc = cli_read_model(m, &in, &err);
 	spz_input_close(&in);
 	if (!rc && (rc = spz_report_pack(e, *m, eo, bits, &err)) ==
 	    SPZ_EUNSUPPORTED) {

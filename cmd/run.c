@@ -67,7 +67,7 @@ static int load_image(spz_eie **out, const struct run_opts *o)
 		return 0;
 	}
 	spz_model *m;
-	rc = spz_model_read(&m, &in, &err);
+	rc = cli_read_model(&m, &in, &err);
 	spz_input_close(&in);
 	if (rc)
 		return cli_fail(&err);

@@ -85,6 +85,8 @@ int spz_input_open(spz_input *in, const char *path, spz_error *err)
 			                path, strerror(errno));
 		in->own_fd = 1;
 		struct stat st;
+		if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode))
+			in->size = (uint64_t)st.st_size;
 		if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 			spz_input_close(in);
 			return spz_fail(err, SPZ_EIO, "cannot read '%s': %s",
@@ -144,6 +146,7 @@ int spz_input_read(spz_input *in, void *buf, size_t n, const char *what,
 			                in->label, strerror(errno));
 	}
 	in->consumed += from_head + (size_t)r;
+	spz_input_progress(in, in->consumed);
 	if (from_head + (size_t)r < n)
 		return spz_fail(err, SPZ_EFORMAT,
 		                "'%s': truncated in %s (%zu of %zu bytes)",
@@ -189,10 +192,18 @@ int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
 		return -1;
 	}
 	in->consumed += n;
+	spz_input_progress(in, in->consumed);
 	*p = (const unsigned char *)m + (pos - start);
 	*map = m;
 	*map_len = len;
 	return 0;
+}
+
+void spz_input_progress(const spz_input *in, uint64_t done)
+{
+	if (in->progress && in->size)
+		in->progress(in->progress_ctx, (double)(done < in->size ? done
+		             : in->size), (double)in->size);
 }
 
 void spz_input_unmap(void *map, size_t map_len)

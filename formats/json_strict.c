@@ -874,6 +874,7 @@ int spz_json_read_model(spz_json_doc *doc, spz_input *in, uint64_t cap,
 	doc->text = b;
 	doc->spans = rd.spans;
 	doc->n_spans = rd.n;
+	doc->in = in;
 	return 0;
 }
 

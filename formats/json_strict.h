@@ -52,6 +52,7 @@ typedef struct spz_json_doc {
 	char *text;
 	spz_json_span *spans;
 	size_t n_spans;
+	const spz_input *in; /* read from: its progress hears of the spans */
 } spz_json_doc;
 
 /*

@@ -50,6 +50,18 @@ int spz_manifest_from_json(spz_model **out, spz_section **sections,
  * without a cJSON node per number. */
 int spz_model_read_json(spz_model **out, spz_input *in, spz_error *err);
 
+/* Progress of a model being written: fn (may be NULL) is told done of
+ * total, the elements of the tensors' data and codes. */
+typedef struct spz_wprog {
+	spz_progress_fn fn;
+	void *ctx;
+	double done, total;
+} spz_wprog;
+
+/* spz_write_manifest without sections, telling wp (may be NULL) as the
+ * number arrays are written: formatting them is most of the time. */
+void spz_write_json(FILE *f, const spz_model *m, spz_wprog *wp);
+
 /* Converts n little-endian 32-bit words in place to host order. */
 void spz_le32_to_host(void *words, size_t n);
 

@@ -104,7 +104,7 @@ static void put_double(FILE *f, double v)
 /* A float array, 8 numbers a line, or codes, 32 a line, at the given
  * indent (at most 16 blanks). */
 static void put_array(FILE *f, const float *fv, const uint8_t *cv, size_t n,
-                      const char *ind)
+                      const char *ind, spz_wprog *wp)
 {
 	char *b = malloc(ARRAY_CHUNK);
 	char small[256];
@@ -120,6 +120,9 @@ static void put_array(FILE *f, const float *fv, const uint8_t *cv, size_t n,
 		if (cap - k < ARRAY_ROOM) {
 			fwrite(b, 1, k, f);
 			k = 0;
+			/* Formatting the numbers is most of writing JSON. */
+			if (wp && wp->fn)
+				wp->fn(wp->ctx, wp->done + (double)i, wp->total);
 		}
 		if (i)
 			b[k++] = ',';
@@ -154,18 +157,15 @@ static void put_array(FILE *f, const float *fv, const uint8_t *cv, size_t n,
 	}
 	b[k++] = ']';
 	fwrite(b, 1, k, f);
+	if (wp)
+		wp->done += (double)n;
 	if (b != small)
 		free(b);
 }
 
 static void put_floats(FILE *f, const float *v, size_t n, const char *ind)
 {
-	put_array(f, v, NULL, n, ind);
-}
-
-static void put_codes(FILE *f, const uint8_t *v, size_t n, const char *ind)
-{
-	put_array(f, NULL, v, n, ind);
+	put_array(f, v, NULL, n, ind, NULL);
 }
 
 static void put_attrs(FILE *f, const spz_node *n)
@@ -236,7 +236,8 @@ static void put_le_floats(FILE *f, const float *v, size_t n)
 }
 
 static void put_tensor(FILE *f, const spz_tensor *t,
-                       const spz_section *sec, ext_out *x)
+                       const spz_section *sec, ext_out *x,
+                       spz_wprog *wp)
 {
 	int64_t n = spz_tensor_elements(t);
 	fputs("    {\"name\": ", f);
@@ -269,7 +270,7 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		fputc('}', f);
 	} else if (t->codebook) {
 		fputs(",\n      \"codes\": ", f);
-		put_codes(f, t->codes, (size_t)n, "      ");
+		put_array(f, NULL, t->codes, (size_t)n, "      ", wp);
 		fputc('}', f);
 	} else if (x && (uint64_t)n * 4 >= x->threshold) {
 		fputs(",\n      \"external_data\": {\"location\": ", f);
@@ -281,7 +282,7 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		x->off += (uint64_t)n * 4;
 	} else {
 		fputs(",\n      \"data\": ", f);
-		put_floats(f, t->data, (size_t)n, "      ");
+		put_array(f, t->data, NULL, (size_t)n, "      ", wp);
 		fputc('}', f);
 	}
 }
@@ -299,12 +300,18 @@ int spz_manifest_text(char **text, size_t *len, const spz_model *m,
 }
 
 static void write_model(FILE *f, const spz_model *m,
-                        const spz_section *sections, ext_out *x);
+                        const spz_section *sections, ext_out *x,
+                        spz_wprog *wp);
 
 void spz_write_manifest(FILE *f, const spz_model *m,
                         const spz_section *sections)
 {
-	write_model(f, m, sections, NULL);
+	write_model(f, m, sections, NULL, NULL);
+}
+
+void spz_write_json(FILE *f, const spz_model *m, spz_wprog *wp)
+{
+	write_model(f, m, NULL, NULL, wp);
 }
 
 int spz_json_save_external(const spz_model *m, const char *path,
@@ -340,7 +347,7 @@ int spz_json_save_external(const spz_model *m, const char *path,
 	if (rc)
 		return rc;
 	ext_out x = {e.f, loc, threshold, 0};
-	write_model(o.f, m, NULL, &x);
+	write_model(o.f, m, NULL, &x, NULL);
 	/* Both or neither: the data first, the model that names it last. */
 	if ((rc = spz_output_commit(&e, err))) {
 		spz_output_abort(&o);
@@ -350,7 +357,8 @@ int spz_json_save_external(const spz_model *m, const char *path,
 }
 
 static void write_model(FILE *f, const spz_model *m,
-                        const spz_section *sections, ext_out *x)
+                        const spz_section *sections, ext_out *x,
+                        spz_wprog *wp)
 {
 	fprintf(f, "{\n  \"format\": \"spz-model\",\n  \"version\": %d,\n"
 	           "  \"name\": ", spz_model_version(m));
@@ -379,7 +387,7 @@ static void write_model(FILE *f, const spz_model *m,
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		fputs(i ? ",\n" : "\n", f);
 		put_tensor(f, &m->tensors[i], sections ? &sections[i] : NULL,
-		           x);
+		           x, wp);
 	}
 	fputs(m->n_tensors ? "\n  ],\n  \"history\": [" : "],\n"
 	                     "  \"history\": [", f);
@@ -719,12 +727,25 @@ static double span_next(const char **p, const char *end)
 	return v;
 }
 
+/* Progress every 2^18 numbers (about 1 MB of text): the position in the
+ * text is the position in the file, which was read whole from its start. */
+#define SPAN_TICK ((1 << 18) - 1)
+
+static void span_progress(const reader *r, const char *p)
+{
+	if (r->doc->in)
+		spz_input_progress(r->doc->in, (uint64_t)(p - r->doc->text));
+}
+
 /* read_floats for the "data" of a tensor left as text. */
 static int read_span_floats(reader *r, const spz_json_span *sp, float *dst,
                             const char *tname)
 {
 	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < sp->count; i++) {
+		/* Parsing the numbers is most of reading a JSON model. */
+		if (!(i & SPAN_TICK))
+			span_progress(r, p);
 		float v = (float)span_next(&p, end);
 		if (!isfinite(v))
 			return spz_fail(r->err, SPZ_ERANGE,
@@ -747,6 +768,8 @@ static int read_span_codes(reader *r, spz_tensor *t, const spz_json_span *sp,
 		return rc;
 	const char *p = r->doc->text + sp->off, *end = p + sp->len;
 	for (int64_t i = 0; i < n; i++) {
+		if (!(i & SPAN_TICK))
+			span_progress(r, p);
 		double v = span_next(&p, end);
 		if (v != floor(v) || v < 0 || v >= t->codebook_size)
 			return spz_fail(r->err, SPZ_ERANGE,

@@ -171,6 +171,9 @@ typedef struct rd {
 	size_t size;
 	int fd;              /* pread source of payloads, -1: use base */
 	spz_error *err;
+	const spz_input *in; /* progress by the tensors' places in the file */
+	uint64_t said;       /* the most told (Constant tensors may come
+	                        before the initializers) */
 } rd;
 
 static int bad(rd *r, const uint8_t *at, const char *what, const char *why)
@@ -1401,6 +1404,11 @@ static int read_graph(rd *r, spz_model *m, const uint8_t *gp, size_t glen,
 	}
 	for (size_t i = 0; !rc && i < g.n_tensors; i++) {
 		const tinfo *ti = &g.tensors[i];
+		if (r->in && r->fd >= 0 &&
+		    (uint64_t)(ti->msg - r->base) > r->said) {
+			r->said = (uint64_t)(ti->msg - r->base);
+			spz_input_progress(r->in, r->said);
+		}
 		int p;
 		for (p = 0; p < (int)g.n_pal; p++)
 			if (g.pal[p].codes == (int)i)
@@ -1572,7 +1580,7 @@ static int read_model(rd *r, spz_model **out)
 
 int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 {
-	rd r = {in->label, in->dir, NULL, 0, -1, err};
+	rd r = {in->label, in->dir, NULL, 0, -1, err, in, 0};
 	struct stat st;
 	void *map = NULL;
 	char *text = NULL;

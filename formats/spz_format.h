@@ -55,6 +55,13 @@ typedef struct spz_input {
 	unsigned char head[16];
 	size_t n_head, head_pos;
 	unsigned long long consumed; /* bytes handed out so far */
+	uint64_t size;           /* of a regular file; 0: unknown (a pipe) */
+	/* Set after spz_input_open to hear of a model's reading: called
+	 * with done bytes of size as the reader gets through them (about
+	 * once per MB or per tensor), done == size at the end; never for
+	 * an input of unknown size. NULL (what open leaves): no calls. */
+	spz_progress_fn progress;
+	void *progress_ctx;
 } spz_input;
 
 /* Opens path ("-" = stdin) and reads its first bytes. Directories,
@@ -80,6 +87,9 @@ int64_t spz_input_left(const spz_input *in);
 int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
                   void **map, size_t *map_len);
 void spz_input_unmap(void *map, size_t map_len);
+/* Tells in->progress (when set and the size is known) that done bytes
+ * of the input are read. */
+void spz_input_progress(const spz_input *in, uint64_t done);
 /* Reads everything left into a malloc'd NUL-terminated buffer, at most
  * cap bytes (a regular file larger than that is refused before a byte is
  * read; a pipe when it passes the cap); what names the kind of input in
@@ -164,6 +174,19 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
  * "cannot write 'path': ". */
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
+/* What spz_model_save_opts may be told; SPZ_SAVE_OPTS_INIT: nothing. */
+typedef struct spz_save_opts {
+	/* May be NULL: told the elements of the tensors written out of all
+	 * of them, about once per 64 KiB of JSON text (where the time
+	 * goes), ending at the total for every format. */
+	spz_progress_fn progress;
+	void *progress_ctx;
+} spz_save_opts;
+#define SPZ_SAVE_OPTS_INIT {NULL, NULL}
+/* spz_model_save with options (NULL: none). */
+int spz_model_save_opts(const spz_model *m, const char *path,
+                        spz_file_kind kind, const spz_save_opts *opts,
+                        spz_error *err);
 
 /*
  * Writes m as JSON to path with the data of every dense tensor of at least

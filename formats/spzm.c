@@ -1204,6 +1204,8 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err)
 		if (rc)
 			spz_fail(err, rc, "'%s': %s", in->label, sub.text);
 	}
+	if (!rc)
+		spz_input_progress(in, in->size);
 	if (rc) {
 		spz_model_free(m);
 		return rc;
@@ -1223,8 +1225,17 @@ int spz_model_load(spz_model **out, const char *path, spz_error *err)
 	return rc;
 }
 
+static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
+                       spz_wprog *wp, spz_error *err);
+
 int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
                     spz_error *err)
+{
+	return model_write(f, m, kind, NULL, err);
+}
+
+static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
+                       spz_wprog *wp, spz_error *err)
 {
 	if (kind == SPZ_FILE_SPZM)
 		return write_spzm(f, m, err);
@@ -1235,23 +1246,37 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
 	/* JSON has no NaN: refuse what could not be read back. */
 	int rc = spz_model_validate(m, err);
 	if (!rc)
-		spz_write_manifest(f, m, NULL);
+		spz_write_json(f, m, wp);
 	return rc;
 }
 
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err)
 {
+	return spz_model_save_opts(m, path, kind, NULL, err);
+}
+
+int spz_model_save_opts(const spz_model *m, const char *path,
+                        spz_file_kind kind, const spz_save_opts *opts,
+                        spz_error *err)
+{
+	spz_wprog wp = {opts ? opts->progress : NULL,
+	                opts ? opts->progress_ctx : NULL, 0, 0};
+	for (size_t i = 0; i < m->n_tensors; i++)
+		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
 	spz_output o;
 	int rc = spz_output_open(&o, path, err);
 	if (rc)
 		return rc;
 	spz_error sub = {0};
-	rc = spz_model_write(o.f, m, kind, &sub);
+	rc = model_write(o.f, m, kind, &wp, &sub);
 	if (rc) {
 		spz_output_abort(&o);
 		return spz_fail(err, rc, "cannot write '%s': %s",
 		                strcmp(path, "-") ? path : "<stdout>", sub.text);
 	}
+	/* Formats without progress of their own end at total too. */
+	if (wp.fn && wp.total > 0)
+		wp.fn(wp.ctx, wp.total, wp.total);
 	return spz_output_commit(&o, err);
 }

@@ -222,7 +222,15 @@ eval $T/bq.eie --x $T/bx.npy --y $T/by.npy|evaluating
 eval $T/bq.spzm --x $T/bx.npy --y $T/by.npy|evaluating
 train --dims 784,10 --epochs 2 --batch 5 --x $T/bx.npy --y $T/by.npy -o $T/pt.spzm|train
 finetune --epochs 2 --batch 5 --x $T/bx.npy --y $T/by.npy $T/bp.spzm -o $T/pt.spzm|finetune
+convert $T/big.json -o $T/pc.spzm|reading '[^']*big.json'
+convert $T/big.spzm -o $T/pc.onnx|reading '[^']*big.spzm'
+convert $T/pc.onnx -o $T/pc.json|reading '[^']*pc.onnx'
+prune --sparsity 0.5 $T/big.json -o $T/pp.spzm|reading '[^']*big.json'
+convert $T/big.spzm -o $T/pw.json|writing '[^']*pw.json'
 EOF
+# Reading a model shows progress too (every command; each format), and
+# writing JSON (the slow one to write).
+"$SPZ" convert "$T/big.spzm" -o "$T/big.json"
 cr=$(printf '\r') esc=$(printf '\033')
 while IFS='|' read -r args what; do
 	# shellcheck disable=SC2086
