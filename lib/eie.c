@@ -179,6 +179,7 @@ static size_t find_nonzeros(const uint8_t *p, size_t n, uint32_t *idx,
 static size_t mask_range(const uint64_t *mask, uint64_t start, uint64_t len,
                          uint32_t *idx)
 {
+	const uint64_t top = UINT64_C(1) << 63;
 	size_t c = 0;
 	uint64_t end = start + len;
 	for (uint64_t w = start >> 6; w * 64 < end; w++) {
@@ -187,8 +188,20 @@ static size_t mask_range(const uint64_t *mask, uint64_t start, uint64_t len,
 			m &= ~UINT64_C(0) << (start - base);
 		if (end - base < 64)
 			m &= (UINT64_C(1) << (end - base)) - 1;
-		for (; m; m &= m - 1)
-			idx[c++] = (uint32_t)(base + lowest_bit(m) - start);
+		/* As find_nonzeros: eight positions without a branch (the
+		 * spare ones land in idx's room of len + 8 and are
+		 * overwritten), the rare rest in a loop. */
+		unsigned k = count_bits(m);
+		uint32_t off = (uint32_t)(base - start);
+		for (int q = 0; q < 8; q++) {
+			idx[c + (size_t)q] = off + lowest_bit(m | top);
+			m &= m - 1;
+		}
+		for (unsigned q = 8; q < k; q++) {
+			idx[c + q] = off + lowest_bit(m);
+			m &= m - 1;
+		}
+		c += k;
 	}
 	return c;
 }
