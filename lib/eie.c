@@ -517,12 +517,12 @@ static int pack_layer(spz_eie *e, spz_eie_layer *l, const spz_tensor *w,
 	 * filled are never touched and cost nothing, and the ones filled
 	 * are huge pages (spz_alloc_fresh), where 128 separate arrays would
 	 * take a fault per 4 KiB (a fifth of the time of packing fc6).
-	 * Past 2^40 elements (or when even the reservation fails) each PE
-	 * gets its own arrays.
+	 * Past 2^33 elements (16 GB reserved) or when the reservation
+	 * fails, each PE gets its own arrays.
 	 */
 	uint64_t elems = (uint64_t)l->rows * (uint64_t)cols;
 	size_t pb = (size_t)pes * ((size_t)cols + 1) * sizeof(uint32_t);
-	if (!rc && elems <= (UINT64_C(1) << 40)) {
+	if (!rc && elems <= (UINT64_C(1) << 33)) {
 		size_t r = (size_t)elems + pes;
 		uint8_t *st = spz_alloc_fresh(pb + 2 * r);
 		if (st) {
