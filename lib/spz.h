@@ -1402,10 +1402,16 @@ typedef struct spz_prune_options {
 	spz_nm_partial nm_partial;
 	spz_progress_fn progress; /* may be NULL: by tensors pruned */
 	void *progress_ctx;
-	int sparse_out;       /* leave each pruned tensor in the sparse form
-	                         (spz_tensor), its data only read, never
-	                         written (it may be a file's mapped pages) */
+	int sparse_out;       /* 0, or leave each pruned tensor in the
+	                         sparse form (spz_tensor): SPZ_SPARSE_READ,
+	                         its data only read (it may be a file's
+	                         mapped pages), the values in new memory;
+	                         SPZ_SPARSE_REUSE, the values packed into the
+	                         tensor's own data as they are built (no new
+	                         memory for them) */
 } spz_prune_options;
+#define SPZ_SPARSE_READ 1
+#define SPZ_SPARSE_REUSE 2
 #define SPZ_PRUNE_OPTIONS_INIT \
 	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE, NULL, \
 	 NULL, 0}
@@ -1433,9 +1439,11 @@ int spz_prune_check_model(const spz_model *m, spz_error *err);
  * not a multiple of M (unless nm_partial says what to do). Adding the
  * history step is left to the caller, which knows the parameters as given.
  * With opts->sparse_out each item's tensor ends in the sparse form holding
- * exactly the values in-place pruning leaves (stats and records alike),
- * its data only read: the keep set is decided on the data as it is, then
- * one pass per piece of cache size builds the mask and values.
+ * exactly the values in-place pruning leaves (stats and records alike):
+ * the keep set is decided on the data as it is, then one pass per piece
+ * of cache size builds the mask and values (SPZ_SPARSE_READ: data only
+ * read; SPZ_SPARSE_REUSE: the values packed into the data they came
+ * from, which must be the tensor's own).
  */
 int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
                     const spz_prune_options *opts, spz_error *err);
