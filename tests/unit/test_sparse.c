@@ -355,7 +355,8 @@ START_TEST(densify_edges)
 	ck_assert_int_eq(spz_model_add_tensor(&e, m, "empty",
 	                                      (int64_t[]){0, 3}, 2, NULL,
 	                                      &err), 0);
-	ck_assert_int_eq(spz_model_add_tensor(&s, m, "scalar", NULL, 0,
+	int64_t none[1] = {1}; /* no dims, but not NULL */
+	ck_assert_int_eq(spz_model_add_tensor(&s, m, "scalar", none, 0,
 	                                      (float[]){-0.0f}, &err), 0);
 	spz_prune_item it[2] = {{spz_model_tensor(m, "empty"), 0.5, {0}},
 	                        {spz_model_tensor(m, "scalar"), 0, {0}}};
