@@ -551,6 +551,23 @@ int cli_parse_pair(const char *s, int sep, int64_t *a, int64_t *b)
 	return 0;
 }
 
+int cli_parse_list(const char *s, int64_t *out, size_t max, size_t *n)
+{
+	char buf[1024];
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	*n = 0;
+	for (char *tok = buf, *comma; tok; tok = comma) {
+		comma = strchr(tok, ',');
+		if (comma)
+			*comma++ = 0;
+		if (*n == max || cli_parse_i64(tok, &out[(*n)++]))
+			return -1;
+	}
+	return 0;
+}
+
 int cli_seed(uint64_t *out, const char *cmd, const char *s)
 {
 	if (cli_parse_u64(s, out))

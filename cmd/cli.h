@@ -183,6 +183,10 @@ int cli_split(const char *s, int sep, char *left, size_t n,
               const char **right);
 /* "A<sep>B" (e.g. N:M "2:4") as two integers; -1 when it is not. */
 int cli_parse_pair(const char *s, int sep, int64_t *a, int64_t *b);
+/* A comma-separated list of integers ("784,300,100,10") into at most max
+ * entries of out, their number in *n; -1 when an entry is not an integer,
+ * there are more than max, or s is over 1023 bytes. */
+int cli_parse_list(const char *s, int64_t *out, size_t max, size_t *n);
 /* --seed N (any unsigned 64-bit integer), or the usage error "spz CMD:
  * --seed takes a non-negative integer, not 'S'" (returns EXIT_USAGE). */
 int cli_seed(uint64_t *out, const char *cmd, const char *s);
