@@ -252,6 +252,10 @@ if [ $have_script = 1 ]; then
 	# The line is erased before the table is printed.
 	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'" /dev/null </dev/null >"$T/.pty" 2>&1
 	check "quantize: the line is erased before the table" sh -c "tr '$cr' '\n' <'$T/.pty' | grep -q '^.\\[Ktensor '"
+	# A model written to standard output: named as spz's messages name it.
+	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' convert '$T/big.spzm' --to json -o - >'$T/so.json'" /dev/null </dev/null >"$T/.pty" 2>&1
+	check "writing to standard output: the line says '<stdout>'" grep -Eq "$cr(.\\[K)?writing '<stdout>' +[0-9]+%" "$T/.pty"
+	check "writing to standard output: not '-'" sh -c "! grep -q \"writing '-'\" '$T/.pty'"
 fi
 
 done_testing
