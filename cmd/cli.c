@@ -632,20 +632,23 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 static int save_model(const spz_model *m, const char *path,
                       spz_file_kind kind, spz_error *err)
 {
-	const char *ext = cli_opts.external_data;
-	if (ext && kind == SPZ_FILE_ONNX)
-		return spz_onnx_save(m, path, ext, err);
-	if (ext && kind == SPZ_FILE_JSON)
-		return spz_json_save_external(m, path, ext,
-		                              cli_opts.external_threshold, err);
-	/* JSON takes seconds to write for a big model: progress. */
+	/* A big model takes seconds to write in any format (JSON's text
+	 * the longest): progress. */
 	static char what[300];
 	snprintf(what, sizeof what, "writing '%s'",
 	         strcmp(path, "-") ? path : "<stdout>");
 	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
 	so.progress = cli_progress_cb;
 	so.progress_ctx = what;
-	int rc = spz_model_save_opts(m, path, kind, &so, err);
+	const char *ext = cli_opts.external_data;
+	int rc;
+	if (ext && kind == SPZ_FILE_ONNX)
+		rc = spz_onnx_save_opts(m, path, ext, &so, err);
+	else if (ext && kind == SPZ_FILE_JSON)
+		rc = spz_json_save_external_opts(
+			m, path, ext, cli_opts.external_threshold, &so, err);
+	else
+		rc = spz_model_save_opts(m, path, kind, &so, err);
 	cli_progress_end();
 	return rc;
 }
