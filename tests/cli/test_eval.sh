@@ -173,5 +173,18 @@ for args in "--version" "info $T/m.json" "prune --sparsity 0.5 $T/m.json -o $T/l
 	LD_DEBUG=libs "$SPZ" $args >/dev/null 2>"$T/ld.err"
 	check "spz $args does not load OpenBLAS" sh -c "! grep -q libopenblas '$T/ld.err'"
 done
+# A BLAS that cannot be loaded (a libopenblas.so.0 that is no library,
+# found first through LD_LIBRARY_PATH): one line naming it, exit 1; a
+# command without products does not notice.
+mkdir -p "$T/badblas"
+printf 'not a library\n' >"$T/badblas/libopenblas.so.0"
+LD_LIBRARY_PATH="$T/badblas" "$SPZ" eval "$T/m.json" --x "$T/x.npy" --y "$T/y.npy" >"$T/.out" 2>"$T/.err"
+rc=$?; err=$(cat "$T/.err")
+expect_rc 1 "BLAS that cannot be loaded: exit 1"
+expect_err "^spz: .*cannot load BLAS \('libopenblas.so.0'\): .*libopenblas.so.0" "BLAS that cannot be loaded: the message names it"
+expect_one_line "BLAS that cannot be loaded: one line"
+LD_LIBRARY_PATH="$T/badblas" "$SPZ" info "$T/m.json" >/dev/null 2>&1
+rc=$?
+expect_rc 0 "BLAS that cannot be loaded: info still works"
 
 done_testing
