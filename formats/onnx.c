@@ -1624,6 +1624,15 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 
+/* Progress of a write by bytes of both files: the model's (counted
+ * before it is written) and then the external data's. */
+typedef struct wtick {
+	spz_wprog *wp;     /* NULL: nobody listens */
+	uint64_t base;     /* bytes before the sink being written */
+	uint64_t total;    /* of both files */
+	uint64_t next;     /* the byte count of the next call */
+} wtick;
+
 typedef struct wr {
 	const spz_model *m;
 	const uint8_t *skel;
@@ -1635,7 +1644,34 @@ typedef struct wr {
 	                          placeholder of the skeleton */
 	uint8_t *constant;     /* per tensor: by a Constant placeholder */
 	spz_error *err;
+	wtick *tick;           /* may be NULL */
 } wr;
+
+/* Tells the progress hook, at most once per SPZ_WPROG_BYTES, how far
+ * the writer is: s's bytes after the base. Elements of the model are
+ * the unit the hook takes; bytes give its fraction. */
+static void tick(const wr *w, const pb_sink *s)
+{
+	wtick *k = w->tick;
+	if (!k || !k->wp || !s->f || !k->total || k->base + s->n < k->next)
+		return;
+	uint64_t at = k->base + s->n;
+	k->next = at + SPZ_WPROG_BYTES;
+	spz_wprog_at(k->wp, k->wp->total * ((double)at / (double)k->total));
+}
+
+/* pb_out of a big payload in SPZ_WPROG_BYTES pieces, with progress. */
+static void out_big(pb_sink *s, const wr *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		size_t k = n < SPZ_WPROG_BYTES ? n : SPZ_WPROG_BYTES;
+		pb_out(s, b, k);
+		tick(w, s);
+		b += k;
+		n -= k;
+	}
+}
 
 static size_t tensor_index(const wr *w, const spz_tensor *t)
 {
@@ -1679,7 +1715,8 @@ static uint64_t payload_size(const spz_tensor *t, int enc)
 }
 
 /* Writes the data of t as field enc holds it (see payload_size). */
-static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
+static void put_payload(pb_sink *s, const wr *w, const spz_tensor *t,
+                        int enc)
 {
 	int64_t n = spz_tensor_elements(t);
 	if (!s->f) {
@@ -1687,11 +1724,11 @@ static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
 		return;
 	}
 	if (!spz_dtype_is_float(t->dtype) && enc == 9) {
-		pb_out(s, t->raw, (size_t)t->raw_len);
+		out_big(s, w, t->raw, (size_t)t->raw_len);
 		return;
 	}
 	if (t->dtype == SPZ_DTYPE_FLOAT && (enc == 9 || enc == 4)) {
-		pb_out(s, t->data, (size_t)n * 4); /* little-endian host */
+		out_big(s, w, t->data, (size_t)n * 4); /* little-endian host */
 		return;
 	}
 	uint8_t b[4096];
@@ -1699,6 +1736,7 @@ static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
 	for (int64_t i = 0; i < n; i++) {
 		if (k > sizeof b - 16) {
 			pb_out(s, b, k);
+			tick(w, s);
 			k = 0;
 		}
 		uint64_t x;
@@ -1785,7 +1823,7 @@ static void put_data(pb_sink *s, const wr *w, const spz_tensor *t, int enc,
 		             plen);
 	} else if (plen || enc == 9) {
 		pb_out_head(s, (uint32_t)enc, PB_LEN, plen);
-		put_payload(s, t, enc);
+		put_payload(s, w, t, enc);
 	}
 }
 
@@ -1864,12 +1902,12 @@ static void put_palette_tensors(pb_sink *s, const wr *w, const spz_tensor *t)
 			if (!o->f) {
 				o->n += plen;
 			} else if (!part) {
-				pb_out(o, t->codes, (size_t)n);
+				out_big(o, w, t->codes, (size_t)n);
 			} else {
 				spz_tensor cb = {.dtype = t->dtype, .ndims = 1,
 				                 .dims = {t->codebook_size},
 				                 .data = t->codebook};
-				put_payload(o, &cb, 9);
+				put_payload(o, w, &cb, 9);
 			}
 		}
 	}
@@ -2402,18 +2440,25 @@ static int name_taken(const spz_model *m, const char *s)
 	return 0;
 }
 
-/* Writes t's external bytes (the codes of a quantized one) to ext. */
-static void put_external_bytes(FILE *ext, const spz_tensor *t)
+/* Writes t's external bytes (the codes of a quantized one) to sink s
+ * of the external file. */
+static void put_external_bytes(pb_sink *s, const wr *w, const spz_tensor *t)
 {
-	pb_sink s = {ext, 0};
 	if (t->codebook)
-		pb_out(&s, t->codes, (size_t)spz_tensor_elements(t));
+		out_big(s, w, t->codes, (size_t)spz_tensor_elements(t));
 	else
-		put_payload(&s, t, 9);
+		put_payload(s, w, t, 9);
 }
 
 int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
                    const char *ext_location, spz_error *err)
+{
+	return spz_onnx_write_wp(f, m, ext, ext_location, NULL, err);
+}
+
+int spz_onnx_write_wp(FILE *f, const spz_model *m, FILE *ext,
+                      const char *ext_location, spz_wprog *wp,
+                      spz_error *err)
 {
 	const uint16_t one = 1;
 	if (*(const uint8_t *)&one == 0)
@@ -2435,8 +2480,9 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 				                (long long)k);
 	}
 	buf syn = {0}, pal = {0};
+	wtick tk = {wp, 0, 0, SPZ_WPROG_BYTES};
 	wr w = {m, m->onnx, m->onnx_len, ext ? ext_location : NULL, NULL,
-	        NULL, NULL, err};
+	        NULL, NULL, err, &tk};
 	if (!m->onnx) {
 		if (synth_skeleton(&syn, m)) {
 			free(syn.p);
@@ -2515,14 +2561,17 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 		              (unsigned long long)count.n);
 		goto done;
 	}
+	tk.total = count.n + (ext ? off : 0);
 	pb_sink out = {f, 0};
 	put_model(&out, &w, &pal);
+	tk.base = out.n;
+	pb_sink xs = {ext, 0};
 	for (size_t i = 0; ext && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		uint64_t len = t->codebook ? (uint64_t)spz_tensor_elements(t)
 		               : data_field(t) == 9 ? payload_size(t, 9) : 0;
 		if (len >= EXT_MIN)
-			put_external_bytes(ext, t);
+			put_external_bytes(&xs, &w, t);
 	}
 done:
 	free(syn.p);
@@ -2535,6 +2584,13 @@ done:
 
 int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err)
+{
+	return spz_onnx_save_opts(m, path, external, NULL, err);
+}
+
+int spz_onnx_save_opts(const spz_model *m, const char *path,
+                       const char *external, const spz_save_opts *opts,
+                       spz_error *err)
 {
 	spz_output o, e = {0};
 	int rc = spz_output_open(&o, path, err);
@@ -2569,7 +2625,11 @@ int spz_onnx_save(const spz_model *m, const char *path,
 		}
 	}
 	spz_error sub = {0};
-	rc = spz_onnx_write(o.f, m, external ? e.f : NULL, loc, &sub);
+	spz_wprog wp = {opts ? opts->progress : NULL,
+	                opts ? opts->progress_ctx : NULL, 0, 0};
+	for (size_t i = 0; i < m->n_tensors; i++)
+		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	rc = spz_onnx_write_wp(o.f, m, external ? e.f : NULL, loc, &wp, &sub);
 	if (rc) {
 		spz_output_abort(&o);
 		if (external)
@@ -2577,6 +2637,7 @@ int spz_onnx_save(const spz_model *m, const char *path,
 		return spz_fail(err, rc, "cannot write '%s': %s", label,
 		                sub.text);
 	}
+	spz_wprog_at(&wp, wp.total);
 	if (external && (rc = spz_output_commit(&e, err))) {
 		spz_output_abort(&o);
 		return rc;

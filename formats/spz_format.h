@@ -178,7 +178,8 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 typedef struct spz_save_opts {
 	/* May be NULL: told the elements of the tensors written out of all
 	 * of them, about once per 64 KiB of JSON text (where the time
-	 * goes), ending at the total for every format. */
+	 * goes) and per 8 MiB of .spzm, ONNX or external data written,
+	 * ending at the total for every format. */
 	spz_progress_fn progress;
 	void *progress_ctx;
 } spz_save_opts;
@@ -199,6 +200,10 @@ int spz_model_save_opts(const spz_model *m, const char *path,
 int spz_json_save_external(const spz_model *m, const char *path,
                            const char *external, uint64_t threshold,
                            spz_error *err);
+/* The same with options (NULL: none): progress through both files. */
+int spz_json_save_external_opts(const spz_model *m, const char *path,
+                                const char *external, uint64_t threshold,
+                                const spz_save_opts *opts, spz_error *err);
 
 /*
  * ONNX (formats/README.md, "ONNX"). spz_model_read reads it by content or
@@ -213,6 +218,10 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
                    const char *ext_location, spz_error *err);
 int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err);
+/* The same with options (NULL: none): progress through both files. */
+int spz_onnx_save_opts(const spz_model *m, const char *path,
+                       const char *external, const spz_save_opts *opts,
+                       spz_error *err);
 
 /* The dims of graph input `name` as the ONNX model that m was read from
  * records them (its ValueInfoProto): 1 with dims/ndims set, a symbolic

@@ -579,12 +579,14 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t at,
 }
 
 /* Tensor t's payload at file offset at: checked, CRCed and written a
- * piece at a time (see struct stream). */
+ * piece at a time (see struct stream), telling wp (may be NULL) about
+ * every SPZ_WPROG_BYTES. */
 static int write_streamed(const stream *st, const spz_tensor *t, off_t at,
-                          uint32_t *crc, spz_error *err)
+                          uint32_t *crc, const spz_wprog *wp,
+                          spz_error *err)
 {
 	const uint8_t *p = (const uint8_t *)t->data;
-	uint64_t n = payload_bytes(t), done = 0;
+	uint64_t n = payload_bytes(t), done = 0, told = 0;
 	uint32_t c = 0;
 	while (done < n) {
 		/* Pieces end on CHUNK boundaries of the file, or of the
@@ -602,21 +604,29 @@ static int write_streamed(const stream *st, const spz_tensor *t, off_t at,
 			return rc;
 		c = spz_crc32(c, p + done, (size_t)k);
 		done += k;
+		if (done - told >= SPZ_WPROG_BYTES && wp) {
+			told = done;
+			spz_wprog_at(wp, wp->done + (double)done / 4);
+		}
 	}
 	*crc = c;
 	return 0;
 }
 
 /* The payloads from the start of the data area (f stands there); tensor
- * st->big (if any) streamed, its CRC set. */
+ * st->big (if any) streamed, its CRC set. wp (may be NULL) is told the
+ * elements written: about every SPZ_WPROG_BYTES within a tensor (a
+ * bitmask one, small by nature, when it is done), so that a 2 GB model
+ * shows life. */
 static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
                           uint8_t **packed, const stream *st, off_t data,
-                          spz_error *err)
+                          spz_wprog *wp, spz_error *err)
 {
 	static const uint8_t zeros[SPZ_SPZM_ALIGN];
 	uint64_t pos = 0;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
+		double elems = (double)spz_tensor_elements(t);
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
 		if (i != st->big && sec[i].encoding == SPZ_ENC_BITMASK &&
@@ -627,22 +637,40 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 			int rc = write_values(f, t, packed[i], err);
 			if (rc)
 				return rc;
-			continue;
+		} else if (i != st->big) {
+			const uint8_t *p = packed[i] ? packed[i]
+			        : t->data ? (const uint8_t *)t->data
+			        : (const uint8_t *)t->raw;
+			/* In pieces, each one write() of stdio's (past its
+			 * buffer), progress after each. */
+			for (uint64_t k = 0; k < sec[i].length;) {
+				uint64_t left = sec[i].length - k;
+				size_t piece = left < SPZ_WPROG_BYTES
+				               ? (size_t)left : SPZ_WPROG_BYTES;
+				fwrite(p + k, 1, piece, f);
+				k += piece;
+				if (k < sec[i].length && wp)
+					spz_wprog_at(wp, wp->done + elems *
+					             ((double)k /
+					              (double)sec[i].length));
+			}
+		} else {
+			off_t at = data + (off_t)sec[i].offset;
+			if (fflush(f))
+				return spz_fail(err, SPZ_EIO, "%s",
+				                strerror(errno));
+			int rc = write_streamed(st, t, at, &sec[i].crc, wp,
+			                        err);
+			if (rc)
+				return rc;
+			if (fseeko(f, at + (off_t)sec[i].length, SEEK_SET))
+				return spz_fail(err, SPZ_EIO, "%s",
+				                strerror(errno));
 		}
-		if (i != st->big) {
-			fwrite(packed[i] ? (void *)packed[i]
-			       : t->data ? (void *)t->data : (void *)t->raw,
-			       1, sec[i].length, f);
-			continue;
+		if (wp) {
+			wp->done += elems;
+			spz_wprog_at(wp, wp->done);
 		}
-		off_t at = data + (off_t)sec[i].offset;
-		if (fflush(f))
-			return spz_fail(err, SPZ_EIO, "%s", strerror(errno));
-		int rc = write_streamed(st, t, at, &sec[i].crc, err);
-		if (rc)
-			return rc;
-		if (fseeko(f, at + (off_t)sec[i].length, SEEK_SET))
-			return spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	}
 	return 0;
 }
@@ -650,7 +678,7 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 /* Streams st->big (see struct stream); every other CRC is known. */
 static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
                              uint8_t **packed, const stream *st,
-                             spz_error *err)
+                             spz_wprog *wp, spz_error *err)
 {
 	size_t nt = m->n_tensors;
 	char *man = NULL;
@@ -668,7 +696,7 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	}
 	if (!rc)
 		rc = write_payloads(f, m, sec, packed, st,
-		                    st->base + (off_t)data, err);
+		                    st->base + (off_t)data, wp, err);
 	if (!rc)
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 	if (!rc && fseeko(f, st->base, SEEK_SET))
@@ -679,7 +707,9 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 		if (align_up(HEADER_SIZE + man_len) != data) {
 			/* A shorter CRC moved the data area. */
 			stream none = {.big = nt};
-			rc = write_payloads(f, m, sec, packed, &none, 0, err);
+			/* Progress has been told the whole already. */
+			rc = write_payloads(f, m, sec, packed, &none, 0, NULL,
+			                    err);
 			if (!rc && (fflush(f) ||
 			            ftruncate(st->fd, ftello(f)) != 0))
 				rc = spz_fail(err, SPZ_EIO, "%s",
@@ -698,7 +728,8 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	return rc;
 }
 
-static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
+static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
+                      spz_error *err)
 {
 	if (host_is_big_endian())
 		return spz_fail(err, SPZ_EUNSUPPORTED,
@@ -772,7 +803,7 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 		}
 	}
 	if (!rc && st.big < nt) {
-		rc = write_with_stream(f, m, sec, packed, &st, err);
+		rc = write_with_stream(f, m, sec, packed, &st, wp, err);
 	} else if (!rc) {
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 		if (!rc) {
@@ -782,7 +813,8 @@ static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
 			                           : 0));
 			write_head(f, man, man_len, spz_model_version(m),
 			           head_flags(sec, nt));
-			rc = write_payloads(f, m, sec, packed, &st, 0, err);
+			rc = write_payloads(f, m, sec, packed, &st, 0, wp,
+			                    err);
 		}
 	}
 	for (size_t i = 0; packed && i < nt; i++)
@@ -1238,9 +1270,9 @@ static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
                        spz_wprog *wp, spz_error *err)
 {
 	if (kind == SPZ_FILE_SPZM)
-		return write_spzm(f, m, err);
+		return write_spzm(f, m, wp, err);
 	if (kind == SPZ_FILE_ONNX)
-		return spz_onnx_write(f, m, NULL, NULL, err);
+		return spz_onnx_write_wp(f, m, NULL, NULL, wp, err);
 	if (kind != SPZ_FILE_JSON)
 		return spz_fail(err, SPZ_EINVAL, "unknown model format");
 	/* JSON has no NaN: refuse what could not be read back. */
@@ -1275,7 +1307,7 @@ int spz_model_save_opts(const spz_model *m, const char *path,
 		return spz_fail(err, rc, "cannot write '%s': %s",
 		                strcmp(path, "-") ? path : "<stdout>", sub.text);
 	}
-	/* Formats without progress of their own end at total too. */
+	/* The end at total, whatever a format told before. */
 	if (wp.fn && wp.total > 0)
 		wp.fn(wp.ctx, wp.total, wp.total);
 	return spz_output_commit(&o, err);
