@@ -66,12 +66,13 @@ typedef struct spz_input {
 	 * (spz_input_borrow, spz_tensor.data_borrowed); 0: every tensor
 	 * gets memory of its own (read() into it). spz_input_open sets it
 	 * from the environment (SPZ_MMAP=1); a caller may change it before
-	 * reading. Mapping saves the copy and the memory, but the first
-	 * touch of each mapped 4 KiB page costs a fault where a copy lands
-	 * in huge pages: on a VM where that fault is dear (the one spz is
-	 * developed on: 2-4x slower reads) copying wins, hence the default.
-	 * A caller that rewrites most weights in place should copy too: a
-	 * copy-on-write fault per page costs more than one read. */
+	 * reading. Mapping saves the copy and the memory, and is fastest
+	 * when the page cache holds the file in 2 MiB folios (mapped 2 MiB
+	 * at a time); in small folios each 4 KiB page costs a fault on its
+	 * first touch, which on the VM spz is developed on costs more than
+	 * read() into huge pages: hence the default (formats/README.md,
+	 * "Mapped payloads"). A caller that rewrites most weights in place
+	 * should copy: a copy-on-write fault per page costs far more. */
 	int map_payloads;
 	/* The whole file, mapped by spz_input_borrow for tensors to point
 	 * into; handed to the model by spz_input_give_map, else unmapped by

@@ -3,7 +3,8 @@
 # mapped model file (.spzm dense payloads, 4-aligned ONNX raw_data) give
 # the same outputs as the copying default, also when a command writes
 # over the very file it read (the output is a new file renamed into
-# place, so the mapped old one stays whole), from standard input too;
+# place, so the mapped old one stays whole), from standard input too
+# (copied), and prune (which copies what it rewrites in place);
 # and a file truncated before it is read still gets its one-line error.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -51,6 +52,14 @@ for f in d.spzm a.onnx n.onnx; do
 	run prune -q --sparsity 0.6 "$T/same_$f" -o "$T/same_$f"
 	expect_rc 0 "prune $f -o the same file (mapped)"
 	check "the file it replaced was read whole" cmp "$T/copy_$f" "$T/same_$f"
+	# prune copies the weights it rewrites even so; quantize maps them.
+	cp "$T/$f" "$T/sameq_$f"
+	run quantize -q --bits 4 "$T/sameq_$f" -o "$T/sameq_$f"
+	expect_rc 0 "quantize $f -o the same file (mapped)"
+	check "quantize over its mapped input = copied" cmp "$T/cq_$f" "$T/sameq_$f"
+	cp "$T/$f" "$T/samec_$f"
+	run convert "$T/samec_$f" -o "$T/samec_$f"
+	check "convert $f -o the same file (mapped) keeps its bytes" cmp "$T/$f" "$T/samec_$f"
 	run convert "$T/$f" -o "$T/conv.$ext"
 	check "convert of $f mapped is byte-identical" cmp "$T/$f" "$T/conv.$ext"
 	run_in "$T/$f" info -
