@@ -1141,6 +1141,16 @@ static int find_palettes(rd *r, gparse *g)
 			return rc;
 		}
 		spz_tensor *c = &tmp->tensors[0], *b = &tmp->tensors[1];
+		/* The codebook's floats are taken over below: memory of its
+		 * own, not the file's mapping. */
+		if (b->data_borrowed) {
+			spz_error sub = {0};
+			r->borrowed--;
+			if ((rc = spz_tensor_own_data(b, &sub))) {
+				spz_model_free(tmp);
+				return spz_fail(r->err, rc, "%s", sub.text);
+			}
+		}
 		uint32_t k = (uint32_t)b->dims[0];
 		int ok = b->data[0] == 0.0f && !signbit(b->data[0]);
 		for (uint64_t e = 0; ok && e < c->raw_len; e++)

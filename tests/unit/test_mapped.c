@@ -302,6 +302,56 @@ START_TEST(corrupt_mapped_payload)
 }
 END_TEST
 
+START_TEST(palettized_codebook_mapped)
+{
+	/* A palettized weight's codebook (a FLOAT initializer) is taken
+	 * over as the quantized tensor's codebook: when its raw_data is
+	 * mapped it must be copied first, never freed from the mapping.
+	 * One of four doc_string lengths puts it at a multiple of 4. */
+	char dir[256], path[320];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/q.onnx", dir);
+	spz_model *m = sample();
+	spz_tensor *t = spz_model_tensor(m, "fc.weight");
+	int64_t n = spz_tensor_elements(t);
+	float *book = malloc(4 * sizeof *book);
+	uint8_t *codes = malloc((size_t)n);
+	book[0] = 0;
+	book[1] = 0.5f;
+	book[2] = -1.25f;
+	book[3] = 3;
+	for (int64_t i = 0; i < n; i++)
+		codes[i] = (uint8_t)(i % 4);
+	spz_tensor_set_quantized(t, 2, book, 4, codes);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	spz_error err = {0};
+	ck_assert_msg(spz_onnx_write(f, m, NULL, NULL, &err) == 0, "%s",
+	              err.text);
+	ck_assert_int_eq(fclose(f), 0);
+	for (size_t k = 0; k < 4; k++) {
+		uint8_t *out = malloc(len + k + 2);
+		out[0] = 0x32;
+		out[1] = (uint8_t)k;
+		memset(out + 2, 'd', k);
+		memcpy(out + 2 + k, buf, len);
+		ck_assert_int_eq(tu_write_file(path, out, len + k + 2), 0);
+		free(out);
+		spz_model *a = read_with(path, 1);
+		spz_tensor *q = spz_model_tensor(a, "fc.weight");
+		ck_assert_ptr_nonnull(q->codebook);
+		ck_assert_uint_eq(q->codebook_size, 4);
+		ck_assert_mem_eq(q->codebook, book, 4 * sizeof(float));
+		ck_assert_mem_eq(q->codes, codes, (size_t)n);
+		ck_assert_int_eq(q->data_borrowed, 0);
+		spz_model_free(a);
+	}
+	free(buf);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *mapped_suite(void)
 {
 	Suite *s = suite_create("mapped");
@@ -312,6 +362,7 @@ Suite *mapped_suite(void)
 	tcase_add_test(tc, onnx_aligned_mapped_unaligned_copied);
 	tcase_add_test(tc, fifo_is_copied);
 	tcase_add_test(tc, corrupt_mapped_payload);
+	tcase_add_test(tc, palettized_codebook_mapped);
 	suite_add_tcase(s, tc);
 	return s;
 }
