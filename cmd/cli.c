@@ -704,13 +704,15 @@ int cli_read_model(spz_model **out, spz_input *in, spz_error *err)
 	return rc;
 }
 
-int cli_load_model(spz_model **out, const char *path)
+static int load_model(spz_model **out, const char *path, int copied)
 {
 	spz_error err = {0};
 	double t = mono_s();
 	spz_input in;
 	int rc = spz_input_open(&in, path, &err);
 	if (!rc) {
+		if (copied)
+			in.map_payloads = 0;
 		rc = cli_read_model(out, &in, &err);
 		spz_input_close(&in);
 	}
@@ -721,6 +723,16 @@ int cli_load_model(spz_model **out, const char *path)
 	file_bytes(b, sizeof b, path);
 	cli_note("read '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
+}
+
+int cli_load_model(spz_model **out, const char *path)
+{
+	return load_model(out, path, 0);
+}
+
+int cli_load_model_copied(spz_model **out, const char *path)
+{
+	return load_model(out, path, 1);
 }
 
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)

@@ -174,6 +174,9 @@ typedef struct rd {
 	const spz_input *in; /* progress by the tensors' places in the file */
 	uint64_t said;       /* the most told (Constant tensors may come
 	                        before the initializers) */
+	int borrow;          /* base is in->map: aligned float32 raw_data
+	                        is pointed at, not copied */
+	size_t borrowed;     /* tensors that did */
 } rd;
 
 static int bad(rd *r, const uint8_t *at, const char *what, const char *why)
@@ -771,6 +774,28 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 	spz_tensor *t = NULL;
 	int64_t n = ti->n;
 	int rc, checked = 0;
+	/* float32 raw_data at a 4-byte boundary of a mapped file is used
+	 * where it lies (formats/README.md, "Mapped payloads"): no storage,
+	 * no copy; the values are checked below all the same. */
+	const uint8_t *raw = NULL;
+	size_t raw_n = 0;
+	int borrow = r->borrow && ti->dtype == SPZ_DTYPE_FLOAT &&
+	             ti->enc == 9 && n > 0 && !raw_span(ti, &raw, &raw_n) &&
+	             (uint64_t)raw_n == (uint64_t)n * 4 &&
+	             (uint64_t)(raw - r->base) % 4 == 0;
+	if (borrow) {
+		rc = spz_model_add_tensor_shape(&t, m, ti->name, ti->dims,
+		                                ti->ndims, &sub);
+		if (rc)
+			return spz_fail(r->err, rc, "'%s': %s", r->label,
+			                sub.text);
+		spz_tensor_borrow_data(t, (float *)(uintptr_t)raw);
+		r->borrowed++;
+		if ((rc = spz_tensor_check_values(t, 0, n, &sub)))
+			return spz_fail(r->err, rc, "'%s': %s", r->label,
+			                sub.text);
+		return make_shell(r, ti, t);
+	}
 	if (spz_dtype_is_float(ti->dtype)) {
 		rc = spz_model_add_tensor(&t, m, ti->name, ti->dims, ti->ndims,
 		                          NULL, &sub);
@@ -1116,6 +1141,16 @@ static int find_palettes(rd *r, gparse *g)
 			return rc;
 		}
 		spz_tensor *c = &tmp->tensors[0], *b = &tmp->tensors[1];
+		/* The codebook's floats are taken over below: memory of its
+		 * own, not the file's mapping. */
+		if (b->data_borrowed) {
+			spz_error sub = {0};
+			r->borrowed--;
+			if ((rc = spz_tensor_own_data(b, &sub))) {
+				spz_model_free(tmp);
+				return spz_fail(r->err, rc, "%s", sub.text);
+			}
+		}
 		uint32_t k = (uint32_t)b->dims[0];
 		int ok = b->data[0] == 0.0f && !signbit(b->data[0]);
 		for (uint64_t e = 0; ok && e < c->raw_len; e++)
@@ -1580,14 +1615,18 @@ static int read_model(rd *r, spz_model **out)
 
 int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 {
-	rd r = {in->label, in->dir, NULL, 0, -1, err, in, 0};
+	rd r = {in->label, in->dir, NULL, 0, -1, err, in, 0, 0, 0};
 	struct stat st;
 	void *map = NULL;
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
-	/* A file is mapped (only the graph's pages are touched; payloads
-	 * are pread straight into the tensors); a pipe is read whole. */
+	/* A file is mapped: float32 tensors point into it where they can
+	 * (spz_input_map_file), else only the graph's pages are touched and
+	 * payloads are pread straight into the tensors; a pipe is read
+	 * whole. */
+	const unsigned char *whole;
+	size_t whole_len;
 	if (in->own_fd && fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size > 0) {
 		if ((uint64_t)st.st_size > PB_LIMIT)
@@ -1596,6 +1635,16 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 			                "(large models keep their tensors in "
 			                "external data)", in->label,
 			                (unsigned long long)st.st_size);
+		r.fd = in->fd;
+		if (spz_input_map_file(in, &whole, &whole_len) == 0) {
+			r.base = whole;
+			r.size = whole_len;
+			r.borrow = 1;
+		}
+	}
+	if (r.borrow) {
+		/* mapped above */
+	} else if (r.fd >= 0) {
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
 		           in->fd, 0);
 		if (map == MAP_FAILED)
@@ -1603,7 +1652,6 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 			                in->label, strerror(errno));
 		r.base = map;
 		r.size = (size_t)st.st_size;
-		r.fd = in->fd;
 	} else {
 		/* One protobuf message holds at most 2 GiB: the cap. */
 		if ((rc = spz_input_slurp(&text, &len, in, PB_LIMIT,
@@ -1618,6 +1666,18 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 	if (map)
 		munmap(map, r.size);
 	free(text);
+	/* The model keeps the mapping its tensors point into; with none
+	 * (or on failure: the model is gone) it goes now. */
+	if (!rc && r.borrowed && spz_input_give_map(in, *out)) {
+		spz_model_free(*out);
+		*out = NULL;
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	if (in->map) {
+		spz_input_unmap(in->map, in->map_len);
+		in->map = NULL;
+		in->map_len = 0;
+	}
 	return rc;
 }
 

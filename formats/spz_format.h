@@ -62,6 +62,23 @@ typedef struct spz_input {
 	 * an input of unknown size. NULL (what open leaves): no calls. */
 	spz_progress_fn progress;
 	void *progress_ctx;
+	/* 1: float32 payloads of a model file are mapped, not copied
+	 * (spz_input_borrow, spz_tensor.data_borrowed); 0: every tensor
+	 * gets memory of its own (read() into it). spz_input_open sets it
+	 * from the environment (SPZ_MMAP=1); a caller may change it before
+	 * reading. Mapping saves the copy and the memory, and is fastest
+	 * when the page cache holds the file in 2 MiB folios (mapped 2 MiB
+	 * at a time); in small folios each 4 KiB page costs a fault on its
+	 * first touch, which on the VM spz is developed on costs more than
+	 * read() into huge pages: hence the default (formats/README.md,
+	 * "Mapped payloads"). A caller that rewrites most weights in place
+	 * should copy: a copy-on-write fault per page costs far more. */
+	int map_payloads;
+	/* The whole file, mapped by spz_input_borrow for tensors to point
+	 * into; handed to the model by spz_input_give_map, else unmapped by
+	 * spz_input_close. */
+	unsigned char *map;
+	size_t map_len;
 } spz_input;
 
 /* Opens path ("-" = stdin) and reads its first bytes. Directories,
@@ -87,6 +104,31 @@ int64_t spz_input_left(const spz_input *in);
 int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
                   void **map, size_t *map_len);
 void spz_input_unmap(void *map, size_t map_len);
+/*
+ * For tensors that point into the file instead of holding a copy
+ * (spz_tensor.data_borrowed): maps the whole file once (private, read
+ * only while its pages are populated, then writable: a page written
+ * later is copied then, and the file never changes), *p = the next n
+ * bytes, and moves the input past them as reading them would. -1
+ * (nothing changed) when the input is standard input or not a regular
+ * file, in->map_payloads is 0, the host is big-endian (file floats are
+ * little-endian), the bytes are not all there or their offset in the
+ * file is not a multiple of align: read (copy) instead. A process that
+ * truncates the file while it is mapped makes later reads of the lost
+ * pages fault (SIGBUS), as with every mmap-based loader; spz's own
+ * outputs replace files by rename, which leaves the mapped file whole.
+ */
+int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
+                     const unsigned char **p);
+/* Maps the whole file as spz_input_borrow does, without moving: *base,
+ * *len. -1 in the same cases. */
+int spz_input_map_file(spz_input *in, const unsigned char **base,
+                       size_t *len);
+/* Hands in's whole-file mapping (if any) to m, which unmaps it when
+ * freed: call it before the model leaves the reader, on success and on
+ * failure alike (then free the model). SPZ_ENOMEM (the mapping stays
+ * in's). */
+int spz_input_give_map(spz_input *in, spz_model *m);
 /* Tells in->progress (when set and the size is known) that done bytes
  * of the input are read. */
 void spz_input_progress(const spz_input *in, uint64_t done);
