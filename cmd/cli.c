@@ -551,6 +551,23 @@ int cli_parse_pair(const char *s, int sep, int64_t *a, int64_t *b)
 	return 0;
 }
 
+int cli_parse_list(const char *s, int64_t *out, size_t max, size_t *n)
+{
+	char buf[1024];
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	*n = 0;
+	for (char *tok = buf, *comma; tok; tok = comma) {
+		comma = strchr(tok, ',');
+		if (comma)
+			*comma++ = 0;
+		if (*n == max || cli_parse_i64(tok, &out[(*n)++]))
+			return -1;
+	}
+	return 0;
+}
+
 int cli_seed(uint64_t *out, const char *cmd, const char *s)
 {
 	if (cli_parse_u64(s, out))
@@ -632,19 +649,23 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 static int save_model(const spz_model *m, const char *path,
                       spz_file_kind kind, spz_error *err)
 {
-	const char *ext = cli_opts.external_data;
-	if (ext && kind == SPZ_FILE_ONNX)
-		return spz_onnx_save(m, path, ext, err);
-	if (ext && kind == SPZ_FILE_JSON)
-		return spz_json_save_external(m, path, ext,
-		                              cli_opts.external_threshold, err);
-	/* JSON takes seconds to write for a big model: progress. */
+	/* A big model takes seconds to write in any format (JSON's text
+	 * the longest): progress. */
 	static char what[300];
-	snprintf(what, sizeof what, "writing '%s'", path);
+	snprintf(what, sizeof what, "writing '%s'",
+	         strcmp(path, "-") ? path : "<stdout>");
 	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
 	so.progress = cli_progress_cb;
 	so.progress_ctx = what;
-	int rc = spz_model_save_opts(m, path, kind, &so, err);
+	const char *ext = cli_opts.external_data;
+	int rc;
+	if (ext && kind == SPZ_FILE_ONNX)
+		rc = spz_onnx_save_opts(m, path, ext, &so, err);
+	else if (ext && kind == SPZ_FILE_JSON)
+		rc = spz_json_save_external_opts(
+			m, path, ext, cli_opts.external_threshold, &so, err);
+	else
+		rc = spz_model_save_opts(m, path, kind, &so, err);
 	cli_progress_end();
 	return rc;
 }
@@ -683,13 +704,15 @@ int cli_read_model(spz_model **out, spz_input *in, spz_error *err)
 	return rc;
 }
 
-int cli_load_model(spz_model **out, const char *path)
+static int load_model(spz_model **out, const char *path, int copied)
 {
 	spz_error err = {0};
 	double t = mono_s();
 	spz_input in;
 	int rc = spz_input_open(&in, path, &err);
 	if (!rc) {
+		if (copied)
+			in.map_payloads = 0;
 		rc = cli_read_model(out, &in, &err);
 		spz_input_close(&in);
 	}
@@ -700,6 +723,16 @@ int cli_load_model(spz_model **out, const char *path)
 	file_bytes(b, sizeof b, path);
 	cli_note("read '%s' (%s%s) in %.3f s", path, c, b, mono_s() - t);
 	return 0;
+}
+
+int cli_load_model(spz_model **out, const char *path)
+{
+	return load_model(out, path, 0);
+}
+
+int cli_load_model_copied(spz_model **out, const char *path)
+{
+	return load_model(out, path, 1);
 }
 
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
@@ -806,6 +839,26 @@ int cli_report_paths(const char *cmd, const char *json, const char *out)
 	return 0;
 }
 
+/* Where save_model put the external data of a model written to path
+ * (malloc'd), as the format writers resolve it: --external-data's file
+ * name in path's folder. NULL when there is none (or no memory). */
+static char *external_path(const char *path, spz_file_kind kind)
+{
+	const char *ext = cli_opts.external_data;
+	if (!ext || !strcmp(path, "-") ||
+	    (kind != SPZ_FILE_JSON && kind != SPZ_FILE_ONNX))
+		return NULL;
+	const char *loc = strrchr(ext, '/') ? strrchr(ext, '/') + 1 : ext;
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+	char *full = malloc(dl + strlen(loc) + 1);
+	if (full) {
+		memcpy(full, path, dl);
+		strcpy(full + dl, loc);
+	}
+	return full;
+}
+
 int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          cJSON *report)
@@ -845,6 +898,12 @@ int cli_save_with_report(const spz_model *m, const char *path,
 		struct stat st;
 		if (strcmp(path, "-") && !lstat(path, &st) && S_ISREG(st.st_mode))
 			unlink(path);
+		/* And the external data written beside it, which only that
+		 * model names. */
+		char *x = external_path(path, kind);
+		if (x && !lstat(x, &st) && S_ISREG(st.st_mode))
+			unlink(x);
+		free(x);
 		return cli_fail(&err);
 	}
 	return 0;

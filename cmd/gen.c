@@ -5,24 +5,6 @@
 
 #include "cli.h"
 
-/* "784,300,100,10" into at most max dims. */
-static int parse_dims(const char *s, int64_t *dims, size_t max, size_t *n)
-{
-	char buf[1024];
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	*n = 0;
-	for (char *tok = buf, *comma; tok; tok = comma) {
-		comma = strchr(tok, ',');
-		if (comma)
-			*comma++ = 0;
-		if (*n == max || cli_parse_i64(tok, &dims[(*n)++]))
-			return -1;
-	}
-	return 0;
-}
-
 int cmd_gen(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -78,7 +60,7 @@ int cmd_gen(int argc, char **argv)
 		if (rows_s || cols_s || dens_s)
 			return cli_usage("gen", "--rows/--cols/--density are for "
 			                 "'gen layer'");
-		if (parse_dims(dims_s, dims, 64, &n))
+		if (cli_parse_list(dims_s, dims, 64, &n))
 			return cli_usage("gen", "--dims takes up to 64 "
 			                 "comma-separated integers, not '%s'",
 			                 dims_s);

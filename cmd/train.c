@@ -428,24 +428,6 @@ done:
 	return rc;
 }
 
-/* "784,300,100,10" into at most max dims. */
-static int parse_dims(const char *s, int64_t *dims, size_t max, size_t *n)
-{
-	char buf[1024];
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	*n = 0;
-	for (char *tok = buf, *comma; tok; tok = comma) {
-		comma = strchr(tok, ',');
-		if (comma)
-			*comma++ = 0;
-		if (*n == max || cli_parse_i64(tok, &dims[(*n)++]))
-			return -1;
-	}
-	return 0;
-}
-
 int cmd_train(int argc, char **argv)
 {
 	struct train_req r = {.cmd = "train"};
@@ -454,7 +436,7 @@ int cmd_train(int argc, char **argv)
 		return rc;
 	int64_t dims[64];
 	size_t n;
-	if (parse_dims(r.dims_s, dims, 64, &n) || n < 2)
+	if (cli_parse_list(r.dims_s, dims, 64, &n) || n < 2)
 		return cli_usage("train", "--dims takes 2 to 64 comma-separated "
 		                 "integers, not '%s'", r.dims_s);
 	spz_model *m = NULL;

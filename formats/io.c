@@ -73,6 +73,8 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 int spz_input_open(spz_input *in, const char *path, spz_error *err)
 {
 	memset(in, 0, sizeof *in);
+	const char *mm = getenv("SPZ_MMAP");
+	in->map_payloads = mm && !strcmp(mm, "1");
 	if (!strcmp(path, "-")) {
 		in->fd = 0;
 		in->label = "<stdin>";
@@ -119,6 +121,10 @@ int spz_input_open(spz_input *in, const char *path, spz_error *err)
 
 void spz_input_close(spz_input *in)
 {
+	if (in->map)
+		munmap(in->map, in->map_len);
+	in->map = NULL;
+	in->map_len = 0;
 	if (in->own_fd && in->fd >= 0)
 		close(in->fd);
 	in->own_fd = 0;
@@ -196,6 +202,79 @@ int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
 	*p = (const unsigned char *)m + (pos - start);
 	*map = m;
 	*map_len = len;
+	return 0;
+}
+
+static int host_little_endian(void)
+{
+	const uint16_t one = 1;
+	return *(const unsigned char *)&one == 1;
+}
+
+int spz_input_map_file(spz_input *in, const unsigned char **base,
+                       size_t *len)
+{
+	struct stat st;
+	/* Standard input stays on the copying path even when it is a
+	 * regular file: what it is can change under a shell's feet. */
+	if (!in->map &&
+	    (!in->map_payloads || !in->own_fd || in->fd < 0 ||
+	     !host_little_endian() ||
+	     fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	     st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX / 2))
+		return -1;
+	if (!in->map) {
+		size_t n = (size_t)st.st_size;
+		int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+		flags |= MAP_POPULATE;
+#endif
+		/* Populated read-only: populating a writable private
+		 * mapping would copy every page now. Made writable after,
+		 * only the pages a consumer writes get copied. */
+		void *m = mmap(NULL, n, PROT_READ, flags, in->fd, 0);
+		if (m == MAP_FAILED)
+			return -1;
+		if (mprotect(m, n, PROT_READ | PROT_WRITE) != 0) {
+			munmap(m, n);
+			return -1;
+		}
+		in->map = m;
+		in->map_len = n;
+	}
+	*base = in->map;
+	*len = in->map_len;
+	return 0;
+}
+
+int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
+                     const unsigned char **p)
+{
+	const unsigned char *base;
+	size_t len;
+	off_t pos;
+	/* Bytes still in the sniffed head are behind the file position. */
+	if (in->head_pos != in->n_head || align == 0 ||
+	    spz_input_map_file(in, &base, &len) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 ||
+	    (uint64_t)pos % align || (uint64_t)pos > len ||
+	    n > len - (uint64_t)pos ||
+	    lseek(in->fd, (off_t)n, SEEK_CUR) < 0)
+		return -1;
+	in->consumed += n;
+	spz_input_progress(in, in->consumed);
+	*p = base + pos;
+	return 0;
+}
+
+int spz_input_give_map(spz_input *in, spz_model *m)
+{
+	if (!in->map)
+		return 0;
+	if (spz_model_hold_mapping(m, in->map, in->map_len))
+		return SPZ_ENOMEM;
+	in->map = NULL;
+	in->map_len = 0;
 	return 0;
 }
 

@@ -58,6 +58,23 @@ typedef struct spz_wprog {
 	double done, total;
 } spz_wprog;
 
+/* Bytes a binary writer (.spzm, ONNX, external data) writes between two
+ * calls of wp->fn: a 2 GB model shows life ~250 times, and the calls and
+ * the extra write() of each piece cost nothing measurable. */
+#define SPZ_WPROG_BYTES ((size_t)8 << 20)
+
+/* Tells wp's hook (if any) that done of its total elements are written. */
+static inline void spz_wprog_at(const spz_wprog *wp, double done)
+{
+	if (wp && wp->fn)
+		wp->fn(wp->ctx, done, wp->total);
+}
+
+/* spz_onnx_write telling wp (may be NULL) as it writes, both files. */
+int spz_onnx_write_wp(FILE *f, const spz_model *m, FILE *ext,
+                      const char *ext_location, spz_wprog *wp,
+                      spz_error *err);
+
 /* spz_write_manifest without sections, telling wp (may be NULL) as the
  * number arrays are written: formatting them is most of the time. */
 void spz_write_json(FILE *f, const spz_model *m, spz_wprog *wp);

@@ -215,10 +215,12 @@ typedef struct ext_out {
 	uint64_t off;       /* bytes written so far */
 } ext_out;
 
-/* n floats as little-endian float32 (the external data format). */
-static void put_le_floats(FILE *f, const float *v, size_t n)
+/* n floats as little-endian float32 (the external data format), telling
+ * wp (may be NULL) about every SPZ_WPROG_BYTES and at the end. */
+static void put_le_floats(FILE *f, const float *v, size_t n, spz_wprog *wp)
 {
 	uint8_t b[4096];
+	size_t told = 0, sent = 0;
 	while (n) {
 		size_t k = n < sizeof b / 4 ? n : sizeof b / 4;
 		for (size_t i = 0; i < k; i++) {
@@ -232,6 +234,15 @@ static void put_le_floats(FILE *f, const float *v, size_t n)
 		fwrite(b, 4, k, f);
 		v += k;
 		n -= k;
+		sent += k;
+		if ((sent - told) * 4 >= SPZ_WPROG_BYTES && wp) {
+			told = sent;
+			spz_wprog_at(wp, wp->done + (double)sent);
+		}
+	}
+	if (wp) {
+		wp->done += (double)sent;
+		spz_wprog_at(wp, wp->done);
 	}
 }
 
@@ -278,7 +289,7 @@ static void put_tensor(FILE *f, const spz_tensor *t,
 		fprintf(f, ", \"offset\": %llu, \"length\": %llu}}",
 		        (unsigned long long)x->off,
 		        (unsigned long long)n * 4);
-		put_le_floats(x->f, t->data, (size_t)n);
+		put_le_floats(x->f, t->data, (size_t)n, wp);
 		x->off += (uint64_t)n * 4;
 	} else {
 		fputs(",\n      \"data\": ", f);
@@ -318,6 +329,14 @@ int spz_json_save_external(const spz_model *m, const char *path,
                            const char *external, uint64_t threshold,
                            spz_error *err)
 {
+	return spz_json_save_external_opts(m, path, external, threshold, NULL,
+	                                   err);
+}
+
+int spz_json_save_external_opts(const spz_model *m, const char *path,
+                                const char *external, uint64_t threshold,
+                                const spz_save_opts *opts, spz_error *err)
+{
 	/* The location is relative to the model's folder: the file goes
 	 * beside the model, as ONNX's external data does. */
 	const char *loc = strrchr(external, '/') ? strrchr(external, '/') + 1
@@ -347,7 +366,12 @@ int spz_json_save_external(const spz_model *m, const char *path,
 	if (rc)
 		return rc;
 	ext_out x = {e.f, loc, threshold, 0};
-	write_model(o.f, m, NULL, &x, NULL);
+	spz_wprog wp = {opts ? opts->progress : NULL,
+	                opts ? opts->progress_ctx : NULL, 0, 0};
+	for (size_t i = 0; i < m->n_tensors; i++)
+		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	write_model(o.f, m, NULL, &x, &wp);
+	spz_wprog_at(&wp, wp.total);
 	/* Both or neither: the data first, the model that names it last. */
 	if ((rc = spz_output_commit(&e, err))) {
 		spz_output_abort(&o);

@@ -174,6 +174,9 @@ typedef struct rd {
 	const spz_input *in; /* progress by the tensors' places in the file */
 	uint64_t said;       /* the most told (Constant tensors may come
 	                        before the initializers) */
+	int borrow;          /* base is in->map: aligned float32 raw_data
+	                        is pointed at, not copied */
+	size_t borrowed;     /* tensors that did */
 } rd;
 
 static int bad(rd *r, const uint8_t *at, const char *what, const char *why)
@@ -771,6 +774,28 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 	spz_tensor *t = NULL;
 	int64_t n = ti->n;
 	int rc, checked = 0;
+	/* float32 raw_data at a 4-byte boundary of a mapped file is used
+	 * where it lies (formats/README.md, "Mapped payloads"): no storage,
+	 * no copy; the values are checked below all the same. */
+	const uint8_t *raw = NULL;
+	size_t raw_n = 0;
+	int borrow = r->borrow && ti->dtype == SPZ_DTYPE_FLOAT &&
+	             ti->enc == 9 && n > 0 && !raw_span(ti, &raw, &raw_n) &&
+	             (uint64_t)raw_n == (uint64_t)n * 4 &&
+	             (uint64_t)(raw - r->base) % 4 == 0;
+	if (borrow) {
+		rc = spz_model_add_tensor_shape(&t, m, ti->name, ti->dims,
+		                                ti->ndims, &sub);
+		if (rc)
+			return spz_fail(r->err, rc, "'%s': %s", r->label,
+			                sub.text);
+		spz_tensor_borrow_data(t, (float *)(uintptr_t)raw);
+		r->borrowed++;
+		if ((rc = spz_tensor_check_values(t, 0, n, &sub)))
+			return spz_fail(r->err, rc, "'%s': %s", r->label,
+			                sub.text);
+		return make_shell(r, ti, t);
+	}
 	if (spz_dtype_is_float(ti->dtype)) {
 		rc = spz_model_add_tensor(&t, m, ti->name, ti->dims, ti->ndims,
 		                          NULL, &sub);
@@ -1116,6 +1141,16 @@ static int find_palettes(rd *r, gparse *g)
 			return rc;
 		}
 		spz_tensor *c = &tmp->tensors[0], *b = &tmp->tensors[1];
+		/* The codebook's floats are taken over below: memory of its
+		 * own, not the file's mapping. */
+		if (b->data_borrowed) {
+			spz_error sub = {0};
+			r->borrowed--;
+			if ((rc = spz_tensor_own_data(b, &sub))) {
+				spz_model_free(tmp);
+				return spz_fail(r->err, rc, "%s", sub.text);
+			}
+		}
 		uint32_t k = (uint32_t)b->dims[0];
 		int ok = b->data[0] == 0.0f && !signbit(b->data[0]);
 		for (uint64_t e = 0; ok && e < c->raw_len; e++)
@@ -1580,14 +1615,18 @@ static int read_model(rd *r, spz_model **out)
 
 int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 {
-	rd r = {in->label, in->dir, NULL, 0, -1, err, in, 0};
+	rd r = {in->label, in->dir, NULL, 0, -1, err, in, 0, 0, 0};
 	struct stat st;
 	void *map = NULL;
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
-	/* A file is mapped (only the graph's pages are touched; payloads
-	 * are pread straight into the tensors); a pipe is read whole. */
+	/* A file is mapped: float32 tensors point into it where they can
+	 * (spz_input_map_file), else only the graph's pages are touched and
+	 * payloads are pread straight into the tensors; a pipe is read
+	 * whole. */
+	const unsigned char *whole;
+	size_t whole_len;
 	if (in->own_fd && fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size > 0) {
 		if ((uint64_t)st.st_size > PB_LIMIT)
@@ -1596,6 +1635,16 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 			                "(large models keep their tensors in "
 			                "external data)", in->label,
 			                (unsigned long long)st.st_size);
+		r.fd = in->fd;
+		if (spz_input_map_file(in, &whole, &whole_len) == 0) {
+			r.base = whole;
+			r.size = whole_len;
+			r.borrow = 1;
+		}
+	}
+	if (r.borrow) {
+		/* mapped above */
+	} else if (r.fd >= 0) {
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
 		           in->fd, 0);
 		if (map == MAP_FAILED)
@@ -1603,7 +1652,6 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 			                in->label, strerror(errno));
 		r.base = map;
 		r.size = (size_t)st.st_size;
-		r.fd = in->fd;
 	} else {
 		/* One protobuf message holds at most 2 GiB: the cap. */
 		if ((rc = spz_input_slurp(&text, &len, in, PB_LIMIT,
@@ -1618,11 +1666,32 @@ int spz_onnx_read(spz_model **out, spz_input *in, spz_error *err)
 	if (map)
 		munmap(map, r.size);
 	free(text);
+	/* The model keeps the mapping its tensors point into; with none
+	 * (or on failure: the model is gone) it goes now. */
+	if (!rc && r.borrowed && spz_input_give_map(in, *out)) {
+		spz_model_free(*out);
+		*out = NULL;
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	if (in->map) {
+		spz_input_unmap(in->map, in->map_len);
+		in->map = NULL;
+		in->map_len = 0;
+	}
 	return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
+
+/* Progress of a write by bytes of both files: the model's (counted
+ * before it is written) and then the external data's. */
+typedef struct wtick {
+	spz_wprog *wp;     /* NULL: nobody listens */
+	uint64_t base;     /* bytes before the sink being written */
+	uint64_t total;    /* of both files */
+	uint64_t next;     /* the byte count of the next call */
+} wtick;
 
 typedef struct wr {
 	const spz_model *m;
@@ -1635,7 +1704,34 @@ typedef struct wr {
 	                          placeholder of the skeleton */
 	uint8_t *constant;     /* per tensor: by a Constant placeholder */
 	spz_error *err;
+	wtick *tick;           /* may be NULL */
 } wr;
+
+/* Tells the progress hook, at most once per SPZ_WPROG_BYTES, how far
+ * the writer is: s's bytes after the base. Elements of the model are
+ * the unit the hook takes; bytes give its fraction. */
+static void tick(const wr *w, const pb_sink *s)
+{
+	wtick *k = w->tick;
+	if (!k || !k->wp || !s->f || !k->total || k->base + s->n < k->next)
+		return;
+	uint64_t at = k->base + s->n;
+	k->next = at + SPZ_WPROG_BYTES;
+	spz_wprog_at(k->wp, k->wp->total * ((double)at / (double)k->total));
+}
+
+/* pb_out of a big payload in SPZ_WPROG_BYTES pieces, with progress. */
+static void out_big(pb_sink *s, const wr *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		size_t k = n < SPZ_WPROG_BYTES ? n : SPZ_WPROG_BYTES;
+		pb_out(s, b, k);
+		tick(w, s);
+		b += k;
+		n -= k;
+	}
+}
 
 static size_t tensor_index(const wr *w, const spz_tensor *t)
 {
@@ -1679,7 +1775,8 @@ static uint64_t payload_size(const spz_tensor *t, int enc)
 }
 
 /* Writes the data of t as field enc holds it (see payload_size). */
-static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
+static void put_payload(pb_sink *s, const wr *w, const spz_tensor *t,
+                        int enc)
 {
 	int64_t n = spz_tensor_elements(t);
 	if (!s->f) {
@@ -1687,11 +1784,11 @@ static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
 		return;
 	}
 	if (!spz_dtype_is_float(t->dtype) && enc == 9) {
-		pb_out(s, t->raw, (size_t)t->raw_len);
+		out_big(s, w, t->raw, (size_t)t->raw_len);
 		return;
 	}
 	if (t->dtype == SPZ_DTYPE_FLOAT && (enc == 9 || enc == 4)) {
-		pb_out(s, t->data, (size_t)n * 4); /* little-endian host */
+		out_big(s, w, t->data, (size_t)n * 4); /* little-endian host */
 		return;
 	}
 	uint8_t b[4096];
@@ -1699,6 +1796,7 @@ static void put_payload(pb_sink *s, const spz_tensor *t, int enc)
 	for (int64_t i = 0; i < n; i++) {
 		if (k > sizeof b - 16) {
 			pb_out(s, b, k);
+			tick(w, s);
 			k = 0;
 		}
 		uint64_t x;
@@ -1785,7 +1883,7 @@ static void put_data(pb_sink *s, const wr *w, const spz_tensor *t, int enc,
 		             plen);
 	} else if (plen || enc == 9) {
 		pb_out_head(s, (uint32_t)enc, PB_LEN, plen);
-		put_payload(s, t, enc);
+		put_payload(s, w, t, enc);
 	}
 }
 
@@ -1864,12 +1962,12 @@ static void put_palette_tensors(pb_sink *s, const wr *w, const spz_tensor *t)
 			if (!o->f) {
 				o->n += plen;
 			} else if (!part) {
-				pb_out(o, t->codes, (size_t)n);
+				out_big(o, w, t->codes, (size_t)n);
 			} else {
 				spz_tensor cb = {.dtype = t->dtype, .ndims = 1,
 				                 .dims = {t->codebook_size},
 				                 .data = t->codebook};
-				put_payload(o, &cb, 9);
+				put_payload(o, w, &cb, 9);
 			}
 		}
 	}
@@ -2402,18 +2500,25 @@ static int name_taken(const spz_model *m, const char *s)
 	return 0;
 }
 
-/* Writes t's external bytes (the codes of a quantized one) to ext. */
-static void put_external_bytes(FILE *ext, const spz_tensor *t)
+/* Writes t's external bytes (the codes of a quantized one) to sink s
+ * of the external file. */
+static void put_external_bytes(pb_sink *s, const wr *w, const spz_tensor *t)
 {
-	pb_sink s = {ext, 0};
 	if (t->codebook)
-		pb_out(&s, t->codes, (size_t)spz_tensor_elements(t));
+		out_big(s, w, t->codes, (size_t)spz_tensor_elements(t));
 	else
-		put_payload(&s, t, 9);
+		put_payload(s, w, t, 9);
 }
 
 int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
                    const char *ext_location, spz_error *err)
+{
+	return spz_onnx_write_wp(f, m, ext, ext_location, NULL, err);
+}
+
+int spz_onnx_write_wp(FILE *f, const spz_model *m, FILE *ext,
+                      const char *ext_location, spz_wprog *wp,
+                      spz_error *err)
 {
 	const uint16_t one = 1;
 	if (*(const uint8_t *)&one == 0)
@@ -2435,8 +2540,9 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 				                (long long)k);
 	}
 	buf syn = {0}, pal = {0};
+	wtick tk = {wp, 0, 0, SPZ_WPROG_BYTES};
 	wr w = {m, m->onnx, m->onnx_len, ext ? ext_location : NULL, NULL,
-	        NULL, NULL, err};
+	        NULL, NULL, err, &tk};
 	if (!m->onnx) {
 		if (synth_skeleton(&syn, m)) {
 			free(syn.p);
@@ -2515,14 +2621,17 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
 		              (unsigned long long)count.n);
 		goto done;
 	}
+	tk.total = count.n + (ext ? off : 0);
 	pb_sink out = {f, 0};
 	put_model(&out, &w, &pal);
+	tk.base = out.n;
+	pb_sink xs = {ext, 0};
 	for (size_t i = 0; ext && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
 		uint64_t len = t->codebook ? (uint64_t)spz_tensor_elements(t)
 		               : data_field(t) == 9 ? payload_size(t, 9) : 0;
 		if (len >= EXT_MIN)
-			put_external_bytes(ext, t);
+			put_external_bytes(&xs, &w, t);
 	}
 done:
 	free(syn.p);
@@ -2535,6 +2644,13 @@ done:
 
 int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err)
+{
+	return spz_onnx_save_opts(m, path, external, NULL, err);
+}
+
+int spz_onnx_save_opts(const spz_model *m, const char *path,
+                       const char *external, const spz_save_opts *opts,
+                       spz_error *err)
 {
 	spz_output o, e = {0};
 	int rc = spz_output_open(&o, path, err);
@@ -2569,7 +2685,11 @@ int spz_onnx_save(const spz_model *m, const char *path,
 		}
 	}
 	spz_error sub = {0};
-	rc = spz_onnx_write(o.f, m, external ? e.f : NULL, loc, &sub);
+	spz_wprog wp = {opts ? opts->progress : NULL,
+	                opts ? opts->progress_ctx : NULL, 0, 0};
+	for (size_t i = 0; i < m->n_tensors; i++)
+		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	rc = spz_onnx_write_wp(o.f, m, external ? e.f : NULL, loc, &wp, &sub);
 	if (rc) {
 		spz_output_abort(&o);
 		if (external)
@@ -2577,6 +2697,7 @@ int spz_onnx_save(const spz_model *m, const char *path,
 		return spz_fail(err, rc, "cannot write '%s': %s", label,
 		                sub.text);
 	}
+	spz_wprog_at(&wp, wp.total);
 	if (external && (rc = spz_output_commit(&e, err))) {
 		spz_output_abort(&o);
 		return rc;

@@ -67,6 +67,23 @@ typedef struct spz_input {
 	 * expanded) instead of the dense one. 0 (what open leaves): every
 	 * tensor dense, as every command but pack expects. */
 	int keep_sparse;
+	/* 1: float32 payloads of a model file are mapped, not copied
+	 * (spz_input_borrow, spz_tensor.data_borrowed); 0: every tensor
+	 * gets memory of its own (read() into it). spz_input_open sets it
+	 * from the environment (SPZ_MMAP=1); a caller may change it before
+	 * reading. Mapping saves the copy and the memory, and is fastest
+	 * when the page cache holds the file in 2 MiB folios (mapped 2 MiB
+	 * at a time); in small folios each 4 KiB page costs a fault on its
+	 * first touch, which on the VM spz is developed on costs more than
+	 * read() into huge pages: hence the default (formats/README.md,
+	 * "Mapped payloads"). A caller that rewrites most weights in place
+	 * should copy: a copy-on-write fault per page costs far more. */
+	int map_payloads;
+	/* The whole file, mapped by spz_input_borrow for tensors to point
+	 * into; handed to the model by spz_input_give_map, else unmapped by
+	 * spz_input_close. */
+	unsigned char *map;
+	size_t map_len;
 } spz_input;
 
 /* Opens path ("-" = stdin) and reads its first bytes. Directories,
@@ -92,6 +109,31 @@ int64_t spz_input_left(const spz_input *in);
 int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
                   void **map, size_t *map_len);
 void spz_input_unmap(void *map, size_t map_len);
+/*
+ * For tensors that point into the file instead of holding a copy
+ * (spz_tensor.data_borrowed): maps the whole file once (private, read
+ * only while its pages are populated, then writable: a page written
+ * later is copied then, and the file never changes), *p = the next n
+ * bytes, and moves the input past them as reading them would. -1
+ * (nothing changed) when the input is standard input or not a regular
+ * file, in->map_payloads is 0, the host is big-endian (file floats are
+ * little-endian), the bytes are not all there or their offset in the
+ * file is not a multiple of align: read (copy) instead. A process that
+ * truncates the file while it is mapped makes later reads of the lost
+ * pages fault (SIGBUS), as with every mmap-based loader; spz's own
+ * outputs replace files by rename, which leaves the mapped file whole.
+ */
+int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
+                     const unsigned char **p);
+/* Maps the whole file as spz_input_borrow does, without moving: *base,
+ * *len. -1 in the same cases. */
+int spz_input_map_file(spz_input *in, const unsigned char **base,
+                       size_t *len);
+/* Hands in's whole-file mapping (if any) to m, which unmaps it when
+ * freed: call it before the model leaves the reader, on success and on
+ * failure alike (then free the model). SPZ_ENOMEM (the mapping stays
+ * in's). */
+int spz_input_give_map(spz_input *in, spz_model *m);
 /* Tells in->progress (when set and the size is known) that done bytes
  * of the input are read. */
 void spz_input_progress(const spz_input *in, uint64_t done);
@@ -183,7 +225,8 @@ int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
 typedef struct spz_save_opts {
 	/* May be NULL: told the elements of the tensors written out of all
 	 * of them, about once per 64 KiB of JSON text (where the time
-	 * goes), ending at the total for every format. */
+	 * goes) and per 8 MiB of .spzm, ONNX or external data written,
+	 * ending at the total for every format. */
 	spz_progress_fn progress;
 	void *progress_ctx;
 } spz_save_opts;
@@ -204,6 +247,10 @@ int spz_model_save_opts(const spz_model *m, const char *path,
 int spz_json_save_external(const spz_model *m, const char *path,
                            const char *external, uint64_t threshold,
                            spz_error *err);
+/* The same with options (NULL: none): progress through both files. */
+int spz_json_save_external_opts(const spz_model *m, const char *path,
+                                const char *external, uint64_t threshold,
+                                const spz_save_opts *opts, spz_error *err);
 
 /*
  * ONNX (formats/README.md, "ONNX"). spz_model_read reads it by content or
@@ -218,6 +265,10 @@ int spz_onnx_write(FILE *f, const spz_model *m, FILE *ext,
                    const char *ext_location, spz_error *err);
 int spz_onnx_save(const spz_model *m, const char *path,
                   const char *external, spz_error *err);
+/* The same with options (NULL: none): progress through both files. */
+int spz_onnx_save_opts(const spz_model *m, const char *path,
+                       const char *external, const spz_save_opts *opts,
+                       spz_error *err);
 
 /* The dims of graph input `name` as the ONNX model that m was read from
  * records them (its ValueInfoProto): 1 with dims/ndims set, a symbolic

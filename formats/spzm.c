@@ -741,12 +741,14 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t at,
 }
 
 /* Tensor t's payload at file offset at: checked, CRCed and written a
- * piece at a time (see struct stream). */
+ * piece at a time (see struct stream), telling wp (may be NULL) about
+ * every SPZ_WPROG_BYTES. */
 static int write_streamed(const stream *st, const spz_tensor *t, off_t at,
-                          uint32_t *crc, spz_error *err)
+                          uint32_t *crc, const spz_wprog *wp,
+                          spz_error *err)
 {
 	const uint8_t *p = (const uint8_t *)t->data;
-	uint64_t n = payload_bytes(t), done = 0;
+	uint64_t n = payload_bytes(t), done = 0, told = 0;
 	uint32_t c = 0;
 	while (done < n) {
 		/* Pieces end on CHUNK boundaries of the file, or of the
@@ -764,21 +766,29 @@ static int write_streamed(const stream *st, const spz_tensor *t, off_t at,
 			return rc;
 		c = spz_crc32(c, p + done, (size_t)k);
 		done += k;
+		if (done - told >= SPZ_WPROG_BYTES && wp) {
+			told = done;
+			spz_wprog_at(wp, wp->done + (double)done / 4);
+		}
 	}
 	*crc = c;
 	return 0;
 }
 
 /* The payloads from the start of the data area (f stands there); tensor
- * st->big (if any) streamed, its CRC set. */
+ * st->big (if any) streamed, its CRC set. wp (may be NULL) is told the
+ * elements written: about every SPZ_WPROG_BYTES within a tensor (a
+ * bitmask one, small by nature, when it is done), so that a 2 GB model
+ * shows life. */
 static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
                           uint8_t **packed, const stream *st, off_t data,
-                          spz_error *err)
+                          spz_wprog *wp, spz_error *err)
 {
 	static const uint8_t zeros[SPZ_SPZM_ALIGN];
 	uint64_t pos = 0;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const spz_tensor *t = &m->tensors[i];
+		double elems = (double)spz_tensor_elements(t);
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
 		if (t->mask && !t->codebook) {
@@ -796,22 +806,40 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 			int rc = write_values(f, t, packed[i], err);
 			if (rc)
 				return rc;
-			continue;
+		} else if (i != st->big) {
+			const uint8_t *p = packed[i] ? packed[i]
+			        : t->data ? (const uint8_t *)t->data
+			        : (const uint8_t *)t->raw;
+			/* In pieces, each one write() of stdio's (past its
+			 * buffer), progress after each. */
+			for (uint64_t k = 0; k < sec[i].length;) {
+				uint64_t left = sec[i].length - k;
+				size_t piece = left < SPZ_WPROG_BYTES
+				               ? (size_t)left : SPZ_WPROG_BYTES;
+				fwrite(p + k, 1, piece, f);
+				k += piece;
+				if (k < sec[i].length && wp)
+					spz_wprog_at(wp, wp->done + elems *
+					             ((double)k /
+					              (double)sec[i].length));
+			}
+		} else {
+			off_t at = data + (off_t)sec[i].offset;
+			if (fflush(f))
+				return spz_fail(err, SPZ_EIO, "%s",
+				                strerror(errno));
+			int rc = write_streamed(st, t, at, &sec[i].crc, wp,
+			                        err);
+			if (rc)
+				return rc;
+			if (fseeko(f, at + (off_t)sec[i].length, SEEK_SET))
+				return spz_fail(err, SPZ_EIO, "%s",
+				                strerror(errno));
 		}
-		if (i != st->big) {
-			fwrite(packed[i] ? (void *)packed[i]
-			       : t->data ? (void *)t->data : (void *)t->raw,
-			       1, sec[i].length, f);
-			continue;
+		if (wp) {
+			wp->done += elems;
+			spz_wprog_at(wp, wp->done);
 		}
-		off_t at = data + (off_t)sec[i].offset;
-		if (fflush(f))
-			return spz_fail(err, SPZ_EIO, "%s", strerror(errno));
-		int rc = write_streamed(st, t, at, &sec[i].crc, err);
-		if (rc)
-			return rc;
-		if (fseeko(f, at + (off_t)sec[i].length, SEEK_SET))
-			return spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	}
 	return 0;
 }
@@ -819,7 +847,7 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 /* Streams st->big (see struct stream); every other CRC is known. */
 static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
                              uint8_t **packed, const stream *st,
-                             spz_error *err)
+                             spz_wprog *wp, spz_error *err)
 {
 	size_t nt = m->n_tensors;
 	char *man = NULL;
@@ -837,7 +865,7 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	}
 	if (!rc)
 		rc = write_payloads(f, m, sec, packed, st,
-		                    st->base + (off_t)data, err);
+		                    st->base + (off_t)data, wp, err);
 	if (!rc)
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 	if (!rc && fseeko(f, st->base, SEEK_SET))
@@ -848,7 +876,9 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 		if (align_up(HEADER_SIZE + man_len) != data) {
 			/* A shorter CRC moved the data area. */
 			stream none = {.big = nt};
-			rc = write_payloads(f, m, sec, packed, &none, 0, err);
+			/* Progress has been told the whole already. */
+			rc = write_payloads(f, m, sec, packed, &none, 0, NULL,
+			                    err);
 			if (!rc && (fflush(f) ||
 			            ftruncate(st->fd, ftello(f)) != 0))
 				rc = spz_fail(err, SPZ_EIO, "%s",
@@ -867,27 +897,30 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	return rc;
 }
 
-static int write_spzm_view(FILE *f, const spz_model *m, spz_error *err);
+static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           spz_error *err);
 
 /* Sparse-form tensors go out as their bitmask straight from the mask
  * and values (the bytes a dense tensor of the same values gives); the
  * few that would not be smaller as one are expanded first. */
-static int write_spzm(FILE *f, const spz_model *m, spz_error *err)
+static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
+                      spz_error *err)
 {
 	if (!has_sparse(m))
-		return write_spzm_view(f, m, err);
+		return write_spzm_view(f, m, wp, err);
 	spz_model view;
 	void **bufs;
 	size_t n_bufs;
 	int rc = expanded_view(&view, &bufs, &n_bufs, m, 1, err);
 	if (rc)
 		return rc;
-	rc = write_spzm_view(f, &view, err);
+	rc = write_spzm_view(f, &view, wp, err);
 	view_free(&view, bufs, n_bufs);
 	return rc;
 }
 
-static int write_spzm_view(FILE *f, const spz_model *m, spz_error *err)
+static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           spz_error *err)
 {
 	if (host_is_big_endian())
 		return spz_fail(err, SPZ_EUNSUPPORTED,
@@ -975,7 +1008,7 @@ static int write_spzm_view(FILE *f, const spz_model *m, spz_error *err)
 		}
 	}
 	if (!rc && st.big < nt) {
-		rc = write_with_stream(f, m, sec, packed, &st, err);
+		rc = write_with_stream(f, m, sec, packed, &st, wp, err);
 	} else if (!rc) {
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 		if (!rc) {
@@ -985,7 +1018,8 @@ static int write_spzm_view(FILE *f, const spz_model *m, spz_error *err)
 			                           : 0));
 			write_head(f, man, man_len, spz_model_version(m),
 			           head_flags(sec, nt));
-			rc = write_payloads(f, m, sec, packed, &st, 0, err);
+			rc = write_payloads(f, m, sec, packed, &st, 0, wp,
+			                    err);
 		}
 	}
 	for (size_t i = 0; packed && i < nt; i++)
@@ -1175,6 +1209,33 @@ static int keep_sparse(spz_tensor *t, const uint8_t *p, uint64_t nnz,
 	return rc;
 }
 
+/* A dense float32 payload of want bytes at p in the file's mapping,
+ * which t now borrows: checksummed and value-checked piece by piece,
+ * like the bytes read() would have brought (the host is little-endian:
+ * spz_input_borrow maps nothing otherwise, so no byte swap). */
+static int check_borrowed(spz_input *in, spz_tensor *t, const uint8_t *p,
+                          uint64_t want, uint32_t crc_want, spz_error *err)
+{
+	spz_tensor_borrow_data(t, (float *)(uintptr_t)p);
+	uint32_t crc = 0;
+	spz_error bad = {0};
+	int bad_rc = 0;
+	for (uint64_t off = 0; off < want;) {
+		size_t k = want - off > CHUNK ? CHUNK : (size_t)(want - off);
+		crc = spz_crc32(crc, p + off, k);
+		if (!bad_rc)
+			bad_rc = spz_tensor_check_values(t, (int64_t)(off / 4),
+			                                 (int64_t)(k / 4), &bad);
+		off += k;
+	}
+	if (spz_crc_mismatch(crc_want, crc))
+		return spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
+		                "(the file is corrupt)", in->label, t->name);
+	if (bad_rc)
+		return spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
+	return 0;
+}
+
 /* First storage for a payload read from a pipe: it grows as bytes
  * arrive, so memory follows what was read, not what the manifest says. */
 #define PIPE_START ((uint64_t)1 << 20)
@@ -1217,6 +1278,10 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 		spz_input_unmap(map, map_len);
 		return rc;
 	}
+	/* A dense float32 payload of a file is not copied at all: t points
+	 * into the file's mapping (formats/README.md, "Mapped payloads"). */
+	if (dense && sized && spz_input_borrow(in, want, 4, &mp) == 0)
+		return check_borrowed(in, t, mp, want, crc_want, err);
 	uint8_t *buf = NULL;
 	uint64_t cap = raw || sized || want < PIPE_START ? want : PIPE_START;
 	if (raw) {
@@ -1431,6 +1496,9 @@ static int read_spzm(spz_model **out, spz_input *in, spz_error *err)
 	free(man);
 	if (!rc)
 		rc = read_payloads(m, sec, flags, in, err);
+	/* Tensors may point into the file's mapping: the model keeps it. */
+	if (m && spz_input_give_map(in, m) && !rc)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	free(sec);
 	if (rc) {
 		spz_model_free(m);
@@ -1525,7 +1593,7 @@ static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
                        spz_wprog *wp, spz_error *err)
 {
 	if (kind == SPZ_FILE_SPZM)
-		return write_spzm(f, m, err);
+		return write_spzm(f, m, wp, err);
 	if (has_sparse(m)) {
 		/* JSON and ONNX hold every element. */
 		spz_model view;
@@ -1539,7 +1607,7 @@ static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
 		return rc;
 	}
 	if (kind == SPZ_FILE_ONNX)
-		return spz_onnx_write(f, m, NULL, NULL, err);
+		return spz_onnx_write_wp(f, m, NULL, NULL, wp, err);
 	if (kind != SPZ_FILE_JSON)
 		return spz_fail(err, SPZ_EINVAL, "unknown model format");
 	/* JSON has no NaN: refuse what could not be read back. */
@@ -1574,7 +1642,7 @@ int spz_model_save_opts(const spz_model *m, const char *path,
 		return spz_fail(err, rc, "cannot write '%s': %s",
 		                strcmp(path, "-") ? path : "<stdout>", sub.text);
 	}
-	/* Formats without progress of their own end at total too. */
+	/* The end at total, whatever a format told before. */
 	if (wp.fn && wp.total > 0)
 		wp.fn(wp.ctx, wp.total, wp.total);
 	return spz_output_commit(&o, err);

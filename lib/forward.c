@@ -9,15 +9,42 @@
  * A value is freed after its last consumer, so memory stays near the two
  * widest layers of a batch.
  */
+/* RTLD_NODELETE (glibc, the BSDs and macOS have it; POSIX does not). */
+#define _GNU_SOURCE
 #include "spz.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+
+/*
+ * OpenBLAS is loaded on the first matrix product, not linked: the pthread
+ * build that Debian installs by default starts a worker thread per extra
+ * core in its library constructor, and that thread spins in sched_yield
+ * for up to ~0.1 s of CPU in every process, including the many commands
+ * (prune, quantize, pack, info, ...) that never multiply a matrix. The
+ * OpenMP build would start its threads lazily, but its idle threads spin
+ * between parallel regions and made eval 4-7x slower on a busy 2-core
+ * machine. No handle is kept (lib/ has no globals): dlopen of a library
+ * already loaded is a lookup by name, RTLD_NODELETE keeps it loaded after
+ * the matching dlclose, and the lookup costs well under a microsecond
+ * against the tens of microseconds of the smallest product spz asks for.
+ */
+#define SPZ_BLAS_LIBRARY "libopenblas.so.0"
+
+typedef void sgemm_fn(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE,
+                      enum CBLAS_TRANSPOSE, blasint, blasint, blasint, float,
+                      const float *, blasint, const float *, blasint, float,
+                      float *, blasint);
+/* The hand-written type must be the header's: checked at compile time
+ * without a reference to the symbol (_Generic does not evaluate it). */
+_Static_assert(_Generic(&cblas_sgemm, sgemm_fn *: 1, default: 0),
+               "sgemm_fn differs from cblas.h's cblas_sgemm");
 
 int spz_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
               float alpha, const float *a, size_t lda, const float *b,
@@ -36,9 +63,27 @@ int spz_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 				c[i * ldc + j] *= beta;
 		return 0;
 	}
-	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-	            trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-	            alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+	void *lib = dlopen(SPZ_BLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL |
+	                                     RTLD_NODELETE);
+	if (!lib) {
+		const char *why = dlerror();
+		return spz_fail(err, SPZ_EIO, "cannot load BLAS ('%s'): %s",
+		                SPZ_BLAS_LIBRARY, why ? why : "unknown error");
+	}
+	/* POSIX's way from a data pointer to a function pointer. */
+	sgemm_fn *sgemm;
+	void *sym = dlsym(lib, "cblas_sgemm");
+	memcpy(&sgemm, &sym, sizeof sgemm);
+	if (!sym) {
+		dlclose(lib);
+		return spz_fail(err, SPZ_EIO, "'%s' has no cblas_sgemm",
+		                SPZ_BLAS_LIBRARY);
+	}
+	sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+	      trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+	      (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
+	      (blasint)ldc);
+	dlclose(lib);
 	return 0;
 }
 

@@ -74,7 +74,7 @@ static void free_attr(spz_attr *a)
 static void free_tensor(spz_tensor *t)
 {
 	free(t->name);
-	free(t->data);
+	spz_tensor_drop_data(t);
 	free(t->codebook);
 	free(t->codes);
 	free(t->prune);
@@ -118,6 +118,10 @@ void spz_model_free(spz_model *m)
 	}
 	free(m->history);
 	free(m->onnx);
+	/* Last: the tensors above may have borrowed from these. */
+	for (size_t i = 0; i < m->n_maps; i++)
+		munmap(m->maps[i].base, m->maps[i].len);
+	free(m->maps);
 	free(m);
 }
 
@@ -427,6 +431,51 @@ int spz_tensor_alloc(spz_tensor *t, spz_error *err)
 	return 0;
 }
 
+void spz_tensor_drop_data(spz_tensor *t)
+{
+	if (!t->data_borrowed)
+		free(t->data);
+	t->data = NULL;
+	t->data_borrowed = 0;
+}
+
+void spz_tensor_set_data(spz_tensor *t, float *data)
+{
+	spz_tensor_drop_data(t);
+	t->data = data;
+}
+
+void spz_tensor_borrow_data(spz_tensor *t, float *data)
+{
+	spz_tensor_drop_data(t);
+	t->data = data;
+	t->data_borrowed = data != NULL;
+}
+
+int spz_tensor_own_data(spz_tensor *t, spz_error *err)
+{
+	if (!t->data_borrowed)
+		return 0;
+	size_t n = (size_t)spz_tensor_elements(t);
+	float *d = alloc_floats(n + 1, 0);
+	if (!d)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	memcpy(d, t->data, n * sizeof *d);
+	spz_tensor_set_data(t, d);
+	return 0;
+}
+
+int spz_model_hold_mapping(spz_model *m, void *base, size_t len)
+{
+	struct spz_mapping *slot = grow(&m->maps, &m->n_maps, sizeof *slot);
+	if (!slot)
+		return SPZ_ENOMEM;
+	slot->base = base;
+	slot->len = len;
+	return 0;
+}
+
 int spz_model_add_raw_tensor(spz_tensor **out, spz_model *m,
                              const char *name, int dtype,
                              const int64_t *dims, int ndims, const void *raw,
@@ -519,10 +568,9 @@ int64_t spz_tensor_nonzeros(const spz_tensor *t)
 void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
                               uint32_t size, uint8_t *codes)
 {
-	free(t->data);
+	spz_tensor_drop_data(t);
 	free(t->codebook);
 	free(t->codes);
-	t->data = NULL;
 	t->bits = bits;
 	t->codebook = codebook;
 	t->codebook_size = size;
@@ -539,8 +587,7 @@ void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
 		free(t->codes);
 		t->codes = NULL;
 	} else {
-		free(t->data);
-		t->data = NULL;
+		spz_tensor_drop_data(t); /* freed, or forgotten if borrowed */
 	}
 	t->mask = mask;
 	t->nnz = nnz;

@@ -152,14 +152,15 @@ typedef struct sbuild {
  * word's last element), so nothing unread is overwritten, and no fresh
  * memory is touched (on this VM fresh memory is the dominant cost: 75 MB
  * of values for a 2:4 fc6). Only where the tensor owns its data: data
- * borrowed from a file mapping (spz_tensor.data_borrowed, branch maprd)
- * must only be read, each written page would be copied.
+ * borrowed from a file mapping (spz_tensor.data_borrowed, SPZ_MMAP=1)
+ * is only read, since each written page would be copied.
  */
 static int sbuild_new(sbuild *b, spz_tensor *t, int reuse)
 {
 	int64_t n = spz_tensor_elements(t);
 	size_t words = (size_t)(n + 63) / 64;
-	b->in_place = reuse == SPZ_SPARSE_REUSE && t->data;
+	b->in_place = reuse == SPZ_SPARSE_REUSE && t->data &&
+	              !t->data_borrowed;
 	b->mask = spz_alloc_fresh((words ? words : 1) * sizeof *b->mask);
 	b->nz = b->in_place ? t->data
 	                    : spz_alloc_fresh(((size_t)n + 64) * sizeof *b->nz);

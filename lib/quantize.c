@@ -29,7 +29,7 @@ int spz_tensor_dequantize(spz_tensor *t, spz_error *err)
 	t->codes = NULL;
 	t->codebook_size = 0;
 	t->bits = 0;
-	t->data = d;
+	spz_tensor_set_data(t, d);
 	return 0;
 }
 

@@ -201,6 +201,14 @@ typedef struct spz_tensor {
 	int64_t nnz;
 	float *nz;
 	uint8_t *nz_codes;
+	/* Who owns data. 0: the tensor (malloc'd, freed with it). 1: data
+	 * is borrowed from a file mapping that the model holds
+	 * (spz_model_hold_mapping): never free() or realloc() it. Either
+	 * way data may be written in place (a borrowed page is copied on
+	 * its first write; the file never changes). Code that frees or
+	 * replaces data goes through spz_tensor_set_data /
+	 * spz_tensor_drop_data, which know the difference. */
+	int data_borrowed;
 } spz_tensor;
 
 /* Node attribute: a number, a string, or a list of numbers. */
@@ -268,6 +276,14 @@ typedef struct spz_model {
 	 * ONNX. Opaque to the algorithms. */
 	uint8_t *onnx;
 	size_t onnx_len;
+	/* Files mapped by a reader that tensors' data points into (those
+	 * with data_borrowed set); unmapped by spz_model_free, so a
+	 * borrowed pointer lives exactly as long as the model. */
+	struct spz_mapping {
+		void *base;
+		size_t len;
+	} *maps;
+	size_t n_maps;
 } spz_model;
 
 /* Creates an empty model named name (copied; may be NULL for ""). */
@@ -320,6 +336,32 @@ int spz_model_add_tensor_shape(spz_tensor **out, spz_model *m,
  * codebook, else the float data (elements() of them). SPZ_ENOMEM. */
 int spz_tensor_alloc(spz_tensor *t, spz_error *err);
 /*
+ * Ownership of spz_tensor.data (the rule: whoever frees or replaces
+ * t->data calls one of these, never free() itself; writing the floats in
+ * place is always allowed).
+ *
+ * spz_tensor_drop_data: frees data when the tensor owns it, forgets it
+ * when borrowed; data is NULL after.
+ * spz_tensor_set_data: drops the old data and takes ownership of data
+ * (malloc'd, elements() floats).
+ * spz_tensor_borrow_data: drops the old data and points data at floats
+ * inside a mapping the model holds (spz_model_hold_mapping), 4-byte
+ * aligned; they stay valid until spz_model_free.
+ * spz_tensor_own_data: when data is borrowed, copies it into memory of
+ * the tensor's own (SPZ_ENOMEM), for a caller about to rewrite most of
+ * it: copying once beats a copy-on-write fault per page.
+ */
+void spz_tensor_drop_data(spz_tensor *t);
+void spz_tensor_set_data(spz_tensor *t, float *data);
+void spz_tensor_borrow_data(spz_tensor *t, float *data);
+int spz_tensor_own_data(spz_tensor *t, spz_error *err);
+/*
+ * Gives m a file mapping of len bytes at base (from mmap) that tensors'
+ * data may borrow from; spz_model_free unmaps it. SPZ_ENOMEM (the
+ * mapping is then still the caller's).
+ */
+int spz_model_hold_mapping(spz_model *m, void *base, size_t len);
+/*
  * Appends a raw tensor of a dtype that is not float-like, its raw_len
  * bytes copied from raw (NULL: zero-filled). SPZ_EINVAL for a
  * float-like dtype; SPZ_ERANGE when a fixed-size dtype's raw_len is not
@@ -348,7 +390,7 @@ float spz_tensor_value(const spz_tensor *t, int64_t i);
 int64_t spz_tensor_nonzeros(const spz_tensor *t);
 /*
  * Makes t quantized: takes ownership of codebook (size entries, [0] == 0.0)
- * and codes (elements() entries, each < size), frees data.
+ * and codes (elements() entries, each < size), drops data.
  */
 void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
                               uint32_t size, uint8_t *codes);

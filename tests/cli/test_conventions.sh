@@ -228,6 +228,18 @@ convert $T/pc.onnx -o $T/pc.json|reading '[^']*pc.onnx'
 prune --sparsity 0.5 $T/big.json -o $T/pp.spzm|reading '[^']*big.json'
 convert $T/big.spzm -o $T/pw.json|writing '[^']*pw.json'
 EOF
+# The binary writers tell progress every 8 MiB written: a 16 MiB layer
+# shows a percent between 0 and 100 for each format, and for the
+# external data file beside an ONNX or JSON model.
+cat >"$T/wtable" <<EOF
+convert $T/l16.spzm -o $T/pw.spzm|writing '[^']*pw.spzm'
+convert $T/l16.spzm -o $T/pw.onnx|writing '[^']*pw.onnx'
+convert $T/l16.spzm -o $T/pw.onnx --external-data pw.bin|writing '[^']*pw.onnx'
+convert $T/l16.spzm -o $T/pw.json --external-data pw.bin|writing '[^']*pw.json'
+gen layer --rows 2048 --cols 2048 -o $T/pw.spzm|writing '[^']*pw.spzm'
+EOF
+"$SPZ" gen layer --rows 2048 --cols 2048 -o "$T/l16.spzm"
+cat "$T/wtable" >>"$T/ptable"
 # Reading a model shows progress too (every command; each format), and
 # writing JSON (the slow one to write).
 "$SPZ" convert "$T/big.spzm" -o "$T/big.json"
@@ -247,11 +259,21 @@ while IFS='|' read -r args what; do
 	fi
 done <"$T/ptable"
 if [ $have_script = 1 ]; then
+	while IFS='|' read -r args what; do
+		script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' $args" /dev/null </dev/null >"$T/.pty" 2>&1
+		check "$what ($args): a percent between 0 and 100 while writing" grep -Eq "$cr(.\\[K)?$what +[1-9][0-9]?%" "$T/.pty"
+	done <"$T/wtable"
+fi
+if [ $have_script = 1 ]; then
 	in_pty "'$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'"
 	check "quick work: no progress before 1 s" sh -c "! printf '%s' \"\$1\" | grep -q 'quantize  *[0-9]*%'" _ "$out"
 	# The line is erased before the table is printed.
 	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'" /dev/null </dev/null >"$T/.pty" 2>&1
 	check "quantize: the line is erased before the table" sh -c "tr '$cr' '\n' <'$T/.pty' | grep -q '^.\\[Ktensor '"
+	# A model written to standard output: named as spz's messages name it.
+	script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' convert '$T/big.spzm' --to json -o - >'$T/so.json'" /dev/null </dev/null >"$T/.pty" 2>&1
+	check "writing to standard output: the line says '<stdout>'" grep -Eq "$cr(.\\[K)?writing '<stdout>' +[0-9]+%" "$T/.pty"
+	check "writing to standard output: not '-'" sh -c "! grep -q \"writing '-'\" '$T/.pty'"
 fi
 
 done_testing

@@ -162,4 +162,29 @@ expect_rc 2 "run: --x and --random-input"
 run run "$T/q.eie" --x "$T/x.npy" --y "$T/ybad.npy" -o "$T/no.json"
 expect_rc 1 "run: label outside the image's classes"
 expect_no_file "$T/no.json" "nothing written"
+# OpenBLAS is loaded by the first matrix product, not at start: its
+# pthread build's constructor starts threads that spin in every process.
+# glibc's loader names every library it loads under LD_DEBUG=libs.
+LD_DEBUG=libs "$SPZ" eval "$T/m.json" --x "$T/x.npy" --y "$T/y.npy" -q >/dev/null 2>"$T/ld.err"
+check "eval loads OpenBLAS (for its GEMMs)" grep -q 'libopenblas' "$T/ld.err"
+for args in "--version" "info $T/m.json" "prune --sparsity 0.5 $T/m.json -o $T/ld.spzm" \
+            "quantize $T/m.json -o $T/ld2.spzm"; do
+	# shellcheck disable=SC2086
+	LD_DEBUG=libs "$SPZ" $args >/dev/null 2>"$T/ld.err"
+	check "spz $args does not load OpenBLAS" sh -c "! grep -q libopenblas '$T/ld.err'"
+done
+# A BLAS that cannot be loaded (a libopenblas.so.0 that is no library,
+# found first through LD_LIBRARY_PATH): one line naming it, exit 1; a
+# command without products does not notice.
+mkdir -p "$T/badblas"
+printf 'not a library\n' >"$T/badblas/libopenblas.so.0"
+LD_LIBRARY_PATH="$T/badblas" "$SPZ" eval "$T/m.json" --x "$T/x.npy" --y "$T/y.npy" >"$T/.out" 2>"$T/.err"
+rc=$?; err=$(cat "$T/.err")
+expect_rc 1 "BLAS that cannot be loaded: exit 1"
+expect_err "^spz: .*cannot load BLAS \('libopenblas.so.0'\): .*libopenblas.so.0" "BLAS that cannot be loaded: the message names it"
+expect_one_line "BLAS that cannot be loaded: one line"
+LD_LIBRARY_PATH="$T/badblas" "$SPZ" info "$T/m.json" >/dev/null 2>&1
+rc=$?
+expect_rc 0 "BLAS that cannot be loaded: info still works"
+
 done_testing

@@ -96,4 +96,23 @@ expect_rc 1 "missing folder: exit 1"
 expect_one_line "missing folder: one line"
 expect_no_file "$T/nodir/e.data" "missing folder: no raw file"
 
+# The model is saved, then its --json report fails (standard output is a
+# full device): the model is taken back, and so is its external data,
+# whichever command, format and folder.
+if [ -w /dev/full ]; then
+	mkdir -p "$T/rb"
+	for args in "gen mlp --dims 40,30,10" "convert $T/m.spzm" \
+	            "prune --sparsity 0.5 $T/m.spzm"; do
+		for o in rb/r.json rb/r.onnx; do
+			# shellcheck disable=SC2086
+			"$SPZ" $args -o "$T/$o" --external-data r.bin --json >/dev/full 2>"$T/.err"
+			rc=$?; err=$(cat "$T/.err")
+			expect_rc 1 "$args -o $o --json to a full device: exit 1"
+			expect_one_line "$args -o $o --json to a full device: one line"
+			expect_no_file "$T/$o" "$args -o $o: the model taken back"
+			expect_no_file "$T/rb/r.bin" "$args -o $o: its external data too"
+		done
+	done
+fi
+
 done_testing

@@ -2,7 +2,8 @@
  * test_load_progress.c - the progress hooks of model files: spz_input's
  * while a model is read (bytes done, never decreasing, ending at the
  * file's size; no hook, no calls; a pipe, of unknown size, gets none) and
- * spz_model_save_opts' while one is written (elements, ending at all).
+ * spz_model_save_opts' while one is written (elements, ending at all;
+ * the binary writers and external data in the middle too).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -168,6 +169,80 @@ END_TEST
 START_TEST(onnx_save_progress) { check_save(SPZ_FILE_ONNX, ".onnx", 1); }
 END_TEST
 
+/* Two 16 MiB tensors (a weight and an unused initializer) of non-zero
+ * values: the binary writers' pieces (SPZ_WPROG_BYTES, 8 MiB) tell
+ * progress in the middle of each; a .spzm streams the one and writes the
+ * other through stdio, both ticking. */
+static spz_model *big_model(void)
+{
+	int64_t rows = 1024, cols = 4096, n = rows * cols;
+	float *w = malloc(sizeof *w * (size_t)n);
+	for (int64_t i = 0; i < n; i++)
+		w[i] = (float)((i * 7919) % 1000 + 1) / 1000.0f;
+	spz_model *m = tu_gemm_model(rows, cols, w);
+	spz_error err = {0};
+	ck_assert_int_eq(spz_model_add_tensor(NULL, m, "extra", &n, 1, w,
+	                                      &err), 0);
+	free(w);
+	return m;
+}
+
+typedef struct mid {
+	seen s;
+	int middle; /* calls with 0 < done < total */
+} mid;
+
+static void note_mid(void *ctx, double done, double total)
+{
+	mid *m = ctx;
+	note(&m->s, done, total);
+	if (done > 0 && done < total)
+		m->middle++;
+}
+
+/* kind 0: spz_model_save_opts as .spzm, 1: as ONNX, 2: ONNX with
+ * external data, 3: JSON with external data. */
+static void check_big_save(int how, int min_middle)
+{
+	static const char *const ext[] = {".spzm", ".onnx", ".onnx", ".json"};
+	char dir[512], path[600];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/b%s", dir, ext[how]);
+	spz_model *m = big_model();
+	mid md = {{0}, 0};
+	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
+	so.progress = note_mid;
+	so.progress_ctx = &md;
+	spz_error err = {0};
+	int rc = how == 0 ? spz_model_save_opts(m, path, SPZ_FILE_SPZM, &so, &err)
+	       : how == 1 ? spz_model_save_opts(m, path, SPZ_FILE_ONNX, &so, &err)
+	       : how == 2 ? spz_onnx_save_opts(m, path, "b.bin", &so, &err)
+	       : spz_json_save_external_opts(m, path, "b.bin", 1024, &so,
+	                                     &err);
+	ck_assert_msg(rc == 0, "%s", err.text);
+	double total = 2.0 * 1024 * 4096 + 1024;
+	ck_assert_int_ge(md.middle, min_middle);
+	ck_assert_int_eq(md.s.back, 0);
+	ck_assert(md.s.last == total);
+	ck_assert(md.s.total == total);
+	spz_model_free(m);
+}
+
+/* 32 MiB: 8 MiB pieces give 3 calls within each tensor of the .spzm
+ * (the last piece of each ends it), 3 in the ONNX file; with external
+ * data the 32 MiB go to the external file (JSON: by 8 MiB of floats). */
+START_TEST(spzm_big_save_progress) { check_big_save(0, 4); }
+END_TEST
+
+START_TEST(onnx_big_save_progress) { check_big_save(1, 3); }
+END_TEST
+
+START_TEST(onnx_external_save_progress) { check_big_save(2, 3); }
+END_TEST
+
+START_TEST(json_external_save_progress) { check_big_save(3, 3); }
+END_TEST
+
 Suite *load_progress_suite(void)
 {
 	Suite *s = suite_create("load_progress");
@@ -179,6 +254,10 @@ Suite *load_progress_suite(void)
 	tcase_add_test(tc, json_save_progress);
 	tcase_add_test(tc, spzm_save_progress);
 	tcase_add_test(tc, onnx_save_progress);
+	tcase_add_test(tc, spzm_big_save_progress);
+	tcase_add_test(tc, onnx_big_save_progress);
+	tcase_add_test(tc, onnx_external_save_progress);
+	tcase_add_test(tc, json_external_save_progress);
 	suite_add_tcase(s, tc);
 	return s;
 }
