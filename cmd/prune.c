@@ -413,6 +413,11 @@ static int run(request *r)
 		rc = select_items(&items, &n, m, r);
 	r->opts.progress = cli_progress_cb;
 	r->opts.progress_ctx = (void *)"prune";
+	/* A .spzm takes the pruned tensors as they are built, mask and
+	 * non-zeros (its bitmask payload), the values packed into the
+	 * input's own buffer (never into borrowed, mapped data); JSON and
+	 * ONNX want every element anyway. */
+	r->opts.sparse_out = kind == SPZ_FILE_SPZM ? SPZ_SPARSE_REUSE : 0;
 	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
 		rc = cli_fail(&err);
 	cli_progress_end();

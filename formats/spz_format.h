@@ -62,6 +62,11 @@ typedef struct spz_input {
 	 * an input of unknown size. NULL (what open leaves): no calls. */
 	spz_progress_fn progress;
 	void *progress_ctx;
+	/* Set after spz_input_open: a .spzm tensor stored as a bitmask is
+	 * read into the sparse form of spz_tensor (mask and values, never
+	 * expanded) instead of the dense one. 0 (what open leaves): every
+	 * tensor dense, as every command but pack expects. */
+	int keep_sparse;
 	/* 1: float32 payloads of a model file are mapped, not copied
 	 * (spz_input_borrow, spz_tensor.data_borrowed); 0: every tensor
 	 * gets memory of its own (read() into it). spz_input_open sets it

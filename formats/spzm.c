@@ -17,6 +17,7 @@
 #endif
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,19 +199,22 @@ static int sparse_pays(const spz_tensor *t, uint64_t *bound)
  * huge page hint lib/ gives tensor data: touched for the first time
  * here, 4 KiB pages would cost one fault each (20,000 for the 80 MB of a
  * 2:4 layer); free() releases it. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 static void *payload_buffer(size_t n)
 {
-	void *p = malloc(n);
 #ifdef MADV_HUGEPAGE
-	long page = sysconf(_SC_PAGESIZE);
-	if (p && page > 0 && n >= ((size_t)8 << 20)) {
-		uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) &
-		              ~((uintptr_t)page - 1);
-		uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* a hint */
+	/* From 2 MiB on, aligned to a huge page, so that the hint covers
+	 * all of it (a 4.7 MB mask: 3 faults, not 1150). */
+	void *p = NULL;
+	if (n >= HUGE_PAGE) {
+		if (posix_memalign(&p, HUGE_PAGE, n))
+			return NULL;
+		(void)madvise(p, n & ~(size_t)4095, MADV_HUGEPAGE); /* a hint */
+		return p;
 	}
 #endif
-	return p;
+	return malloc(n);
 }
 
 /* Set bits of a mask word: a few operations, where __builtin_popcountll
@@ -422,6 +426,164 @@ static int build_sparse_codes(uint8_t **out, uint64_t *len,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Tensors in the sparse form (spz_tensor.mask)                        */
+
+/* Whether sparse-form t goes out as a bitmask payload: exactly when the
+ * dense tensor it stands for would (sparse_pays on its exact count). */
+static int sparse_form_pays(const spz_tensor *t)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	return spz_dtype_is_float(t->dtype) && n > 0 &&
+	       sparse_bytes(t, (uint64_t)t->nnz) < payload_bytes(t);
+}
+
+/* Element index of sparse-form t's j-th stored value. */
+static int64_t stored_index(const spz_tensor *t, int64_t j)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t);
+	for (uint64_t w = 0; w * 64 < n; w++) {
+		uint64_t m = t->mask[w];
+		int64_t c = (int64_t)popcount64(m);
+		if (j >= c) {
+			j -= c;
+			continue;
+		}
+		for (; j > 0; j--)
+			m &= m - 1;
+		return (int64_t)(w * 64 + (uint64_t)__builtin_ctzll(m));
+	}
+	return -1;
+}
+
+/* The value check of sparse-form t, with spz_tensor_check_values's
+ * message (the stored zeros are all finite). */
+static int check_sparse_values(const spz_tensor *t, spz_error *err)
+{
+	for (int64_t j = 0; j < t->nnz; j++) {
+		if (t->codebook ? t->nz_codes[j] < t->codebook_size
+		                : isfinite(t->nz[j]))
+			continue;
+		int64_t i = stored_index(t, j);
+		if (t->codebook)
+			return spz_fail(err, SPZ_ERANGE, "tensor '%s': code %u at "
+			                "index %lld is outside the codebook of %u",
+			                t->name, t->nz_codes[j], (long long)i,
+			                t->codebook_size);
+		return spz_fail(err, SPZ_ERANGE, "tensor '%s': %s value at "
+		                "index %lld", t->name,
+		                isnan(t->nz[j]) ? "NaN" : "infinite",
+		                (long long)i);
+	}
+	return 0;
+}
+
+/* Sparse-form float t's bitmask payload CRC: its mask words (the host
+ * is little-endian: write_spzm refuses the other), then its values. */
+static uint32_t sparse_float_crc(const spz_tensor *t)
+{
+	uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
+	uint32_t cm = spz_crc32(0, t->mask, (size_t)mb);
+	uint32_t cv = spz_crc32(0, t->nz, (size_t)t->nnz * 4);
+	return (uint32_t)crc32_combine(cm, cv, (z_off_t)(4 * t->nnz));
+}
+
+/* Sparse-form quantized t's bitmask payload in a new buffer: its mask,
+ * then its codes packed at bits each. */
+static int sparse_codes_payload(uint8_t **out, uint64_t *len,
+                                const spz_tensor *t, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t bytes = sparse_bytes(t, (uint64_t)t->nnz);
+	uint8_t *p = calloc((size_t)bytes + 8, 1);
+	if (!p)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	memcpy(p, t->mask, (size_t)mb);
+	uint64_t bit = 0;
+	for (int64_t j = 0; j < t->nnz; j++, bit += (uint64_t)t->bits) {
+		unsigned v = (unsigned)t->nz_codes[j] << (bit & 7);
+		p[mb + (bit >> 3)] |= (uint8_t)v;
+		p[mb + (bit >> 3) + 1] |= (uint8_t)(v >> 8);
+	}
+	*out = p;
+	*len = bytes;
+	return 0;
+}
+
+/*
+ * A shallow copy of m for a writer: every sparse-form tensor that is not
+ * written as a bitmask (all of them when keep_bitmask is 0: JSON, ONNX)
+ * expanded into new storage; *bufs (*n_bufs of them) is what to free
+ * after. The rest is shared with m. view->tensors is new (free it).
+ */
+static int expanded_view(spz_model *view, void ***bufs, size_t *n_bufs,
+                         const spz_model *m, int keep_bitmask,
+                         spz_error *err)
+{
+	size_t nt = m->n_tensors;
+	*view = *m;
+	view->tensors = malloc((nt ? nt : 1) * sizeof *view->tensors);
+	*bufs = calloc(nt ? nt : 1, sizeof **bufs);
+	*n_bufs = 0;
+	if (!view->tensors || !*bufs) {
+		free(view->tensors);
+		free(*bufs);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nt; i++) {
+		spz_tensor *t = &view->tensors[i];
+		*t = m->tensors[i];
+		if (!t->mask || (keep_bitmask && sparse_form_pays(t)))
+			continue;
+		size_t n = (size_t)spz_tensor_elements(t);
+		void *buf = calloc(n + 1, t->codebook ? 1 : sizeof(float));
+		if (!buf) {
+			for (size_t k = 0; k < *n_bufs; k++)
+				free((*bufs)[k]);
+			free(*bufs);
+			free(view->tensors);
+			return spz_fail(err, SPZ_ENOMEM, "out of memory for "
+			                "tensor '%s'", t->name);
+		}
+		(*bufs)[(*n_bufs)++] = buf;
+		size_t j = 0;
+		for (size_t w = 0; w * 64 < n; w++)
+			for (uint64_t mw = t->mask[w]; mw; mw &= mw - 1, j++) {
+				size_t e = w * 64 + (size_t)__builtin_ctzll(mw);
+				if (t->codebook)
+					((uint8_t *)buf)[e] = t->nz_codes[j];
+				else
+					((float *)buf)[e] = t->nz[j];
+			}
+		if (t->codebook)
+			t->codes = buf;
+		else
+			t->data = buf;
+		t->mask = NULL;
+		t->nz = NULL;
+		t->nz_codes = NULL;
+		t->nnz = 0;
+	}
+	return 0;
+}
+
+static void view_free(spz_model *view, void **bufs, size_t n_bufs)
+{
+	for (size_t k = 0; k < n_bufs; k++)
+		free(bufs[k]);
+	free(bufs);
+	free(view->tensors);
+}
+
+/* Whether m holds a tensor in the sparse form. */
+static int has_sparse(const spz_model *m)
+{
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].mask)
+			return 1;
+	return 0;
+}
+
 /*
  * Reserves the file's blocks up front when f is a regular file. On ext4
  * this replaces one delayed allocation per page with one extent (writing
@@ -472,7 +634,7 @@ static int dense_crc(const spz_tensor *t, uint32_t *crc, spz_error *err)
 static int section_crc(const spz_tensor *t, spz_section *sec,
                        uint8_t **packed, spz_error *err)
 {
-	if (*packed) /* a bitmask payload, checked as it was built */
+	if (*packed || t->mask) /* a bitmask payload, checked as built */
 		return 0;
 	if (!t->data && !t->codebook) {
 		sec->crc = spz_crc32(0, t->raw, (size_t)t->raw_len);
@@ -629,6 +791,13 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		double elems = (double)spz_tensor_elements(t);
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
+		if (t->mask && !t->codebook) {
+			/* Sparse form: the mask words, then the values. */
+			fwrite(t->mask, 1, (size_t)mask_bytes((uint64_t)
+			       spz_tensor_elements(t)), f);
+			fwrite(t->nz, 4, (size_t)t->nnz, f);
+			continue;
+		}
 		if (i != st->big && sec[i].encoding == SPZ_ENC_BITMASK &&
 		    !t->codebook) {
 			/* packed[i] is the mask; the values follow it. */
@@ -728,8 +897,30 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 	return rc;
 }
 
+static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           spz_error *err);
+
+/* Sparse-form tensors go out as their bitmask straight from the mask
+ * and values (the bytes a dense tensor of the same values gives); the
+ * few that would not be smaller as one are expanded first. */
 static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
                       spz_error *err)
+{
+	if (!has_sparse(m))
+		return write_spzm_view(f, m, wp, err);
+	spz_model view;
+	void **bufs;
+	size_t n_bufs;
+	int rc = expanded_view(&view, &bufs, &n_bufs, m, 1, err);
+	if (rc)
+		return rc;
+	rc = write_spzm_view(f, &view, wp, err);
+	view_free(&view, bufs, n_bufs);
+	return rc;
+}
+
+static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           spz_error *err)
 {
 	if (host_is_big_endian())
 		return spz_fail(err, SPZ_EUNSUPPORTED,
@@ -751,8 +942,20 @@ static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
 		uint64_t bound = 0;
 		sec[i].offset = off;
 		sec[i].length = payload_bytes(t);
-		if (sparse_pays(t, &bound)) {
-			uint64_t nnz = 0;
+		uint64_t nnz = 0;
+		int bitmask = 0;
+		if (t->mask) {
+			/* Sparse form: kept only when it pays (the view). */
+			bitmask = 1;
+			nnz = (uint64_t)t->nnz;
+			rc = check_sparse_values(t, err);
+			if (!rc && t->codebook)
+				rc = sparse_codes_payload(&packed[i],
+				                          &sec[i].length, t, err);
+			if (!rc && !t->codebook)
+				sec[i].crc = sparse_float_crc(t);
+		} else if (sparse_pays(t, &bound)) {
+			bitmask = 1;
 			if (t->codebook)
 				rc = spz_tensor_check_values(
 					t, 0, spz_tensor_elements(t), err);
@@ -763,19 +966,21 @@ static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
 			else if (!rc)
 				rc = float_mask(&packed[i], &nnz, &sec[i].crc, t,
 				                err);
-			if (rc) {
-				/* An earlier tensor's fault comes first, as
-				 * checking in order finds. */
-				for (size_t k = 0; k < i; k++) {
-					const spz_tensor *e = &m->tensors[k];
-					if (!packed[k] &&
-					    spz_tensor_check_values(
-						    e, 0, spz_tensor_elements(e),
-						    err))
-						break;
-				}
-				break;
+		}
+		if (rc) {
+			/* An earlier tensor's fault comes first, as checking
+			 * in order finds (sparse-form and packed ones were
+			 * checked on their turn). */
+			for (size_t k = 0; k < i; k++) {
+				const spz_tensor *e = &m->tensors[k];
+				if (!packed[k] && !e->mask &&
+				    spz_tensor_check_values(
+					    e, 0, spz_tensor_elements(e), err))
+					break;
 			}
+			break;
+		}
+		if (bitmask) {
 			sec[i].encoding = SPZ_ENC_BITMASK;
 			if (t->codebook)
 				sec[i].crc = spz_crc32(0, packed[i],
@@ -854,8 +1059,11 @@ static int skip(spz_input *in, uint64_t n, const char *what, spz_error *err)
  * or infinity. -0.0 is a value like any other: bits are copied as they
  * are.
  */
+static int keep_sparse(spz_tensor *t, const uint8_t *p, uint64_t nnz,
+                       const char *label, spz_error *err);
+
 static int decode_sparse(spz_tensor *t, const uint8_t *p, uint64_t len,
-                         const char *label, spz_error *err)
+                         int keep, const char *label, spz_error *err)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
 	uint64_t nnz = 0, words = mb / 8;
@@ -872,6 +1080,8 @@ static int decode_sparse(spz_tensor *t, const uint8_t *p, uint64_t len,
 		                (unsigned long long)(len - mb),
 		                (unsigned long long)nnz,
 		                (unsigned long long)(sparse_bytes(t, nnz) - mb));
+	if (keep)
+		return keep_sparse(t, p, nnz, label, err);
 	int rc = spz_tensor_alloc(t, err);
 	if (rc)
 		return rc;
@@ -920,6 +1130,83 @@ static int decode_sparse(spz_tensor *t, const uint8_t *p, uint64_t len,
 	    spz_tensor_check_values(t, 0, (int64_t)n, &sub))
 		return spz_fail(err, sub.code, "'%s': %s", label, sub.text);
 	return 0;
+}
+
+/*
+ * decode_sparse into the sparse form (spz_input.keep_sparse): the mask
+ * and the nnz values or codes copied as they are, refused for what
+ * decode_sparse refuses, with its messages, in the same order.
+ */
+static int keep_sparse(spz_tensor *t, const uint8_t *p, uint64_t nnz,
+                       const char *label, spz_error *err)
+{
+	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
+	uint64_t *mask = payload_buffer((size_t)mb + 8);
+	float *nz = NULL;
+	uint8_t *nz_codes = NULL;
+	if (mask && t->codebook)
+		nz_codes = payload_buffer((size_t)nnz + 1);
+	else if (mask)
+		nz = payload_buffer((size_t)nnz * 4 + 4);
+	if (!mask || (!nz && !nz_codes)) {
+		free(mask);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	}
+	for (uint64_t w = 0; w < mb / 8; w++)
+		mask[w] = get_le64(p + 8 * w);
+	const uint8_t *v = p + mb;
+	int rc = 0;
+	int64_t zero = -1; /* the first stored zero, by its value index */
+	if (t->codebook) {
+		unsigned cmask = (1u << t->bits) - 1;
+		uint64_t vlen = (nnz * (uint64_t)t->bits + 7) / 8, bit = 0;
+		for (uint64_t j = 0; j < nnz; j++, bit += (uint64_t)t->bits) {
+			unsigned c = v[bit >> 3];
+			if ((bit >> 3) + 1 < vlen)
+				c |= (unsigned)v[(bit >> 3) + 1] << 8;
+			c = (c >> (bit & 7)) & cmask;
+			nz_codes[j] = (uint8_t)c;
+			if (c == 0 || c >= t->codebook_size) {
+				zero = c == 0 ? (int64_t)j : -1;
+				if (c) {
+					t->mask = mask; /* for stored_index */
+					rc = spz_fail(err, SPZ_ERANGE,
+					              "'%s': tensor '%s': code %u "
+					              "at index %lld is outside the "
+					              "codebook of %u", label,
+					              t->name, c,
+					              (long long)stored_index(
+						              t, (int64_t)j),
+					              t->codebook_size);
+					t->mask = NULL;
+				}
+				break;
+			}
+		}
+	} else {
+		memcpy(nz, v, (size_t)nnz * 4);
+		spz_le32_to_host(nz, (size_t)nnz);
+		for (uint64_t j = 0; j < nnz && zero < 0; j++) {
+			uint32_t u;
+			memcpy(&u, nz + j, 4);
+			if (!u)
+				zero = (int64_t)j;
+		}
+	}
+	t->mask = mask;
+	t->nnz = (int64_t)nnz;
+	t->nz = nz;
+	t->nz_codes = nz_codes;
+	if (!rc && zero >= 0)
+		rc = spz_fail(err, SPZ_EFORMAT, "'%s': tensor '%s': a zero "
+		              "stored at index %lld, which its mask marks "
+		              "non-zero", label, t->name,
+		              (long long)stored_index(t, zero));
+	spz_error sub = {0};
+	if (!rc && !t->codebook && check_sparse_values(t, &sub))
+		rc = spz_fail(err, sub.code, "'%s': %s", label, sub.text);
+	return rc;
 }
 
 /* A dense float32 payload of want bytes at p in the file's mapping,
@@ -984,7 +1271,8 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 			              "mismatch (the file is corrupt)", in->label,
 			              t->name);
 		else if (sparse)
-			rc = decode_sparse(t, mp, want, in->label, err);
+			rc = decode_sparse(t, mp, want, in->keep_sparse,
+			                   in->label, err);
 		else if (!(rc = spz_tensor_alloc(t, err)))
 			rc = unpack_codes(t, mp, in->label, err);
 		spz_input_unmap(map, map_len);
@@ -1059,7 +1347,8 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 		rc = spz_fail(err, bad_rc, "'%s': %s", in->label, bad.text);
 	if (sparse) {
 		if (!rc)
-			rc = decode_sparse(t, buf, want, in->label, err);
+			rc = decode_sparse(t, buf, want, in->keep_sparse,
+			                   in->label, err);
 		free(buf);
 	} else if (!dense && !raw) {
 		if (!rc)
@@ -1305,6 +1594,18 @@ static int model_write(FILE *f, const spz_model *m, spz_file_kind kind,
 {
 	if (kind == SPZ_FILE_SPZM)
 		return write_spzm(f, m, wp, err);
+	if (has_sparse(m)) {
+		/* JSON and ONNX hold every element. */
+		spz_model view;
+		void **bufs;
+		size_t n_bufs;
+		int rc = expanded_view(&view, &bufs, &n_bufs, m, 0, err);
+		if (rc)
+			return rc;
+		rc = model_write(f, &view, kind, wp, err);
+		view_free(&view, bufs, n_bufs);
+		return rc;
+	}
 	if (kind == SPZ_FILE_ONNX)
 		return spz_onnx_write_wp(f, m, NULL, NULL, wp, err);
 	if (kind != SPZ_FILE_JSON)

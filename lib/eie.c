@@ -8,6 +8,7 @@
  * live in eie_unpack.c.
  */
 #include "spz.h"
+#include "big_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +45,12 @@ static void free_layer(spz_eie_layer *l, uint32_t pes)
 	free(l->pre_input);
 	free(l->pre_shape);
 	free(l->bias);
-	for (uint32_t k = 0; l->pe && k < pes; k++) {
+	for (uint32_t k = 0; l->pe && !l->pe_store && k < pes; k++) {
 		free(l->pe[k].code);
 		free(l->pe[k].index);
 		free(l->pe[k].ptr);
 	}
+	free(l->pe_store);
 	free(l->pe);
 }
 
@@ -167,6 +169,67 @@ static size_t find_nonzeros(const uint8_t *p, size_t n, uint32_t *idx,
 }
 
 /*
+ * A weight in the sparse form (spz_tensor.mask): the positions of the set
+ * bits of elements [start, start + len) relative to start, into idx (room
+ * for len), in order; returns their count. The codes of those entries are
+ * the next ones of nz_codes, in the same order, so no dense array of
+ * codes is ever built (a 4096x9216 layer: 37.7 MB, cleared and scattered,
+ * to find 3.4 million entries again).
+ */
+static size_t mask_range(const uint64_t *mask, uint64_t start, uint64_t len,
+                         uint32_t *idx)
+{
+	const uint64_t top = UINT64_C(1) << 63;
+	size_t c = 0;
+	uint64_t end = start + len;
+	for (uint64_t w = start >> 6; w * 64 < end; w++) {
+		uint64_t base = w * 64, m = mask[w];
+		if (base < start)
+			m &= ~UINT64_C(0) << (start - base);
+		if (end - base < 64)
+			m &= (UINT64_C(1) << (end - base)) - 1;
+		/* As find_nonzeros: eight positions without a branch (the
+		 * spare ones land in idx's room of len + 8 and are
+		 * overwritten), the rare rest in a loop. */
+		unsigned k = count_bits(m);
+		uint32_t off = (uint32_t)(base - start);
+		for (int q = 0; q < 8; q++) {
+			idx[c + (size_t)q] = off + lowest_bit(m | top);
+			m &= m - 1;
+		}
+		for (unsigned q = 8; q < k; q++) {
+			idx[c + q] = off + lowest_bit(m);
+			m &= m - 1;
+		}
+		c += k;
+	}
+	return c;
+}
+
+/* Set bits of elements [start, start + len). */
+static uint64_t mask_count(const uint64_t *mask, uint64_t start,
+                           uint64_t len)
+{
+	uint64_t c = 0, end = start + len;
+	for (uint64_t w = start >> 6; w * 64 < end; w++) {
+		uint64_t base = w * 64, m = mask[w];
+		if (base < start)
+			m &= ~UINT64_C(0) << (start - base);
+		if (end - base < 64)
+			m &= (UINT64_C(1) << (end - base)) - 1;
+		c += count_bits(m);
+	}
+	return c;
+}
+
+/* Where a weight's codes come from: dense codes, or the sparse form. */
+typedef struct source {
+	const uint8_t *codes;     /* dense; NULL for the sparse form */
+	const uint64_t *mask;
+	const uint8_t *nz_codes;
+} source;
+
+/*
  * Where one (PE, column) cell stands while its entries are laid: the local
  * row of its previous slot (-1 before the first). An entry exists exactly
  * where the code is non-zero (code 0 is the zero weight and the padding
@@ -184,6 +247,8 @@ typedef struct layout {
 	int shift;
 	uint8_t maxz;
 	uint64_t nonzeros, padding;
+	/* With the layer's pe_store: where the next PE's entries go. */
+	uint8_t *code_next, *index_next;
 } layout;
 
 /* last is the cell's previous local row. */
@@ -221,9 +286,10 @@ static inline void put_slot(uint8_t *code, uint8_t *index, uint32_t *ptr,
 	*last = r;
 }
 
-/* Turns counts in ptr[1..cols] into pointers and allocates the entries. */
+/* Turns counts in ptr[1..cols] into pointers and allocates the entries
+ * (the next ones of the layer's store, when it has one). */
 static int lay_out(spz_eie_pe *pe, int64_t cols, const spz_eie_layer *l,
-                   uint32_t k, spz_error *err)
+                   uint32_t k, layout *lo, spz_error *err)
 {
 	uint64_t total = 0;
 	for (int64_t j = 0; j < cols; j++) {
@@ -235,6 +301,13 @@ static int lay_out(spz_eie_pe *pe, int64_t cols, const spz_eie_layer *l,
 		pe->ptr[j + 1] = (uint32_t)total;
 	}
 	pe->n_entries = total;
+	if (l->pe_store) {
+		pe->code = lo->code_next;
+		pe->index = lo->index_next;
+		lo->code_next += total + 1;
+		lo->index_next += total + 1;
+		return 0;
+	}
 	pe->code = malloc(total + 1);
 	pe->index = malloc(total + 1);
 	if (!pe->code || !pe->index)
@@ -278,34 +351,59 @@ static int reserve(scratch *s, size_t used, size_t more)
  * (O(non-zeros of one PE)) for the second pass, and the per-column state
  * is O(cols).
  */
-static int pack_rows(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
+static int pack_rows(spz_eie *e, spz_eie_layer *l, const source *src,
                      layout *lo, scratch *s, spz_error *err)
 {
 	int64_t rows = l->rows, cols = l->cols;
-	for (uint32_t k = 0; k < e->pes; k++) {
+	const uint8_t *codes = src->codes;
+	/* Sparse form: where each row's codes start in nz_codes. */
+	uint64_t *rowoff = NULL;
+	if (!codes) {
+		rowoff = malloc((size_t)rows * sizeof *rowoff);
+		if (!rowoff)
+			return spz_fail(err, SPZ_ENOMEM, "out of memory "
+			                "packing '%s'", l->weight);
+		uint64_t at = 0;
+		for (int64_t i = 0; i < rows; i++) {
+			rowoff[i] = at;
+			at += mask_count(src->mask, (uint64_t)(i * cols),
+			                 (uint64_t)cols);
+		}
+	}
+	int rc = 0;
+	for (uint32_t k = 0; !rc && k < e->pes; k++) {
 		spz_eie_pe *pe = &l->pe[k];
 		size_t used = 0;
 		for (int64_t j = 0; j < cols; j++)
 			s->last[j] = -1;
 		int32_t r = 0;
-		for (int64_t i = k; i < rows; i += e->pes, r++) {
-			if (reserve(s, used, (size_t)cols + 8))
-				return spz_fail(err, SPZ_ENOMEM, "out of memory "
-				                "packing '%s'", l->weight);
+		for (int64_t i = k; !rc && i < rows; i += e->pes, r++) {
+			if (reserve(s, used, (size_t)cols + 8)) {
+				rc = spz_fail(err, SPZ_ENOMEM, "out of memory "
+				              "packing '%s'", l->weight);
+				break;
+			}
 			/* The row after: this PE's next, or the next PE's
 			 * first. */
 			int64_t after = i + e->pes < rows ? i + e->pes
 			                : k + 1 < e->pes && k + 1 < rows ? k + 1 : i;
-			used += find_nonzeros(codes + i * cols, (size_t)cols,
-			                      s->idx + used, codes + after * cols);
+			if (codes)
+				used += find_nonzeros(codes + i * cols,
+				                      (size_t)cols, s->idx + used,
+				                      codes + after * cols);
+			else
+				used += mask_range(src->mask,
+				                   (uint64_t)(i * cols),
+				                   (uint64_t)cols, s->idx + used);
 			s->ends[r] = used;
 			for (size_t t = r ? s->ends[r - 1] : 0; t < used; t++)
 				count_slot(lo, pe->ptr, &s->last[s->idx[t]],
 				           s->idx[t], r);
 		}
-		int rc = lay_out(pe, cols, l, k, err);
+		if (!rc)
+			rc = lay_out(pe, cols, l, k, lo, err);
 		if (rc)
-			return rc;
+			break;
 		int32_t *last = s->last;
 		const uint32_t *idx = s->idx;
 		uint8_t *code = pe->code, *index = pe->index, maxz = lo->maxz;
@@ -316,14 +414,25 @@ static int pack_rows(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
 		size_t t = 0;
 		r = 0;
 		for (int64_t i = k; i < rows; i += e->pes, r++) {
-			const uint8_t *row = codes + i * cols;
-			for (size_t end = s->ends[r]; t < end; t++)
+			size_t end = s->ends[r];
+			if (codes) {
+				const uint8_t *row = codes + i * cols;
+				for (; t < end; t++)
+					put_slot(code, index, ptr, shift, maxz,
+					         &last[idx[t]], idx[t], r,
+					         row[idx[t]]);
+				continue;
+			}
+			/* The row's codes in order, as its positions are. */
+			const uint8_t *nzc = src->nz_codes + rowoff[i] - t;
+			for (; t < end; t++)
 				put_slot(code, index, ptr, shift, maxz,
-				         &last[idx[t]], idx[t], r, row[idx[t]]);
+				         &last[idx[t]], idx[t], r, nzc[t]);
 		}
 		shift_back(pe->ptr, cols);
 	}
-	return 0;
+	free(rowoff);
+	return rc;
 }
 
 /*
@@ -331,9 +440,10 @@ static int pack_rows(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
  * every PE's cell of that column at once; kof / rof map a row to its PE
  * and local row without a division per entry.
  */
-static int pack_cols(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
+static int pack_cols(spz_eie *e, spz_eie_layer *l, const source *src,
                      layout *lo, scratch *s, spz_error *err)
 {
+	const uint8_t *codes = src->codes;
 	int64_t rows = l->rows, cols = l->cols;
 	uint32_t *kof = malloc((size_t)rows * sizeof *kof);
 	int32_t *rof = malloc((size_t)rows * sizeof *rof);
@@ -346,10 +456,16 @@ static int pack_cols(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
 		rof[i] = (int32_t)(i / e->pes);
 	}
 	for (int pass = 0; !rc && pass < 2; pass++) {
+		const uint8_t *nzc = src->nz_codes; /* column j's codes */
 		for (int64_t j = 0; j < cols; j++) {
-			const uint8_t *col = codes + j * rows;
-			size_t n = find_nonzeros(col, (size_t)rows, s->idx,
-			                         j + 1 < cols ? col + rows : col);
+			const uint8_t *col = codes ? codes + j * rows : NULL;
+			size_t n = codes ? find_nonzeros(col, (size_t)rows,
+			                                 s->idx,
+			                                 j + 1 < cols ? col + rows
+			                                              : col)
+			                 : mask_range(src->mask,
+			                              (uint64_t)(j * rows),
+			                              (uint64_t)rows, s->idx);
 			/* last[] is indexed by PE here: the cell is (k, j). */
 			for (uint32_t k = 0; k < e->pes; k++)
 				s->last[k] = -1;
@@ -362,11 +478,13 @@ static int pack_cols(spz_eie *e, spz_eie_layer *l, const uint8_t *codes,
 					put_slot(l->pe[k].code, l->pe[k].index,
 					         l->pe[k].ptr, lo->shift, lo->maxz,
 					         &s->last[k], (uint32_t)j, rof[i],
-					         col[i]);
+					         col ? col[i] : nzc[t]);
 			}
+			if (!codes)
+				nzc += n;
 		}
 		for (uint32_t k = 0; !rc && pass == 0 && k < e->pes; k++)
-			rc = lay_out(&l->pe[k], cols, l, k, err);
+			rc = lay_out(&l->pe[k], cols, l, k, lo, err);
 	}
 	for (uint32_t k = 0; !rc && k < e->pes; k++)
 		shift_back(l->pe[k].ptr, cols);
@@ -392,15 +510,41 @@ static int pack_layer(spz_eie *e, spz_eie_layer *l, const spz_tensor *w,
 	}
 	l->pe = calloc(pes, sizeof *l->pe);
 	int rc = s && s->last && s->ends && l->pe ? 0 : SPZ_ENOMEM;
-	for (uint32_t k = 0; !rc && k < pes; k++)
+	/*
+	 * Every PE's pointers and entries in one store: a PE's entries are
+	 * at most its rows times the columns (each slot stands for a row or
+	 * more), so rows x cols (+1 a PE) bounds them all; the pages never
+	 * filled are never touched and cost nothing, and the ones filled
+	 * are huge pages (spz_alloc_fresh), where 128 separate arrays would
+	 * take a fault per 4 KiB (a fifth of the time of packing fc6).
+	 * Past 2^33 elements (16 GB reserved) or when the reservation
+	 * fails, each PE gets its own arrays.
+	 */
+	uint64_t elems = (uint64_t)l->rows * (uint64_t)cols;
+	size_t pb = (size_t)pes * ((size_t)cols + 1) * sizeof(uint32_t);
+	if (!rc && elems <= (UINT64_C(1) << 33)) {
+		size_t r = (size_t)elems + pes;
+		uint8_t *st = spz_alloc_fresh(pb + 2 * r);
+		if (st) {
+			memset(st, 0, pb);
+			l->pe_store = st;
+			lo.code_next = st + pb;
+			lo.index_next = st + pb + r;
+			for (uint32_t k = 0; k < pes; k++)
+				l->pe[k].ptr = (uint32_t *)(void *)st +
+				               (size_t)k * ((size_t)cols + 1);
+		}
+	}
+	for (uint32_t k = 0; !rc && !l->pe_store && k < pes; k++)
 		if (!(l->pe[k].ptr = calloc((size_t)cols + 1, sizeof(uint32_t))))
 			rc = SPZ_ENOMEM;
+	source src = {w->codes, w->mask, w->nz_codes};
 	if (rc)
 		rc = spz_fail(err, rc, "out of memory packing '%s'", l->weight);
 	else if (l->transposed)
-		rc = pack_cols(e, l, w->codes, &lo, s, err);
+		rc = pack_cols(e, l, &src, &lo, s, err);
 	else
-		rc = pack_rows(e, l, w->codes, &lo, s, err);
+		rc = pack_rows(e, l, &src, &lo, s, err);
 	l->nonzeros = lo.nonzeros;
 	l->padding = lo.padding;
 	if (s) {
@@ -434,6 +578,31 @@ static int fixed_vector(int16_t *q, const float *v, size_t n)
 			q[i] = (int16_t)(q[i] * 2);
 	}
 	return frac;
+}
+
+/* Every value of float-like tensor t into v, whatever its form (a bias
+ * read with spz_input.keep_sparse may come sparse). */
+static void tensor_floats(float *v, const spz_tensor *t)
+{
+	int64_t n = spz_tensor_elements(t);
+	if (!t->mask) {
+		for (int64_t i = 0; i < n; i++)
+			v[i] = spz_tensor_value(t, i);
+		return;
+	}
+	int64_t j = 0;
+	for (int64_t w = 0; w * 64 < n; w++) {
+		uint64_t m = t->mask[w];
+		for (int b = 0; b < 64 && w * 64 + b < n; b++) {
+			float x = 0.0f;
+			if (m >> b & 1) {
+				x = t->codebook ? t->codebook[t->nz_codes[j]]
+				                : t->nz[j];
+				j++;
+			}
+			v[w * 64 + b] = x;
+		}
+	}
 }
 
 /* How messages name a node: its name, or its op and output when it has
@@ -509,7 +678,7 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (n->n_inputs >= 3 && n->inputs[2][0]) {
 		const spz_tensor *b = spz_model_tensor(m, n->inputs[2]);
-		if (!b || (!b->data && !b->codebook) ||
+		if (!b || (!b->data && !b->codebook && !b->mask) ||
 		    spz_tensor_elements(b) != l->rows)
 			return spz_fail(err, SPZ_EUNSUPPORTED,
 			                "node '%s': bias '%s' must be a float "
@@ -522,8 +691,7 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 			free(bv);
 			return spz_fail(err, SPZ_ENOMEM, "out of memory");
 		}
-		for (int64_t i = 0; i < l->rows; i++)
-			bv[i] = spz_tensor_value(b, i);
+		tensor_floats(bv, b);
 		l->bias_frac = fixed_vector(l->bias, bv, (size_t)l->rows);
 		free(bv);
 	}
@@ -558,7 +726,7 @@ static int fold_add(spz_eie_layer *l, const spz_model *m, const spz_node *n,
 	const spz_tensor *b = spz_model_tensor(m, bname);
 	char lb[256];
 	if (!b || b->ndims != 1 || b->dims[0] != l->rows ||
-	    (!b->data && !b->codebook))
+	    (!b->data && !b->codebook && !b->mask))
 		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Add): adds "
 		                "'%s' to layer '%s', which is not a 1-D "
 		                "initializer of %lld values (a bias)",
@@ -580,8 +748,7 @@ static int fold_add(spz_eie_layer *l, const spz_model *m, const spz_node *n,
 		free(bv);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	}
-	for (int64_t r = 0; r < l->rows; r++)
-		bv[r] = spz_tensor_value(b, r);
+	tensor_floats(bv, b);
 	l->bias_frac = fixed_vector(l->bias, bv, (size_t)l->rows);
 	free(bv);
 	l->add_bias_first = first;
@@ -675,7 +842,7 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 		                      spz_model_tensor(m, n->inputs[1]) : NULL;
 		spz_eie_layer *prev = e->n_layers ?
 		                      &e->layers[e->n_layers - 1] : NULL;
-		if (w && w->ndims == 2 && (w->data || w->codebook)) {
+		if (w && w->ndims == 2 && (w->data || w->codebook || w->mask)) {
 			spz_eie_layer *l = &e->layers[e->n_layers++];
 			rc = describe_layer(l, m, n, err);
 			if (!rc)
@@ -686,7 +853,7 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 			const spz_tensor *b = spz_model_tensor(m,
 				n->inputs[!strcmp(n->inputs[0], prev->linear_out)]);
 			int f = b && b->ndims == 1 && b->dims[0] == prev->rows &&
-			        (b->data || b->codebook) ?
+			        (b->data || b->codebook || b->mask) ?
 			        fold_add(prev, m, n, err) : 0;
 			rc = f < 0 ? f : 0;
 		}

@@ -80,6 +80,9 @@ static void free_tensor(spz_tensor *t)
 	free(t->prune);
 	free(t->raw);
 	free(t->onnx);
+	free(t->mask);
+	free(t->nz);
+	free(t->nz_codes);
 }
 
 void spz_model_free(spz_model *m)
@@ -282,6 +285,18 @@ void *spz_alloc_big(size_t bytes, int zero)
 		uintptr_t e = ((uintptr_t)p + bytes) & ~((uintptr_t)page - 1);
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* a hint */
 	}
+#endif
+	return p;
+}
+
+void *spz_alloc_fresh(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p = NULL;
+	if (bytes < huge || posix_memalign(&p, huge, bytes))
+		return malloc(bytes);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, bytes & ~(size_t)4095, MADV_HUGEPAGE); /* a hint */
 #endif
 	return p;
 }
@@ -560,6 +575,71 @@ void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
 	t->codebook = codebook;
 	t->codebook_size = size;
 	t->codes = codes;
+}
+
+void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
+                           float *nz, uint8_t *nz_codes)
+{
+	free(t->mask);
+	free(t->nz);
+	free(t->nz_codes);
+	if (t->codebook) {
+		free(t->codes);
+		t->codes = NULL;
+	} else {
+		spz_tensor_drop_data(t); /* freed, or forgotten if borrowed */
+	}
+	t->mask = mask;
+	t->nnz = nnz;
+	t->nz = nz;
+	t->nz_codes = nz_codes;
+}
+
+int spz_tensor_densify(spz_tensor *t, spz_error *err)
+{
+	if (!t->mask)
+		return 0;
+	size_t n = (size_t)spz_tensor_elements(t);
+	float *data = NULL;
+	uint8_t *codes = NULL;
+	if (t->codebook)
+		codes = spz_alloc_big(n + 1, 1);
+	else
+		data = alloc_floats(n + 1, 1);
+	if (!data && !codes)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	size_t j = 0;
+	for (size_t w = 0; w * 64 < n; w++)
+		for (uint64_t m = t->mask[w]; m; m &= m - 1, j++) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(m);
+			if (codes)
+				codes[i] = t->nz_codes[j];
+			else
+				data[i] = t->nz[j];
+		}
+	free(t->mask);
+	free(t->nz);
+	free(t->nz_codes);
+	t->mask = NULL;
+	t->nz = NULL;
+	t->nz_codes = NULL;
+	t->nnz = 0;
+	if (codes)
+		t->codes = codes;
+	else
+		t->data = data;
+	return 0;
+}
+
+int spz_model_densify(spz_model *m, spz_error *err)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		int rc = spz_tensor_densify(&m->tensors[i], err);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec)

@@ -13,7 +13,11 @@
  * few memcpys of itself.
  */
 #include "spz.h"
+#include "big_alloc.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h> /* AVX-512 where the CPU has it */
+#endif
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -117,6 +121,168 @@ static void flush(acc *a, vacc *va)
 		if ((uint32_t)va->maxkey[l] > a->maxkey)
 			a->maxkey = (uint32_t)va->maxkey[l];
 	va->before = va->after = va->maxkey = splat(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The sparse form, built a piece at a time (spz_prune_options.sparse_out) */
+
+/*
+ * Out of place, a tensor's data is only read: each piece of it (of cache
+ * size) is copied into scratch, pruned there by the very passes in-place
+ * pruning runs (so values and stats cannot differ), and appended to the
+ * mask and values of the result. The data may be a file's mapped pages,
+ * where writing would copy each page, and the values of a pruned tensor
+ * take a tenth of its memory.
+ */
+#define PIECE 16384 /* floats a piece: 64 KiB, at home in L2 */
+
+typedef struct sbuild {
+	uint64_t *mask;  /* (n + 63) / 64 words */
+	float *nz;       /* room for n + 64 values (the spare for the
+	                    branch-free appends); touched as filled */
+	int64_t pos;     /* elements appended */
+	int64_t nnz;
+	int in_place;    /* nz is the tensor's own data (SPZ_SPARSE_REUSE) */
+} sbuild;
+
+/*
+ * With SPZ_SPARSE_REUSE the values are packed into the tensor's own data
+ * as they are built: value j goes to index j <= its element's, whose
+ * piece is already copied to scratch (a word's appends end before the
+ * word's last element), so nothing unread is overwritten, and no fresh
+ * memory is touched (on this VM fresh memory is the dominant cost: 75 MB
+ * of values for a 2:4 fc6). Only where the tensor owns its data: data
+ * borrowed from a file mapping (spz_tensor.data_borrowed, SPZ_MMAP=1)
+ * is only read, since each written page would be copied.
+ */
+static int sbuild_new(sbuild *b, spz_tensor *t, int reuse)
+{
+	int64_t n = spz_tensor_elements(t);
+	size_t words = (size_t)(n + 63) / 64;
+	b->in_place = reuse == SPZ_SPARSE_REUSE && t->data &&
+	              !t->data_borrowed;
+	b->mask = spz_alloc_fresh((words ? words : 1) * sizeof *b->mask);
+	b->nz = b->in_place ? t->data
+	                    : spz_alloc_fresh(((size_t)n + 64) * sizeof *b->nz);
+	b->pos = b->nnz = 0;
+	if (!b->mask || !b->nz) {
+		free(b->mask);
+		if (!b->in_place)
+			free(b->nz);
+		b->mask = NULL;
+		b->nz = NULL;
+		return SPZ_ENOMEM;
+	}
+	return 0;
+}
+
+static void sbuild_free(sbuild *b)
+{
+	free(b->mask);
+	if (!b->in_place)
+		free(b->nz);
+	b->mask = NULL;
+	b->nz = NULL;
+}
+
+/* One element, at any position. */
+static inline void sbuild_one(sbuild *b, const float *p)
+{
+	uint32_t u;
+	memcpy(&u, p, sizeof u);
+	if (!(b->pos & 63))
+		b->mask[b->pos >> 6] = 0;
+	b->nz[b->nnz] = *p;
+	b->mask[b->pos >> 6] |= (uint64_t)(u != 0) << (b->pos & 63);
+	b->nnz += u != 0;
+	b->pos++;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SPZ_PRUNE_AVX512 1
+/* 64 elements: the mask word (bits not all 0) and the stored ones packed
+ * sixteen at a time in a register, then stored whole (a compressing
+ * store to memory is microcoded: four times slower); the lanes past
+ * them land in the spare room and are overwritten. Returns the values
+ * appended. */
+__attribute__((target("avx512f")))
+static size_t word_avx512(uint64_t *mask, float *out, const float *d)
+{
+	uint64_t m = 0;
+	size_t fill = 0;
+	for (int q = 0; q < 4; q++) {
+		__m512i x = _mm512_loadu_si512((const void *)(d + 16 * q));
+		__mmask16 k = _mm512_test_epi32_mask(x, x);
+		_mm512_storeu_si512((void *)(out + fill),
+		                    _mm512_maskz_compress_epi32(k, x));
+		fill += (size_t)__builtin_popcount((unsigned)k);
+		m |= (uint64_t)k << (16 * q);
+	}
+	*mask = m;
+	return fill;
+}
+#endif
+
+static int have_avx512(void)
+{
+#ifdef SPZ_PRUNE_AVX512
+	return __builtin_cpu_supports("avx512f");
+#else
+	return 0;
+#endif
+}
+
+/* 64 elements without AVX-512: branch-free appends (the spare slot takes
+ * the writes of zeros). */
+static size_t word_plain(uint64_t *mask, float *out, const float *d)
+{
+	uint64_t m = 0;
+	size_t fill = 0;
+	for (int b = 0; b < 64; b++) {
+		uint32_t u;
+		memcpy(&u, d + b, sizeof u);
+		out[fill] = d[b];
+		m |= (uint64_t)(u != 0) << b;
+		fill += u != 0;
+	}
+	*mask = m;
+	return fill;
+}
+
+/* Appends n elements of p (already pruned). */
+static void sbuild_add(sbuild *b, const float *p, int64_t n, int avx512)
+{
+	int64_t i = 0;
+	for (; i < n && (b->pos & 63); i++)
+		sbuild_one(b, p + i);
+	for (; n - i >= 64; i += 64, b->pos += 64) {
+		uint64_t *mw = &b->mask[b->pos >> 6];
+		float *out = b->nz + b->nnz;
+#ifdef SPZ_PRUNE_AVX512
+		if (avx512) {
+			b->nnz += (int64_t)word_avx512(mw, out, p + i);
+			continue;
+		}
+#else
+		(void)avx512;
+#endif
+		b->nnz += (int64_t)word_plain(mw, out, p + i);
+	}
+	for (; i < n; i++)
+		sbuild_one(b, p + i);
+}
+
+/* Hands the built mask and values to t (its data freed); the values
+ * shrink to their count (a realloc that gives memory back in place). */
+static void sbuild_finish(sbuild *b, spz_tensor *t)
+{
+	float *nz = realloc(b->nz, ((size_t)b->nnz + 1) * sizeof *nz);
+	if (b->in_place)
+		t->data = NULL; /* it is nz now */
+	spz_tensor_set_sparse(t, b->mask, b->nnz, nz ? nz : b->nz, NULL);
+	b->mask = NULL;
+	b->nz = NULL;
+	b->in_place = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -405,9 +571,27 @@ static void finish_stats(spz_prune_stats *st, const acc *a, int64_t n)
 	st->threshold = float_of_key(a->maxkey);
 }
 
-int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
-                        const int64_t *n, size_t count, int64_t k,
-                        spz_error *err)
+/* apply_below over w[0..n): in place, or (b not NULL) a piece at a time
+ * on scratch (PIECE floats), appended to b. */
+static void apply_span(acc *a, float *w, int64_t n, uint32_t bound,
+                       sbuild *b, float *scratch, int avx512)
+{
+	if (!b) {
+		apply_below(a, w, n, bound);
+		return;
+	}
+	for (int64_t i = 0; i < n; i += PIECE) {
+		int64_t k = n - i < PIECE ? n - i : PIECE;
+		memcpy(scratch, w + i, (size_t)k * sizeof *w);
+		apply_below(a, scratch, k, bound);
+		sbuild_add(b, scratch, k, avx512);
+	}
+}
+
+/* spz_prune_magnitude; with b (count builders) out of place. */
+static int magnitude(spz_prune_stats *stats, float *const *w,
+                     const int64_t *n, size_t count, int64_t k, sbuild *b,
+                     spz_error *err)
 {
 	int64_t total = 0;
 	for (size_t i = 0; i < count; i++) {
@@ -435,32 +619,57 @@ int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
 			split_at = skip_ties(&keep, w[i], n[i], t);
 		}
 	}
+	float *scratch = NULL;
+	int avx512 = b ? have_avx512() : 0;
+	if (b && !(scratch = malloc(PIECE * sizeof *scratch)))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	for (size_t i = 0; i < count; i++) {
 		acc a = {0, 0, 0};
+		sbuild *bi = b ? &b[i] : NULL;
 		if (k == 0 || i < split_span) {
-			apply_below(&a, w[i], n[i], t);
+			apply_span(&a, w[i], n[i], t, bi, scratch, avx512);
 		} else if (i > split_span) {
-			apply_below(&a, w[i], n[i], t + 1);
+			apply_span(&a, w[i], n[i], t + 1, bi, scratch, avx512);
 		} else {
-			apply_below(&a, w[i], split_at, t);
-			apply_below(&a, w[i] + split_at, n[i] - split_at, t + 1);
+			apply_span(&a, w[i], split_at, t, bi, scratch, avx512);
+			apply_span(&a, w[i] + split_at, n[i] - split_at, t + 1,
+			           bi, scratch, avx512);
 		}
 		a.maxkey = t;
 		finish_stats(&stats[i], &a, n[i]);
 	}
+	free(scratch);
+	return 0;
+}
+
+int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
+                        const int64_t *n, size_t count, int64_t k,
+                        spz_error *err)
+{
+	return magnitude(stats, w, n, count, k, NULL, err);
+}
+
+/* spz_prune_threshold; with b out of place. */
+static int threshold(spz_prune_stats *stats, float *w, int64_t n, float t,
+                     sbuild *b, spz_error *err)
+{
+	if (!(t >= 0.0f) || n < 0 || (n && !w))
+		return spz_fail(err, SPZ_EINVAL, "threshold must be >= 0");
+	float *scratch = NULL;
+	if (b && !(scratch = malloc(PIECE * sizeof *scratch)))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	acc a = {0, 0, 0};
+	apply_span(&a, w, n, key_of(&t), b, scratch, b ? have_avx512() : 0);
+	free(scratch);
+	finish_stats(stats, &a, n);
+	stats->threshold = t;
 	return 0;
 }
 
 int spz_prune_threshold(spz_prune_stats *stats, float *w, int64_t n,
                         float t, spz_error *err)
 {
-	if (!(t >= 0.0f) || n < 0 || (n && !w))
-		return spz_fail(err, SPZ_EINVAL, "threshold must be >= 0");
-	acc a = {0, 0, 0};
-	apply_below(&a, w, n, key_of(&t));
-	finish_stats(stats, &a, n);
-	stats->threshold = t;
-	return 0;
+	return threshold(stats, w, n, t, NULL, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -677,9 +886,10 @@ static int64_t dims_product(const int64_t *dims, int from, int to)
 	return p;
 }
 
-int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
-                 int ndims, int dim, int n, int m, spz_nm_partial partial,
-                 spz_error *err)
+/* spz_prune_nm; with b out of place (whole groups a piece). */
+static int nm_prune(spz_prune_stats *stats, float *w, const int64_t *dims,
+                    int ndims, int dim, int n, int m, spz_nm_partial partial,
+                    sbuild *b, spz_error *err)
 {
 	if (n < 1 || m > 16 || n >= m)
 		return spz_fail(err, SPZ_EINVAL, "N:M needs 1 <= N < M <= 16, "
@@ -696,21 +906,53 @@ int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
 		                "dimension %d (size %lld) is not a multiple of %d",
 		                dim, (long long)len, m);
 	acc a = {0, 0, 0};
+	/* Out of place: per piece, as many whole groups as PIECE floats
+	 * hold (at least one), pruned on scratch. */
+	int64_t gsize = m * inner, per = PIECE / (gsize ? gsize : 1);
+	per = per < 1 ? 1 : per;
+	float *scratch = NULL;
+	int avx512 = b ? have_avx512() : 0;
+	if (b && !(scratch = malloc((size_t)(per * gsize + 1) *
+	                            sizeof *scratch)))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	for (int64_t o = 0; o < outer; o++) {
 		float *blk = w + o * len * inner;
-		nm_block(&a, blk, groups, inner, n, m);
+		for (int64_t g = 0; b && g < groups; g += per) {
+			int64_t k = groups - g < per ? groups - g : per;
+			memcpy(scratch, blk + g * gsize,
+			       (size_t)(k * gsize) * sizeof *scratch);
+			nm_block(&a, scratch, k, inner, n, m);
+			sbuild_add(b, scratch, k * gsize, avx512);
+		}
+		if (!b)
+			nm_block(&a, blk, groups, inner, n, m);
 		float *rest = blk + groups * m * inner;
 		if (!tail)
 			continue;
+		if (b) {
+			memcpy(scratch, rest,
+			       (size_t)(tail * inner) * sizeof *scratch);
+			rest = scratch;
+		}
 		if (partial == SPZ_NM_PARTIAL_KEEP)
 			count_only(&a, rest, tail * inner);
 		else
 			for (int64_t j = 0; j < inner; j++)
 				nm_group(&a, rest + j, (ptrdiff_t)inner,
 				         (int)tail, n);
+		if (b)
+			sbuild_add(b, rest, tail * inner, avx512);
 	}
+	free(scratch);
 	finish_stats(stats, &a, outer * len * inner);
 	return 0;
+}
+
+int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
+                 int ndims, int dim, int n, int m, spz_nm_partial partial,
+                 spz_error *err)
+{
+	return nm_prune(stats, w, dims, ndims, dim, n, m, partial, NULL, err);
 }
 
 static inline int nonzero_at(const spz_tensor *t, int64_t i)
@@ -843,6 +1085,21 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 	int rc = check_model(m, items, n_items, o, err);
 	if (rc)
 		return rc;
+	/* Out of place, every builder first (global pruning fills all at
+	 * once); a tensor takes its result as soon as it is pruned. */
+	sbuild *b = NULL;
+	if (o->sparse_out) {
+		b = calloc(n_items ? n_items : 1, sizeof *b);
+		rc = b ? 0 : SPZ_ENOMEM;
+		for (size_t i = 0; !rc && i < n_items; i++)
+			rc = sbuild_new(&b[i], items[i].tensor, o->sparse_out);
+		if (rc) {
+			for (size_t i = 0; b && i < n_items; i++)
+				sbuild_free(&b[i]);
+			free(b);
+			return spz_fail(err, rc, "out of memory");
+		}
+	}
 	if (o->mode == SPZ_PRUNE_MAGNITUDE && o->global) {
 		float **w = malloc((n_items ? n_items : 1) * sizeof *w);
 		int64_t *n = malloc((n_items ? n_items : 1) * sizeof *n);
@@ -858,57 +1115,64 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		if (rc)
 			spz_fail(err, rc, "out of memory");
 		else
-			rc = spz_prune_magnitude(
+			rc = magnitude(
 				st, w, n, n_items,
-				(int64_t)llround(o->sparsity * (double)total), err);
+				(int64_t)llround(o->sparsity * (double)total), b,
+				err);
 		for (size_t i = 0; !rc && i < n_items; i++)
 			items[i].stats = st[i];
 		free(w);
 		free(n);
 		free(st);
-		if (rc)
-			return rc;
 	}
-	for (size_t i = 0; i < n_items; i++) {
+	for (size_t i = 0; !rc && i < n_items; i++) {
 		spz_tensor *t = items[i].tensor;
 		int64_t n = spz_tensor_elements(t);
 		spz_prune_record rec = {.density = 0};
+		sbuild *bi = b ? &b[i] : NULL;
 		switch (o->mode) {
 		case SPZ_PRUNE_MAGNITUDE:
 			strcpy(rec.mode, "magnitude");
 			strcpy(rec.scope, o->global ? "global" : "layer");
 			rec.target = o->global ? o->sparsity : items[i].sparsity;
 			if (!o->global)
-				rc = spz_prune_magnitude(
+				rc = magnitude(
 					&items[i].stats, &t->data, &n, 1,
 					(int64_t)llround(rec.target * (double)n),
-					err);
+					bi, err);
 			break;
 		case SPZ_PRUNE_THRESHOLD:
 			strcpy(rec.mode, "threshold");
-			rc = spz_prune_threshold(&items[i].stats, t->data, n,
-			                         float_bound(o->threshold), err);
+			rc = threshold(&items[i].stats, t->data, n,
+			               float_bound(o->threshold), bi, err);
 			break;
 		case SPZ_PRUNE_NM:
 			strcpy(rec.mode, "nm");
 			rec.nm_n = o->nm_n;
 			rec.nm_m = o->nm_m;
-			rc = spz_prune_nm(&items[i].stats, t->data, t->dims,
-			                  t->ndims, spz_model_reduction_dim(m, t),
-			                  o->nm_n, o->nm_m, o->nm_partial, err);
+			rc = nm_prune(&items[i].stats, t->data, t->dims,
+			              t->ndims, spz_model_reduction_dim(m, t),
+			              o->nm_n, o->nm_m, o->nm_partial, bi, err);
 			break;
 		}
 		if (rc)
-			return rc;
+			break;
+		if (bi)
+			sbuild_finish(bi, t);
 		const spz_prune_stats *st = &items[i].stats;
 		rec.threshold = o->mode == SPZ_PRUNE_THRESHOLD ? o->threshold
 		                                               : st->threshold;
 		rec.density = n ? (double)st->nonzeros_after / (double)n : 0.0;
-		if (spz_tensor_set_prune(t, &rec))
-			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		if (spz_tensor_set_prune(t, &rec)) {
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+			break;
+		}
 		if (o->progress) /* by tensors; global selected all above */
 			o->progress(o->progress_ctx, (double)(i + 1),
 			            (double)n_items);
 	}
-	return 0;
+	for (size_t i = 0; b && i < n_items; i++)
+		sbuild_free(&b[i]);
+	free(b);
+	return rc;
 }

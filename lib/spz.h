@@ -162,6 +162,18 @@ typedef struct spz_prune_record {
  * are NULL; raw holds raw_len bytes, the elements little-endian as ONNX
  * raw_data stores them (for a fixed-size dtype raw_len is elements times
  * spz_dtype_size). Raw tensors are never pruned, quantized or packed.
+ * Sparse (only where a caller asked for it: spz_input.keep_sparse,
+ * spz_prune_options.sparse_out): mask != NULL; bit i % 64 of mask[i / 64]
+ * is set exactly when element i is stored (row-major order; the words of
+ * a tensor of n elements are (n + 63) / 64, the bits past n clear), and
+ * nnz counts the set bits. A dense-float tensor then has data == NULL and
+ * nz holding its nnz stored values in element order, every other element
+ * +0.0 (a stored value is any float whose bits are not all 0, -0.0
+ * included); a quantized one has codes == NULL and nz_codes holding its
+ * nnz codes in order, never 0, every other code 0. It is what a .spzm
+ * bitmask payload holds, so it is read and written without expanding.
+ * data/codes being NULL makes a consumer that does not know the form fail
+ * at once; spz_tensor_densify turns it into the ordinary form.
  */
 typedef struct spz_tensor {
 	char *name;
@@ -184,6 +196,11 @@ typedef struct spz_tensor {
 	uint8_t *onnx;
 	size_t onnx_len;
 	int onnx_enc;
+	/* The sparse form (above); NULL, 0 otherwise. */
+	uint64_t *mask;
+	int64_t nnz;
+	float *nz;
+	uint8_t *nz_codes;
 	/* Who owns data. 0: the tensor (malloc'd, freed with it). 1: data
 	 * is borrowed from a file mapping that the model holds
 	 * (spz_model_hold_mapping): never free() or realloc() it. Either
@@ -377,6 +394,20 @@ int64_t spz_tensor_nonzeros(const spz_tensor *t);
  */
 void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
                               uint32_t size, uint8_t *codes);
+/*
+ * Makes t sparse (see spz_tensor): takes ownership of mask (words for
+ * elements() bits, nnz of them set) and of nz (nnz floats, t dense) or
+ * nz_codes (nnz codes, t quantized), and frees data or codes. The caller
+ * vouches for the contents.
+ */
+void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
+                           float *nz, uint8_t *nz_codes);
+/* Makes a sparse tensor ordinary again (data or codes of every element,
+ * the mask and values freed); any other tensor is left alone.
+ * SPZ_ENOMEM leaves it unchanged. */
+int spz_tensor_densify(spz_tensor *t, spz_error *err);
+/* spz_tensor_densify on every tensor of m. */
+int spz_model_densify(spz_model *m, spz_error *err);
 /* Sets (copies) the prune record; NULL clears it. */
 int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec);
 
@@ -876,6 +907,9 @@ typedef struct spz_eie_layer {
 	uint64_t nonzeros;     /* real entries */
 	uint64_t padding;      /* padding entries */
 	spz_eie_pe *pe;        /* pes entries */
+	/* NULL, or one allocation holding every PE's code, index and ptr
+	 * (spz_eie_pack's): then spz_eie_free frees it, not them. */
+	void *pe_store;
 } spz_eie_layer;
 
 #define SPZ_EIE_ANON_NODE 1  /* the Gemm/MatMul */
@@ -1410,10 +1444,19 @@ typedef struct spz_prune_options {
 	spz_nm_partial nm_partial;
 	spz_progress_fn progress; /* may be NULL: by tensors pruned */
 	void *progress_ctx;
+	int sparse_out;       /* 0, or leave each pruned tensor in the
+	                         sparse form (spz_tensor): SPZ_SPARSE_READ,
+	                         its data only read (it may be a file's
+	                         mapped pages), the values in new memory;
+	                         SPZ_SPARSE_REUSE, the values packed into the
+	                         tensor's own data as they are built (no new
+	                         memory for them) */
 } spz_prune_options;
+#define SPZ_SPARSE_READ 1
+#define SPZ_SPARSE_REUSE 2
 #define SPZ_PRUNE_OPTIONS_INIT \
 	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE, NULL, \
-	 NULL}
+	 NULL, 0}
 
 /* One tensor of a model to prune, and what happened to it. */
 typedef struct spz_prune_item {
@@ -1437,6 +1480,12 @@ int spz_prune_check_model(const spz_model *m, spz_error *err);
  * tensor with no known reduction dimension or whose reduction dimension is
  * not a multiple of M (unless nm_partial says what to do). Adding the
  * history step is left to the caller, which knows the parameters as given.
+ * With opts->sparse_out each item's tensor ends in the sparse form holding
+ * exactly the values in-place pruning leaves (stats and records alike):
+ * the keep set is decided on the data as it is, then one pass per piece
+ * of cache size builds the mask and values (SPZ_SPARSE_READ: data only
+ * read; SPZ_SPARSE_REUSE: the values packed into the data they came
+ * from, which must be the tensor's own).
  */
 int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
                     const spz_prune_options *opts, spz_error *err);

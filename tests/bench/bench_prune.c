@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -119,6 +122,30 @@ static double file_mb(const char *path)
 	return (double)st.st_size / 1e6;
 }
 
+/* Peak resident memory (KB) of one run of argv, from wait4(). */
+static long proc_peak_kb(char *const argv[])
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status;
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "bench: '%s' failed\n", argv[0]);
+		exit(1);
+	}
+	return ru.ru_maxrss;
+}
+
 /* One line: what, best seconds, ratio to cp (and to cp + fsync). */
 static void proc_line(const char *what, double s, double cp, double cps)
 {
@@ -194,6 +221,9 @@ static void processes_in(const char *where, int tmpfs)
 	       "20%%); 2:4 %.1f MB = %.1f%%; 4-bit codes %.1f MB\n",
 	       file_mb(p), 100 * file_mb(p) / file_mb(dense), file_mb(dense),
 	       file_mb(nm), 100 * file_mb(nm) / file_mb(dense), file_mb(q));
+	printf("  peak RSS: prune 0.91 %.1f MB, prune 2:4 %.1f MB, pack %.1f "
+	       "MB\n", proc_peak_kb(ps) / 1e3, proc_peak_kb(pn) / 1e3,
+	       proc_peak_kb(pk) / 1e3);
 	const char *files[] = {dense, copy, p, nm, q, img};
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
 		unlink(files[i]);

@@ -54,9 +54,13 @@ void bench_report(const char *what, double seconds, double bytes,
 	fflush(stdout);
 }
 
+/* SPZ_BENCH=WORD runs only the benches whose function name holds WORD
+ * (SPZ_BENCH=processes: the whole-process timings), for a quick look
+ * while developing; unset, every one runs. */
 int main(void)
 {
-#define X(fn) fn();
+	const char *only = getenv("SPZ_BENCH");
+#define X(fn) if (!only || strstr(#fn, only)) fn();
 	SPZ_BENCHES
 #undef X
 	return 0;

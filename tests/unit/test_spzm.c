@@ -75,7 +75,10 @@ static unsigned char *write_mem(const spz_model *m, spz_file_kind kind,
 	return (unsigned char *)buf;
 }
 
-/* Writes bytes to dir/name and loads them. */
+/* Writes bytes to dir/name and loads them. Every load is done twice,
+ * the second time keeping bitmask payloads in the sparse form
+ * (spz_input.keep_sparse): the same verdict and message, and, densified,
+ * the same model, written back the same bytes. */
 static int load_bytes(const char *dir, const void *b, size_t n,
                       spz_model **m, spz_error *err)
 {
@@ -84,7 +87,37 @@ static int load_bytes(const char *dir, const void *b, size_t n,
 	ck_assert_int_eq(tu_write_file(path, b, n), 0);
 	*m = NULL;
 	memset(err, 0, sizeof *err);
-	return spz_model_load(m, path, err);
+	int rc = spz_model_load(m, path, err);
+	spz_input in;
+	spz_model *k = NULL;
+	spz_error ek = {0};
+	int rk = spz_input_open(&in, path, &ek);
+	if (!rk) {
+		in.keep_sparse = 1;
+		rk = spz_model_read(&k, &in, &ek);
+		spz_input_close(&in);
+	}
+	ck_assert_int_eq(rk, rc);
+	ck_assert_str_eq(ek.text, err->text);
+	if (!rc) {
+		size_t la, lb;
+		unsigned char *wa = write_mem(*m, SPZ_FILE_SPZM, &la);
+		unsigned char *wb = write_mem(k, SPZ_FILE_SPZM, &lb);
+		ck_assert_uint_eq(la, lb);
+		ck_assert(!memcmp(wa, wb, la));
+		free(wa);
+		free(wb);
+		ck_assert_int_eq(spz_model_densify(k, &ek), 0);
+		for (size_t i = 0; i < k->n_tensors; i++) {
+			const spz_tensor *x = &(*m)->tensors[i];
+			const spz_tensor *y = &k->tensors[i];
+			size_t e = (size_t)spz_tensor_elements(x);
+			ck_assert(x->codebook ? !memcmp(x->codes, y->codes, e)
+			          : !x->data || !memcmp(x->data, y->data, 4 * e));
+		}
+	}
+	spz_model_free(k);
+	return rc;
 }
 
 /* Builds a .spzm from a manifest and a data area (header, CRC, padding). */
