@@ -168,6 +168,18 @@ static size_t find_nonzeros(const uint8_t *p, size_t n, uint32_t *idx,
 	return c;
 }
 
+/* Word w of mask with the bits outside elements [start, end) cleared. */
+static inline uint64_t mask_word_in(const uint64_t *mask, uint64_t w,
+                                    uint64_t start, uint64_t end)
+{
+	uint64_t base = w * 64, m = mask[w];
+	if (base < start)
+		m &= ~UINT64_C(0) << (start - base);
+	if (end - base < 64)
+		m &= (UINT64_C(1) << (end - base)) - 1;
+	return m;
+}
+
 /*
  * A weight in the sparse form (spz_tensor.mask): the positions of the set
  * bits of elements [start, start + len) relative to start, into idx (room
@@ -183,11 +195,7 @@ static size_t mask_range(const uint64_t *mask, uint64_t start, uint64_t len,
 	size_t c = 0;
 	uint64_t end = start + len;
 	for (uint64_t w = start >> 6; w * 64 < end; w++) {
-		uint64_t base = w * 64, m = mask[w];
-		if (base < start)
-			m &= ~UINT64_C(0) << (start - base);
-		if (end - base < 64)
-			m &= (UINT64_C(1) << (end - base)) - 1;
+		uint64_t base = w * 64, m = mask_word_in(mask, w, start, end);
 		/* As find_nonzeros: eight positions without a branch (the
 		 * spare ones land in idx's room of len + 8 and are
 		 * overwritten), the rare rest in a loop. */
@@ -211,14 +219,8 @@ static uint64_t mask_count(const uint64_t *mask, uint64_t start,
                            uint64_t len)
 {
 	uint64_t c = 0, end = start + len;
-	for (uint64_t w = start >> 6; w * 64 < end; w++) {
-		uint64_t base = w * 64, m = mask[w];
-		if (base < start)
-			m &= ~UINT64_C(0) << (start - base);
-		if (end - base < 64)
-			m &= (UINT64_C(1) << (end - base)) - 1;
-		c += count_bits(m);
-	}
+	for (uint64_t w = start >> 6; w * 64 < end; w++)
+		c += count_bits(mask_word_in(mask, w, start, end));
 	return c;
 }
 
