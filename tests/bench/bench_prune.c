@@ -122,30 +122,6 @@ static double file_mb(const char *path)
 	return (double)st.st_size / 1e6;
 }
 
-/* Peak resident memory (KB) of one run of argv, from wait4(). */
-static long proc_peak_kb(char *const argv[])
-{
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int status;
-	struct rusage ru;
-	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid ||
-	    !WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "bench: '%s' failed\n", argv[0]);
-		exit(1);
-	}
-	return ru.ru_maxrss;
-}
-
 /* One line: what, best seconds, ratio to cp (and to cp + fsync). */
 static void proc_line(const char *what, double s, double cp, double cps)
 {

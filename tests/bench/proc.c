@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,10 +20,11 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-double proc_seconds(char *const argv[])
+/* Runs argv with stdout and stderr to /dev/null and waits for it; its
+ * resource use into *ru. Exits the bench when it fails. */
+static void run_child(char *const argv[], struct rusage *ru)
 {
 	fflush(stdout);
-	double t = bench_now();
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open("/dev/null", O_WRONLY);
@@ -34,13 +36,27 @@ double proc_seconds(char *const argv[])
 		_exit(127);
 	}
 	int status;
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
+	if (pid < 0 || wait4(pid, &status, 0, ru) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "bench: '%s %s' failed (run from the source "
 		        "tree)\n", argv[0], argv[1] ? argv[1] : "");
 		exit(1);
 	}
+}
+
+double proc_seconds(char *const argv[])
+{
+	struct rusage ru;
+	double t = bench_now();
+	run_child(argv, &ru);
 	return bench_now() - t;
+}
+
+long proc_peak_kb(char *const argv[])
+{
+	struct rusage ru;
+	run_child(argv, &ru);
+	return ru.ru_maxrss;
 }
 
 const char *proc_tmpfs_dir(void)
