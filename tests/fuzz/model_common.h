@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -44,11 +45,76 @@ static void fuzz_round_trip(const spz_model *m, spz_file_kind kind)
 	free(buf);
 }
 
+/* m as a .spzm in memory (malloc'd, *len bytes), NULL when the writer
+ * refuses it (out of memory only: the reader validated m). */
+static char *fuzz_spzm_bytes(const spz_model *m, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		fuzz_die("open_memstream failed", NULL);
+	spz_error err = {0};
+	int rc = spz_model_write(f, m, SPZ_FILE_SPZM, &err);
+	if (fclose(f))
+		fuzz_die("writing to memory failed", NULL);
+	if (rc) {
+		if (rc != SPZ_ENOMEM)
+			fuzz_die("a model the reader took is refused by the "
+			         "writer", &err);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * The read that keeps bitmask payloads in the sparse form (pack's,
+ * spz_input.keep_sparse) must agree with the ordinary read of the same
+ * bytes (path, already read into dense with result rc): it fails exactly
+ * when that one does, and what it took writes the same .spzm bytes.
+ */
+static void fuzz_sparse_read(const char *path, int rc, const spz_model *dense)
+{
+	spz_input in;
+	spz_error err = {0};
+	spz_model *m = NULL;
+	/* Opening checks the file too (an empty one is refused there). */
+	int rs = spz_input_open(&in, path, &err);
+	if (!rs) {
+		in.keep_sparse = 1;
+		rs = spz_model_read(&m, &in, &err);
+		spz_input_close(&in);
+	}
+	if (rs == SPZ_ENOMEM || rc == SPZ_ENOMEM) {
+		spz_model_free(m);
+		return;
+	}
+	if ((rs != 0) != (rc != 0))
+		fuzz_die(rs ? "the sparse-keeping read refuses what the "
+		              "dense read takes" :
+		              "the sparse-keeping read takes what the dense "
+		              "read refuses", rs ? &err : NULL);
+	if (rs) {
+		fuzz_check_failure(rs, &err);
+		return;
+	}
+	size_t la = 0, lb = 0;
+	char *a = fuzz_spzm_bytes(dense, &la), *b = fuzz_spzm_bytes(m, &lb);
+	if (a && b && (la != lb || memcmp(a, b, la)))
+		fuzz_die("the sparse-keeping read writes other .spzm bytes "
+		         "than the dense read", NULL);
+	free(a);
+	free(b);
+	spz_model_free(m);
+}
+
 static inline int fuzz_model(const uint8_t *data, size_t size)
 {
 	spz_model *m = NULL;
 	spz_error err = {0};
-	int rc = spz_model_load(&m, fuzz_file(0, data, size), &err);
+	const char *path = fuzz_file(0, data, size);
+	int rc = spz_model_load(&m, path, &err);
+	fuzz_sparse_read(path, rc, m);
 	if (rc) {
 		fuzz_check_failure(rc, &err);
 		return 0;
