@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* fallocate */
 #include "model_io.h"
+#include "big_alloc.h"
 
 #include "json_strict.h"
 
@@ -195,28 +196,6 @@ static int sparse_pays(const spz_tensor *t, uint64_t *bound)
 	return 0; /* not reached: the last block decides */
 }
 
-/* A buffer of n bytes for a payload being built, with the transparent
- * huge page hint lib/ gives tensor data: touched for the first time
- * here, 4 KiB pages would cost one fault each (20,000 for the 80 MB of a
- * 2:4 layer); free() releases it. */
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void *payload_buffer(size_t n)
-{
-#ifdef MADV_HUGEPAGE
-	/* From 2 MiB on, aligned to a huge page, so that the hint covers
-	 * all of it (a 4.7 MB mask: 3 faults, not 1150). */
-	void *p = NULL;
-	if (n >= HUGE_PAGE) {
-		if (posix_memalign(&p, HUGE_PAGE, n))
-			return NULL;
-		(void)madvise(p, n & ~(size_t)4095, MADV_HUGEPAGE); /* a hint */
-		return p;
-	}
-#endif
-	return malloc(n);
-}
-
 /* Set bits of a mask word: a few operations, where __builtin_popcountll
  * without -mpopcnt is a library call per word. */
 static inline unsigned popcount64(uint64_t x)
@@ -401,7 +380,7 @@ static int build_sparse_codes(uint8_t **out, uint64_t *len,
 	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
 	uint64_t cap = sparse_bytes(t, bound);
 	/* +8: the packer writes a byte ahead. */
-	uint8_t *p = payload_buffer((size_t)cap + 8);
+	uint8_t *p = spz_alloc_fresh((size_t)cap + 8);
 	if (!p)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	uint64_t bit = 0;
@@ -1141,13 +1120,13 @@ static int keep_sparse(spz_tensor *t, const uint8_t *p, uint64_t nnz,
                        const char *label, spz_error *err)
 {
 	uint64_t n = (uint64_t)spz_tensor_elements(t), mb = mask_bytes(n);
-	uint64_t *mask = payload_buffer((size_t)mb + 8);
+	uint64_t *mask = spz_alloc_fresh((size_t)mb + 8);
 	float *nz = NULL;
 	uint8_t *nz_codes = NULL;
 	if (mask && t->codebook)
-		nz_codes = payload_buffer((size_t)nnz + 1);
+		nz_codes = spz_alloc_fresh((size_t)nnz + 1);
 	else if (mask)
-		nz = payload_buffer((size_t)nnz * 4 + 4);
+		nz = spz_alloc_fresh((size_t)nnz * 4 + 4);
 	if (!mask || (!nz && !nz_codes)) {
 		free(mask);
 		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",

@@ -1,6 +1,7 @@
 /*
- * big_alloc.h - allocation of large buffers (private to lib/): tensor data
- * and decoded codes, which are freed with free() like any other.
+ * big_alloc.h - allocation of large buffers (private to libspz: lib/ and
+ * formats/): tensor data, decoded codes and the payloads the .spzm codec
+ * builds, which are freed with free() like any other.
  */
 #ifndef SPZ_BIG_ALLOC_H
 #define SPZ_BIG_ALLOC_H
