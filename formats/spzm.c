@@ -525,15 +525,7 @@ static int expanded_view(spz_model *view, void ***bufs, size_t *n_bufs,
 			                "tensor '%s'", t->name);
 		}
 		(*bufs)[(*n_bufs)++] = buf;
-		size_t j = 0;
-		for (size_t w = 0; w * 64 < n; w++)
-			for (uint64_t mw = t->mask[w]; mw; mw &= mw - 1, j++) {
-				size_t e = w * 64 + (size_t)__builtin_ctzll(mw);
-				if (t->codebook)
-					((uint8_t *)buf)[e] = t->nz_codes[j];
-				else
-					((float *)buf)[e] = t->nz[j];
-			}
+		spz_tensor_expand(buf, t);
 		if (t->codebook)
 			t->codes = buf;
 		else

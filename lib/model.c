@@ -595,6 +595,19 @@ void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
 	t->nz_codes = nz_codes;
 }
 
+void spz_tensor_expand(void *out, const spz_tensor *t)
+{
+	size_t n = (size_t)spz_tensor_elements(t), j = 0;
+	for (size_t w = 0; w * 64 < n; w++)
+		for (uint64_t m = t->mask[w]; m; m &= m - 1, j++) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(m);
+			if (t->codebook)
+				((uint8_t *)out)[i] = t->nz_codes[j];
+			else
+				((float *)out)[i] = t->nz[j];
+		}
+}
+
 int spz_tensor_densify(spz_tensor *t, spz_error *err)
 {
 	if (!t->mask)
@@ -609,15 +622,7 @@ int spz_tensor_densify(spz_tensor *t, spz_error *err)
 	if (!data && !codes)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
 		                t->name);
-	size_t j = 0;
-	for (size_t w = 0; w * 64 < n; w++)
-		for (uint64_t m = t->mask[w]; m; m &= m - 1, j++) {
-			size_t i = w * 64 + (size_t)__builtin_ctzll(m);
-			if (codes)
-				codes[i] = t->nz_codes[j];
-			else
-				data[i] = t->nz[j];
-		}
+	spz_tensor_expand(codes ? (void *)codes : (void *)data, t);
 	free(t->mask);
 	free(t->nz);
 	free(t->nz_codes);

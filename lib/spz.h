@@ -402,6 +402,10 @@ void spz_tensor_set_quantized(spz_tensor *t, int bits, float *codebook,
  */
 void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
                            float *nz, uint8_t *nz_codes);
+/* Writes sparse-form t's stored values at their elements of out, which
+ * holds elements() floats (t dense) or codes (t quantized) and which the
+ * caller has zeroed; t is unchanged. */
+void spz_tensor_expand(void *out, const spz_tensor *t);
 /* Makes a sparse tensor ordinary again (data or codes of every element,
  * the mask and values freed); any other tensor is left alone.
  * SPZ_ENOMEM leaves it unchanged. */
