@@ -704,15 +704,16 @@ int cli_read_model(spz_model **out, spz_input *in, spz_error *err)
 	return rc;
 }
 
-static int load_model(spz_model **out, const char *path, int copied)
+int cli_load_model_flags(spz_model **out, const char *path, int flags)
 {
 	spz_error err = {0};
 	double t = mono_s();
 	spz_input in;
 	int rc = spz_input_open(&in, path, &err);
 	if (!rc) {
-		if (copied)
+		if (flags & CLI_LOAD_COPIED)
 			in.map_payloads = 0;
+		in.keep_sparse = (flags & CLI_LOAD_SPARSE) != 0;
 		rc = cli_read_model(out, &in, &err);
 		spz_input_close(&in);
 	}
@@ -727,12 +728,7 @@ static int load_model(spz_model **out, const char *path, int copied)
 
 int cli_load_model(spz_model **out, const char *path)
 {
-	return load_model(out, path, 0);
-}
-
-int cli_load_model_copied(spz_model **out, const char *path)
-{
-	return load_model(out, path, 1);
+	return cli_load_model_flags(out, path, 0);
 }
 
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)

@@ -202,12 +202,18 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 
 /* Loads a model, printing the failure; returns 0 or an exit code. */
 int cli_load_model(spz_model **out, const char *path);
-/* cli_load_model for a command that rewrites most weights in place
+/* cli_load_model with flags (0 or more of):
+ * CLI_LOAD_COPIED, for a command that rewrites most weights in place
  * (prune's in-place path, finetune): every tensor gets memory of its own
  * even under SPZ_MMAP=1, since a copy-on-write fault per mapped page
  * costs far more than one read (151 MB .spzm: prune 4.3-5.5 s mapped,
- * 0.26-0.73 s copied). */
-int cli_load_model_copied(spz_model **out, const char *path);
+ * 0.26-0.73 s copied);
+ * CLI_LOAD_SPARSE, for a command that takes tensors in the sparse form
+ * (spz_input.keep_sparse; EIE pack): bitmask-encoded .spzm tensors are
+ * never expanded. */
+#define CLI_LOAD_COPIED 1
+#define CLI_LOAD_SPARSE 2
+int cli_load_model_flags(spz_model **out, const char *path, int flags);
 /* Saves a model atomically, printing the failure; 0 or an exit code. */
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);
 

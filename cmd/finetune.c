@@ -17,7 +17,7 @@ int cmd_finetune(int argc, char **argv)
 	if (cli_no_input("finetune", r.in, "a model"))
 		return EXIT_USAGE;
 	spz_model *m = NULL;
-	rc = cli_load_model_copied(&m, r.in);
+	rc = cli_load_model_flags(&m, r.in, CLI_LOAD_COPIED);
 	if (!rc)
 		rc = train_run(&r, m);
 	spz_model_free(m);

@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -90,38 +89,6 @@ static int pack_plain(const spz_model *m, const char *out, int kind,
 	fprintf(say, "packed '%s' as %s: %llu stored values\n", m->name,
 	        names[kind], (unsigned long long)values);
 	return EXIT_OK;
-}
-
-/*
- * cli_load_model, except that an EIE pack takes bitmask-encoded .spzm
- * tensors in the sparse form (spz_input.keep_sparse): spz_eie_pack walks
- * their masks and codes, so a pruned layer is never expanded into a dense
- * array of codes only to find its non-zeros again.
- */
-static int load_model(spz_model **out, const char *path, int keep_sparse)
-{
-	spz_error err = {0};
-	double t = cli_now();
-	spz_input in;
-	int rc = spz_input_open(&in, path, &err);
-	if (!rc) {
-		in.keep_sparse = keep_sparse;
-		rc = cli_read_model(out, &in, &err);
-		spz_input_close(&in);
-	}
-	if (rc)
-		return cli_fail(&err);
-	int64_t p = 0;
-	for (size_t i = 0; i < (*out)->n_tensors; i++)
-		p += spz_tensor_elements(&(*out)->tensors[i]);
-	char b[48] = "";
-	struct stat st;
-	if (strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode))
-		snprintf(b, sizeof b, ", %lld bytes", (long long)st.st_size);
-	cli_note("read '%s' (%zu tensor%s, %lld parameters%s) in %.3f s", path,
-	         (*out)->n_tensors, (*out)->n_tensors == 1 ? "" : "s",
-	         (long long)p, b, cli_elapsed(t));
-	return 0;
 }
 
 /* "N:M" with 1 <= N <= M <= 256. */
@@ -214,7 +181,11 @@ int cmd_pack(int argc, char **argv)
 	if (cli_no_input("pack", in, "a model"))
 		return EXIT_USAGE;
 	spz_model *m;
-	int rc = load_model(&m, in, kind == SPZ_IMAGE_EIE);
+	/* EIE pack walks the masks and codes of bitmask-encoded tensors:
+	 * a pruned layer is never expanded into a dense array of codes
+	 * only to find its non-zeros again. */
+	int rc = cli_load_model_flags(&m, in, kind == SPZ_IMAGE_EIE
+	                                          ? CLI_LOAD_SPARSE : 0);
 	if (rc)
 		return rc;
 	FILE *say = cli_opts.quiet ? NULL : strcmp(out, "-") ? stdout : stderr;

@@ -406,7 +406,7 @@ static int run(request *r)
 	spz_prune_item *items = NULL;
 	size_t n = 0;
 	spz_error err = {0};
-	rc = cli_load_model_copied(&m, r->in);
+	rc = cli_load_model_flags(&m, r->in, CLI_LOAD_COPIED);
 	if (!rc && spz_prune_check_model(m, &err))
 		rc = cli_fail(&err);
 	if (!rc)
