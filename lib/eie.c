@@ -582,6 +582,13 @@ static int fixed_vector(int16_t *q, const float *v, size_t n)
 	return frac;
 }
 
+/* Whether float-like t holds values in any form: dense data, codes and
+ * codebook, or the sparse form (a weight or bias pack can read). */
+static int holds_values(const spz_tensor *t)
+{
+	return t->data || t->codebook || t->mask;
+}
+
 /* Every value of float-like tensor t into v, whatever its form (a bias
  * read with spz_input.keep_sparse may come sparse). */
 static void tensor_floats(float *v, const spz_tensor *t)
@@ -680,7 +687,7 @@ static int describe_layer(spz_eie_layer *l, const spz_model *m,
 		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	if (n->n_inputs >= 3 && n->inputs[2][0]) {
 		const spz_tensor *b = spz_model_tensor(m, n->inputs[2]);
-		if (!b || (!b->data && !b->codebook && !b->mask) ||
+		if (!b || !holds_values(b) ||
 		    spz_tensor_elements(b) != l->rows)
 			return spz_fail(err, SPZ_EUNSUPPORTED,
 			                "node '%s': bias '%s' must be a float "
@@ -728,7 +735,7 @@ static int fold_add(spz_eie_layer *l, const spz_model *m, const spz_node *n,
 	const spz_tensor *b = spz_model_tensor(m, bname);
 	char lb[256];
 	if (!b || b->ndims != 1 || b->dims[0] != l->rows ||
-	    (!b->data && !b->codebook && !b->mask))
+	    !holds_values(b))
 		return spz_fail(err, SPZ_EUNSUPPORTED, "node '%s' (Add): adds "
 		                "'%s' to layer '%s', which is not a 1-D "
 		                "initializer of %lld values (a bias)",
@@ -844,7 +851,7 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 		                      spz_model_tensor(m, n->inputs[1]) : NULL;
 		spz_eie_layer *prev = e->n_layers ?
 		                      &e->layers[e->n_layers - 1] : NULL;
-		if (w && w->ndims == 2 && (w->data || w->codebook || w->mask)) {
+		if (w && w->ndims == 2 && holds_values(w)) {
 			spz_eie_layer *l = &e->layers[e->n_layers++];
 			rc = describe_layer(l, m, n, err);
 			if (!rc)
@@ -855,7 +862,7 @@ static int pack_fc_only(spz_eie *e, const spz_model *m, spz_error *err)
 			const spz_tensor *b = spz_model_tensor(m,
 				n->inputs[!strcmp(n->inputs[0], prev->linear_out)]);
 			int f = b && b->ndims == 1 && b->dims[0] == prev->rows &&
-			        (b->data || b->codebook || b->mask) ?
+			        holds_values(b) ?
 			        fold_add(prev, m, n, err) : 0;
 			rc = f < 0 ? f : 0;
 		}
