@@ -70,6 +70,18 @@ static inline void spz_wprog_at(const spz_wprog *wp, double done)
 		wp->fn(wp->ctx, done, wp->total);
 }
 
+/* The progress of writing m, told to opts' hook (opts may be NULL): the
+ * total is every tensor's elements, none done yet. */
+static inline spz_wprog spz_wprog_for(const spz_model *m,
+                                      const spz_save_opts *opts)
+{
+	spz_wprog wp = {opts ? opts->progress : NULL,
+	                opts ? opts->progress_ctx : NULL, 0, 0};
+	for (size_t i = 0; i < m->n_tensors; i++)
+		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	return wp;
+}
+
 /* spz_onnx_write telling wp (may be NULL) as it writes, both files. */
 int spz_onnx_write_wp(FILE *f, const spz_model *m, FILE *ext,
                       const char *ext_location, spz_wprog *wp,

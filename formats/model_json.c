@@ -366,10 +366,7 @@ int spz_json_save_external_opts(const spz_model *m, const char *path,
 	if (rc)
 		return rc;
 	ext_out x = {e.f, loc, threshold, 0};
-	spz_wprog wp = {opts ? opts->progress : NULL,
-	                opts ? opts->progress_ctx : NULL, 0, 0};
-	for (size_t i = 0; i < m->n_tensors; i++)
-		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	spz_wprog wp = spz_wprog_for(m, opts);
 	write_model(o.f, m, NULL, &x, &wp);
 	spz_wprog_at(&wp, wp.total);
 	/* Both or neither: the data first, the model that names it last. */

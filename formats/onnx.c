@@ -2685,10 +2685,7 @@ int spz_onnx_save_opts(const spz_model *m, const char *path,
 		}
 	}
 	spz_error sub = {0};
-	spz_wprog wp = {opts ? opts->progress : NULL,
-	                opts ? opts->progress_ctx : NULL, 0, 0};
-	for (size_t i = 0; i < m->n_tensors; i++)
-		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	spz_wprog wp = spz_wprog_for(m, opts);
 	rc = spz_onnx_write_wp(o.f, m, external ? e.f : NULL, loc, &wp, &sub);
 	if (rc) {
 		spz_output_abort(&o);

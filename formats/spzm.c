@@ -1598,10 +1598,7 @@ int spz_model_save_opts(const spz_model *m, const char *path,
                         spz_file_kind kind, const spz_save_opts *opts,
                         spz_error *err)
 {
-	spz_wprog wp = {opts ? opts->progress : NULL,
-	                opts ? opts->progress_ctx : NULL, 0, 0};
-	for (size_t i = 0; i < m->n_tensors; i++)
-		wp.total += (double)spz_tensor_elements(&m->tensors[i]);
+	spz_wprog wp = spz_wprog_for(m, opts);
 	spz_output o;
 	int rc = spz_output_open(&o, path, err);
 	if (rc)
