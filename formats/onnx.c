@@ -415,18 +415,27 @@ static int scan_tensor(rd *r, tinfo *t, const uint8_t *p, size_t n,
 		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: data_location "
 		                "%d is unknown", r->label, what, location);
 	}
-	/* Where spz cannot read the values it keeps them as they are. */
+	if (t->dtype == 0)
+		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s has no "
+		                "data_type", r->label, what);
+	/* A type of unknown or no fixed size (STRING) keeps its values as
+	 * they are; a fixed-size one in a field ONNX does not give it
+	 * (INT16 in float_data) is refused: carried as bytes it could not
+	 * be written to JSON or .spzm, and no writer makes one. */
 	int size = spz_dtype_size(t->dtype);
-	if (!spz_dtype_is_float(t->dtype) && t->enc != 9 && t->enc != 13 &&
+	if (!spz_dtype_is_float(t->dtype) && t->enc != 9 &&
+	    t->enc != 13 &&
 	    (size == 0 || t->enc == 4 || t->enc == 10 ||
 	     (t->enc == 7 && t->dtype != SPZ_DTYPE_INT64) ||
 	     (t->enc == 11 && t->dtype != SPZ_DTYPE_UINT32 &&
 	      t->dtype != SPZ_DTYPE_UINT64) ||
-	     (t->enc == 5 && (size > 4 || t->dtype == SPZ_DTYPE_UINT32))))
+	     (t->enc == 5 && (size > 4 || t->dtype == SPZ_DTYPE_UINT32)))) {
+		if (size)
+			return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s: "
+			                "data_type %d cannot be held in field "
+			                "%d", r->label, what, t->dtype, t->enc);
 		t->keep_data = 1;
-	if (t->dtype == 0)
-		return spz_fail(r->err, SPZ_EFORMAT, "'%s': %s has no "
-		                "data_type", r->label, what);
+	}
 	return 0;
 }
 
@@ -905,15 +914,10 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 		                             ti->dtype)
 		                  : 0;
 	}
-	/* A type the IR holds with a fixed size but whose data stays in the
-	 * shell is carried with no bytes of its own. */
-	int64_t dims0[1] = {0};
-	int keep_shape = !(ti->keep_data && size);
 	if (!rc) {
 		rc = spz_model_add_raw_tensor(&t, m, ti->name, ti->dtype,
-		                              keep_shape ? ti->dims : dims0,
-		                              keep_shape ? ti->ndims : 1, tmp,
-		                              len, &sub);
+		                              ti->dims, ti->ndims, tmp, len,
+		                              &sub);
 		if (rc)
 			rc = spz_fail(r->err, rc, "'%s': %s", r->label,
 			              sub.text);
@@ -921,10 +925,6 @@ static int load_tensor(rd *r, spz_model *m, const tinfo *ti)
 	free(tmp);
 	if (rc)
 		return rc;
-	if (!keep_shape) {
-		t->ndims = ti->ndims;
-		memcpy(t->dims, ti->dims, sizeof t->dims);
-	}
 	return make_shell(r, ti, t);
 }
 

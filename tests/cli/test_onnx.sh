@@ -275,4 +275,16 @@ bad "external data past the end" "$T/pastend.onnx" "tensor 'w': external bytes 0
 bad "1000-deep nesting" "$T/deep.onnx" "not ONNX: messages nested more than 100 deep"
 bad "a name with a control character" "$T/ctrl.onnx" "node 0: a name is not valid text"
 bad "Gemm B from a graph input" "$T/input_b.onnx" "node 0 \(Gemm\): its weight 'w' is a graph input, not a constant weight"
+# an INT16 tensor with its values in float_data, which ONNX gives FLOAT
+# only (carried, it could not be written to JSON or .spzm: found by
+# fuzz_onnx, corpus regress_int16_in_float_data.onnx)
+"$PY" - "$T/i16.onnx" <<'EOF2'
+import sys
+from onnx import helper, TensorProto as TP, save
+t = TP(name="s", data_type=TP.INT16, dims=[2, 3], float_data=[1, 2, 3, 4, 5, 6])
+g = helper.make_graph([helper.make_node("Identity", ["s"], ["y"])], "g", [],
+                      [helper.make_tensor_value_info("y", TP.INT16, [2, 3])], [t])
+save(helper.make_model(g), sys.argv[1])
+EOF2
+bad "INT16 in float_data" "$T/i16.onnx" "tensor 's': data_type 5 cannot be held in field 4"
 done_testing
