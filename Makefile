@@ -23,7 +23,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags libcjson zlib openblas 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libcjson zlib 2>/dev/null) -lm
+PKG_LIBS = $(shell pkg-config --libs libcjson zlib 2>/dev/null) -lm -pthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard formats/*.c))
@@ -233,7 +233,7 @@ demo: all data
 
 # Always rewritten: it bakes in PREFIX, which may differ from the last run.
 spz.pc: Makefile
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson\nLibs: -L$${libdir} -lspz -lm\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: spz\nDescription: model compression for sparse accelerators\nVersion: %s\nRequires: zlib libcjson\nLibs: -L$${libdir} -lspz -lm -pthread\nCflags: -I$${includedir}\n' \
 	  '$(PREFIX)' "$$(sed -n 's/^#define SPZ_VERSION "\(.*\)"/\1/p' lib/spz.h)" > $@
 
 install: all spz.pc

@@ -210,9 +210,14 @@ int cli_load_model(spz_model **out, const char *path);
  * 0.26-0.73 s copied);
  * CLI_LOAD_SPARSE, for a command that takes tensors in the sparse form
  * (spz_input.keep_sparse; EIE pack): bitmask-encoded .spzm tensors are
- * never expanded. */
+ * never expanded;
+ * CLI_LOAD_DEFERRED, for a command that reads each weight once, in order,
+ * a piece at a time (spz prune into a .spzm): big dense .spzm payloads
+ * stay in the file (spz_input.defer_values, spz_tensor.src); the command
+ * calls spz_model_undefer on what it leaves. */
 #define CLI_LOAD_COPIED 1
 #define CLI_LOAD_SPARSE 2
+#define CLI_LOAD_DEFERRED 4
 int cli_load_model_flags(spz_model **out, const char *path, int flags);
 /* Saves a model atomically, printing the failure; 0 or an exit code. */
 int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind);

@@ -406,19 +406,26 @@ static int run(request *r)
 	spz_prune_item *items = NULL;
 	size_t n = 0;
 	spz_error err = {0};
-	rc = cli_load_model_flags(&m, r->in, CLI_LOAD_COPIED);
+	/* A .spzm takes the pruned tensors as they are built, mask and
+	 * non-zeros (its bitmask payload), the values packed into the
+	 * input's own buffer (never into borrowed, mapped data); JSON and
+	 * ONNX want every element anyway. Into a .spzm, big weights of a
+	 * .spzm input are not even read in: each is pruned in one pass over
+	 * its file, a piece at a time (CLI_LOAD_DEFERRED). */
+	int out_spzm = kind == SPZ_FILE_SPZM;
+	rc = cli_load_model_flags(&m, r->in, CLI_LOAD_COPIED |
+	                          (out_spzm ? CLI_LOAD_DEFERRED : 0));
 	if (!rc && spz_prune_check_model(m, &err))
 		rc = cli_fail(&err);
 	if (!rc)
 		rc = select_items(&items, &n, m, r);
 	r->opts.progress = cli_progress_cb;
 	r->opts.progress_ctx = (void *)"prune";
-	/* A .spzm takes the pruned tensors as they are built, mask and
-	 * non-zeros (its bitmask payload), the values packed into the
-	 * input's own buffer (never into borrowed, mapped data); JSON and
-	 * ONNX want every element anyway. */
-	r->opts.sparse_out = kind == SPZ_FILE_SPZM ? SPZ_SPARSE_REUSE : 0;
+	r->opts.sparse_out = out_spzm ? SPZ_SPARSE_REUSE : 0;
 	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
+		rc = cli_fail(&err);
+	/* What was not pruned (--exclude, a bias of 1 MB) is read now. */
+	if (!rc && spz_model_undefer(m, &err))
 		rc = cli_fail(&err);
 	cli_progress_end();
 	if (!rc)

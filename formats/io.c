@@ -267,6 +267,29 @@ int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
 	return 0;
 }
 
+int spz_input_defer(spz_input *in, uint64_t n, int *fd, uint64_t *offset)
+{
+	struct stat st;
+	off_t pos;
+	int d;
+	if (in->fd < 0 || in->head_pos != in->n_head || !host_little_endian() ||
+	    fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size ||
+	    n > (uint64_t)(st.st_size - pos) || n > (uint64_t)INT64_MAX / 2)
+		return -1;
+	if ((d = fcntl(in->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -1;
+	if (lseek(in->fd, (off_t)n, SEEK_CUR) < 0) {
+		close(d);
+		return -1;
+	}
+	in->consumed += n;
+	spz_input_progress(in, in->consumed);
+	*fd = d;
+	*offset = (uint64_t)pos;
+	return 0;
+}
+
 int spz_input_give_map(spz_input *in, spz_model *m)
 {
 	if (!in->map)

@@ -439,21 +439,21 @@ static int64_t stored_index(const spz_tensor *t, int64_t j)
  * message (the stored zeros are all finite). */
 static int check_sparse_values(const spz_tensor *t, spz_error *err)
 {
-	for (int64_t j = 0; j < t->nnz; j++) {
-		if (t->codebook ? t->nz_codes[j] < t->codebook_size
-		                : isfinite(t->nz[j]))
-			continue;
-		int64_t i = stored_index(t, j);
-		if (t->codebook)
+	if (!t->codebook) {
+		int64_t j = spz_first_nonfinite(t->nz, t->nnz);
+		return j < 0 ? 0
+		       : spz_fail(err, SPZ_ERANGE, "tensor '%s': %s value at "
+		                  "index %lld", t->name,
+		                  isnan(t->nz[j]) ? "NaN" : "infinite",
+		                  (long long)stored_index(t, j));
+	}
+	for (int64_t j = 0; j < t->nnz; j++)
+		if (t->nz_codes[j] >= t->codebook_size)
 			return spz_fail(err, SPZ_ERANGE, "tensor '%s': code %u at "
 			                "index %lld is outside the codebook of %u",
-			                t->name, t->nz_codes[j], (long long)i,
+			                t->name, t->nz_codes[j],
+			                (long long)stored_index(t, j),
 			                t->codebook_size);
-		return spz_fail(err, SPZ_ERANGE, "tensor '%s': %s value at "
-		                "index %lld", t->name,
-		                isnan(t->nz[j]) ? "NaN" : "infinite",
-		                (long long)i);
-	}
 	return 0;
 }
 
@@ -1207,6 +1207,101 @@ static int check_borrowed(spz_input *in, spz_tensor *t, const uint8_t *p,
 	return 0;
 }
 
+/*
+ * A deferred dense payload (spz_input.defer_values): the values stay in
+ * the file and are read on demand by pread into the consumer's buffer.
+ * A pass in order from element 0 keeps a running CRC and value check;
+ * the read that completes it fails on a CRC mismatch (the better message
+ * on a corrupt file), then on a NaN or infinity, as read_payload does.
+ */
+typedef struct deferred {
+	int fd;
+	uint64_t off;      /* of the payload in the file */
+	int64_t n;         /* elements */
+	uint32_t crc_want, crc;
+	int64_t next;      /* element the pass in order reads next */
+	int bad_rc;
+	spz_error bad;
+	char *label, *name;
+} deferred;
+
+static int deferred_read(void *ctx, int64_t first, int64_t count,
+                         float *dst, spz_error *err)
+{
+	deferred *d = ctx;
+	if (first < 0 || count < 0 || first > d->n - count)
+		return spz_fail(err, SPZ_EINVAL, "'%s': tensor '%s': elements "
+		                "%lld..%lld are not in it", d->label, d->name,
+		                (long long)first, (long long)(first + count));
+	if (first == 0) {
+		d->crc = 0;
+		d->next = 0;
+		d->bad_rc = 0;
+	}
+	size_t want = (size_t)count * 4, got = 0;
+	while (got < want) {
+		ssize_t k = pread(d->fd, (char *)dst + got, want - got,
+		                  (off_t)(d->off + (uint64_t)first * 4 + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return spz_fail(err, SPZ_EIO, "'%s': cannot read tensor "
+			                "'%s': %s", d->label, d->name,
+			                k < 0 ? strerror(errno)
+			                      : "the file shrank while read");
+		got += (size_t)k;
+	}
+	if (first != d->next)
+		return 0; /* out of order: not verified */
+	d->crc = spz_crc32(d->crc, dst, want);
+	if (!d->bad_rc)
+		d->bad_rc = spz_check_floats(d->name, dst, first, count, &d->bad);
+	d->next += count;
+	if (d->next < d->n)
+		return 0;
+	if (spz_crc_mismatch(d->crc_want, d->crc))
+		return spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
+		                "(the file is corrupt)", d->label, d->name);
+	if (d->bad_rc)
+		return spz_fail(err, d->bad_rc, "'%s': %s", d->label,
+		                d->bad.text);
+	return 0;
+}
+
+static void deferred_close(void *ctx)
+{
+	deferred *d = ctx;
+	close(d->fd);
+	free(d->label);
+	free(d->name);
+	free(d);
+}
+
+/* Leaves dense payload t of want bytes in the file (spz_input_defer);
+ * -1 (nothing changed) when it must be read instead. */
+static int defer_payload(spz_input *in, spz_tensor *t, uint64_t want,
+                         uint32_t crc_want)
+{
+	deferred *d = calloc(1, sizeof *d);
+	spz_source *src = malloc(sizeof *src);
+	char *label = strdup(in->label), *name = strdup(t->name);
+	int fd;
+	uint64_t off;
+	if (!d || !src || !label || !name ||
+	    spz_input_defer(in, want, &fd, &off)) {
+		free(d);
+		free(src);
+		free(label);
+		free(name);
+		return -1;
+	}
+	*d = (deferred){.fd = fd, .off = off, .n = (int64_t)(want / 4),
+	                .crc_want = crc_want, .label = label, .name = name};
+	*src = (spz_source){deferred_read, deferred_close, d};
+	t->src = src;
+	return 0;
+}
+
 /* First storage for a payload read from a pipe: it grows as bytes
  * arrive, so memory follows what was read, not what the manifest says. */
 #define PIPE_START ((uint64_t)1 << 20)
@@ -1249,6 +1344,11 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 		spz_input_unmap(map, map_len);
 		return rc;
 	}
+	/* A big dense payload a consumer streams itself stays in the file
+	 * (spz_input.defer_values). */
+	if (dense && sized && in->defer_values && want >= SPZ_DEFER_MIN &&
+	    defer_payload(in, t, want, crc_want) == 0)
+		return 0;
 	/* A dense float32 payload of a file is not copied at all: t points
 	 * into the file's mapping (formats/README.md, "Mapped payloads"). */
 	if (dense && sized && spz_input_borrow(in, want, 4, &mp) == 0)

@@ -13,9 +13,9 @@
 void *spz_alloc_big(size_t bytes, int zero);
 
 /* malloc of bytes that will be filled for the first time from start to
- * end: from 2 MiB on aligned to a huge page and hinted to use them, so
- * that the first touches cost a fault per 2 MiB rather than per 4 KiB
- * (pages never touched cost nothing: a generous size is free). */
+ * end: from 64 KiB on, whole 2 MiB huge pages, aligned and hinted to be
+ * used, so that the first touches cost a fault per 2 MiB rather than per
+ * 4 KiB (pages never touched cost nothing: a generous size is free). */
 void *spz_alloc_fresh(size_t bytes);
 
 #endif

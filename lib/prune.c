@@ -20,6 +20,7 @@
 #endif
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +135,171 @@ static void flush(acc *a, vacc *va)
  * where writing would copy each page, and the values of a pruned tensor
  * take a tenth of its memory.
  */
-#define PIECE 16384 /* floats a piece: 64 KiB, at home in L2 */
+#define PIECE 262144 /* floats a piece: 1 MiB, at home in L2 */
+
+/* Where an out-of-place pass reads a tensor's values: its floats, or the
+ * source of a tensor whose values are still in a file (spz_source: a
+ * pass in order over all of them is verified by the source). */
+typedef struct reader {
+	const float *mem;
+	spz_source *src;
+} reader;
+
+static int rd_get(const reader *r, int64_t first, int64_t count, float *dst,
+                  spz_error *err)
+{
+	if (r->src)
+		return r->src->read(r->src->ctx, first, count, dst, err);
+	memcpy(dst, r->mem + first, (size_t)count * sizeof *dst);
+	return 0;
+}
+
+/*
+ * A pass over pieces (each at most PIECE floats of one reader), taken in
+ * order. When a reader has a source, a second thread reads piece i + 1
+ * (the file's bytes copied by the kernel, checksummed and value-checked
+ * by the source) while the caller works on piece i: the read is most of
+ * the cost of pruning a big file, and the two overlap. Each source is
+ * used by one thread at a time (the reader thread, for the pass). Without
+ * sources, or when no thread can be started, pieces are read in turn.
+ */
+typedef struct piece {
+	const reader *r;
+	int64_t first, count;
+} piece;
+
+typedef struct ahead {
+	const piece *p;
+	size_t n;
+	float *buf[2];
+	size_t filled, taken; /* pieces read; pieces given back */
+	int rc, stop, threaded;
+	spz_error err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+} ahead;
+
+static void *ahead_main(void *arg)
+{
+	ahead *a = arg;
+	for (size_t i = 0; i < a->n; i++) {
+		pthread_mutex_lock(&a->mu);
+		while (i >= a->taken + 2 && !a->stop)
+			pthread_cond_wait(&a->cv, &a->mu);
+		int stop = a->stop;
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			break;
+		spz_error e = {0};
+		int rc = rd_get(a->p[i].r, a->p[i].first, a->p[i].count,
+		                a->buf[i & 1], &e);
+		pthread_mutex_lock(&a->mu);
+		if (rc) {
+			a->rc = rc;
+			a->err = e;
+		} else {
+			a->filled = i + 1;
+		}
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		if (rc)
+			break;
+	}
+	return NULL;
+}
+
+/* Starts the pass over p[0..n) (SPZ_ENOMEM). */
+static int ahead_start(ahead *a, const piece *p, size_t n, spz_error *err)
+{
+	memset(a, 0, sizeof *a);
+	a->p = p;
+	a->n = n;
+	int64_t most = 1;
+	int sources = 0;
+	for (size_t i = 0; i < n; i++) {
+		sources |= p[i].r->src != NULL;
+		most = p[i].count > most ? p[i].count : most;
+	}
+	if (!(a->buf[0] = spz_alloc_fresh(2 * (size_t)most * sizeof(float))))
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	a->buf[1] = a->buf[0] + most;
+	if (sources && !pthread_mutex_init(&a->mu, NULL)) {
+		if (pthread_cond_init(&a->cv, NULL))
+			pthread_mutex_destroy(&a->mu);
+		else if (pthread_create(&a->th, NULL, ahead_main, a)) {
+			pthread_cond_destroy(&a->cv);
+			pthread_mutex_destroy(&a->mu);
+		} else {
+			a->threaded = 1;
+		}
+	}
+	return 0;
+}
+
+/* Piece i's floats in *out, writable, until ahead_give(a, i); pieces are
+ * taken in order. The error of its read, if any. */
+static int ahead_take(ahead *a, size_t i, float **out, spz_error *err)
+{
+	if (!a->threaded) {
+		*out = a->buf[i & 1];
+		return rd_get(a->p[i].r, a->p[i].first, a->p[i].count, *out,
+		              err);
+	}
+	pthread_mutex_lock(&a->mu);
+	while (a->filled <= i && !a->rc)
+		pthread_cond_wait(&a->cv, &a->mu);
+	int rc = a->filled <= i ? a->rc : 0;
+	if (rc)
+		*err = a->err;
+	pthread_mutex_unlock(&a->mu);
+	*out = a->buf[i & 1];
+	return rc;
+}
+
+static void ahead_give(ahead *a, size_t i)
+{
+	if (!a->threaded)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->taken = i + 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Appends to *p (room for *cap) the pieces of elements [first, first + n)
+ * of r, at most step floats each. SPZ_ENOMEM. */
+static int add_pieces(piece **p, size_t *np, size_t *cap, const reader *r,
+                      int64_t first, int64_t n, int64_t step)
+{
+	for (int64_t i = 0; i < n; i += step) {
+		if (*np == *cap) {
+			size_t nc = *cap ? 2 * *cap : 64;
+			piece *q = realloc(*p, nc * sizeof *q);
+			if (!q)
+				return SPZ_ENOMEM;
+			*p = q;
+			*cap = nc;
+		}
+		(*p)[(*np)++] = (piece){r, first + i,
+		                        n - i < step ? n - i : step};
+	}
+	return 0;
+}
+
+static void ahead_end(ahead *a)
+{
+	if (a->threaded) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+	}
+	free(a->buf[0]);
+}
 
 typedef struct sbuild {
 	uint64_t *mask;  /* (n + 63) / 64 words */
@@ -419,9 +584,10 @@ static int radix_select(uint32_t *key_out, int64_t *less, int64_t *ties,
 /* Counts keys below lo into *below; appends the elements with
  * lo <= key <= hi to buf (cap + 1 slots) while fewer than cap are there.
  * Returns the number in range so far (have + the new ones), cap or not. */
-static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
-                            int64_t have, const float *w, int64_t n,
-                            uint32_t lo, uint32_t hi)
+static int64_t bracket_pass(int64_t *below, float *buf, int64_t *idx,
+                            int64_t cap, int64_t have, const float *w,
+                            int64_t n, int64_t base, uint32_t lo,
+                            uint32_t hi)
 {
 	const v4i mask = splat((int32_t)ABS_MASK), vlo = splat((int32_t)lo);
 	const v4i vhi = splat((int32_t)hi);
@@ -439,7 +605,10 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
 			 * buf has a spare slot at cap for the overflow writes. */
 			if (any_lane(in))
 				for (int l = 0; l < 4; l++) {
-					buf[have < cap ? have : cap] = w[i + l];
+					int64_t at = have < cap ? have : cap;
+					buf[at] = w[i + l];
+					if (idx)
+						idx[at] = base + i + l;
 					have += in[l] & 1;
 				}
 		}
@@ -447,8 +616,11 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t cap,
 	}
 	for (; i < n; i++) {
 		uint32_t k = key_of(w + i);
+		int64_t at = have < cap ? have : cap;
 		*below += k < lo;
-		buf[have < cap ? have : cap] = w[i];
+		buf[at] = w[i];
+		if (idx)
+			idx[at] = base + i;
 		have += k >= lo && k <= hi;
 	}
 	return have;
@@ -461,6 +633,25 @@ static int sample_key(uint32_t *key, float *sample, int64_t ns, int64_t r,
 	spans s = {&sample, &ns, 1};
 	int64_t less, ties;
 	return radix_select(key, &less, &ties, &s, ns, r, err);
+}
+
+/* Keys lo <= hi of the ns-element sample that bracket the k-th of total
+ * keys: its sample rank give or take five standard deviations of a
+ * binomial rank (a miss only costs the fallback's time). */
+static int bracket_keys(uint32_t *lo, uint32_t *hi, float *sample, int64_t ns,
+                        int64_t k, int64_t total, spz_error *err)
+{
+	double p = (double)k / (double)total;
+	int64_t r = (int64_t)(p * (double)ns);
+	int64_t delta = (int64_t)(5 * sqrt((double)ns * p * (1 - p))) + 16;
+	int rc = 0;
+	*lo = 0;
+	*hi = ABS_MASK;
+	if (r - delta >= 1)
+		rc = sample_key(lo, sample, ns, r - delta, err);
+	if (!rc && r + delta <= ns)
+		rc = sample_key(hi, sample, ns, r + delta, err);
+	return rc;
 }
 
 static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
@@ -486,22 +677,13 @@ static int select_key(uint32_t *key_out, int64_t *less, int64_t *ties,
 			base += s->n[span++];
 		sample[j] = s->w[span][pos - base];
 	}
-	/* Sample rank of the k-th key, give or take five standard deviations
-	 * of a binomial rank (a miss only costs the fallback's time). */
-	double p = (double)k / (double)total;
-	int64_t r = (int64_t)(p * (double)ns);
-	int64_t delta = (int64_t)(5 * sqrt((double)ns * p * (1 - p))) + 16;
-	uint32_t lo = 0, hi = ABS_MASK;
-	int rc = 0;
-	if (r - delta >= 1)
-		rc = sample_key(&lo, sample, ns, r - delta, err);
-	if (!rc && r + delta <= ns)
-		rc = sample_key(&hi, sample, ns, r + delta, err);
+	uint32_t lo, hi;
+	int rc = bracket_keys(&lo, &hi, sample, ns, k, total, err);
 	free(sample);
 	int64_t below = 0, in = 0;
 	for (size_t i = 0; !rc && i < s->count; i++)
-		in = bracket_pass(&below, cand, cap, in, s->w[i], s->n[i], lo,
-		                  hi);
+		in = bracket_pass(&below, cand, NULL, cap, in, s->w[i],
+		                  s->n[i], 0, lo, hi);
 	if (!rc && in <= cap && below < k && k <= below + in) {
 		float *cv[1] = {cand};
 		spans cs = {cv, &in, 1};
@@ -571,37 +753,343 @@ static void finish_stats(spz_prune_stats *st, const acc *a, int64_t n)
 	st->threshold = float_of_key(a->maxkey);
 }
 
-/* apply_below over w[0..n): in place, or (b not NULL) a piece at a time
- * on scratch (PIECE floats), appended to b. */
-static void apply_span(acc *a, float *w, int64_t n, uint32_t bound,
-                       sbuild *b, float *scratch, int avx512)
+/* apply_below over elements [first, first + n) of a span: in place on
+ * w, or (b not NULL) a piece at a time read from r (ahead) and appended
+ * to b. */
+static int apply_span(acc *a, float *w, const reader *r, int64_t first,
+                      int64_t n, uint32_t bound, sbuild *b, int avx512,
+                      spz_error *err)
 {
 	if (!b) {
-		apply_below(a, w, n, bound);
-		return;
+		apply_below(a, w + first, n, bound);
+		return 0;
 	}
-	for (int64_t i = 0; i < n; i += PIECE) {
-		int64_t k = n - i < PIECE ? n - i : PIECE;
-		memcpy(scratch, w + i, (size_t)k * sizeof *w);
-		apply_below(a, scratch, k, bound);
-		sbuild_add(b, scratch, k, avx512);
+	piece *ps = NULL;
+	size_t np = 0, cap = 0;
+	ahead ah;
+	int rc = add_pieces(&ps, &np, &cap, r, first, n, PIECE)
+	       ? spz_fail(err, SPZ_ENOMEM, "out of memory")
+	       : ahead_start(&ah, ps, np, err);
+	if (!rc) {
+		for (size_t j = 0; !rc && j < np; j++) {
+			float *p;
+			if (!(rc = ahead_take(&ah, j, &p, err))) {
+				apply_below(a, p, ps[j].count, bound);
+				sbuild_add(b, p, ps[j].count, avx512);
+			}
+			ahead_give(&ah, j);
+		}
+		ahead_end(&ah);
 	}
+	free(ps);
+	return rc;
 }
 
-/* spz_prune_magnitude; with b (count builders) out of place. */
+/*
+ * Magnitude pruning of spans whose values are still in files (some r[i]
+ * has a source): one pass reads them, so a 151 MB layer costs one read
+ * of its file and no memory for it. A sample of evenly spaced blocks
+ * brackets the k-th key in [lo, hi] before the pass (as select_key's
+ * sample does); the pass then keeps every element from lo up, keys below
+ * lo being pruned whatever the exact answer, and gathers the candidates
+ * (lo <= key <= hi, about 1%) with their positions. The radix select on
+ * them gives the k-th key t and the ties to keep, and the candidates
+ * that lose are taken back out of the built mask and values. A bracket
+ * that misses reads the spans into memory and prunes them there (the
+ * answer is the same; only the time and memory differ).
+ */
+#define STREAM_BLOCKS 128
+#define STREAM_BLOCK 1024
+
+/* Takes the elements at local indices idx[0..cnt) (ascending) back out of
+ * b: mask bits cleared, their values removed from nz (pos: room for cnt
+ * positions). */
+#ifdef SPZ_PRUNE_AVX512
+__attribute__((target("popcnt")))
+#endif
+static void sbuild_remove(sbuild *b, const int64_t *idx, int64_t cnt,
+                          int64_t *pos)
+{
+	int64_t w = 0, pc = 0, np = 0;
+	for (int64_t j = 0; j < cnt; j++) {
+		int64_t g = idx[j];
+		while (w < (g >> 6))
+			pc += __builtin_popcountll(b->mask[w++]);
+		uint64_t bit = UINT64_C(1) << (g & 63);
+		if (b->mask[w] & bit)
+			pos[np++] = pc +
+			            __builtin_popcountll(b->mask[w] & (bit - 1));
+	}
+	for (int64_t j = 0; j < cnt; j++)
+		b->mask[idx[j] >> 6] &= ~(UINT64_C(1) << (idx[j] & 63));
+	if (!np)
+		return;
+	int64_t out = pos[0];
+	for (int64_t j = 0; j < np; j++) {
+		int64_t from = pos[j] + 1, to = j + 1 < np ? pos[j + 1] : b->nnz;
+		memmove(b->nz + out, b->nz + from,
+		        (size_t)(to - from) * sizeof *b->nz);
+		out += to - from;
+	}
+	b->nnz = out;
+}
+
 static int magnitude(spz_prune_stats *stats, float *const *w,
-                     const int64_t *n, size_t count, int64_t k, sbuild *b,
-                     spz_error *err)
+                     const reader *r, const int64_t *n, size_t count,
+                     int64_t k, sbuild *b, spz_error *err);
+
+/* The candidates gathered so far by a stream pass. */
+typedef struct gathered {
+	float *cand;
+	int64_t *idx;
+	int64_t cap, have, below;
+} gathered;
+
+#ifdef SPZ_PRUNE_AVX512
+/* The stream pass over whole 64-element words in one go (b->pos at a word
+ * boundary): what bracket_pass, apply_below(lo) and sbuild_add do in
+ * turn, sixteen lanes at a time. */
+__attribute__((target("avx512f,popcnt")))
+static void stream_words_avx512(acc *a, sbuild *b, gathered *g,
+                                const float *w, int64_t words, int64_t base,
+                                uint32_t lo, uint32_t hi)
+{
+	const __m512i absm = _mm512_set1_epi32((int)ABS_MASK);
+	const __m512i vlo = _mm512_set1_epi32((int)lo);
+	const __m512i vhi = _mm512_set1_epi32((int)hi);
+	/* Locals, not the structs' fields: the stores through cand and
+	 * out would otherwise make the compiler reload them. */
+	int64_t below = 0, before = 0, after = 0, have = g->have;
+	const int64_t cap = g->cap;
+	float *cand = g->cand, *out = b->nz + b->nnz;
+	int64_t *idx = g->idx;
+	uint64_t *mask = b->mask + (b->pos >> 6);
+	for (int64_t wd = 0; wd < words; wd++) {
+		uint64_t m = 0;
+		for (int q = 0; q < 4; q++) {
+			const float *p = w + wd * 64 + 16 * q;
+			__m512i x = _mm512_loadu_si512((const void *)p);
+			__m512i k = _mm512_and_si512(x, absm);
+			__mmask16 lt = _mm512_cmplt_epu32_mask(k, vlo);
+			__mmask16 ge = (__mmask16)~lt;
+			__mmask16 nz = _mm512_test_epi32_mask(k, k);
+			__mmask16 in = _mm512_mask_cmple_epu32_mask(ge, k, vhi);
+			__mmask16 st = _mm512_mask_test_epi32_mask(ge, x, x);
+			below += __builtin_popcount(lt);
+			before += __builtin_popcount(nz);
+			after += __builtin_popcount(nz & ge);
+			for (unsigned c = in; c; c &= c - 1) {
+				int l = __builtin_ctz(c);
+				int64_t at = have < cap ? have : cap;
+				cand[at] = p[l];
+				idx[at] = base + wd * 64 + 16 * q + l;
+				have++;
+			}
+			_mm512_storeu_si512((void *)out,
+			                    _mm512_maskz_compress_epi32(st, x));
+			out += __builtin_popcount(st);
+			m |= (uint64_t)st << (16 * q);
+		}
+		mask[wd] = m;
+	}
+	b->pos += 64 * words;
+	b->nnz = out - b->nz;
+	g->have = have;
+	g->below += below;
+	a->before += before;
+	a->after += after;
+}
+#endif
+
+/* One piece of the stream pass: candidates gathered, keys below lo
+ * pruned, the rest appended to b. */
+static void stream_piece(acc *a, sbuild *b, gathered *g, float *w,
+                         int64_t n, int64_t base, uint32_t lo, uint32_t hi,
+                         int avx512)
+{
+	int64_t done = 0;
+#ifdef SPZ_PRUNE_AVX512
+	if (avx512 && !(b->pos & 63)) {
+		done = n / 64 * 64;
+		stream_words_avx512(a, b, g, w, n / 64, base, lo, hi);
+	}
+#else
+	(void)avx512;
+#endif
+	g->have = bracket_pass(&g->below, g->cand, g->idx, g->cap, g->have,
+	                       w + done, n - done, base + done, lo, hi);
+	apply_below(a, w + done, n - done, lo);
+	sbuild_add(b, w + done, n - done, 0);
+}
+
+/* The fallback: the spans in memory (sources read whole), pruned there. */
+static int stream_fallback(spz_prune_stats *stats, const reader *r,
+                           const int64_t *n, size_t count, int64_t k,
+                           sbuild *b, spz_error *err)
+{
+	float **w = calloc(count, sizeof *w);
+	reader *mr = calloc(count, sizeof *mr);
+	int rc = w && mr ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < count; i++) {
+		b[i].pos = b[i].nnz = 0;
+		if (!r[i].src) {
+			w[i] = (float *)(uintptr_t)r[i].mem;
+		} else if (!(w[i] = spz_alloc_fresh(((size_t)n[i] + 1) *
+		                                    sizeof *w[i]))) {
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		} else if (n[i]) {
+			rc = rd_get(&r[i], 0, n[i], w[i], err);
+		}
+		mr[i] = (reader){w[i], NULL};
+	}
+	if (!rc)
+		rc = magnitude(stats, w, mr, n, count, k, b, err);
+	for (size_t i = 0; w && mr && i < count; i++)
+		if (r[i].src)
+			free(w[i]);
+	free(w);
+	free(mr);
+	return rc;
+}
+
+static int magnitude_stream(spz_prune_stats *stats, const reader *r,
+                            const int64_t *n, size_t count, int64_t k,
+                            int64_t total, sbuild *b, int avx512,
+                            spz_error *err)
+{
+	/* Every builder gets values of its own: a miss must find the
+	 * in-memory spans as they were. */
+	for (size_t i = 0; i < count; i++)
+		if (b[i].in_place) {
+			float *nz = spz_alloc_fresh(((size_t)n[i] + 64) *
+			                            sizeof *nz);
+			if (!nz)
+				return spz_fail(err, SPZ_ENOMEM, "out of memory");
+			b[i].nz = nz;
+			b[i].in_place = 0;
+		}
+	if (total < BRACKET_MIN_TOTAL)
+		return stream_fallback(stats, r, n, count, k, b, err);
+	float *sample = spz_alloc_fresh(STREAM_BLOCKS * STREAM_BLOCK *
+	                                sizeof *sample);
+	int64_t ns = 0, stride = total / STREAM_BLOCKS, base = 0;
+	size_t span = 0;
+	int rc = sample ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	for (int64_t j = 0; !rc && j < STREAM_BLOCKS; j++) {
+		int64_t at = j * stride + (stride - STREAM_BLOCK) / 2;
+		while (at - base >= n[span])
+			base += n[span++];
+		int64_t len = n[span] - (at - base);
+		len = len < STREAM_BLOCK ? len : STREAM_BLOCK;
+		rc = rd_get(&r[span], at - base, len, sample + ns, err);
+		ns += len;
+	}
+	uint32_t lo = 0, hi = ABS_MASK;
+	if (!rc)
+		rc = bracket_keys(&lo, &hi, sample, ns, k, total, err);
+	free(sample);
+	if (rc)
+		return rc;
+	int64_t cap = total / (2 * GATHER_DIVISOR) + 64;
+	/* Huge pages: on a VM a fault per 4 KiB page of them costs more
+	 * than the pass. */
+	gathered g = {spz_alloc_fresh((size_t)(cap + 1) * sizeof *g.cand),
+	              spz_alloc_fresh((size_t)(cap + 1) * sizeof *g.idx), cap,
+	              0, 0};
+	float *cand = g.cand;
+	int64_t *idx = g.idx;
+	acc *a = calloc(count, sizeof *a);
+	if (!cand || !idx || !a) {
+		free(cand);
+		free(idx);
+		free(a);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	/* The pass: keys below lo pruned, candidates gathered. */
+	piece *ps = NULL;
+	size_t np = 0, pcap = 0;
+	ahead ah;
+	for (size_t i = 0; !rc && i < count; i++)
+		if (add_pieces(&ps, &np, &pcap, &r[i], 0, n[i], PIECE))
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	if (!rc && !(rc = ahead_start(&ah, ps, np, err))) {
+		int64_t at = 0;
+		size_t i = 0;
+		for (size_t j = 0; !rc && j < np; j++) {
+			for (; ps[j].r != &r[i]; i++)
+				at += n[i];
+			float *w;
+			if (!(rc = ahead_take(&ah, j, &w, err)))
+				stream_piece(&a[i], &b[i], &g, w, ps[j].count,
+				             at + ps[j].first, lo, hi, avx512);
+			ahead_give(&ah, j);
+		}
+		ahead_end(&ah);
+	}
+	free(ps);
+	int64_t below = g.below, in = g.have;
+	uint32_t t = 0;
+	int64_t less = 0, ties = 0;
+	int hit = !rc && in <= cap && below < k && k <= below + in;
+	if (hit) {
+		float *cv[1] = {cand};
+		spans cs = {cv, &in, 1};
+		rc = radix_select(&t, &less, &ties, &cs, in, k - below, err);
+		less += below;
+	}
+	if (!rc && hit) {
+		/* The candidates that lose, in place of idx, span by span:
+		 * keys below t, and the ties after the first keep. */
+		int64_t keep = ties - (k - less), nrm = 0, from = 0;
+		int64_t *pos = spz_alloc_fresh((size_t)(in + 1) * sizeof *pos);
+		if (!pos)
+			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+		int64_t at = 0;
+		for (size_t i = 0; !rc && i < count; at += n[i], i++) {
+			int64_t first = nrm;
+			for (; from < in && idx[from] < at + n[i]; from++) {
+				uint32_t key = key_of(cand + from);
+				if (key > t || (key == t && keep-- > 0))
+					continue;
+				a[i].after -= key != 0;
+				idx[nrm++] = idx[from] - at;
+			}
+			sbuild_remove(&b[i], idx + first, nrm - first, pos);
+			a[i].maxkey = t;
+			finish_stats(&stats[i], &a[i], n[i]);
+		}
+		free(pos);
+	}
+	free(cand);
+	free(idx);
+	free(a);
+	if (!rc && !hit)
+		rc = stream_fallback(stats, r, n, count, k, b, err);
+	return rc;
+}
+
+/* spz_prune_magnitude; with b (count builders) out of place, reading
+ * each span through r. */
+static int magnitude(spz_prune_stats *stats, float *const *w,
+                     const reader *r, const int64_t *n, size_t count,
+                     int64_t k, sbuild *b, spz_error *err)
 {
 	int64_t total = 0;
+	int streamed = 0;
 	for (size_t i = 0; i < count; i++) {
-		if (n[i] < 0 || (n[i] && !w[i]))
+		streamed |= b && r[i].src != NULL;
+		if (n[i] < 0 || (n[i] && !w[i] && !(b && r[i].src)))
 			return spz_fail(err, SPZ_EINVAL, "span %zu is invalid", i);
 		total += n[i];
 	}
 	if (k < 0 || k > total)
 		return spz_fail(err, SPZ_EINVAL, "cannot prune %lld of %lld "
 		                "elements", (long long)k, (long long)total);
+	int avx512 = b ? have_avx512() : 0;
+	if (streamed && k > 0)
+		return magnitude_stream(stats, r, n, count, k, total, b, avx512,
+		                        err);
+	int rc = 0;
 	/* Keys below t are pruned everywhere, below t + 1 from position
 	 * (split_span, split_at) on: that is how ties keep lower positions. */
 	uint32_t t = 0;
@@ -609,67 +1097,63 @@ static int magnitude(spz_prune_stats *stats, float *const *w,
 	int64_t split_at = 0;
 	if (k > 0) {
 		spans s = {w, n, count};
-		int64_t less, ties;
-		int rc = select_key(&t, &less, &ties, &s, total, k, err);
-		if (rc)
-			return rc;
+		int64_t less = 0, ties = 0;
+		rc = select_key(&t, &less, &ties, &s, total, k, err);
 		int64_t keep = ties - (k - less); /* ties kept, in front */
-		for (size_t i = 0; keep > 0 && i < count; i++) {
+		for (size_t i = 0; !rc && keep > 0 && i < count; i++) {
 			split_span = i;
 			split_at = skip_ties(&keep, w[i], n[i], t);
 		}
 	}
-	float *scratch = NULL;
-	int avx512 = b ? have_avx512() : 0;
-	if (b && !(scratch = malloc(PIECE * sizeof *scratch)))
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; !rc && i < count; i++) {
 		acc a = {0, 0, 0};
 		sbuild *bi = b ? &b[i] : NULL;
+		const reader *ri = r ? &r[i] : NULL;
 		if (k == 0 || i < split_span) {
-			apply_span(&a, w[i], n[i], t, bi, scratch, avx512);
+			rc = apply_span(&a, w[i], ri, 0, n[i], t, bi, avx512,
+			                err);
 		} else if (i > split_span) {
-			apply_span(&a, w[i], n[i], t + 1, bi, scratch, avx512);
+			rc = apply_span(&a, w[i], ri, 0, n[i], t + 1, bi,
+			                avx512, err);
 		} else {
-			apply_span(&a, w[i], split_at, t, bi, scratch, avx512);
-			apply_span(&a, w[i] + split_at, n[i] - split_at, t + 1,
-			           bi, scratch, avx512);
+			rc = apply_span(&a, w[i], ri, 0, split_at, t, bi,
+			                avx512, err);
+			if (!rc)
+				rc = apply_span(&a, w[i], ri, split_at,
+				                n[i] - split_at, t + 1, bi,
+				                avx512, err);
 		}
 		a.maxkey = t;
 		finish_stats(&stats[i], &a, n[i]);
 	}
-	free(scratch);
-	return 0;
+	return rc;
 }
 
 int spz_prune_magnitude(spz_prune_stats *stats, float *const *w,
                         const int64_t *n, size_t count, int64_t k,
                         spz_error *err)
 {
-	return magnitude(stats, w, n, count, k, NULL, err);
+	return magnitude(stats, w, NULL, n, count, k, NULL, err);
 }
 
-/* spz_prune_threshold; with b out of place. */
-static int threshold(spz_prune_stats *stats, float *w, int64_t n, float t,
-                     sbuild *b, spz_error *err)
+/* spz_prune_threshold; with b out of place, reading through r. */
+static int threshold(spz_prune_stats *stats, float *w, const reader *r,
+                     int64_t n, float t, sbuild *b, spz_error *err)
 {
-	if (!(t >= 0.0f) || n < 0 || (n && !w))
+	if (!(t >= 0.0f) || n < 0 || (n && !w && !(b && r->src)))
 		return spz_fail(err, SPZ_EINVAL, "threshold must be >= 0");
-	float *scratch = NULL;
-	if (b && !(scratch = malloc(PIECE * sizeof *scratch)))
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	acc a = {0, 0, 0};
-	apply_span(&a, w, n, key_of(&t), b, scratch, b ? have_avx512() : 0);
-	free(scratch);
+	int rc = apply_span(&a, w, r, 0, n, key_of(&t), b,
+	                    b ? have_avx512() : 0, err);
 	finish_stats(stats, &a, n);
 	stats->threshold = t;
-	return 0;
+	return rc;
 }
 
 int spz_prune_threshold(spz_prune_stats *stats, float *w, int64_t n,
                         float t, spz_error *err)
 {
-	return threshold(stats, w, n, t, NULL, err);
+	return threshold(stats, w, NULL, n, t, NULL, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -886,10 +1370,11 @@ static int64_t dims_product(const int64_t *dims, int from, int to)
 	return p;
 }
 
-/* spz_prune_nm; with b out of place (whole groups a piece). */
-static int nm_prune(spz_prune_stats *stats, float *w, const int64_t *dims,
-                    int ndims, int dim, int n, int m, spz_nm_partial partial,
-                    sbuild *b, spz_error *err)
+/* spz_prune_nm; with b out of place (whole groups a piece, read through
+ * r). */
+static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
+                    const int64_t *dims, int ndims, int dim, int n, int m,
+                    spz_nm_partial partial, sbuild *b, spz_error *err)
 {
 	if (n < 1 || m > 16 || n >= m)
 		return spz_fail(err, SPZ_EINVAL, "N:M needs 1 <= N < M <= 16, "
@@ -906,53 +1391,72 @@ static int nm_prune(spz_prune_stats *stats, float *w, const int64_t *dims,
 		                "dimension %d (size %lld) is not a multiple of %d",
 		                dim, (long long)len, m);
 	acc a = {0, 0, 0};
-	/* Out of place: per piece, as many whole groups as PIECE floats
-	 * hold (at least one), pruned on scratch. */
-	int64_t gsize = m * inner, per = PIECE / (gsize ? gsize : 1);
-	per = per < 1 ? 1 : per;
-	float *scratch = NULL;
-	int avx512 = b ? have_avx512() : 0;
-	if (b && !(scratch = malloc((size_t)(per * gsize + 1) *
-	                            sizeof *scratch)))
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	for (int64_t o = 0; o < outer; o++) {
-		float *blk = w + o * len * inner;
-		for (int64_t g = 0; b && g < groups; g += per) {
-			int64_t k = groups - g < per ? groups - g : per;
-			memcpy(scratch, blk + g * gsize,
-			       (size_t)(k * gsize) * sizeof *scratch);
-			nm_block(&a, scratch, k, inner, n, m);
-			sbuild_add(b, scratch, k * gsize, avx512);
-		}
-		if (!b)
+	int64_t gsize = m * inner;
+	if (!b) {
+		for (int64_t o = 0; o < outer; o++) {
+			float *blk = w + o * len * inner;
 			nm_block(&a, blk, groups, inner, n, m);
-		float *rest = blk + groups * m * inner;
-		if (!tail)
-			continue;
-		if (b) {
-			memcpy(scratch, rest,
-			       (size_t)(tail * inner) * sizeof *scratch);
-			rest = scratch;
+			float *rest = blk + groups * gsize;
+			if (tail && partial == SPZ_NM_PARTIAL_KEEP)
+				count_only(&a, rest, tail * inner);
+			else if (tail)
+				for (int64_t j = 0; j < inner; j++)
+					nm_group(&a, rest + j, (ptrdiff_t)inner,
+					         (int)tail, n);
 		}
-		if (partial == SPZ_NM_PARTIAL_KEEP)
-			count_only(&a, rest, tail * inner);
-		else
-			for (int64_t j = 0; j < inner; j++)
-				nm_group(&a, rest + j, (ptrdiff_t)inner,
-				         (int)tail, n);
-		if (b)
-			sbuild_add(b, rest, tail * inner, avx512);
+		finish_stats(stats, &a, outer * len * inner);
+		return 0;
 	}
-	free(scratch);
+	/* Out of place: pieces of as many whole groups as PIECE floats hold
+	 * (at least one), then each block's last partial group alone. */
+	int64_t per = PIECE / (gsize ? gsize : 1);
+	per = per < 1 ? 1 : per;
+	piece *ps = NULL;
+	size_t np = 0, cap = 0;
+	int rc = 0;
+	for (int64_t o = 0; !rc && o < outer; o++) {
+		int64_t at = o * len * inner;
+		rc = add_pieces(&ps, &np, &cap, r, at, groups * gsize,
+		                per * gsize);
+		if (!rc && tail)
+			rc = add_pieces(&ps, &np, &cap, r, at + groups * gsize,
+			                tail * inner, tail * inner);
+	}
+	ahead ah;
+	rc = rc ? spz_fail(err, SPZ_ENOMEM, "out of memory")
+	        : ahead_start(&ah, ps, np, err);
+	if (!rc) {
+		int avx512 = have_avx512();
+		for (size_t j = 0; !rc && j < np; j++) {
+			float *p;
+			if ((rc = ahead_take(&ah, j, &p, err)))
+				break;
+			int64_t cnt = ps[j].count;
+			int64_t in_block = ps[j].first % (len * inner);
+			if (in_block < groups * gsize)
+				nm_block(&a, p, cnt / gsize, inner, n, m);
+			else if (partial == SPZ_NM_PARTIAL_KEEP)
+				count_only(&a, p, cnt);
+			else
+				for (int64_t k = 0; k < inner; k++)
+					nm_group(&a, p + k, (ptrdiff_t)inner,
+					         (int)tail, n);
+			sbuild_add(b, p, cnt, avx512);
+			ahead_give(&ah, j);
+		}
+		ahead_end(&ah);
+	}
+	free(ps);
 	finish_stats(stats, &a, outer * len * inner);
-	return 0;
+	return rc;
 }
 
 int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
                  int ndims, int dim, int n, int m, spz_nm_partial partial,
                  spz_error *err)
 {
-	return nm_prune(stats, w, dims, ndims, dim, n, m, partial, NULL, err);
+	return nm_prune(stats, w, NULL, dims, ndims, dim, n, m, partial, NULL,
+	                err);
 }
 
 static inline int nonzero_at(const spz_tensor *t, int64_t i)
@@ -1100,7 +1604,20 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 			return spz_fail(err, rc, "out of memory");
 		}
 	}
-	if (o->mode == SPZ_PRUNE_MAGNITUDE && o->global) {
+	/* What each tensor is read through out of place: its data or, still
+	 * in a file, its source (only out of place: a deferred tensor
+	 * cannot be pruned in place). */
+	reader *r = calloc(n_items ? n_items : 1, sizeof *r);
+	for (size_t i = 0; r && i < n_items; i++) {
+		r[i] = (reader){items[i].tensor->data, items[i].tensor->src};
+		if (r[i].src && !b)
+			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
+			              "are still in the file; prune it out of "
+			              "place (sparse_out)", items[i].tensor->name);
+	}
+	if (!r)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	if (!rc && o->mode == SPZ_PRUNE_MAGNITUDE && o->global) {
 		float **w = malloc((n_items ? n_items : 1) * sizeof *w);
 		int64_t *n = malloc((n_items ? n_items : 1) * sizeof *n);
 		spz_prune_stats *st = malloc((n_items ? n_items : 1) *
@@ -1116,7 +1633,7 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 			spz_fail(err, rc, "out of memory");
 		else
 			rc = magnitude(
-				st, w, n, n_items,
+				st, w, r, n, n_items,
 				(int64_t)llround(o->sparsity * (double)total), b,
 				err);
 		for (size_t i = 0; !rc && i < n_items; i++)
@@ -1137,20 +1654,20 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 			rec.target = o->global ? o->sparsity : items[i].sparsity;
 			if (!o->global)
 				rc = magnitude(
-					&items[i].stats, &t->data, &n, 1,
+					&items[i].stats, &t->data, &r[i], &n, 1,
 					(int64_t)llround(rec.target * (double)n),
 					bi, err);
 			break;
 		case SPZ_PRUNE_THRESHOLD:
 			strcpy(rec.mode, "threshold");
-			rc = threshold(&items[i].stats, t->data, n,
+			rc = threshold(&items[i].stats, t->data, &r[i], n,
 			               float_bound(o->threshold), bi, err);
 			break;
 		case SPZ_PRUNE_NM:
 			strcpy(rec.mode, "nm");
 			rec.nm_n = o->nm_n;
 			rec.nm_m = o->nm_m;
-			rc = nm_prune(&items[i].stats, t->data, t->dims,
+			rc = nm_prune(&items[i].stats, t->data, &r[i], t->dims,
 			              t->ndims, spz_model_reduction_dim(m, t),
 			              o->nm_n, o->nm_m, o->nm_partial, bi, err);
 			break;
@@ -1174,5 +1691,6 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 	for (size_t i = 0; b && i < n_items; i++)
 		sbuild_free(&b[i]);
 	free(b);
+	free(r);
 	return rc;
 }

@@ -175,6 +175,24 @@ typedef struct spz_prune_record {
  * data/codes being NULL makes a consumer that does not know the form fail
  * at once; spz_tensor_densify turns it into the ordinary form.
  */
+/*
+ * Values that are still in a file (spz_input.defer_values): a tensor with
+ * data == NULL and src set holds its elements() floats where src->read
+ * finds them. read copies elements [first, first + count) into dst as
+ * host floats, checked for NaN and infinity; a read that completes a pass
+ * over all the elements in order, from element 0, also verifies the
+ * file's checksum, so a consumer that read every element in order got
+ * exactly what the file holds, or an error from that last read. Reads in
+ * any other order are allowed and are not verified. close releases ctx.
+ * The tensor owns src (freed with it or by spz_tensor_undefer).
+ */
+typedef struct spz_source {
+	int (*read)(void *ctx, int64_t first, int64_t count, float *dst,
+	            spz_error *err);
+	void (*close)(void *ctx);
+	void *ctx;
+} spz_source;
+
 typedef struct spz_tensor {
 	char *name;
 	int dtype;
@@ -209,6 +227,8 @@ typedef struct spz_tensor {
 	 * replaces data goes through spz_tensor_set_data /
 	 * spz_tensor_drop_data, which know the difference. */
 	int data_borrowed;
+	/* Deferred values (spz_source above); NULL otherwise. */
+	spz_source *src;
 } spz_tensor;
 
 /* Node attribute: a number, a string, or a list of numbers. */
@@ -341,7 +361,8 @@ int spz_tensor_alloc(spz_tensor *t, spz_error *err);
  * place is always allowed).
  *
  * spz_tensor_drop_data: frees data when the tensor owns it, forgets it
- * when borrowed; data is NULL after.
+ * when borrowed, closes a deferred tensor's source (spz_tensor.src);
+ * data and src are NULL after.
  * spz_tensor_set_data: drops the old data and takes ownership of data
  * (malloc'd, elements() floats).
  * spz_tensor_borrow_data: drops the old data and points data at floats
@@ -412,6 +433,13 @@ void spz_tensor_expand(void *out, const spz_tensor *t);
 int spz_tensor_densify(spz_tensor *t, spz_error *err);
 /* spz_tensor_densify on every tensor of m. */
 int spz_model_densify(spz_model *m, spz_error *err);
+/* Reads a deferred tensor's values (spz_tensor.src) into data of its own
+ * in one pass, so they are verified, and frees src; any other tensor is
+ * left alone. On failure (the source's error, SPZ_ENOMEM) t is
+ * unchanged. */
+int spz_tensor_undefer(spz_tensor *t, spz_error *err);
+/* spz_tensor_undefer on every tensor of m. */
+int spz_model_undefer(spz_model *m, spz_error *err);
 /* Sets (copies) the prune record; NULL clears it. */
 int spz_tensor_set_prune(spz_tensor *t, const spz_prune_record *rec);
 
@@ -444,6 +472,13 @@ int spz_model_validate_graph(const spz_model *m, spz_error *err);
  * codes below codebook_size (quantized). SPZ_ERANGE with a message naming
  * the tensor and the element's index in the whole tensor.
  */
+/* Index of the first NaN or infinity of v[0..n), -1 when all are finite. */
+int64_t spz_first_nonfinite(const float *v, int64_t n);
+/* The value check of spz_tensor_check_values for count floats at v, the
+ * elements first.. of tensor name (the index in the message counts from
+ * first). */
+int spz_check_floats(const char *name, const float *v, int64_t first,
+                     int64_t count, spz_error *err);
 int spz_tensor_check_values(const spz_tensor *t, int64_t first,
                             int64_t count, spz_error *err);
 

@@ -2,7 +2,10 @@
  * file (spz_input.map_payloads, spz_tensor.data_borrowed): the model read
  * that way equals the one read by copying, a write through the mapping
  * leaves the file alone, freeing the model unmaps the file, and whatever
- * cannot be mapped (unaligned ONNX raw_data, a FIFO) is copied. */
+ * cannot be mapped (unaligned ONNX raw_data, a FIFO) is copied. Also
+ * payloads left in the file (spz_input.defer_values, spz_tensor.src):
+ * read back whole they equal a plain read; damage, NaN and a file that
+ * shrinks are caught by the pass that reads them. */
 #define _DEFAULT_SOURCE /* mincore, mkfifo */
 #include <check.h>
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -352,6 +356,155 @@ START_TEST(palettized_codebook_mapped)
 }
 END_TEST
 
+/* A layer whose weight (600x500 floats, 1.2 MB) is deferred and whose
+ * bias (600) is read, saved as .spzm at path. */
+static spz_model *big_sample(const char *path)
+{
+	enum { R = 600, C = 500 };
+	float *w = malloc(R * C * sizeof *w);
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < R * C; i++)
+		w[i] = (float)((i * 37) % 1001 - 500) / 64.0f;
+	spz_model *m = tu_gemm_model(R, C, w);
+	free(w);
+	save(m, path, SPZ_FILE_SPZM);
+	return m;
+}
+
+static spz_model *read_deferred(const char *path)
+{
+	spz_input in;
+	spz_error err = {0};
+	ck_assert_msg(spz_input_open(&in, path, &err) == 0, "%s", err.text);
+	in.defer_values = 1;
+	spz_model *m = NULL;
+	int rc = spz_model_read(&m, &in, &err);
+	spz_input_close(&in);
+	ck_assert_msg(rc == 0, "%s", err.text);
+	return m;
+}
+
+START_TEST(deferred_equals_read)
+{
+	char dir[256], path[320];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/m.spzm", dir);
+	spz_model *m = big_sample(path);
+	spz_model *a = read_deferred(path), *b = read_deferred(path);
+	spz_tensor *w = spz_model_tensor(a, "fc.weight");
+	ck_assert_ptr_nonnull(w->src);
+	ck_assert_ptr_null(w->data);
+	/* Under SPZ_DEFER_MIN: read as usual. */
+	ck_assert_ptr_null(spz_model_tensor(a, "fc.bias")->src);
+	ck_assert_ptr_nonnull(spz_model_tensor(a, "fc.bias")->data);
+	/* Out of order reads give the values, then a pass in order. */
+	float v[100];
+	spz_error err = {0};
+	ck_assert_int_eq(w->src->read(w->src->ctx, 1000, 100, v, &err), 0);
+	ck_assert(!memcmp(v, spz_model_tensor(m, "fc.weight")->data + 1000,
+	                  sizeof v));
+	ck_assert_msg(spz_model_undefer(a, &err) == 0, "%s", err.text);
+	ck_assert_ptr_null(w->src);
+	assert_same(a, m);
+	/* b is freed still deferred: its source is closed with it. */
+	spz_model_free(b);
+	spz_model_free(a);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Offset of the first payload (the weight's) in the .spzm bytes b. */
+static size_t first_payload(const unsigned char *b)
+{
+	uint64_t len = 0;
+	for (int i = 7; i >= 0; i--)
+		len = len << 8 | b[16 + i];
+	return (size_t)((32 + len + 63) / 64 * 64);
+}
+
+START_TEST(deferred_damage_caught)
+{
+	char dir[256], path[320];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/m.spzm", dir);
+	spz_model *m = big_sample(path);
+	size_t n;
+	char *orig = tu_read_file(path, &n);
+	size_t at = first_payload((unsigned char *)orig);
+	spz_error err = {0};
+	/* A flipped bit: the structure reads, the pass fails on the CRC. */
+	char *b = malloc(n);
+	memcpy(b, orig, n);
+	b[at + 4 * 777] ^= 0x10;
+	ck_assert_int_eq(tu_write_file(path, b, n), 0);
+	spz_model *a = read_deferred(path);
+	ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_ECRC);
+	char want[400];
+	snprintf(want, sizeof want, "'%s': tensor 'fc.weight': CRC mismatch "
+	         "(the file is corrupt)", path);
+	ck_assert_str_eq(err.text, want);
+	ck_assert_ptr_nonnull(spz_model_tensor(a, "fc.weight")->src);
+	spz_model_free(a);
+	/* A NaN with a CRC that matches it (manifest and header CRCs made
+	 * again): refused by index, as a plain read does. */
+	const unsigned char nan_le[4] = {0, 0, 0xc0, 0x7f};
+	char old_crc[16], new_crc[16];
+	snprintf(old_crc, sizeof old_crc, "%lu",
+	         crc32(0, (unsigned char *)orig + at, 600 * 500 * 4));
+	int nan_at = 4321;
+	/* Where the new CRC has as many digits: the manifest keeps its
+	 * length. */
+	do {
+		memcpy(b, orig, n);
+		memcpy(b + at + 4 * ++nan_at, nan_le, 4);
+		snprintf(new_crc, sizeof new_crc, "%lu",
+		         crc32(0, (unsigned char *)b + at, 600 * 500 * 4));
+	} while (strlen(new_crc) != strlen(old_crc));
+	uint64_t len = 0;
+	for (int i = 7; i >= 0; i--)
+		len = len << 8 | (unsigned char)b[16 + i];
+	char *man = b + 32, *p = NULL;
+	for (size_t i = 0; i + strlen(old_crc) <= len && !p; i++)
+		if (!memcmp(man + i, old_crc, strlen(old_crc)))
+			p = man + i;
+	ck_assert_ptr_nonnull(p);
+	{
+		memcpy(p, new_crc, strlen(new_crc));
+		uint32_t mc = (uint32_t)crc32(0, (unsigned char *)man,
+		                              (uInt)len);
+		for (int i = 0; i < 4; i++)
+			b[24 + i] = (char)(mc >> (8 * i));
+		ck_assert_int_eq(tu_write_file(path, b, n), 0);
+		a = read_deferred(path);
+		ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_ERANGE);
+		snprintf(want, sizeof want, "'%s': tensor 'fc.weight': NaN "
+		         "value at index %d", path, nan_at);
+		ck_assert_str_eq(err.text, want);
+		spz_model_free(a);
+	}
+	/* The file shrinks after it was read: the pass says so. */
+	ck_assert_int_eq(tu_write_file(path, orig, n), 0);
+	a = read_deferred(path);
+	ck_assert_int_eq(truncate(path, (off_t)(at + 1000)), 0);
+	ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_EIO);
+	snprintf(want, sizeof want, "'%s': cannot read tensor 'fc.weight': "
+	         "the file shrank while read", path);
+	ck_assert_str_eq(err.text, want);
+	spz_model_free(a);
+	/* Truncated before: the read itself fails, as without deferring. */
+	spz_input in;
+	ck_assert_int_eq(spz_input_open(&in, path, &err), 0);
+	in.defer_values = 1;
+	ck_assert_int_eq(spz_model_read(&a, &in, &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "truncated in tensor 'fc.weight'"),
+	              "%s", err.text);
+	spz_input_close(&in);
+	free(b);
+	free(orig);
+	spz_model_free(m);
+}
+END_TEST
+
 Suite *mapped_suite(void)
 {
 	Suite *s = suite_create("mapped");
@@ -363,6 +516,8 @@ Suite *mapped_suite(void)
 	tcase_add_test(tc, fifo_is_copied);
 	tcase_add_test(tc, corrupt_mapped_payload);
 	tcase_add_test(tc, palettized_codebook_mapped);
+	tcase_add_test(tc, deferred_equals_read);
+	tcase_add_test(tc, deferred_damage_caught);
 	suite_add_tcase(s, tc);
 	return s;
 }

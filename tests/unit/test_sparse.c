@@ -1,7 +1,9 @@
 /*
  * test_sparse.c - the sparse form of a tensor (spz_tensor.mask): pruning
  * out of place (spz_prune_options.sparse_out) against pruning in place,
- * value for value and statistic for statistic; the .spzm and JSON writers
+ * value for value and statistic for statistic, also with the values still
+ * in a "file" (spz_tensor.src, here a source in memory that records how
+ * it is read); the .spzm and JSON writers
  * giving the bytes of the equivalent dense model; the .spzm reader's
  * keep_sparse against its dense reading (its errors: test_spzm.c loads
  * every damaged file both ways); EIE packing from
@@ -99,6 +101,59 @@ static int64_t count_stored(const float *v, int64_t n)
 	return c;
 }
 
+/* A deferred tensor's source, in memory: it serves reads, records the
+ * complete passes in order (first to last element) into *passes, and
+ * fails the read that covers element fail_at (-1: none). No Check
+ * assertion here: reads may come from pruning's reader thread. */
+typedef struct msrc {
+	float *v;
+	int64_t n, next, fail_at;
+	int *passes, *bad;
+} msrc;
+
+static int msrc_read(void *ctx, int64_t first, int64_t count, float *dst,
+                     spz_error *err)
+{
+	msrc *s = ctx;
+	if (first < 0 || count < 0 || first > s->n - count) {
+		*s->bad = 1;
+		return spz_fail(err, SPZ_EINVAL, "mock: out of range");
+	}
+	if (s->fail_at >= first && s->fail_at < first + count)
+		return spz_fail(err, SPZ_EIO, "mock: cannot read");
+	memcpy(dst, s->v + first, (size_t)count * sizeof *dst);
+	if (first == 0)
+		s->next = 0;
+	if (first == s->next) {
+		s->next += count;
+		*s->passes += s->next == s->n;
+	}
+	return 0;
+}
+
+static void msrc_close(void *ctx)
+{
+	msrc *s = ctx;
+	free(s->v);
+	free(s);
+}
+
+/* Makes t deferred: its values move into a source (see msrc). */
+static void defer(spz_tensor *t, int64_t fail_at, int *passes, int *bad)
+{
+	msrc *s = malloc(sizeof *s);
+	spz_source *src = malloc(sizeof *src);
+	ck_assert(s && src);
+	int64_t n = spz_tensor_elements(t);
+	*s = (msrc){malloc((size_t)n * sizeof(float) + 1), n, 0, fail_at,
+	            passes, bad};
+	ck_assert_ptr_nonnull(s->v);
+	memcpy(s->v, t->data, (size_t)n * sizeof(float));
+	*src = (spz_source){msrc_read, msrc_close, s};
+	spz_tensor_drop_data(t);
+	t->src = src;
+}
+
 /* Bytes of m written as kind (to memory: a file on disk would be
  * fsynced). */
 static char *model_bytes(const spz_model *m, spz_file_kind kind,
@@ -135,13 +190,18 @@ static void same_bytes(const spz_model *a, const spz_model *b,
 static void compare_mode(uint64_t seed, int how, spz_prune_options o,
                          const double *s, int mode);
 
-/* Both ways out of place: the values in new memory, and packed into
- * the tensor's own data. */
+/* A third way out of place: g.w and c.w deferred (read through a
+ * source), m.w in memory. */
+#define SOURCED 100
+
+/* Every way out of place: the values in new memory, packed into the
+ * tensor's own data, and read through sources. */
 static void compare(uint64_t seed, int how, spz_prune_options o,
                     const double *s)
 {
 	compare_mode(seed, how, o, s, SPZ_SPARSE_READ);
 	compare_mode(seed, how, o, s, SPZ_SPARSE_REUSE);
+	compare_mode(seed, how, o, s, SOURCED);
 }
 
 static void compare_mode(uint64_t seed, int how, spz_prune_options o,
@@ -157,10 +217,20 @@ static void compare_mode(uint64_t seed, int how, spz_prune_options o,
 		                         s ? s[i] : 0.5, {0}};
 	}
 	spz_error ea = {0}, eb = {0};
+	int passes = 0, bad = 0;
+	if (mode == SOURCED) {
+		defer(ib[0].tensor, -1, &passes, &bad);
+		defer(ib[2].tensor, -1, &passes, &bad);
+	}
 	o.sparse_out = 0;
 	int ra = spz_prune_model(a, ia, 3, &o, &ea);
-	o.sparse_out = mode;
+	o.sparse_out = mode == SOURCED ? SPZ_SPARSE_REUSE : mode;
 	int rb = spz_prune_model(b, ib, 3, &o, &eb);
+	ck_assert_int_eq(bad, 0);
+	/* Each source read whole in order (by the small-model fallback,
+	 * which reads it into memory, or by the pass itself). */
+	if (mode == SOURCED && !rb)
+		ck_assert_int_ge(passes, 2);
 	ck_assert_int_eq(ra, rb);
 	ck_assert_str_eq(ea.text, eb.text);
 	if (ra) {
@@ -193,6 +263,8 @@ static void compare_mode(uint64_t seed, int how, spz_prune_options o,
 			ck_assert_uint_eq(tb->mask[n / 64] >> (n % 64), 0);
 	}
 	ck_assert_ptr_null(spz_model_tensor(b, "g.b")->mask);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(ib[i].tensor->src);
 	same_bytes(a, b, SPZ_FILE_SPZM);
 	/* JSON takes longer to write: the first cases of each mode. */
 	if (seed % 10 == 0 && mode == SPZ_SPARSE_READ)
@@ -271,11 +343,12 @@ START_TEST(out_of_place_nm)
 }
 END_TEST
 
-/* Past 2^20 elements the selection samples and brackets first. */
+/* Past 2^20 elements the selection samples and brackets first; read
+ * through a source, one pass decides and builds (how 3: a source). */
 START_TEST(out_of_place_large)
 {
 	int64_t dims[2] = {1100, 1000};
-	for (int how = 0; how < 3; how++) {
+	for (int how = 0; how < 4; how++) {
 		spz_model *a = NULL, *b = NULL;
 		spz_rng rng;
 		spz_rng_seed(&rng, 7);
@@ -283,15 +356,23 @@ START_TEST(out_of_place_large)
 			spz_model **m = c ? &b : &a;
 			spz_rng_seed(&rng, 7);
 			ck_assert_int_eq(spz_model_new(m, "big"), 0);
-			tensor(*m, "w", dims, 2, &rng, hows[how]);
+			tensor(*m, "w", dims, 2, &rng,
+			       how == 3 ? VAL_NORMAL : hows[how]);
 		}
 		spz_prune_item ia = {spz_model_tensor(a, "w"), 0.91, {0}};
 		spz_prune_item ib = {spz_model_tensor(b, "w"), 0.91, {0}};
 		spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
 		spz_error err;
+		int passes = 0, bad = 0;
+		if (how == 3)
+			defer(ib.tensor, -1, &passes, &bad);
 		ck_assert_int_eq(spz_prune_model(a, &ia, 1, &o, &err), 0);
 		o.sparse_out = how == 1 ? SPZ_SPARSE_READ : SPZ_SPARSE_REUSE;
 		ck_assert_int_eq(spz_prune_model(b, &ib, 1, &o, &err), 0);
+		/* Normal values: the bracket holds, one pass in order. */
+		if (how == 3)
+			ck_assert_int_eq(passes, 1);
+		ck_assert_int_eq(bad, 0);
 		ck_assert(!memcmp(&ia.stats, &ib.stats, sizeof ia.stats));
 		same_bytes(a, b, SPZ_FILE_SPZM);
 		spz_model_free(a);
@@ -338,6 +419,136 @@ START_TEST(out_of_place_reads_only)
 		spz_model_free(b);
 	}
 	free(w);
+}
+END_TEST
+
+/*
+ * A source pass over a big tensor in every mode and value kind against
+ * in-place pruning, with layouts that defeat the sample: the sampled
+ * blocks (128 blocks of 1024, evenly spaced) hold large values and the
+ * rest small ones, so the bracket misses and the pass falls back to
+ * reading into memory; the answer must not change.
+ */
+static void big_pair(spz_model **a, spz_model **b, int how, int trap)
+{
+	const int64_t rows = 1200, cols = 1024, n = rows * cols;
+	spz_rng rng;
+	for (int c = 0; c < 2; c++) {
+		spz_model **m = c ? b : a;
+		spz_rng_seed(&rng, 11);
+		ck_assert_int_eq(spz_model_new(m, "big"), 0);
+		ck_assert_int_eq(spz_model_add_input(*m, "x"), 0);
+		ck_assert_int_eq(spz_model_add_output(*m, "y"), 0);
+		tensor(*m, "w", (int64_t[]){rows, cols}, 2, &rng, how);
+		node(*m, "Gemm", "g", "x", "w", NULL, "y");
+		if (!trap)
+			continue;
+		float *v = spz_model_tensor(*m, "w")->data;
+		int64_t stride = n / 128;
+		for (int64_t i = 0; i < n; i++)
+			v[i] = (float)(i % 7) * 0.01f;
+		for (int64_t j = 0; j < 128; j++)
+			for (int64_t i = 0; i < 1024; i++)
+				v[j * stride + (stride - 1024) / 2 + i] = 50.0f;
+	}
+}
+
+START_TEST(sourced_modes)
+{
+	for (int trap = 0; trap < 2; trap++)
+		for (int how = 0; how < 4; how++)
+			for (int mode = 0; mode < 4; mode++) {
+				spz_model *a, *b;
+				big_pair(&a, &b, hows[how], trap);
+				spz_prune_item ia = {spz_model_tensor(a, "w"),
+				                     0.7, {0}};
+				spz_prune_item ib = {spz_model_tensor(b, "w"),
+				                     0.7, {0}};
+				spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+				o.mode = mode == 3 ? SPZ_PRUNE_MAGNITUDE
+				                   : (spz_prune_mode)(mode + 1);
+				o.global = mode == 3;
+				o.sparsity = 0.95;
+				o.threshold = 0.5;
+				o.nm_n = 2;
+				o.nm_m = 4;
+				int passes = 0, bad = 0;
+				defer(ib.tensor, -1, &passes, &bad);
+				spz_error err;
+				ck_assert_int_eq(spz_prune_model(a, &ia, 1, &o,
+				                                 &err), 0);
+				o.sparse_out = SPZ_SPARSE_REUSE;
+				ck_assert_msg(spz_prune_model(b, &ib, 1, &o,
+				                              &err) == 0, "%s",
+				              err.text);
+				ck_assert_int_eq(bad, 0);
+				ck_assert_int_ge(passes, 1);
+				ck_assert(!memcmp(&ia.stats, &ib.stats,
+				                  sizeof ia.stats));
+				ck_assert_ptr_null(ib.tensor->src);
+				same_bytes(a, b, SPZ_FILE_SPZM);
+				spz_model_free(a);
+				spz_model_free(b);
+			}
+}
+END_TEST
+
+/* A source that fails part way: the error comes back, nothing is left
+ * half built (the sanitizer build checks for leaks), in each mode. */
+START_TEST(sourced_read_error)
+{
+	for (int mode = 0; mode < 3; mode++)
+		for (int at = 0; at < 3; at++) {
+			spz_model *a, *b;
+			big_pair(&a, &b, VAL_NORMAL, 0);
+			spz_model_free(a);
+			spz_tensor *t = spz_model_tensor(b, "w");
+			int64_t n = spz_tensor_elements(t);
+			int64_t fail = at == 0 ? 0 : at == 1 ? n / 2 : n - 1;
+			int passes = 0, bad = 0;
+			defer(t, fail, &passes, &bad);
+			spz_prune_item it = {t, 0.8, {0}};
+			spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+			o.mode = (spz_prune_mode)(mode + 1);
+			o.threshold = 0.5;
+			o.nm_n = 2;
+			o.nm_m = 4;
+			o.sparse_out = SPZ_SPARSE_REUSE;
+			spz_error err = {0};
+			ck_assert_int_eq(spz_prune_model(b, &it, 1, &o, &err),
+			                 SPZ_EIO);
+			ck_assert_str_eq(err.text, "mock: cannot read");
+			ck_assert_int_eq(bad, 0);
+			spz_model_free(b);
+		}
+}
+END_TEST
+
+/* In place, a deferred tensor is refused (there is no data to prune);
+ * spz_tensor_undefer reads it back whole. */
+START_TEST(sourced_in_place_and_undefer)
+{
+	spz_model *a, *b;
+	big_pair(&a, &b, VAL_NORMAL, 0);
+	spz_tensor *t = spz_model_tensor(b, "w");
+	int passes = 0, bad = 0;
+	defer(t, -1, &passes, &bad);
+	spz_prune_item it = {t, 0.5, {0}};
+	spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_prune_model(b, &it, 1, &o, &err), SPZ_EINVAL);
+	ck_assert_str_eq(err.text, "tensor 'w': its values are still in the "
+	                 "file; prune it out of place (sparse_out)");
+	ck_assert_int_eq(spz_model_undefer(b, &err), 0);
+	ck_assert_int_eq(passes, 1);
+	ck_assert_ptr_null(t->src);
+	ck_assert(!memcmp(t->data, spz_model_tensor(a, "w")->data,
+	                  (size_t)spz_tensor_elements(t) * sizeof(float)));
+	/* Undeferring what is not deferred changes nothing. */
+	ck_assert_int_eq(spz_model_undefer(b, &err), 0);
+	same_bytes(a, b, SPZ_FILE_SPZM);
+	spz_model_free(a);
+	spz_model_free(b);
 }
 END_TEST
 
@@ -587,6 +798,9 @@ Suite *sparse_suite(void)
 	tcase_add_test(c, out_of_place_nm);
 	tcase_add_test(c, out_of_place_large);
 	tcase_add_test(c, out_of_place_reads_only);
+	tcase_add_test(c, sourced_modes);
+	tcase_add_test(c, sourced_read_error);
+	tcase_add_test(c, sourced_in_place_and_undefer);
 	tcase_add_test(c, densify_edges);
 	tcase_add_test(c, keep_sparse_reads_the_same);
 	tcase_add_test(c, pack_from_sparse);

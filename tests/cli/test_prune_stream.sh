@@ -1,0 +1,96 @@
+#!/bin/sh
+# test_prune_stream.sh - spz prune from a .spzm into a .spzm leaves the
+# big weights in the input file and prunes each in one pass over it, a
+# piece at a time (formats/README.md, "Deferred payloads"): the output
+# must be what pruning in memory gives (prune into JSON, converted), for
+# every mode, with weights left out (--exclude: read whole afterwards);
+# NumPy's own magnitude and 2:4 pruning must agree with what is stored;
+# and damage in the file is caught before any output exists.
+. "$(dirname "$0")/lib.sh"
+
+# fc1.weight [600, 1100] is 2.6 MB (deferred: at least 1 MiB); fc2's
+# 600x10 is read as usual.
+run gen mlp --dims 1100,600,10 --seed 9 -o "$T/big.spzm"
+expect_rc 0 "gen mlp with a 2.6 MB weight"
+
+i=0
+for args in "--sparsity 0.91" "--sparsity 0.6 --scope global" \
+            "--threshold 0.05" "--nm 2:4" "--nm 3:8 --nm-partial prune" "--sparsity 0" \
+            "--sparsity 0.5 --exclude fc1.weight" \
+            "--rule fc1.weight=0.97 --rule fc2.weight=0.3"; do
+	i=$((i + 1))
+	run prune -q $args "$T/big.spzm" -o "$T/s$i.spzm" --json="$T/s$i.rep"
+	expect_rc 0 "prune $args into .spzm"
+	run prune -q $args "$T/big.spzm" -o "$T/d$i.json" --json="$T/d$i.rep"
+	run convert "$T/d$i.json" -o "$T/d$i.spzm"
+	check "prune $args: .spzm as the in-memory result gives" cmp "$T/s$i.spzm" "$T/d$i.spzm"
+	check "prune $args: the same report" cmp "$T/s$i.rep" "$T/d$i.rep"
+done
+
+# The input may be the output: the pass reads the old file, the new one
+# takes its name at the end.
+cp "$T/big.spzm" "$T/same.spzm"
+run prune -q --sparsity 0.91 "$T/same.spzm" -o "$T/same.spzm"
+expect_rc 0 "prune a .spzm over itself"
+check "over itself: the bytes of a separate output" cmp "$T/same.spzm" "$T/s1.spzm"
+
+# NumPy: magnitude 0.91 (a stable sort: ties keep the lower index) and
+# 2:4 along the input (the 2 largest |w| of each group of 4, ties to the
+# lower index) of fc1.weight, against what the streamed prune stored.
+for c in big:big s1:p s4:nm; do
+	run convert "$T/${c%%:*}.spzm" -o "$T/${c#*:}.json"
+	expect_rc 0 "convert ${c%%:*}.spzm to JSON for NumPy"
+done
+check "NumPy prunes the 2.6 MB fc1.weight as spz stored it (0.91, 2:4)" /usr/bin/python3 -c "
+import json, sys
+import numpy as np
+def w(path):
+    m = json.load(open(path))
+    t = [t for t in m['initializers'] if t['name'] == 'fc1.weight'][0]
+    return np.array(t['data'], dtype=np.float32).reshape(t['dims'])
+d, p, nm = w('$T/big.json'), w('$T/p.json'), w('$T/nm.json')
+flat = d.ravel().copy()
+k = int(round(0.91 * flat.size))
+order = np.argsort(np.abs(flat), kind='stable')
+flat[order[:k]] = 0
+ok = np.array_equal(flat.view(np.uint32), p.ravel().view(np.uint32))
+g = d.reshape(d.shape[0], -1, 4)
+rank = np.argsort(-np.abs(g), axis=2, kind='stable')
+keep = np.zeros(g.shape, bool)
+np.put_along_axis(keep, rank[:, :, :2], True, axis=2)
+want = np.where(keep, g, np.float32(0)).reshape(d.shape)
+ok = ok and np.array_equal(want.view(np.uint32), nm.view(np.uint32))
+sys.exit(0 if ok else 1)
+"
+
+# Damage in the weight's payload: the structure reads, the pass over the
+# payload finds the CRC mismatch; one line, exit 1, no output.
+cp "$T/big.spzm" "$T/bad.spzm"
+size=$(wc -c < "$T/big.spzm")
+printf '\377' | dd of="$T/bad.spzm" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+for args in "--sparsity 0.9" "--nm 2:4" "--threshold 0.1"; do
+	run prune $args "$T/bad.spzm" -o "$T/bad.out.spzm"
+	expect_rc 1 "damaged payload, prune $args: exit 1"
+	expect_err "^spz: '$T/bad.spzm': tensor 'fc1.weight': CRC mismatch \(the file is corrupt\)$" "damaged payload, prune $args: the CRC message"
+	expect_one_line "damaged payload, prune $args: one line"
+	expect_no_file "$T/bad.out.spzm" "damaged payload, prune $args: no output"
+done
+# The same file left out of pruning is read whole, and refused the same.
+run prune --sparsity 0.5 --exclude fc1.weight "$T/bad.spzm" -o "$T/bad.out.spzm"
+expect_rc 1 "damaged excluded weight: exit 1"
+expect_err "CRC mismatch" "damaged excluded weight: the CRC message"
+expect_no_file "$T/bad.out.spzm" "damaged excluded weight: no output"
+
+# A file cut short is refused when read, as always.
+head -c $((size - 100)) "$T/big.spzm" > "$T/short.spzm"
+run prune --sparsity 0.9 "$T/short.spzm" -o "$T/short.out.spzm"
+expect_rc 1 "truncated .spzm: exit 1"
+expect_err "truncated" "truncated .spzm: says truncated"
+expect_no_file "$T/short.out.spzm" "truncated .spzm: no output"
+
+# From a pipe nothing can be left in the file: read as before, same bytes.
+run_in "$T/big.spzm" prune -q --sparsity 0.91 - -o "$T/pipe.spzm"
+expect_rc 0 "prune from standard input"
+check "from standard input: the same bytes" cmp "$T/pipe.spzm" "$T/s1.spzm"
+
+done_testing
