@@ -11,6 +11,7 @@
 #include "big_alloc.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -351,29 +352,17 @@ static int reserve(scratch *s, size_t used, size_t more)
  * Weight stored [rows, cols] (Gemm transB=1): PE by PE, its rows k,
  * k + pes, ... in order, scanned once; the positions found are kept
  * (O(non-zeros of one PE)) for the second pass, and the per-column state
- * is O(cols).
+ * is O(cols). PEs [k0, k1) here; rowoff: where each row's codes start in
+ * nz_codes (sparse form), else NULL.
  */
-static int pack_rows(spz_eie *e, spz_eie_layer *l, const source *src,
-                     layout *lo, scratch *s, spz_error *err)
+static int pack_rows_range(spz_eie *e, spz_eie_layer *l, const source *src,
+                           const uint64_t *rowoff, layout *lo, scratch *s,
+                           uint32_t k0, uint32_t k1, spz_error *err)
 {
 	int64_t rows = l->rows, cols = l->cols;
 	const uint8_t *codes = src->codes;
-	/* Sparse form: where each row's codes start in nz_codes. */
-	uint64_t *rowoff = NULL;
-	if (!codes) {
-		rowoff = malloc((size_t)rows * sizeof *rowoff);
-		if (!rowoff)
-			return spz_fail(err, SPZ_ENOMEM, "out of memory "
-			                "packing '%s'", l->weight);
-		uint64_t at = 0;
-		for (int64_t i = 0; i < rows; i++) {
-			rowoff[i] = at;
-			at += mask_count(src->mask, (uint64_t)(i * cols),
-			                 (uint64_t)cols);
-		}
-	}
 	int rc = 0;
-	for (uint32_t k = 0; !rc && k < e->pes; k++) {
+	for (uint32_t k = k0; !rc && k < k1; k++) {
 		spz_eie_pe *pe = &l->pe[k];
 		size_t used = 0;
 		for (int64_t j = 0; j < cols; j++)
@@ -433,6 +422,91 @@ static int pack_rows(spz_eie *e, spz_eie_layer *l, const source *src,
 		}
 		shift_back(pe->ptr, cols);
 	}
+	return rc;
+}
+
+/* The second half of a layer's PEs, packed on a thread of their own. */
+typedef struct rows_job {
+	spz_eie *e;
+	spz_eie_layer *l;
+	const source *src;
+	const uint64_t *rowoff;
+	layout lo;
+	scratch s;
+	uint32_t k0, k1;
+	int rc;
+	spz_error err;
+} rows_job;
+
+static void *rows_main(void *arg)
+{
+	rows_job *j = arg;
+	j->rc = pack_rows_range(j->e, j->l, j->src, j->rowoff, &j->lo, &j->s,
+	                        j->k0, j->k1, &j->err);
+	return NULL;
+}
+
+/* Layers of at least this many weights pack their PEs on two threads:
+ * the halves are independent but for where their entries go. */
+#define PACK_THREAD_MIN (INT64_C(1) << 22)
+
+static int pack_rows(spz_eie *e, spz_eie_layer *l, const source *src,
+                     layout *lo, scratch *s, spz_error *err)
+{
+	int64_t rows = l->rows, cols = l->cols;
+	/* Sparse form: where each row's codes start in nz_codes. */
+	uint64_t *rowoff = NULL;
+	if (!src->codes) {
+		rowoff = malloc((size_t)rows * sizeof *rowoff);
+		if (!rowoff)
+			return spz_fail(err, SPZ_ENOMEM, "out of memory "
+			                "packing '%s'", l->weight);
+		uint64_t at = 0;
+		for (int64_t i = 0; i < rows; i++) {
+			rowoff[i] = at;
+			at += mask_count(src->mask, (uint64_t)(i * cols),
+			                 (uint64_t)cols);
+		}
+	}
+	/* PEs [half, pes) on a second thread, with scratch of their own and
+	 * (with the layer's store) entries from past the most the first
+	 * half can hold: a PE's entries are at most its rows times cols,
+	 * plus one. The image is the same bytes whoever packs a PE. */
+	uint32_t half = e->pes / 2;
+	rows_job job = {.e = e, .l = l, .src = src, .rowoff = rowoff,
+	                .lo = *lo, .k0 = half, .k1 = e->pes};
+	int threaded = rows * cols >= PACK_THREAD_MIN && half > 0 &&
+	               (int64_t)e->pes <= rows;
+	if (threaded) {
+		size_t local = (size_t)((rows + e->pes - 1) / e->pes);
+		job.s.last = malloc((size_t)cols * sizeof *job.s.last);
+		job.s.ends = malloc(local * sizeof *job.s.ends);
+		threaded = job.s.last && job.s.ends;
+		job.lo.nonzeros = job.lo.padding = 0;
+		if (l->pe_store) {
+			uint64_t skip = 0;
+			for (uint32_t k = 0; k < half; k++)
+				skip += (uint64_t)((rows - k + e->pes - 1) /
+				                   e->pes) * (uint64_t)cols + 1;
+			job.lo.code_next += skip;
+			job.lo.index_next += skip;
+		}
+	}
+	pthread_t th;
+	if (threaded && pthread_create(&th, NULL, rows_main, &job))
+		threaded = 0;
+	int rc = pack_rows_range(e, l, src, rowoff, lo, s, 0,
+	                         threaded ? half : e->pes, err);
+	if (threaded) {
+		pthread_join(th, NULL);
+		lo->nonzeros += job.lo.nonzeros;
+		lo->padding += job.lo.padding;
+		if (!rc && job.rc)
+			rc = spz_fail(err, job.rc, "%s", job.err.text);
+	}
+	free(job.s.last);
+	free(job.s.idx);
+	free(job.s.ends);
 	free(rowoff);
 	return rc;
 }

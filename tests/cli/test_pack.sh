@@ -217,4 +217,36 @@ run unpack "$T/m3.nm" -o "$T/m3u.json"
 expect_rc 0 "3-D MatMul: unpack"
 run info "$T/m3u.json"
 expect_out 'w +2x8x4 +float32 +[a-z]+ +32 ' "3-D MatMul: unpacked weight has its 32 non-zeros"
+
+# A layer of 2100x2048 weights (4.3 million: past the size where pack
+# splits the PEs over two threads), dense and from a bitmask .spzm: unpack
+# gives back the quantized codes exactly (the codebook as 16-bit fixed
+# point holds it, within 2^-16), and 3 PEs (one thread takes PE
+# 1, the other 2) and 64 PEs pack the same way from either input.
+run gen layer --rows 2100 --cols 2048 --density 0.12 --seed 5 -o "$T/big.spzm"
+run quantize -q --bits 4 "$T/big.spzm" -o "$T/bigq.spzm"
+expect_rc 0 "big layer: quantize"
+run convert "$T/bigq.spzm" -o "$T/bigq.json"
+check "big layer: its codes are a bitmask payload" grep -aq '"encoding": "bitmask"' "$T/bigq.spzm"
+for p in 3 64; do
+	run pack -q --pes $p "$T/bigq.spzm" -o "$T/big$p.eie"
+	expect_rc 0 "big layer, $p PEs: pack"
+	run pack -q --pes $p "$T/bigq.json" -o "$T/bigj$p.eie"
+	check "big layer, $p PEs: the same image from JSON (dense codes)" cmp "$T/big$p.eie" "$T/bigj$p.eie"
+	run unpack "$T/big$p.eie" -o "$T/bigu$p.spzm"
+	expect_rc 0 "big layer, $p PEs: unpack"
+	run pack -q --pes $p "$T/bigu$p.spzm" -o "$T/bigr$p.eie"
+	check "big layer, $p PEs: pack -> unpack -> pack is byte-identical" cmp "$T/big$p.eie" "$T/bigr$p.eie"
+	run convert "$T/bigu$p.spzm" -o "$T/bigu$p.json"
+	check "big layer, $p PEs: unpack gives back the codes and codebook" /usr/bin/python3 -c "
+import json, sys
+a = json.load(open('$T/bigq.json')); b = json.load(open('$T/bigu$p.json'))
+def w(m):
+    return [t for t in m['initializers'] if t['name'] == 'fc.weight'][0]
+x, y = w(a), w(b)
+ok = x['codes'] == y['codes'] and len(x['codebook']) == len(y['codebook'])
+ok = ok and all(abs(p - q) <= 2 ** -16 for p, q in zip(x['codebook'], y['codebook']))
+sys.exit(0 if ok else 1)
+"
+done
 done_testing
