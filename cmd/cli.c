@@ -714,7 +714,7 @@ int cli_load_model_flags(spz_model **out, const char *path, int flags)
 		if (flags & CLI_LOAD_COPIED)
 			in.map_payloads = 0;
 		in.keep_sparse = (flags & CLI_LOAD_SPARSE) != 0;
-		in.defer_values = (flags & CLI_LOAD_DEFERRED) != 0;
+		in.defer_values = flags & CLI_LOAD_DEFERRED ? SPZ_DEFER_MIN : 0;
 		rc = cli_read_model(out, &in, &err);
 		spz_input_close(&in);
 	}

@@ -79,15 +79,16 @@ typedef struct spz_input {
 	 * "Mapped payloads"). A caller that rewrites most weights in place
 	 * should copy: a copy-on-write fault per page costs far more. */
 	int map_payloads;
-	/* 1: a dense float32 .spzm payload of at least SPZ_DEFER_MIN bytes
+	/* Not 0: a dense float32 .spzm payload of at least this many bytes
 	 * in a regular file is not read: its tensor is left deferred
 	 * (spz_tensor.src, data NULL), its values read from the file when a
 	 * consumer asks, checksum and values verified by a pass in order
 	 * (the structure, lengths and padding are checked as usual while
 	 * the model is read). For a command that reads each weight once,
 	 * in order, into cache-sized pieces (spz prune into a .spzm): no
-	 * memory for the values at all. 0 (what open leaves): read. */
-	int defer_values;
+	 * memory for the values at all (SPZ_DEFER_MIN is what spz prune
+	 * gives). 0 (what open leaves): read. */
+	uint64_t defer_values;
 	/* The whole file, mapped by spz_input_borrow for tensors to point
 	 * into; handed to the model by spz_input_give_map, else unmapped by
 	 * spz_input_close. */
@@ -138,7 +139,7 @@ int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
  * *len. -1 in the same cases. */
 int spz_input_map_file(spz_input *in, const unsigned char **base,
                        size_t *len);
-/* Payloads smaller than this are read even with defer_values. */
+/* The defer_values of spz prune: payloads of 1 MiB and more. */
 #define SPZ_DEFER_MIN ((uint64_t)1 << 20)
 /* For a deferred payload (spz_input.defer_values): a descriptor of its
  * own for the file (*fd, close-on-exec; the caller closes it) and the

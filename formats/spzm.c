@@ -1346,7 +1346,7 @@ static int read_payload(spz_input *in, spz_tensor *t, uint64_t want,
 	}
 	/* A big dense payload a consumer streams itself stays in the file
 	 * (spz_input.defer_values). */
-	if (dense && sized && in->defer_values && want >= SPZ_DEFER_MIN &&
+	if (dense && sized && in->defer_values && want >= in->defer_values &&
 	    defer_payload(in, t, want, crc_want) == 0)
 		return 0;
 	/* A dense float32 payload of a file is not copied at all: t points

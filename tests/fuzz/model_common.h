@@ -69,11 +69,15 @@ static char *fuzz_spzm_bytes(const spz_model *m, size_t *len)
 
 /*
  * The read that keeps bitmask payloads in the sparse form (pack's,
- * spz_input.keep_sparse) must agree with the ordinary read of the same
- * bytes (path, already read into dense with result rc): it fails exactly
- * when that one does, and what it took writes the same .spzm bytes.
+ * spz_input.keep_sparse; deferred 0) and the one that leaves every dense
+ * payload in the file, read back by spz_model_undefer (prune's,
+ * spz_input.defer_values; deferred 1) must agree with the ordinary read
+ * of the same bytes (path, already read into dense with result rc): they
+ * fail exactly when that one does, and what they took writes the same
+ * .spzm bytes.
  */
-static void fuzz_sparse_read(const char *path, int rc, const spz_model *dense)
+static void fuzz_sparse_read(const char *path, int rc, const spz_model *dense,
+                             int deferred)
 {
 	spz_input in;
 	spz_error err = {0};
@@ -81,28 +85,32 @@ static void fuzz_sparse_read(const char *path, int rc, const spz_model *dense)
 	/* Opening checks the file too (an empty one is refused there). */
 	int rs = spz_input_open(&in, path, &err);
 	if (!rs) {
-		in.keep_sparse = 1;
+		in.keep_sparse = !deferred;
+		in.defer_values = deferred ? 1 : 0;
 		rs = spz_model_read(&m, &in, &err);
 		spz_input_close(&in);
+		if (!rs && deferred)
+			rs = spz_model_undefer(m, &err);
 	}
 	if (rs == SPZ_ENOMEM || rc == SPZ_ENOMEM) {
 		spz_model_free(m);
 		return;
 	}
 	if ((rs != 0) != (rc != 0))
-		fuzz_die(rs ? "the sparse-keeping read refuses what the "
-		              "dense read takes" :
-		              "the sparse-keeping read takes what the dense "
-		              "read refuses", rs ? &err : NULL);
+		fuzz_die(rs ? "the sparse-keeping or deferring read refuses "
+		              "what the dense read takes" :
+		              "the sparse-keeping or deferring read takes what "
+		              "the dense read refuses", rs ? &err : NULL);
 	if (rs) {
+		spz_model_free(m);
 		fuzz_check_failure(rs, &err);
 		return;
 	}
 	size_t la = 0, lb = 0;
 	char *a = fuzz_spzm_bytes(dense, &la), *b = fuzz_spzm_bytes(m, &lb);
 	if (a && b && (la != lb || memcmp(a, b, la)))
-		fuzz_die("the sparse-keeping read writes other .spzm bytes "
-		         "than the dense read", NULL);
+		fuzz_die("the sparse-keeping or deferring read writes other "
+		         ".spzm bytes than the dense read", NULL);
 	free(a);
 	free(b);
 	spz_model_free(m);
@@ -114,7 +122,8 @@ static inline int fuzz_model(const uint8_t *data, size_t size)
 	spz_error err = {0};
 	const char *path = fuzz_file(0, data, size);
 	int rc = spz_model_load(&m, path, &err);
-	fuzz_sparse_read(path, rc, m);
+	fuzz_sparse_read(path, rc, m, 0);
+	fuzz_sparse_read(path, rc, m, 1);
 	if (rc) {
 		fuzz_check_failure(rc, &err);
 		return 0;

@@ -376,7 +376,7 @@ static spz_model *read_deferred(const char *path)
 	spz_input in;
 	spz_error err = {0};
 	ck_assert_msg(spz_input_open(&in, path, &err) == 0, "%s", err.text);
-	in.defer_values = 1;
+	in.defer_values = SPZ_DEFER_MIN;
 	spz_model *m = NULL;
 	int rc = spz_model_read(&m, &in, &err);
 	spz_input_close(&in);
@@ -494,7 +494,7 @@ START_TEST(deferred_damage_caught)
 	/* Truncated before: the read itself fails, as without deferring. */
 	spz_input in;
 	ck_assert_int_eq(spz_input_open(&in, path, &err), 0);
-	in.defer_values = 1;
+	in.defer_values = SPZ_DEFER_MIN;
 	ck_assert_int_eq(spz_model_read(&a, &in, &err), SPZ_EFORMAT);
 	ck_assert_msg(strstr(err.text, "truncated in tensor 'fc.weight'"),
 	              "%s", err.text);
