@@ -171,7 +171,7 @@ typedef struct piece {
 typedef struct ahead {
 	const piece *p;
 	size_t n;
-	float *buf[2];
+	float *buf[2], *own; /* own: the buffers' memory, when ahead's */
 	size_t filled, taken; /* pieces read; pieces given back */
 	int rc, stop, threaded;
 	spz_error err;
@@ -209,8 +209,10 @@ static void *ahead_main(void *arg)
 	return NULL;
 }
 
-/* Starts the pass over p[0..n) (SPZ_ENOMEM). */
-static int ahead_start(ahead *a, const piece *p, size_t n, spz_error *err)
+/* Starts the pass over p[0..n) (SPZ_ENOMEM), its two buffers in mem
+ * (room floats) when that is enough, else in memory of its own. */
+static int ahead_start(ahead *a, const piece *p, size_t n, float *mem,
+                       int64_t room, spz_error *err)
 {
 	memset(a, 0, sizeof *a);
 	a->p = p;
@@ -221,9 +223,13 @@ static int ahead_start(ahead *a, const piece *p, size_t n, spz_error *err)
 		sources |= p[i].r->src != NULL;
 		most = p[i].count > most ? p[i].count : most;
 	}
-	if (!(a->buf[0] = spz_alloc_fresh(2 * (size_t)most * sizeof(float))))
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	a->buf[1] = a->buf[0] + most;
+	if (!mem || room < 2 * most) {
+		mem = a->own = spz_alloc_fresh(2 * (size_t)most * sizeof(float));
+		if (!mem)
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	a->buf[0] = mem;
+	a->buf[1] = mem + most;
 	if (sources && !pthread_mutex_init(&a->mu, NULL)) {
 		if (pthread_cond_init(&a->cv, NULL))
 			pthread_mutex_destroy(&a->mu);
@@ -298,7 +304,7 @@ static void ahead_end(ahead *a)
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 	}
-	free(a->buf[0]);
+	free(a->own);
 }
 
 typedef struct sbuild {
@@ -584,7 +590,7 @@ static int radix_select(uint32_t *key_out, int64_t *less, int64_t *ties,
 /* Counts keys below lo into *below; appends the elements with
  * lo <= key <= hi to buf (cap + 1 slots) while fewer than cap are there.
  * Returns the number in range so far (have + the new ones), cap or not. */
-static int64_t bracket_pass(int64_t *below, float *buf, int64_t *idx,
+static int64_t bracket_pass(int64_t *below, float *buf, uint32_t *idx,
                             int64_t cap, int64_t have, const float *w,
                             int64_t n, int64_t base, uint32_t lo,
                             uint32_t hi)
@@ -608,7 +614,7 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t *idx,
 					int64_t at = have < cap ? have : cap;
 					buf[at] = w[i + l];
 					if (idx)
-						idx[at] = base + i + l;
+						idx[at] = (uint32_t)(base + i + l);
 					have += in[l] & 1;
 				}
 		}
@@ -620,7 +626,7 @@ static int64_t bracket_pass(int64_t *below, float *buf, int64_t *idx,
 		*below += k < lo;
 		buf[at] = w[i];
 		if (idx)
-			idx[at] = base + i;
+			idx[at] = (uint32_t)(base + i);
 		have += k >= lo && k <= hi;
 	}
 	return have;
@@ -769,7 +775,7 @@ static int apply_span(acc *a, float *w, const reader *r, int64_t first,
 	ahead ah;
 	int rc = add_pieces(&ps, &np, &cap, r, first, n, PIECE)
 	       ? spz_fail(err, SPZ_ENOMEM, "out of memory")
-	       : ahead_start(&ah, ps, np, err);
+	       : ahead_start(&ah, ps, np, NULL, 0, err);
 	if (!rc) {
 		for (size_t j = 0; !rc && j < np; j++) {
 			float *p;
@@ -801,47 +807,52 @@ static int apply_span(acc *a, float *w, const reader *r, int64_t first,
 #define STREAM_BLOCKS 128
 #define STREAM_BLOCK 1024
 
-/* Takes the elements at local indices idx[0..cnt) (ascending) back out of
- * b: mask bits cleared, their values removed from nz (pos: room for cnt
- * positions). */
+/* Takes the elements at indices idx[0..cnt) (ascending) back out of b:
+ * mask bits cleared, their values removed from nz, which closes up in
+ * one pass from the first one removed. */
 #ifdef SPZ_PRUNE_AVX512
 __attribute__((target("popcnt")))
 #endif
-static void sbuild_remove(sbuild *b, const int64_t *idx, int64_t cnt,
-                          int64_t *pos)
+static void sbuild_remove(sbuild *b, const uint32_t *idx, int64_t cnt)
 {
-	int64_t w = 0, pc = 0, np = 0;
+	int64_t w = 0, pc = 0, out = -1, from = 0;
+	uint64_t word = cnt ? b->mask[0] : 0; /* word w as it was */
 	for (int64_t j = 0; j < cnt; j++) {
 		int64_t g = idx[j];
-		while (w < (g >> 6))
-			pc += __builtin_popcountll(b->mask[w++]);
+		while (w < (g >> 6)) {
+			pc += __builtin_popcountll(word);
+			word = b->mask[++w];
+		}
 		uint64_t bit = UINT64_C(1) << (g & 63);
-		if (b->mask[w] & bit)
-			pos[np++] = pc +
-			            __builtin_popcountll(b->mask[w] & (bit - 1));
+		b->mask[w] &= ~bit;
+		if (!(word & bit))
+			continue; /* a +0.0: not stored */
+		int64_t p = pc + __builtin_popcountll(word & (bit - 1));
+		if (out >= 0) {
+			memmove(b->nz + out, b->nz + from,
+			        (size_t)(p - from) * sizeof *b->nz);
+			out += p - from;
+		} else {
+			out = p;
+		}
+		from = p + 1;
 	}
-	for (int64_t j = 0; j < cnt; j++)
-		b->mask[idx[j] >> 6] &= ~(UINT64_C(1) << (idx[j] & 63));
-	if (!np)
+	if (out < 0)
 		return;
-	int64_t out = pos[0];
-	for (int64_t j = 0; j < np; j++) {
-		int64_t from = pos[j] + 1, to = j + 1 < np ? pos[j + 1] : b->nnz;
-		memmove(b->nz + out, b->nz + from,
-		        (size_t)(to - from) * sizeof *b->nz);
-		out += to - from;
-	}
-	b->nnz = out;
+	memmove(b->nz + out, b->nz + from,
+	        (size_t)(b->nnz - from) * sizeof *b->nz);
+	b->nnz = out + (b->nnz - from);
 }
 
 static int magnitude(spz_prune_stats *stats, float *const *w,
                      const reader *r, const int64_t *n, size_t count,
                      int64_t k, sbuild *b, spz_error *err);
 
-/* The candidates gathered so far by a stream pass. */
+/* The candidates gathered so far by a stream pass: their values and
+ * their indices in their span (spans under 2^32 elements). */
 typedef struct gathered {
 	float *cand;
-	int64_t *idx;
+	uint32_t *idx;
 	int64_t cap, have, below;
 } gathered;
 
@@ -862,7 +873,7 @@ static void stream_words_avx512(acc *a, sbuild *b, gathered *g,
 	int64_t below = 0, before = 0, after = 0, have = g->have;
 	const int64_t cap = g->cap;
 	float *cand = g->cand, *out = b->nz + b->nnz;
-	int64_t *idx = g->idx;
+	uint32_t *idx = g->idx;
 	uint64_t *mask = b->mask + (b->pos >> 6);
 	for (int64_t wd = 0; wd < words; wd++) {
 		uint64_t m = 0;
@@ -882,7 +893,7 @@ static void stream_words_avx512(acc *a, sbuild *b, gathered *g,
 				int l = __builtin_ctz(c);
 				int64_t at = have < cap ? have : cap;
 				cand[at] = p[l];
-				idx[at] = base + wd * 64 + 16 * q + l;
+				idx[at] = (uint32_t)(base + wd * 64 + 16 * q + l);
 				have++;
 			}
 			_mm512_storeu_si512((void *)out,
@@ -968,13 +979,20 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 			b[i].nz = nz;
 			b[i].in_place = 0;
 		}
-	if (total < BRACKET_MIN_TOTAL)
+	int fits = 1; /* candidates are indexed in their span by 32 bits */
+	for (size_t i = 0; i < count; i++)
+		fits &= n[i] <= (int64_t)UINT32_MAX;
+	if (total < BRACKET_MIN_TOTAL || !fits)
 		return stream_fallback(stats, r, n, count, k, b, err);
-	float *sample = spz_alloc_fresh(STREAM_BLOCKS * STREAM_BLOCK *
-	                                sizeof *sample);
+	/* One huge page serves the sample, then the pass's two pieces: on
+	 * a VM each fresh one costs about a millisecond. */
+	const int64_t room = 2 * PIECE > STREAM_BLOCKS * STREAM_BLOCK
+	                     ? 2 * PIECE : STREAM_BLOCKS * STREAM_BLOCK;
+	float *mem = spz_alloc_fresh((size_t)room * sizeof *mem);
+	float *sample = mem;
 	int64_t ns = 0, stride = total / STREAM_BLOCKS, base = 0;
 	size_t span = 0;
-	int rc = sample ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	int rc = mem ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
 	for (int64_t j = 0; !rc && j < STREAM_BLOCKS; j++) {
 		int64_t at = j * stride + (stride - STREAM_BLOCK) / 2;
 		while (at - base >= n[span])
@@ -987,24 +1005,14 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	uint32_t lo = 0, hi = ABS_MASK;
 	if (!rc)
 		rc = bracket_keys(&lo, &hi, sample, ns, k, total, err);
-	free(sample);
-	if (rc)
-		return rc;
 	int64_t cap = total / (2 * GATHER_DIVISOR) + 64;
-	/* Huge pages: on a VM a fault per 4 KiB page of them costs more
-	 * than the pass. */
 	gathered g = {spz_alloc_fresh((size_t)(cap + 1) * sizeof *g.cand),
 	              spz_alloc_fresh((size_t)(cap + 1) * sizeof *g.idx), cap,
 	              0, 0};
-	float *cand = g.cand;
-	int64_t *idx = g.idx;
 	acc *a = calloc(count, sizeof *a);
-	if (!cand || !idx || !a) {
-		free(cand);
-		free(idx);
-		free(a);
-		return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
+	int64_t *ends = calloc(count, sizeof *ends); /* candidates to span i */
+	if (!rc && (!g.cand || !g.idx || !a || !ends))
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	/* The pass: keys below lo pruned, candidates gathered. */
 	piece *ps = NULL;
 	size_t np = 0, pcap = 0;
@@ -1012,27 +1020,29 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	for (size_t i = 0; !rc && i < count; i++)
 		if (add_pieces(&ps, &np, &pcap, &r[i], 0, n[i], PIECE))
 			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	if (!rc && !(rc = ahead_start(&ah, ps, np, err))) {
-		int64_t at = 0;
+	if (!rc && !(rc = ahead_start(&ah, ps, np, mem, room, err))) {
 		size_t i = 0;
 		for (size_t j = 0; !rc && j < np; j++) {
 			for (; ps[j].r != &r[i]; i++)
-				at += n[i];
+				ends[i] = g.have;
 			float *w;
 			if (!(rc = ahead_take(&ah, j, &w, err)))
 				stream_piece(&a[i], &b[i], &g, w, ps[j].count,
-				             at + ps[j].first, lo, hi, avx512);
+				             ps[j].first, lo, hi, avx512);
 			ahead_give(&ah, j);
 		}
+		for (; i < count; i++)
+			ends[i] = g.have;
 		ahead_end(&ah);
 	}
 	free(ps);
+	free(mem);
 	int64_t below = g.below, in = g.have;
 	uint32_t t = 0;
 	int64_t less = 0, ties = 0;
 	int hit = !rc && in <= cap && below < k && k <= below + in;
 	if (hit) {
-		float *cv[1] = {cand};
+		float *cv[1] = {g.cand};
 		spans cs = {cv, &in, 1};
 		rc = radix_select(&t, &less, &ties, &cs, in, k - below, err);
 		less += below;
@@ -1040,29 +1050,25 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	if (!rc && hit) {
 		/* The candidates that lose, in place of idx, span by span:
 		 * keys below t, and the ties after the first keep. */
-		int64_t keep = ties - (k - less), nrm = 0, from = 0;
-		int64_t *pos = spz_alloc_fresh((size_t)(in + 1) * sizeof *pos);
-		if (!pos)
-			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-		int64_t at = 0;
-		for (size_t i = 0; !rc && i < count; at += n[i], i++) {
-			int64_t first = nrm;
-			for (; from < in && idx[from] < at + n[i]; from++) {
-				uint32_t key = key_of(cand + from);
+		int64_t keep = ties - (k - less), from = 0;
+		for (size_t i = 0; i < count; i++) {
+			int64_t nrm = 0, first = from;
+			for (; from < ends[i]; from++) {
+				uint32_t key = key_of(g.cand + from);
 				if (key > t || (key == t && keep-- > 0))
 					continue;
 				a[i].after -= key != 0;
-				idx[nrm++] = idx[from] - at;
+				g.idx[first + nrm++] = g.idx[from];
 			}
-			sbuild_remove(&b[i], idx + first, nrm - first, pos);
+			sbuild_remove(&b[i], g.idx + first, nrm);
 			a[i].maxkey = t;
 			finish_stats(&stats[i], &a[i], n[i]);
 		}
-		free(pos);
 	}
-	free(cand);
-	free(idx);
+	free(g.cand);
+	free(g.idx);
 	free(a);
+	free(ends);
 	if (!rc && !hit)
 		rc = stream_fallback(stats, r, n, count, k, b, err);
 	return rc;
@@ -1424,7 +1430,7 @@ static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
 	}
 	ahead ah;
 	rc = rc ? spz_fail(err, SPZ_ENOMEM, "out of memory")
-	        : ahead_start(&ah, ps, np, err);
+	        : ahead_start(&ah, ps, np, NULL, 0, err);
 	if (!rc) {
 		int avx512 = have_avx512();
 		for (size_t j = 0; !rc && j < np; j++) {
