@@ -233,7 +233,9 @@ int spz_model_read(spz_model **out, spz_input *in, spz_error *err);
 
 /* Writes m as kind (SPZ_FILE_JSON or SPZ_FILE_SPZM) to f. A model that
  * spz_model_validate refuses (a NaN, a code outside its codebook, ...) is
- * refused before anything is written: what spz writes reads back. */
+ * refused with its message and f left as it was: what spz writes reads
+ * back. (Into a regular file that ends where f stands, the .spzm and ONNX
+ * writers check big tensors as they write them and cut the file back.) */
 int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
                     spz_error *err);
 /* Writes m to path ("-" = stdout) atomically; the message starts with

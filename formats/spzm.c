@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* fallocate */
 #include "model_io.h"
 #include "big_alloc.h"
+#include "finite.h"
 
 #include "json_strict.h"
 

@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE
 #include "spz.h"
 #include "big_alloc.h"
+#include "finite.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -772,31 +773,6 @@ static int value_defined(const spz_model *m, const char *value, size_t upto)
 	return 0;
 }
 
-/* Index of the first NaN or infinity in v[0..n), or -1. Blocks of a fixed
- * size OR together (|bits| + 2^23), whose sign bit is set exactly for the
- * exponent of all ones: a loop compilers vectorize, ~10x a scalar test. */
-static int64_t first_nonfinite(const float *v, int64_t n)
-{
-	enum { B = 256 };
-	int64_t i = 0;
-	for (; i < n; i += B) {
-		uint32_t acc = 0;
-		if (n - i >= B) {
-			for (int k = 0; k < B; k++) {
-				uint32_t b;
-				memcpy(&b, &v[i + k], sizeof b);
-				acc |= (b & 0x7fffffffu) + 0x00800000u;
-			}
-			if (!(acc & 0x80000000u))
-				continue;
-		}
-		for (int64_t k = i; k < n && k < i + B; k++)
-			if (!isfinite(v[k]))
-				return k;
-	}
-	return -1;
-}
-
 int spz_tensor_check_values(const spz_tensor *t, int64_t first,
                             int64_t count, spz_error *err)
 {
@@ -815,15 +791,10 @@ int spz_tensor_check_values(const spz_tensor *t, int64_t first,
 	return spz_check_floats(t->name, t->data + first, first, count, err);
 }
 
-int64_t spz_first_nonfinite(const float *v, int64_t n)
-{
-	return first_nonfinite(v, n);
-}
-
 int spz_check_floats(const char *name, const float *v, int64_t first,
                      int64_t count, spz_error *err)
 {
-	int64_t k = first_nonfinite(v, count);
+	int64_t k = spz_first_nonfinite(v, count);
 	if (k >= 0)
 		return spz_fail(err, SPZ_ERANGE,
 		                "tensor '%s': %s value at index %lld", name,

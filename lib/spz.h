@@ -472,8 +472,6 @@ int spz_model_validate_graph(const spz_model *m, spz_error *err);
  * codes below codebook_size (quantized). SPZ_ERANGE with a message naming
  * the tensor and the element's index in the whole tensor.
  */
-/* Index of the first NaN or infinity of v[0..n), -1 when all are finite. */
-int64_t spz_first_nonfinite(const float *v, int64_t n);
 /* The value check of spz_tensor_check_values for count floats at v, the
  * elements first.. of tensor name (the index in the message counts from
  * first). */

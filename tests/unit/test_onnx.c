@@ -4,9 +4,12 @@
  * end). Models from Python's onnx are tested in tests/cli/test_onnx.sh. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "pb.h"
 #include "testutil.h"
@@ -259,6 +262,160 @@ START_TEST(bad_name)
 }
 END_TEST
 
+/* A model whose weight (rows x 1000) spans several of the writer's
+ * pieces, with a NaN at weight index bad (none: -1), and a FLOAT16
+ * tensor after it (checked before anything is written), whose element 5
+ * is x. */
+static spz_model *big_model(int64_t rows, int64_t bad, float x)
+{
+	float *w = malloc((size_t)rows * 1000 * sizeof *w);
+	ck_assert_ptr_nonnull(w);
+	for (int64_t i = 0; i < rows * 1000; i++)
+		w[i] = (float)(i % 977) * 0.25f - 100.0f;
+	if (bad >= 0)
+		w[bad] = NAN;
+	spz_model *m = tu_gemm_model(rows, 1000, w);
+	free(w);
+	spz_tensor *b = spz_model_tensor(m, "fc.bias");
+	for (int64_t i = 0; i < rows; i++)
+		b->data[i] = (float)i;
+	int64_t d = 8;
+	spz_tensor *h;
+	ck_assert_int_eq(spz_model_add_tensor(&h, m, "half", &d, 1, NULL,
+	                                      NULL), 0);
+	h->dtype = SPZ_DTYPE_FLOAT16;
+	h->data[5] = x;
+	return m;
+}
+
+/* Length of the open file f. */
+static long file_len(FILE *f)
+{
+	ck_assert_int_eq(fflush(f), 0);
+	struct stat st;
+	ck_assert_int_eq(fstat(fileno(f), &st), 0);
+	return (long)st.st_size;
+}
+
+/* Into a regular file the writer checks values piece by piece as it
+ * writes them: the bytes are those written anywhere else, and a refused
+ * model leaves the file as it was, with the message checking every value
+ * first gives (the earliest tensor's fault, not the first one met). */
+START_TEST(write_checks_while_writing)
+{
+	spz_model *m = big_model(700, -1, 1.0f); /* 2.8 MB of weight */
+	size_t want_len;
+	uint8_t *want = onnx_bytes(m, &want_len);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs("head", f) >= 0, 1);
+	spz_error err = {0};
+	ck_assert_msg(spz_onnx_write(f, m, NULL, NULL, &err) == 0, "%s",
+	              err.text);
+	ck_assert_int_eq(file_len(f), 4 + (long)want_len);
+	ck_assert_int_eq(ftell(f), 4 + (long)want_len);
+	uint8_t *got = malloc(want_len);
+	ck_assert_int_eq(fseek(f, 4, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(got, 1, want_len, f), want_len);
+	ck_assert(!memcmp(got, want, want_len));
+	free(got);
+	free(want);
+	fclose(f);
+	spz_model_free(m);
+
+	/* A NaN in the third piece of the weight, and a FLOAT16 tensor with
+	 * an infinity or a value FLOAT16 cannot hold (both found before
+	 * anything is written): the weight's fault comes first. */
+	const int64_t bad = 600 * 1000 + 3;
+	const float xs[2] = {-INFINITY, 70000.0f};
+	for (int k = 0; k < 2; k++) {
+		m = big_model(700, bad, xs[k]);
+		f = tmpfile();
+		ck_assert_int_eq(fputs("head", f) >= 0, 1);
+		ck_assert_int_eq(spz_onnx_write(f, m, NULL, NULL, &err),
+		                 SPZ_ERANGE);
+		ck_assert_str_eq(err.text, "tensor 'fc.weight': NaN value at "
+		                 "index 600003");
+		ck_assert_int_eq(file_len(f), 4);
+		ck_assert_int_eq(ftell(f), 4);
+		/* Still usable where it stands. */
+		ck_assert_int_eq(fputs("tail", f) >= 0, 1);
+		ck_assert_int_eq(file_len(f), 8);
+		fclose(f);
+		/* Where nothing can be cut back, all is checked first: the
+		 * same message, nothing written. */
+		size_t len = 0;
+		char *buf = NULL;
+		f = open_memstream(&buf, &len);
+		ck_assert_int_eq(spz_onnx_write(f, m, NULL, NULL, &err),
+		                 SPZ_ERANGE);
+		ck_assert_str_eq(err.text, "tensor 'fc.weight': NaN value at "
+		                 "index 600003");
+		fclose(f);
+		ck_assert_uint_eq(len, 0);
+		free(buf);
+		spz_model_free(m);
+	}
+	/* Only the FLOAT16 tensor: its messages. */
+	m = big_model(700, -1, -INFINITY);
+	f = tmpfile();
+	ck_assert_int_eq(spz_onnx_write(f, m, NULL, NULL, &err), SPZ_ERANGE);
+	ck_assert_str_eq(err.text, "tensor 'half': infinite value at index 5");
+	ck_assert_int_eq(file_len(f), 0);
+	fclose(f);
+	spz_model_free(m);
+	m = big_model(700, -1, 70000.0f);
+	f = tmpfile();
+	ck_assert_int_eq(spz_onnx_write(f, m, NULL, NULL, &err), SPZ_ERANGE);
+	ck_assert_str_eq(err.text, "tensor 'half': 70000 at index 5 does not "
+	                 "fit FLOAT16");
+	ck_assert_int_eq(file_len(f), 0);
+	fclose(f);
+	spz_model_free(m);
+}
+END_TEST
+
+/* Saved by name (with and without external data): a refused model
+ * leaves no file, with the message of checking first; a good one reads
+ * back the same. */
+START_TEST(save_checks_while_writing)
+{
+	char dir[256], path[320], ext[320];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/m.onnx", dir);
+	snprintf(ext, sizeof ext, "%s/m.bin", dir);
+	spz_error err = {0};
+	for (int external = 0; external < 2; external++) {
+		spz_model *m = big_model(600, 599 * 1000 + 999, 1.0f);
+		int rc = external ? spz_onnx_save(m, path, "m.bin", &err)
+		                  : spz_model_save(m, path, SPZ_FILE_ONNX, &err);
+		ck_assert_int_eq(rc, SPZ_ERANGE);
+		char want[512];
+		snprintf(want, sizeof want, "cannot write '%s': tensor "
+		         "'fc.weight': NaN value at index 599999", path);
+		ck_assert_str_eq(err.text, want);
+		ck_assert_int_eq(access(path, F_OK), -1);
+		ck_assert_int_eq(access(ext, F_OK), -1);
+		spz_model_free(m);
+
+		m = big_model(600, -1, 1.0f);
+		rc = external ? spz_onnx_save(m, path, "m.bin", &err)
+		              : spz_model_save(m, path, SPZ_FILE_ONNX, &err);
+		ck_assert_msg(rc == 0, "%s", err.text);
+		spz_model *back;
+		ck_assert_msg(spz_model_load(&back, path, &err) == 0, "%s",
+		              err.text);
+		ck_assert(!memcmp(back->tensors[0].data, m->tensors[0].data,
+		                  600 * 1000 * sizeof(float)));
+		spz_model_free(back);
+		spz_model_free(m);
+		unlink(path);
+		unlink(ext);
+	}
+	rmdir(dir);
+}
+END_TEST
+
 Suite *onnx_suite(void)
 {
 	Suite *s = suite_create("onnx");
@@ -269,6 +426,8 @@ Suite *onnx_suite(void)
 	tcase_add_test(tc, truncation);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, bad_name);
+	tcase_add_test(tc, write_checks_while_writing);
+	tcase_add_test(tc, save_checks_while_writing);
 	suite_add_tcase(s, tc);
 	return s;
 }
