@@ -307,7 +307,24 @@ static void ahead_end(ahead *a)
 	free(a->own);
 }
 
+/* spz_prune_model's progress, by elements of its tensors: a piece at a
+ * time out of place, a tensor at a time in place (never past total). */
+typedef struct prog {
+	spz_progress_fn fn;
+	void *ctx;
+	double done, total;
+} prog;
+
+static void prog_to(prog *p, double done)
+{
+	if (!p || !p->fn)
+		return;
+	p->done = done < p->total ? done : p->total;
+	p->fn(p->ctx, p->done, p->total);
+}
+
 typedef struct sbuild {
+	prog *pg;        /* NULL: no progress */
 	uint64_t *mask;  /* (n + 63) / 64 words */
 	float *nz;       /* room for n + 64 values (the spare for the
 	                    branch-free appends); touched as filled */
@@ -784,6 +801,8 @@ static int apply_span(acc *a, float *w, const reader *r, int64_t first,
 				sbuild_add(b, p, ps[j].count, avx512);
 			}
 			ahead_give(&ah, j);
+			if (b->pg)
+				prog_to(b->pg, b->pg->done + ps[j].count);
 		}
 		ahead_end(&ah);
 	}
@@ -1030,6 +1049,8 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 				stream_piece(&a[i], &b[i], &g, w, ps[j].count,
 				             ps[j].first, lo, hi, avx512);
 			ahead_give(&ah, j);
+			if (b[i].pg)
+				prog_to(b[i].pg, b[i].pg->done + ps[j].count);
 		}
 		for (; i < count; i++)
 			ends[i] = g.have;
@@ -1449,6 +1470,8 @@ static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
 					         (int)tail, n);
 			sbuild_add(b, p, cnt, avx512);
 			ahead_give(&ah, j);
+			if (b->pg)
+				prog_to(b->pg, b->pg->done + cnt);
 		}
 		ahead_end(&ah);
 	}
@@ -1597,12 +1620,17 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		return rc;
 	/* Out of place, every builder first (global pruning fills all at
 	 * once); a tensor takes its result as soon as it is pruned. */
+	prog pg = {o->progress, o->progress_ctx, 0, 0};
+	for (size_t i = 0; i < n_items; i++)
+		pg.total += (double)spz_tensor_elements(items[i].tensor);
 	sbuild *b = NULL;
 	if (o->sparse_out) {
 		b = calloc(n_items ? n_items : 1, sizeof *b);
 		rc = b ? 0 : SPZ_ENOMEM;
-		for (size_t i = 0; !rc && i < n_items; i++)
+		for (size_t i = 0; !rc && i < n_items; i++) {
 			rc = sbuild_new(&b[i], items[i].tensor, o->sparse_out);
+			b[i].pg = &pg;
+		}
 		if (rc) {
 			for (size_t i = 0; b && i < n_items; i++)
 				sbuild_free(&b[i]);
@@ -1648,6 +1676,7 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		free(n);
 		free(st);
 	}
+	double done = 0;
 	for (size_t i = 0; !rc && i < n_items; i++) {
 		spz_tensor *t = items[i].tensor;
 		int64_t n = spz_tensor_elements(t);
@@ -1690,9 +1719,10 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 			break;
 		}
-		if (o->progress) /* by tensors; global selected all above */
-			o->progress(o->progress_ctx, (double)(i + 1),
-			            (double)n_items);
+		/* By elements: through tensor i (global pruned them all
+		 * above; out of place each piece told its own). */
+		done += (double)n;
+		prog_to(&pg, pg.done > done ? pg.done : done);
 	}
 	for (size_t i = 0; b && i < n_items; i++)
 		sbuild_free(&b[i]);

@@ -1479,7 +1479,9 @@ typedef struct spz_prune_options {
 	double threshold;     /* threshold mode, T >= 0 */
 	int nm_n, nm_m;       /* N:M pattern */
 	spz_nm_partial nm_partial;
-	spz_progress_fn progress; /* may be NULL: by tensors pruned */
+	spz_progress_fn progress; /* may be NULL: by elements of the
+	                             tensors pruned, a piece at a time out
+	                             of place, a tensor at a time in place */
 	void *progress_ctx;
 	int sparse_out;       /* 0, or leave each pruned tensor in the
 	                         sparse form (spz_tensor): SPZ_SPARSE_READ,

@@ -264,6 +264,14 @@ if [ $have_script = 1 ]; then
 		check "$what ($args): a percent between 0 and 100 while writing" grep -Eq "$cr(.\\[K)?$what +[1-9][0-9]?%" "$T/.pty"
 	done <"$T/wtable"
 fi
+# Pruning a weight left in its file tells each megabyte of the pass: a
+# 16 MiB layer shows a percent between 0 and 100, in each mode.
+if [ $have_script = 1 ]; then
+	for mode in "--sparsity 0.9" "--nm 2:4" "--threshold 0.01"; do
+		script -qec "SPZ_PROGRESS_DELAY=0 '$SPZ' prune $mode '$T/l16.spzm' -o '$T/pp16.spzm'" /dev/null </dev/null >"$T/.pty" 2>&1
+		check "prune $mode of a 16 MiB .spzm: a percent between 0 and 100" grep -Eq "$cr(.\\[K)?prune +[1-9][0-9]?%" "$T/.pty"
+	done
+fi
 if [ $have_script = 1 ]; then
 	in_pty "'$SPZ' quantize '$T/bp.spzm' -o '$T/pq.spzm'"
 	check "quick work: no progress before 1 s" sh -c "! printf '%s' \"\$1\" | grep -q 'quantize  *[0-9]*%'" _ "$out"

@@ -208,7 +208,7 @@ START_TEST(pack_and_prune_report_progress)
 	int64_t dims[] = {64, 48, 32, 10};
 	spz_model *m;
 	ck_assert_int_eq(spz_gen_mlp(&m, dims, 4, 3, NULL), 0);
-	/* Prune: by tensors, after a global selection. */
+	/* Prune in place: a tensor at a time, after a global selection. */
 	spz_prune_item items[3] = {{0}};
 	const char *names[] = {"fc1.weight", "fc2.weight", "fc3.weight"};
 	for (int i = 0; i < 3; i++)
@@ -222,6 +222,27 @@ START_TEST(pack_and_prune_report_progress)
 	ck_assert_int_eq(spz_prune_model(m, items, 3, &po, NULL), 0);
 	check_rec(&r, "prune");
 	ck_assert_uint_eq(r.calls, 3);
+	ck_assert(r.total == 64 * 48 + 48 * 32 + 32 * 10); /* by elements */
+	/* Out of place, a piece (256 Ki floats) at a time, in every mode. */
+	for (int mode = SPZ_PRUNE_MAGNITUDE; mode <= SPZ_PRUNE_NM; mode++) {
+		spz_model *big;
+		ck_assert_int_eq(spz_gen_layer(&big, 3000, 3000, 1.0, 5, NULL),
+		                 0);
+		spz_prune_item it = {spz_model_tensor(big, "fc.weight"), 0.9,
+		                     {0}};
+		spz_prune_options bo = SPZ_PRUNE_OPTIONS_INIT;
+		bo.mode = (spz_prune_mode)mode;
+		bo.threshold = 0.01;
+		bo.sparse_out = SPZ_SPARSE_READ;
+		bo.progress = on_progress;
+		bo.progress_ctx = &r;
+		r = (rec){0};
+		ck_assert_int_eq(spz_prune_model(big, &it, 1, &bo, NULL), 0);
+		check_rec(&r, "prune out of place");
+		ck_assert_uint_ge(r.calls, 30);
+		ck_assert(r.total == 9000000);
+		spz_model_free(big);
+	}
 	spz_quant_options qo = SPZ_QUANT_OPTIONS_INIT;
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(spz_quantize_tensor(NULL, items[i].tensor, &qo,
