@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* O_TMPFILE, AT_EMPTY_PATH */
 #include "spz_format.h"
+#include "model_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +288,24 @@ int spz_input_defer(spz_input *in, uint64_t n, int *fd, uint64_t *offset)
 	spz_input_progress(in, in->consumed);
 	*fd = d;
 	*offset = (uint64_t)pos;
+	return 0;
+}
+
+int spz_pwrite_all(int fd, const void *buf, size_t n, off_t at,
+                   spz_error *err)
+{
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t k = pwrite(fd, p, n, at);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return spz_fail(err, SPZ_EIO, "%s",
+			                strerror(k < 0 ? errno : EIO));
+		p += k;
+		n -= (size_t)k;
+		at += k;
+	}
 	return 0;
 }
 

@@ -91,6 +91,11 @@ int spz_onnx_write_wp(FILE *f, const spz_model *m, FILE *ext,
  * number arrays are written: formatting them is most of the time. */
 void spz_write_json(FILE *f, const spz_model *m, spz_wprog *wp);
 
+/* Writes n bytes at file offset at of fd, whole (pwrite, EINTR
+ * retried); SPZ_EIO with strerror's text. */
+int spz_pwrite_all(int fd, const void *buf, size_t n, off_t at,
+                   spz_error *err);
+
 /* Converts n little-endian 32-bit words in place to host order. */
 void spz_le32_to_host(void *words, size_t n);
 

@@ -1746,24 +1746,6 @@ static size_t tensor_index(const wr *w, const spz_tensor *t)
 	return (size_t)(t - w->m->tensors);
 }
 
-/* Writes n bytes at file offset at, whole. */
-static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t at)
-{
-	while (n) {
-		ssize_t k = pwrite(fd, p, n, at);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			errno = k < 0 ? errno : EIO;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-		at += k;
-	}
-	return 0;
-}
-
 /* Tensor t's float32 values to the file of sink s (a regular one: see
  * struct wstream), each piece checked once it is written. */
 static void out_checked(pb_sink *s, const wr *w, const spz_tensor *t)
@@ -1786,9 +1768,8 @@ static void out_checked(pb_sink *s, const wr *w, const spz_tensor *t)
 		size_t k = WPIECE - (size_t)((uint64_t)(at + (off_t)done) %
 		                             WPIECE);
 		k = k < n - done ? k : n - done;
-		int rc = 0;
-		if (pwrite_all(fd, p + done, k, at + (off_t)done))
-			rc = spz_fail(w->err, SPZ_EIO, "%s", strerror(errno));
+		int rc = spz_pwrite_all(fd, p + done, k, at + (off_t)done,
+		                        w->err);
 		/* The floats the piece completes (its last may go on in the
 		 * next one). */
 		int64_t upto = (int64_t)((done + k) / 4);

@@ -693,25 +693,6 @@ static stream pick_stream(FILE *f, const spz_model *m,
 	return st;
 }
 
-/* Writes n bytes at file offset at, whole. */
-static int pwrite_all(int fd, const void *buf, size_t n, off_t at,
-                      spz_error *err)
-{
-	const uint8_t *p = buf;
-	while (n) {
-		ssize_t k = pwrite(fd, p, n, at);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return spz_fail(err, SPZ_EIO, "%s",
-			                strerror(k < 0 ? errno : EIO));
-		p += k;
-		n -= (size_t)k;
-		at += k;
-	}
-	return 0;
-}
-
 /* Tensor t's payload at file offset at: checked, CRCed and written a
  * piece at a time (see struct stream), telling wp (may be NULL) about
  * every SPZ_WPROG_BYTES. */
@@ -732,8 +713,8 @@ static int write_streamed(const stream *st, const spz_tensor *t, off_t at,
 		int rc = spz_tensor_check_values(t, (int64_t)(done / 4),
 		                                 (int64_t)(k / 4), err);
 		if (!rc)
-			rc = pwrite_all(st->fd, p + done, (size_t)k,
-			                at + (off_t)done, err);
+			rc = spz_pwrite_all(st->fd, p + done, (size_t)k,
+			                    at + (off_t)done, err);
 		if (rc)
 			return rc;
 		c = spz_crc32(c, p + done, (size_t)k);
