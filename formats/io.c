@@ -172,18 +172,38 @@ int64_t spz_input_left(const spz_input *in)
 	       (int64_t)(in->n_head - in->head_pos);
 }
 
+/* The file offset of in's next n bytes when they all lie in its regular
+ * file (none left in the sniffed head, which would have to be joined to
+ * them), else -1. */
+static off_t file_span(const spz_input *in, uint64_t n)
+{
+	struct stat st;
+	off_t pos;
+	if (in->fd < 0 || in->head_pos != in->n_head ||
+	    fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size ||
+	    n > (uint64_t)(st.st_size - pos))
+		return -1;
+	return pos;
+}
+
+/* Moves in past its next n bytes as reading them would. */
+static int skip_file(spz_input *in, uint64_t n)
+{
+	if (lseek(in->fd, (off_t)n, SEEK_CUR) < 0)
+		return -1;
+	in->consumed += n;
+	spz_input_progress(in, in->consumed);
+	return 0;
+}
+
 int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
                   void **map, size_t *map_len)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	struct stat st;
 	off_t pos;
-	/* Only from the file itself: bytes still in the sniffed head
-	 * would have to be joined to the mapping. */
-	if (n == 0 || page <= 0 || in->fd < 0 || in->head_pos != in->n_head ||
-	    fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size ||
-	    n > (uint64_t)(st.st_size - pos) || n > SIZE_MAX / 2)
+	if (n == 0 || page <= 0 || n > SIZE_MAX / 2 ||
+	    (pos = file_span(in, n)) < 0)
 		return -1;
 	off_t start = pos - pos % page;
 	size_t len = (size_t)(pos - start) + (size_t)n;
@@ -194,12 +214,10 @@ int spz_input_map(spz_input *in, uint64_t n, const unsigned char **p,
 	void *m = mmap(NULL, len, PROT_READ, flags, in->fd, start);
 	if (m == MAP_FAILED)
 		return -1;
-	if (lseek(in->fd, (off_t)n, SEEK_CUR) < 0) {
+	if (skip_file(in, n)) {
 		munmap(m, len);
 		return -1;
 	}
-	in->consumed += n;
-	spz_input_progress(in, in->consumed);
 	*p = (const unsigned char *)m + (pos - start);
 	*map = m;
 	*map_len = len;
@@ -259,33 +277,24 @@ int spz_input_borrow(spz_input *in, uint64_t n, uint64_t align,
 	    spz_input_map_file(in, &base, &len) ||
 	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 ||
 	    (uint64_t)pos % align || (uint64_t)pos > len ||
-	    n > len - (uint64_t)pos ||
-	    lseek(in->fd, (off_t)n, SEEK_CUR) < 0)
+	    n > len - (uint64_t)pos || skip_file(in, n))
 		return -1;
-	in->consumed += n;
-	spz_input_progress(in, in->consumed);
 	*p = base + pos;
 	return 0;
 }
 
 int spz_input_defer(spz_input *in, uint64_t n, int *fd, uint64_t *offset)
 {
-	struct stat st;
 	off_t pos;
 	int d;
-	if (in->fd < 0 || in->head_pos != in->n_head || !host_little_endian() ||
-	    fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (pos = lseek(in->fd, 0, SEEK_CUR)) < 0 || pos > st.st_size ||
-	    n > (uint64_t)(st.st_size - pos) || n > (uint64_t)INT64_MAX / 2)
+	if (!host_little_endian() || n > (uint64_t)INT64_MAX / 2 ||
+	    (pos = file_span(in, n)) < 0 ||
+	    (d = fcntl(in->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
-	if ((d = fcntl(in->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		return -1;
-	if (lseek(in->fd, (off_t)n, SEEK_CUR) < 0) {
+	if (skip_file(in, n)) {
 		close(d);
 		return -1;
 	}
-	in->consumed += n;
-	spz_input_progress(in, in->consumed);
 	*fd = d;
 	*offset = (uint64_t)pos;
 	return 0;
