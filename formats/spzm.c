@@ -441,12 +441,11 @@ static int64_t stored_index(const spz_tensor *t, int64_t j)
 static int check_sparse_values(const spz_tensor *t, spz_error *err)
 {
 	if (!t->codebook) {
+		/* The message names the element, not the stored value. */
 		int64_t j = spz_first_nonfinite(t->nz, t->nnz);
 		return j < 0 ? 0
-		       : spz_fail(err, SPZ_ERANGE, "tensor '%s': %s value at "
-		                  "index %lld", t->name,
-		                  isnan(t->nz[j]) ? "NaN" : "infinite",
-		                  (long long)stored_index(t, j));
+		       : spz_check_floats(t->name, t->nz + j,
+		                          stored_index(t, j), 1, err);
 	}
 	for (int64_t j = 0; j < t->nnz; j++)
 		if (t->nz_codes[j] >= t->codebook_size)

@@ -552,6 +552,39 @@ START_TEST(sourced_in_place_and_undefer)
 }
 END_TEST
 
+/* A sparse-form tensor holding a NaN is refused by the .spzm writer by
+ * the index of its element, as a dense one is. */
+START_TEST(sparse_nan_refused)
+{
+	spz_model *m = zoo(3, VAL_NORMAL);
+	spz_prune_item it = {spz_model_tensor(m, "g.w"), 0.9, {0}};
+	spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+	o.sparse_out = SPZ_SPARSE_READ;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_prune_model(m, &it, 1, &o, &err), 0);
+	spz_tensor *t = it.tensor;
+	ck_assert_ptr_nonnull(t->mask);
+	/* Stored value 5 is the element of the sixth set bit. */
+	int64_t e = -1;
+	for (int64_t i = 0, seen = 0; e < 0; i++)
+		if (t->mask[i / 64] >> (i % 64) & 1 && seen++ == 5)
+			e = i;
+	t->nz[5] = NAN;
+	size_t len;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(spz_model_write(f, m, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
+	fclose(f);
+	free(buf);
+	char want[80];
+	snprintf(want, sizeof want, "tensor 'g.w': NaN value at index %lld",
+	         (long long)e);
+	ck_assert_str_eq(err.text, want);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(densify_edges)
 {
 	spz_error err;
@@ -801,6 +834,7 @@ Suite *sparse_suite(void)
 	tcase_add_test(c, sourced_modes);
 	tcase_add_test(c, sourced_read_error);
 	tcase_add_test(c, sourced_in_place_and_undefer);
+	tcase_add_test(c, sparse_nan_refused);
 	tcase_add_test(c, densify_edges);
 	tcase_add_test(c, keep_sparse_reads_the_same);
 	tcase_add_test(c, pack_from_sparse);
