@@ -323,6 +323,33 @@ static void prog_to(prog *p, double done)
 	p->fn(p->ctx, p->done, p->total);
 }
 
+/*
+ * One pass over pieces ps[0..np) (ahead: its buffers in mem, room floats,
+ * when that is enough): fn(ctx, j, p) on each piece in order, p its floats
+ * (writable), and pg (may be NULL) told each piece's elements. The first
+ * read error stops it.
+ */
+typedef void (*piece_fn)(void *ctx, size_t j, float *p);
+
+static int run_pieces(const piece *ps, size_t np, float *mem, int64_t room,
+                      prog *pg, piece_fn fn, void *ctx, spz_error *err)
+{
+	ahead ah;
+	int rc = ahead_start(&ah, ps, np, mem, room, err);
+	if (rc)
+		return rc;
+	for (size_t j = 0; !rc && j < np; j++) {
+		float *p;
+		if (!(rc = ahead_take(&ah, j, &p, err)))
+			fn(ctx, j, p);
+		ahead_give(&ah, j);
+		if (!rc && pg)
+			prog_to(pg, pg->done + ps[j].count);
+	}
+	ahead_end(&ah);
+	return rc;
+}
+
 typedef struct sbuild {
 	prog *pg;        /* NULL: no progress */
 	uint64_t *mask;  /* (n + 63) / 64 words */
@@ -776,6 +803,22 @@ static void finish_stats(spz_prune_stats *st, const acc *a, int64_t n)
 	st->threshold = float_of_key(a->maxkey);
 }
 
+/* A piece of apply_span out of place. */
+typedef struct apply_job {
+	acc *a;
+	sbuild *b;
+	uint32_t bound;
+	int avx512;
+	const piece *ps;
+} apply_job;
+
+static void apply_piece(void *ctx, size_t j, float *p)
+{
+	apply_job *q = ctx;
+	apply_below(q->a, p, q->ps[j].count, q->bound);
+	sbuild_add(q->b, p, q->ps[j].count, q->avx512);
+}
+
 /* apply_below over elements [first, first + n) of a span: in place on
  * w, or (b not NULL) a piece at a time read from r (ahead) and appended
  * to b. */
@@ -789,23 +832,11 @@ static int apply_span(acc *a, float *w, const reader *r, int64_t first,
 	}
 	piece *ps = NULL;
 	size_t np = 0, cap = 0;
-	ahead ah;
+	apply_job job = {a, b, bound, avx512, NULL};
 	int rc = add_pieces(&ps, &np, &cap, r, first, n, PIECE)
 	       ? spz_fail(err, SPZ_ENOMEM, "out of memory")
-	       : ahead_start(&ah, ps, np, NULL, 0, err);
-	if (!rc) {
-		for (size_t j = 0; !rc && j < np; j++) {
-			float *p;
-			if (!(rc = ahead_take(&ah, j, &p, err))) {
-				apply_below(a, p, ps[j].count, bound);
-				sbuild_add(b, p, ps[j].count, avx512);
-			}
-			ahead_give(&ah, j);
-			if (b->pg)
-				prog_to(b->pg, b->pg->done + ps[j].count);
-		}
-		ahead_end(&ah);
-	}
+	       : (job.ps = ps, run_pieces(ps, np, NULL, 0, b->pg,
+	                                  apply_piece, &job, err));
 	free(ps);
 	return rc;
 }
@@ -952,6 +983,31 @@ static void stream_piece(acc *a, sbuild *b, gathered *g, float *w,
 	sbuild_add(b, w + done, n - done, 0);
 }
 
+/* A piece of magnitude_stream's pass; ends[i] is set to the candidates
+ * gathered up to span i as the pass leaves it. */
+typedef struct stream_job {
+	acc *a;
+	sbuild *b;
+	gathered *g;
+	const reader *r;
+	const piece *ps;
+	int64_t *ends;
+	size_t span; /* of the piece last given */
+	uint32_t lo, hi;
+	int avx512;
+} stream_job;
+
+static void stream_piece_of(void *ctx, size_t j, float *p)
+{
+	stream_job *q = ctx;
+	size_t i = q->span;
+	for (; q->ps[j].r != &q->r[i]; i++)
+		q->ends[i] = q->g->have;
+	q->span = i;
+	stream_piece(&q->a[i], &q->b[i], q->g, p, q->ps[j].count,
+	             q->ps[j].first, q->lo, q->hi, q->avx512);
+}
+
 /* The fallback: the spans in memory (sources read whole), pruned there. */
 static int stream_fallback(spz_prune_stats *stats, const reader *r,
                            const int64_t *n, size_t count, int64_t k,
@@ -1035,27 +1091,15 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	/* The pass: keys below lo pruned, candidates gathered. */
 	piece *ps = NULL;
 	size_t np = 0, pcap = 0;
-	ahead ah;
 	for (size_t i = 0; !rc && i < count; i++)
 		if (add_pieces(&ps, &np, &pcap, &r[i], 0, n[i], PIECE))
 			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	if (!rc && !(rc = ahead_start(&ah, ps, np, mem, room, err))) {
-		size_t i = 0;
-		for (size_t j = 0; !rc && j < np; j++) {
-			for (; ps[j].r != &r[i]; i++)
-				ends[i] = g.have;
-			float *w;
-			if (!(rc = ahead_take(&ah, j, &w, err)))
-				stream_piece(&a[i], &b[i], &g, w, ps[j].count,
-				             ps[j].first, lo, hi, avx512);
-			ahead_give(&ah, j);
-			if (b[i].pg)
-				prog_to(b[i].pg, b[i].pg->done + ps[j].count);
-		}
-		for (; i < count; i++)
-			ends[i] = g.have;
-		ahead_end(&ah);
-	}
+	stream_job job = {a, b, &g, r, ps, ends, 0, lo, hi, avx512};
+	if (!rc)
+		rc = run_pieces(ps, np, mem, room, b[0].pg, stream_piece_of,
+		                &job, err);
+	for (size_t i = job.span; !rc && i < count; i++)
+		ends[i] = g.have;
 	free(ps);
 	free(mem);
 	int64_t below = g.below, in = g.have;
@@ -1397,6 +1441,33 @@ static int64_t dims_product(const int64_t *dims, int from, int to)
 	return p;
 }
 
+/* A piece of nm_prune out of place: whole groups of a block, or a
+ * block's last partial group. */
+typedef struct nm_job {
+	acc *a;
+	sbuild *b;
+	const piece *ps;
+	int64_t block, whole, gsize, inner; /* elements */
+	int n, m, tail;
+	spz_nm_partial partial;
+	int avx512;
+} nm_job;
+
+static void nm_piece(void *ctx, size_t j, float *p)
+{
+	nm_job *q = ctx;
+	int64_t cnt = q->ps[j].count;
+	if (q->ps[j].first % q->block < q->whole)
+		nm_block(q->a, p, cnt / q->gsize, q->inner, q->n, q->m);
+	else if (q->partial == SPZ_NM_PARTIAL_KEEP)
+		count_only(q->a, p, cnt);
+	else
+		for (int64_t k = 0; k < q->inner; k++)
+			nm_group(q->a, p + k, (ptrdiff_t)q->inner, q->tail,
+			         q->n);
+	sbuild_add(q->b, p, cnt, q->avx512);
+}
+
 /* spz_prune_nm; with b out of place (whole groups a piece, read through
  * r). */
 static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
@@ -1449,32 +1520,10 @@ static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
 			rc = add_pieces(&ps, &np, &cap, r, at + groups * gsize,
 			                tail * inner, tail * inner);
 	}
-	ahead ah;
+	nm_job job = {&a, b, ps, len * inner, groups * gsize, gsize, inner,
+	              n, m, (int)tail, partial, have_avx512()};
 	rc = rc ? spz_fail(err, SPZ_ENOMEM, "out of memory")
-	        : ahead_start(&ah, ps, np, NULL, 0, err);
-	if (!rc) {
-		int avx512 = have_avx512();
-		for (size_t j = 0; !rc && j < np; j++) {
-			float *p;
-			if ((rc = ahead_take(&ah, j, &p, err)))
-				break;
-			int64_t cnt = ps[j].count;
-			int64_t in_block = ps[j].first % (len * inner);
-			if (in_block < groups * gsize)
-				nm_block(&a, p, cnt / gsize, inner, n, m);
-			else if (partial == SPZ_NM_PARTIAL_KEEP)
-				count_only(&a, p, cnt);
-			else
-				for (int64_t k = 0; k < inner; k++)
-					nm_group(&a, p + k, (ptrdiff_t)inner,
-					         (int)tail, n);
-			sbuild_add(b, p, cnt, avx512);
-			ahead_give(&ah, j);
-			if (b->pg)
-				prog_to(b->pg, b->pg->done + cnt);
-		}
-		ahead_end(&ah);
-	}
+	        : run_pieces(ps, np, NULL, 0, b->pg, nm_piece, &job, err);
 	free(ps);
 	finish_stats(stats, &a, outer * len * inner);
 	return rc;
