@@ -154,25 +154,12 @@ static void defer(spz_tensor *t, int64_t fail_at, int *passes, int *bad)
 	t->src = src;
 }
 
-/* Bytes of m written as kind (to memory: a file on disk would be
- * fsynced). */
-static char *model_bytes(const spz_model *m, spz_file_kind kind,
-                         size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-	ck_assert_ptr_nonnull(f);
-	spz_error err = {0};
-	ck_assert_msg(spz_model_write(f, m, kind, &err) == 0, "%s", err.text);
-	ck_assert_int_eq(fclose(f), 0);
-	return buf;
-}
-
 static void same_bytes(const spz_model *a, const spz_model *b,
                        spz_file_kind kind)
 {
 	size_t la, lb;
-	char *x = model_bytes(a, kind, &la), *y = model_bytes(b, kind, &lb);
+	unsigned char *x = tu_model_bytes(a, kind, &la);
+	unsigned char *y = tu_model_bytes(b, kind, &lb);
 	ck_assert_uint_eq(la, lb);
 	ck_assert_msg(!memcmp(x, y, la), "files differ");
 	free(x);
@@ -668,7 +655,7 @@ START_TEST(keep_sparse_reads_the_same)
 		/* Written back: the file it came from. */
 		size_t lf, ls;
 		char *f = tu_read_file(path, &lf);
-		char *w = model_bytes(sp, SPZ_FILE_SPZM, &ls);
+		unsigned char *w = tu_model_bytes(sp, SPZ_FILE_SPZM, &ls);
 		ck_assert_uint_eq(lf, ls);
 		ck_assert(!memcmp(f, w, lf));
 		free(f);

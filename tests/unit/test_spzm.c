@@ -63,18 +63,6 @@ static spz_model *test_model(int64_t rows, int64_t cols)
 	return m;
 }
 
-static unsigned char *write_mem(const spz_model *m, spz_file_kind kind,
-                                size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-	ck_assert_ptr_nonnull(f);
-	spz_error err = {0};
-	ck_assert_msg(spz_model_write(f, m, kind, &err) == 0, "%s", err.text);
-	ck_assert_int_eq(fclose(f), 0);
-	return (unsigned char *)buf;
-}
-
 /* Writes bytes to dir/name and loads them. Every load is done twice,
  * the second time keeping bitmask payloads in the sparse form
  * (spz_input.keep_sparse): the same verdict and message, and, densified,
@@ -101,8 +89,8 @@ static int load_bytes(const char *dir, const void *b, size_t n,
 	ck_assert_str_eq(ek.text, err->text);
 	if (!rc) {
 		size_t la, lb;
-		unsigned char *wa = write_mem(*m, SPZ_FILE_SPZM, &la);
-		unsigned char *wb = write_mem(k, SPZ_FILE_SPZM, &lb);
+		unsigned char *wa = tu_model_bytes(*m, SPZ_FILE_SPZM, &la);
+		unsigned char *wb = tu_model_bytes(k, SPZ_FILE_SPZM, &lb);
 		ck_assert_uint_eq(la, lb);
 		ck_assert(!memcmp(wa, wb, la));
 		free(wa);
@@ -164,7 +152,7 @@ START_TEST(layout_and_round_trip)
 {
 	spz_model *m = test_model(5, 7);
 	size_t len;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	ck_assert(!memcmp(b, "SPZM\r\n\032\n", 8));
 	ck_assert_uint_eq(le32(b + 8), 1);
 	ck_assert_uint_eq(le32(b + 12), 0);
@@ -226,19 +214,19 @@ START_TEST(json_and_spzm_round_trips_are_byte_identical)
 {
 	spz_model *m = test_model(9, 11);
 	size_t lj, ls, lj2, ls2;
-	unsigned char *j = write_mem(m, SPZ_FILE_JSON, &lj);
-	unsigned char *s = write_mem(m, SPZ_FILE_SPZM, &ls);
+	unsigned char *j = tu_model_bytes(m, SPZ_FILE_JSON, &lj);
+	unsigned char *s = tu_model_bytes(m, SPZ_FILE_SPZM, &ls);
 	char dir[256], path[300];
 	tu_tmpdir(dir, sizeof dir);
 	spz_model *a, *b;
 	snprintf(path, sizeof path, "%s/a.json", dir);
 	ck_assert_int_eq(tu_write_file(path, j, lj), 0);
 	ck_assert_int_eq(spz_model_load(&a, path, NULL), 0);
-	unsigned char *s2 = write_mem(a, SPZ_FILE_SPZM, &ls2);
+	unsigned char *s2 = tu_model_bytes(a, SPZ_FILE_SPZM, &ls2);
 	snprintf(path, sizeof path, "%s/b.spzm", dir);
 	ck_assert_int_eq(tu_write_file(path, s, ls), 0);
 	ck_assert_int_eq(spz_model_load(&b, path, NULL), 0);
-	unsigned char *j2 = write_mem(b, SPZ_FILE_JSON, &lj2);
+	unsigned char *j2 = tu_model_bytes(b, SPZ_FILE_JSON, &lj2);
 	/* JSON -> spzm -> JSON and spzm -> JSON -> spzm. */
 	ck_assert_uint_eq(ls, ls2);
 	ck_assert(!memcmp(s, s2, ls));
@@ -292,7 +280,7 @@ START_TEST(truncation_anywhere_names_the_section)
 {
 	spz_model *m = test_model(3, 5);
 	size_t len;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	size_t ml = le32(b + 16);
 	char *man = malloc(ml + 1);
 	memcpy(man, b + 32, ml);
@@ -332,7 +320,7 @@ START_TEST(header_refusals)
 {
 	spz_model *m = test_model(2, 2);
 	size_t len;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	char dir[256];
 	tu_tmpdir(dir, sizeof dir);
 	struct {
@@ -376,7 +364,7 @@ START_TEST(payload_and_layout_refusals)
 {
 	spz_model *m = test_model(4, 5); /* fc.weight 80 bytes, bias at 128 */
 	size_t len, dlen;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	const unsigned char *data;
 	char *man = split(b, len, &data, &dlen);
 	char dir[256];
@@ -465,7 +453,7 @@ START_TEST(bad_values_with_good_crc)
 	 * second, so the message must carry the whole-tensor index. */
 	spz_model *m = test_model(300, 300);
 	size_t len, dlen;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	const unsigned char *data;
 	char *man = split(b, len, &data, &dlen);
 	unsigned char *d = malloc(dlen);
@@ -554,7 +542,7 @@ START_TEST(reads_from_a_pipe)
 {
 	spz_model *m = test_model(300, 400); /* 480 KB: many pipe refills */
 	size_t len;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	spz_model *back;
 	spz_error err = {0};
 	ck_assert_int_eq(load_from_pipe(b, len, &back, &err), 0);
@@ -565,7 +553,7 @@ START_TEST(reads_from_a_pipe)
 	ck_assert(strstr(err.text, "'<stdin>': truncated in tensor 'q8' "
 	                 "(60 of 70 bytes)"));
 	size_t lj;
-	unsigned char *j = write_mem(m, SPZ_FILE_JSON, &lj);
+	unsigned char *j = tu_model_bytes(m, SPZ_FILE_JSON, &lj);
 	ck_assert_int_eq(load_from_pipe(j, lj, &back, &err), 0);
 	spz_model_free(back);
 	free(j);
@@ -682,7 +670,7 @@ START_TEST(big_tensors_are_streamed_into_files)
 		free(m->name);
 		m->name = strdup(name);
 		size_t n1, n2;
-		unsigned char *b1 = write_mem(m, SPZ_FILE_SPZM, &n1);
+		unsigned char *b1 = tu_model_bytes(m, SPZ_FILE_SPZM, &n1);
 		unsigned char *b2 = save_and_read(m, path, &n2);
 		ck_assert_uint_eq(n1, n2);
 		ck_assert_msg(!memcmp(b1, b2, n1), "name length %d differs",
@@ -694,7 +682,7 @@ START_TEST(big_tensors_are_streamed_into_files)
 	ck_assert_int_eq(moved, 1);
 	/* Behind other bytes of a file, and appended to one. */
 	size_t n1, n2;
-	unsigned char *b1 = write_mem(m, SPZ_FILE_SPZM, &n1);
+	unsigned char *b1 = tu_model_bytes(m, SPZ_FILE_SPZM, &n1);
 	for (int append = 0; append < 2; append++) {
 		ck_assert_int_eq(tu_write_file(path, "PREFIX", 6), 0);
 		FILE *f = fopen(path, append ? "ab" : "r+b");
@@ -843,7 +831,7 @@ START_TEST(sparse_payloads_round_trip_bit_exactly)
 {
 	spz_model *m = sparse_model();
 	size_t len, dlen;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	const unsigned char *data;
 	char *man = split(b, len, &data, &dlen);
 	ck_assert_uint_eq(le32(b + 12), 1); /* header flag: encodings */
@@ -902,13 +890,13 @@ START_TEST(sparse_payloads_round_trip_bit_exactly)
 	spz_model_free(piped);
 	/* .spzm -> JSON -> .spzm gives the same bytes. */
 	size_t lj, ls2;
-	unsigned char *j = write_mem(back, SPZ_FILE_JSON, &lj);
+	unsigned char *j = tu_model_bytes(back, SPZ_FILE_JSON, &lj);
 	char path[300];
 	snprintf(path, sizeof path, "%s/j.json", dir);
 	ck_assert_int_eq(tu_write_file(path, j, lj), 0);
 	spz_model *fromj;
 	ck_assert_int_eq(spz_model_load(&fromj, path, NULL), 0);
-	unsigned char *b2 = write_mem(fromj, SPZ_FILE_SPZM, &ls2);
+	unsigned char *b2 = tu_model_bytes(fromj, SPZ_FILE_SPZM, &ls2);
 	ck_assert_uint_eq(ls2, len);
 	ck_assert(!memcmp(b, b2, len));
 	free(b2);
@@ -954,7 +942,7 @@ START_TEST(files_before_the_encodings_still_read)
 	ck_assert(!memcmp(spz_model_tensor(m, "fc.weight")->data, w, 48));
 	ck_assert(spz_model_tensor(m, "fc.bias")->data[2] == 0);
 	size_t l2;
-	unsigned char *b2 = write_mem(m, SPZ_FILE_SPZM, &l2);
+	unsigned char *b2 = tu_model_bytes(m, SPZ_FILE_SPZM, &l2);
 	ck_assert_uint_eq(le32(b2 + 12), 1);
 	ck_assert(strstr((char *)b2 + 32, "\"encoding\": \"bitmask\""));
 	free(b2);
@@ -1007,7 +995,7 @@ START_TEST(corrupt_sparse_payloads_are_refused)
 	ck_assert_int_eq(spz_model_new(&m, "s"), 0);
 	add_sparse(m, "w", 10, 20); /* 200 elements: 4 mask words */
 	size_t len, dlen;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	const unsigned char *data;
 	char *man = split(b, len, &data, &dlen);
 	ck_assert(is_bitmask(man, "w"));
@@ -1114,7 +1102,7 @@ START_TEST(sparse_codes_are_refused_when_wrong)
 		codes[i] = codes[i] > 12 ? 12 : codes[i];
 	spz_tensor_set_quantized(t, 4, book, 13, codes);
 	size_t len, dlen;
-	unsigned char *b = write_mem(m, SPZ_FILE_SPZM, &len);
+	unsigned char *b = tu_model_bytes(m, SPZ_FILE_SPZM, &len);
 	const unsigned char *data;
 	char *man = split(b, len, &data, &dlen);
 	ck_assert(is_bitmask(man, "q"));

@@ -69,3 +69,15 @@ spz_model *tu_gemm_model(int64_t rows, int64_t cols, const float *w)
 	ck_assert_int_eq(spz_model_add_output(m, "output"), 0);
 	return m;
 }
+
+unsigned char *tu_model_bytes(const spz_model *m, spz_file_kind kind,
+                              size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	ck_assert_ptr_nonnull(f);
+	spz_error err = {0};
+	ck_assert_msg(spz_model_write(f, m, kind, &err) == 0, "%s", err.text);
+	ck_assert_int_eq(fclose(f), 0);
+	return (unsigned char *)buf;
+}

@@ -14,6 +14,10 @@ void tu_tmpdir(char *buf, size_t n);
 int tu_write_file(const char *path, const void *data, size_t len);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. */
 char *tu_read_file(const char *path, size_t *len);
+/* m written as kind into a malloc'd buffer of *len bytes (in memory: a
+ * file on disk would be fsynced); fails the test if the writer refuses. */
+unsigned char *tu_model_bytes(const spz_model *m, spz_file_kind kind,
+                              size_t *len);
 /* A model with one Gemm(transB=1) layer "fc": weight [rows, cols] from w
  * (row-major) and a zero bias; input "input", output "output". */
 spz_model *tu_gemm_model(int64_t rows, int64_t cols, const float *w);
