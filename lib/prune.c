@@ -20,7 +20,6 @@
 #endif
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,124 +153,12 @@ static int rd_get(const reader *r, int64_t first, int64_t count, float *dst,
 	return 0;
 }
 
-/*
- * A pass over pieces (each at most PIECE floats of one reader), taken in
- * order. When a reader has a source, a second thread reads piece i + 1
- * (the file's bytes copied by the kernel, checksummed and value-checked
- * by the source) while the caller works on piece i: the read is most of
- * the cost of pruning a big file, and the two overlap. Each source is
- * used by one thread at a time (the reader thread, for the pass). Without
- * sources, or when no thread can be started, pieces are read in turn.
- */
+/* A pass over pieces, each at most PIECE floats of one reader, taken in
+ * order (run_pieces). */
 typedef struct piece {
 	const reader *r;
 	int64_t first, count;
 } piece;
-
-typedef struct ahead {
-	const piece *p;
-	size_t n;
-	float *buf[2], *own; /* own: the buffers' memory, when ahead's */
-	size_t filled, taken; /* pieces read; pieces given back */
-	int rc, stop, threaded;
-	spz_error err;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-} ahead;
-
-static void *ahead_main(void *arg)
-{
-	ahead *a = arg;
-	for (size_t i = 0; i < a->n; i++) {
-		pthread_mutex_lock(&a->mu);
-		while (i >= a->taken + 2 && !a->stop)
-			pthread_cond_wait(&a->cv, &a->mu);
-		int stop = a->stop;
-		pthread_mutex_unlock(&a->mu);
-		if (stop)
-			break;
-		spz_error e = {0};
-		int rc = rd_get(a->p[i].r, a->p[i].first, a->p[i].count,
-		                a->buf[i & 1], &e);
-		pthread_mutex_lock(&a->mu);
-		if (rc) {
-			a->rc = rc;
-			a->err = e;
-		} else {
-			a->filled = i + 1;
-		}
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		if (rc)
-			break;
-	}
-	return NULL;
-}
-
-/* Starts the pass over p[0..n) (SPZ_ENOMEM), its two buffers in mem
- * (room floats) when that is enough, else in memory of its own. */
-static int ahead_start(ahead *a, const piece *p, size_t n, float *mem,
-                       int64_t room, spz_error *err)
-{
-	memset(a, 0, sizeof *a);
-	a->p = p;
-	a->n = n;
-	int64_t most = 1;
-	int sources = 0;
-	for (size_t i = 0; i < n; i++) {
-		sources |= p[i].r->src != NULL;
-		most = p[i].count > most ? p[i].count : most;
-	}
-	if (!mem || room < 2 * most) {
-		mem = a->own = spz_alloc_fresh(2 * (size_t)most * sizeof(float));
-		if (!mem)
-			return spz_fail(err, SPZ_ENOMEM, "out of memory");
-	}
-	a->buf[0] = mem;
-	a->buf[1] = mem + most;
-	if (sources && !pthread_mutex_init(&a->mu, NULL)) {
-		if (pthread_cond_init(&a->cv, NULL))
-			pthread_mutex_destroy(&a->mu);
-		else if (pthread_create(&a->th, NULL, ahead_main, a)) {
-			pthread_cond_destroy(&a->cv);
-			pthread_mutex_destroy(&a->mu);
-		} else {
-			a->threaded = 1;
-		}
-	}
-	return 0;
-}
-
-/* Piece i's floats in *out, writable, until ahead_give(a, i); pieces are
- * taken in order. The error of its read, if any. */
-static int ahead_take(ahead *a, size_t i, float **out, spz_error *err)
-{
-	if (!a->threaded) {
-		*out = a->buf[i & 1];
-		return rd_get(a->p[i].r, a->p[i].first, a->p[i].count, *out,
-		              err);
-	}
-	pthread_mutex_lock(&a->mu);
-	while (a->filled <= i && !a->rc)
-		pthread_cond_wait(&a->cv, &a->mu);
-	int rc = a->filled <= i ? a->rc : 0;
-	if (rc)
-		*err = a->err;
-	pthread_mutex_unlock(&a->mu);
-	*out = a->buf[i & 1];
-	return rc;
-}
-
-static void ahead_give(ahead *a, size_t i)
-{
-	if (!a->threaded)
-		return;
-	pthread_mutex_lock(&a->mu);
-	a->taken = i + 1;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-}
 
 /* Appends to *p (room for *cap) the pieces of elements [first, first + n)
  * of r, at most step floats each. SPZ_ENOMEM. */
@@ -293,20 +180,6 @@ static int add_pieces(piece **p, size_t *np, size_t *cap, const reader *r,
 	return 0;
 }
 
-static void ahead_end(ahead *a)
-{
-	if (a->threaded) {
-		pthread_mutex_lock(&a->mu);
-		a->stop = 1;
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->th, NULL);
-		pthread_cond_destroy(&a->cv);
-		pthread_mutex_destroy(&a->mu);
-	}
-	free(a->own);
-}
-
 /* spz_prune_model's progress, by elements of its tensors: a piece at a
  * time out of place, a tensor at a time in place (never past total). */
 typedef struct prog {
@@ -324,29 +197,38 @@ static void prog_to(prog *p, double done)
 }
 
 /*
- * One pass over pieces ps[0..np) (ahead: its buffers in mem, room floats,
- * when that is enough): fn(ctx, j, p) on each piece in order, p its floats
- * (writable), and pg (may be NULL) told each piece's elements. The first
- * read error stops it.
+ * One pass over pieces ps[0..np): each read into a buffer (mem, room
+ * floats, when that is enough, else memory of its own) and fn(ctx, j, p)
+ * run on it, p its floats (writable); pg (may be NULL) told each piece's
+ * elements. The first read error stops it. Reading and working take
+ * turns on one thread: a second one reading ahead overlapped them, but
+ * on the development VM its hand-offs (a wake-up per piece) cost more
+ * than the overlap saved (2:4 of a 151 MB layer: 140 ms with it, 115 ms
+ * without; 0.91: 80 ms and 75 ms, whole processes).
  */
 typedef void (*piece_fn)(void *ctx, size_t j, float *p);
 
 static int run_pieces(const piece *ps, size_t np, float *mem, int64_t room,
                       prog *pg, piece_fn fn, void *ctx, spz_error *err)
 {
-	ahead ah;
-	int rc = ahead_start(&ah, ps, np, mem, room, err);
-	if (rc)
-		return rc;
+	int64_t most = 1;
+	for (size_t j = 0; j < np; j++)
+		most = ps[j].count > most ? ps[j].count : most;
+	float *own = NULL;
+	if (!mem || room < most) {
+		mem = own = spz_alloc_fresh((size_t)most * sizeof(float));
+		if (!mem)
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	int rc = 0;
 	for (size_t j = 0; !rc && j < np; j++) {
-		float *p;
-		if (!(rc = ahead_take(&ah, j, &p, err)))
-			fn(ctx, j, p);
-		ahead_give(&ah, j);
+		rc = rd_get(ps[j].r, ps[j].first, ps[j].count, mem, err);
+		if (!rc)
+			fn(ctx, j, mem);
 		if (!rc && pg)
 			prog_to(pg, pg->done + ps[j].count);
 	}
-	ahead_end(&ah);
+	free(own);
 	return rc;
 }
 
@@ -820,7 +702,7 @@ static void apply_piece(void *ctx, size_t j, float *p)
 }
 
 /* apply_below over elements [first, first + n) of a span: in place on
- * w, or (b not NULL) a piece at a time read from r (ahead) and appended
+ * w, or (b not NULL) a piece at a time read from r and appended
  * to b. */
 static int apply_span(acc *a, float *w, const reader *r, int64_t first,
                       int64_t n, uint32_t bound, sbuild *b, int avx512,
@@ -1059,10 +941,10 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 		fits &= n[i] <= (int64_t)UINT32_MAX;
 	if (total < BRACKET_MIN_TOTAL || !fits)
 		return stream_fallback(stats, r, n, count, k, b, err);
-	/* One huge page serves the sample, then the pass's two pieces: on
-	 * a VM each fresh one costs about a millisecond. */
-	const int64_t room = 2 * PIECE > STREAM_BLOCKS * STREAM_BLOCK
-	                     ? 2 * PIECE : STREAM_BLOCKS * STREAM_BLOCK;
+	/* One huge page serves the sample, then the pass's piece: on a VM
+	 * each fresh one costs about a millisecond. */
+	const int64_t room = PIECE > STREAM_BLOCKS * STREAM_BLOCK
+	                     ? PIECE : STREAM_BLOCKS * STREAM_BLOCK;
 	float *mem = spz_alloc_fresh((size_t)room * sizeof *mem);
 	float *sample = mem;
 	int64_t ns = 0, stride = total / STREAM_BLOCKS, base = 0;
