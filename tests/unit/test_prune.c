@@ -343,6 +343,50 @@ START_TEST(nm_every_pattern)
 }
 END_TEST
 
+/* Rows long enough for the 16-lane kernel (reduction dim last, the
+ * common Linear layout), with a tail of groups it leaves to the 4-lane
+ * code; ties everywhere or none. Bit for bit the reference, and the
+ * stats: the threshold is the largest |w| dropped. */
+START_TEST(nm_wide_rows)
+{
+	spz_rng r;
+	spz_rng_seed(&r, 11);
+	for (int m = 2; m <= 16; m *= 2)
+		for (int n = 1; n < m; n++)
+			for (int few = 0; few < 2; few++) {
+				int64_t dims[2] = {3, 96 + 2 * m};
+				int64_t cnt = dims[0] * dims[1];
+				float *w = malloc((size_t)cnt * sizeof *w);
+				float *orig = malloc((size_t)cnt * sizeof *w);
+				float *ref = malloc((size_t)cnt * sizeof *w);
+				fill(w, cnt, &r, few);
+				memcpy(orig, w, (size_t)cnt * sizeof *w);
+				memcpy(ref, w, (size_t)cnt * sizeof *w);
+				spz_prune_stats st;
+				ck_assert_int_eq(spz_prune_nm(&st, w, dims, 2, 1, n,
+				                              m, SPZ_NM_PARTIAL_REFUSE,
+				                              NULL), 0);
+				ref_nm(ref, dims, 2, 1, n, m, 0);
+				ck_assert(!memcmp(w, ref, (size_t)cnt * sizeof *w));
+				float most = 0.0f;
+				int64_t before = 0;
+				for (int64_t i = 0; i < cnt; i++) {
+					before += orig[i] != 0.0f;
+					if (orig[i] != 0.0f && ref[i] == 0.0f &&
+					    fabsf(orig[i]) > most)
+						most = fabsf(orig[i]);
+				}
+				ck_assert(st.threshold == most);
+				ck_assert_int_eq(st.nonzeros_before, before);
+				ck_assert_int_eq(st.nonzeros_after,
+				                 cnt - zeros(w, cnt));
+				free(w);
+				free(orig);
+				free(ref);
+			}
+}
+END_TEST
+
 START_TEST(nm_keeps_n_largest)
 {
 	/* 2:4 on one row: each group keeps exactly its two largest |w|. */
@@ -636,6 +680,7 @@ Suite *prune_suite(void)
 	tcase_add_test(tc, magnitude_edges);
 	tcase_add_test(tc, threshold_prunes_below);
 	tcase_add_test(tc, nm_every_pattern);
+	tcase_add_test(tc, nm_wide_rows);
 	tcase_add_test(tc, nm_keeps_n_largest);
 	tcase_add_test(tc, nm_partial_groups);
 	tcase_add_test(tc, nm_single_and_zero);
