@@ -171,6 +171,11 @@ uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n)
 	return (uint32_t)crc32_z(crc, buf, n);
 }
 
+uint32_t spz_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	return (uint32_t)crc32_combine(crc_a, crc_b, (z_off_t)len_b);
+}
+
 int spz_crc_mismatch(uint32_t stored, uint32_t computed)
 {
 #ifdef SPZ_FUZZ_NO_CRC

@@ -301,6 +301,8 @@ int spz_onnx_input_dims(int64_t *dims, int *ndims, const spz_model *m,
 
 /* CRC32 (zlib polynomial) of n bytes continuing from crc (start with 0). */
 uint32_t spz_crc32(uint32_t crc, const void *buf, size_t n);
+/* The CRC32 of A followed by B from crc_a, crc_b and B's length. */
+uint32_t spz_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 /* Whether a stored CRC differs from the computed one: every reader
  * compares through this. A fuzzing build (-DSPZ_FUZZ_NO_CRC, make fuzz)
  * accepts any CRC so that mutated files reach the field checks. */

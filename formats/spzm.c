@@ -1199,26 +1199,19 @@ typedef struct deferred {
 	int fd;
 	uint64_t off;      /* of the payload in the file */
 	int64_t n;         /* elements */
-	uint32_t crc_want, crc;
-	int64_t next;      /* element the pass in order reads next */
-	int bad_rc;
-	spz_error bad;
+	uint32_t crc_want;
+	spz_part pass;     /* read's pass in order (next: what it reads next) */
 	char *label, *name;
 } deferred;
 
-static int deferred_read(void *ctx, int64_t first, int64_t count,
-                         float *dst, spz_error *err)
+/* Elements [first, first + count) of d into dst. */
+static int deferred_fetch(const deferred *d, int64_t first, int64_t count,
+                          float *dst, spz_error *err)
 {
-	deferred *d = ctx;
 	if (first < 0 || count < 0 || first > d->n - count)
 		return spz_fail(err, SPZ_EINVAL, "'%s': tensor '%s': elements "
 		                "%lld..%lld are not in it", d->label, d->name,
 		                (long long)first, (long long)(first + count));
-	if (first == 0) {
-		d->crc = 0;
-		d->next = 0;
-		d->bad_rc = 0;
-	}
 	size_t want = (size_t)count * 4, got = 0;
 	while (got < want) {
 		ssize_t k = pread(d->fd, (char *)dst + got, want - got,
@@ -1232,21 +1225,69 @@ static int deferred_read(void *ctx, int64_t first, int64_t count,
 			                      : "the file shrank while read");
 		got += (size_t)k;
 	}
-	if (first != d->next)
-		return 0; /* out of order: not verified */
-	d->crc = spz_crc32(d->crc, dst, want);
-	if (!d->bad_rc)
-		d->bad_rc = spz_check_floats(d->name, dst, first, count, &d->bad);
-	d->next += count;
-	if (d->next < d->n)
-		return 0;
-	if (spz_crc_mismatch(d->crc_want, d->crc))
+	return 0;
+}
+
+/* spz_source.read_part: the next count elements of part p. */
+static int deferred_read_part(void *ctx, spz_part *p, int64_t count,
+                              float *dst, spz_error *err)
+{
+	deferred *d = ctx;
+	int rc = deferred_fetch(d, p->next, count, dst, err);
+	if (rc)
+		return rc;
+	p->crc = spz_crc32(p->crc, dst, (size_t)count * 4);
+	if (!p->bad_rc)
+		p->bad_rc = spz_check_floats(d->name, dst, p->next, count,
+		                             &p->bad);
+	p->next += count;
+	return 0;
+}
+
+/* spz_source.check_parts: the verdict of a whole pass, from its parts. */
+static int deferred_check_parts(void *ctx, const spz_part *parts, size_t n,
+                                spz_error *err)
+{
+	deferred *d = ctx;
+	uint32_t crc = 0;
+	int64_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (parts[i].first != at || parts[i].next < at)
+			return spz_fail(err, SPZ_EINVAL, "'%s': tensor '%s': "
+			                "the parts read do not follow each other",
+			                d->label, d->name);
+		crc = spz_crc32_combine(crc, parts[i].crc,
+		                        (uint64_t)(parts[i].next - at) * 4);
+		at = parts[i].next;
+	}
+	if (at != d->n)
+		return spz_fail(err, SPZ_EINVAL, "'%s': tensor '%s': the parts "
+		                "read end at element %lld of %lld", d->label,
+		                d->name, (long long)at, (long long)d->n);
+	if (spz_crc_mismatch(d->crc_want, crc))
 		return spz_fail(err, SPZ_ECRC, "'%s': tensor '%s': CRC mismatch "
 		                "(the file is corrupt)", d->label, d->name);
-	if (d->bad_rc)
-		return spz_fail(err, d->bad_rc, "'%s': %s", d->label,
-		                d->bad.text);
+	for (size_t i = 0; i < n; i++)
+		if (parts[i].bad_rc)
+			return spz_fail(err, parts[i].bad_rc, "'%s': %s",
+			                d->label, parts[i].bad.text);
 	return 0;
+}
+
+/* spz_source.read: a read in order continues the pass (a read from
+ * element 0 starts it again), which the last one checks. */
+static int deferred_read(void *ctx, int64_t first, int64_t count,
+                         float *dst, spz_error *err)
+{
+	deferred *d = ctx;
+	if (first == 0 && count >= 0)
+		d->pass = (spz_part){0};
+	if (first != d->pass.next)
+		return deferred_fetch(d, first, count, dst, err);
+	int rc = deferred_read_part(d, &d->pass, count, dst, err);
+	if (rc || d->pass.next < d->n)
+		return rc;
+	return deferred_check_parts(d, &d->pass, 1, err);
 }
 
 static void deferred_close(void *ctx)
@@ -1278,7 +1319,8 @@ static int defer_payload(spz_input *in, spz_tensor *t, uint64_t want,
 	}
 	*d = (deferred){.fd = fd, .off = off, .n = (int64_t)(want / 4),
 	                .crc_want = crc_want, .label = label, .name = name};
-	*src = (spz_source){deferred_read, deferred_close, d};
+	*src = (spz_source){deferred_read, deferred_close, d,
+	                    deferred_read_part, deferred_check_parts};
 	t->src = src;
 	return 0;
 }

@@ -179,18 +179,40 @@ typedef struct spz_prune_record {
  * Values that are still in a file (spz_input.defer_values): a tensor with
  * data == NULL and src set holds its elements() floats where src->read
  * finds them. read copies elements [first, first + count) into dst as
- * host floats, checked for NaN and infinity; a read that completes a pass
- * over all the elements in order, from element 0, also verifies the
- * file's checksum, so a consumer that read every element in order got
- * exactly what the file holds, or an error from that last read. Reads in
- * any other order are allowed and are not verified. close releases ctx.
- * The tensor owns src (freed with it or by spz_tensor_undefer).
+ * host floats; a read that completes a pass over all the elements in
+ * order, from element 0, also verifies them: it fails when the file's
+ * checksum does not match, else on the pass's first NaN or infinity (by
+ * index), so a consumer that read every element in order got exactly
+ * what the file holds, or an error from that last read. Reads in any
+ * other order are allowed and are neither checked nor verified. close
+ * releases ctx. The tensor owns src (freed with it or by
+ * spz_tensor_undefer).
+ *
+ * A source may also offer that pass split into parts read at once on
+ * several threads (read_part and check_parts both set, or both NULL):
+ * a part (spz_part) starts zeroed but for first and next, both its first
+ * element; read_part reads its next count elements into dst and carries
+ * the part's checksum and first bad value in *p, keeping nothing in the
+ * source. check_parts, given parts that follow each other from element 0
+ * to the last (SPZ_EINVAL otherwise), returns the error the pass of read
+ * would have given, or 0.
  */
+typedef struct spz_part {
+	int64_t first, next; /* the part's first element; the next to read */
+	uint32_t crc;        /* of the bytes read so far */
+	int bad_rc;          /* the first NaN or infinity read (0: none), */
+	spz_error bad;       /* its message */
+} spz_part;
+
 typedef struct spz_source {
 	int (*read)(void *ctx, int64_t first, int64_t count, float *dst,
 	            spz_error *err);
 	void (*close)(void *ctx);
 	void *ctx;
+	int (*read_part)(void *ctx, spz_part *p, int64_t count, float *dst,
+	                 spz_error *err);
+	int (*check_parts)(void *ctx, const spz_part *parts, size_t n,
+	                   spz_error *err);
 } spz_source;
 
 typedef struct spz_tensor {

@@ -88,9 +88,65 @@ expect_rc 1 "truncated .spzm: exit 1"
 expect_err "truncated" "truncated .spzm: says truncated"
 expect_no_file "$T/short.out.spzm" "truncated .spzm: no output"
 
-# From a pipe nothing can be left in the file: read as before, same bytes.
-run_in "$T/big.spzm" prune -q --sparsity 0.91 - -o "$T/pipe.spzm"
-expect_rc 0 "prune from standard input"
-check "from standard input: the same bytes" cmp "$T/pipe.spzm" "$T/s1.spzm"
+# From a pipe nothing can be left in the file: read as before, same bytes
+# (standard input redirected from the file is the file, and deferred).
+cat "$T/big.spzm" | "$SPZ" prune -q --sparsity 0.91 - -o "$T/pipe.spzm"
+check "prune from a pipe: the same bytes" cmp "$T/pipe.spzm" "$T/s1.spzm"
+run_in "$T/big.spzm" prune -q --sparsity 0.91 - -o "$T/redir.spzm"
+expect_rc 0 "prune from standard input redirected from the file"
+check "from a redirect: the same bytes" cmp "$T/redir.spzm" "$T/s1.spzm"
+
+# A weight of 2^22 elements or more is pruned N:M by two threads, each
+# reading, pruning and building half of it; the file is read as two
+# parts of one verified pass. Same bytes and report as the pass in
+# memory (standard input), tails of partial groups included; damage and
+# a NaN in the second half are caught as in the first, before any output.
+run gen layer --rows 1024 --cols 4100 --density 1 --seed 4 -o "$T/wide.spzm"
+expect_rc 0 "gen a 4.2-million-weight layer"
+for args in "--nm 2:4" "--nm 3:8 --nm-partial prune" "--nm 5:16 --nm-partial keep"; do
+	run prune -q $args "$T/wide.spzm" -o "$T/w.spzm" --json="$T/w.rep"
+	expect_rc 0 "prune $args of 4.2 M weights in two halves"
+	cat "$T/wide.spzm" | "$SPZ" prune -q $args - -o "$T/wm.spzm" --json="$T/wm.rep"
+	check "prune $args, two halves: the bytes of one pass in memory (a pipe)" cmp "$T/w.spzm" "$T/wm.spzm"
+	check "prune $args, two halves: the same report" cmp "$T/w.rep" "$T/wm.rep"
+done
+# Damage at three quarters (the second half), then a NaN there with the
+# CRCs made to match it.
+nan_at=$(/usr/bin/python3 - "$T/wide.spzm" "$T/wbad.spzm" "$T/wnan.spzm" <<'PY'
+import json, struct, sys, zlib
+b = bytearray(open(sys.argv[1], 'rb').read())
+L = struct.unpack_from('<Q', b, 16)[0]
+man = json.loads(b[32:32 + L])
+t = [t for t in man['initializers'] if t['name'] == 'fc.weight'][0]
+at = (32 + L + 63) // 64 * 64 + t['offset']
+n = t['length'] // 4
+bad = bytearray(b)
+bad[at + 4 * (3 * n // 4) + 1] ^= 0x40
+open(sys.argv[2], 'wb').write(bad)
+i = 3 * n // 4
+while True:
+    c = bytearray(b)
+    struct.pack_into('<I', c, at + 4 * i, 0x7fc00000)
+    crc = zlib.crc32(c[at:at + 4 * n])
+    if len(str(crc)) == len(str(t['crc32'])):
+        break
+    i += 1
+m = bytes(c[32:32 + L]).replace(b'"crc32": %d' % t['crc32'], b'"crc32": %d' % crc)
+assert len(m) == L and m != bytes(c[32:32 + L])
+c[32:32 + L] = m
+struct.pack_into('<I', c, 24, zlib.crc32(m))
+open(sys.argv[3], 'wb').write(c)
+print(i)
+PY
+)
+run prune --nm 2:4 "$T/wbad.spzm" -o "$T/wbad.out.spzm"
+expect_rc 1 "damage in the second half: exit 1"
+expect_err "^spz: '$T/wbad.spzm': tensor 'fc.weight': CRC mismatch \(the file is corrupt\)$" "damage in the second half: the CRC message"
+expect_one_line "damage in the second half: one line"
+expect_no_file "$T/wbad.out.spzm" "damage in the second half: no output"
+run prune --nm 2:4 "$T/wnan.spzm" -o "$T/wnan.out.spzm"
+expect_rc 1 "a NaN in the second half: exit 1"
+expect_err "^spz: '$T/wnan.spzm': tensor 'fc.weight': NaN value at index $nan_at$" "a NaN in the second half: named by its index"
+expect_no_file "$T/wnan.out.spzm" "a NaN in the second half: no output"
 
 done_testing

@@ -384,6 +384,38 @@ static spz_model *read_deferred(const char *path)
 	return m;
 }
 
+/* Reads all of deferred tensor w as two parts split at `at` (the second
+ * part first, as a thread may finish first), each in pieces of 7000,
+ * into out (may be NULL), and returns check_parts' verdict on them,
+ * given in order (swap: in the wrong order). */
+static int read_in_parts(spz_tensor *w, int64_t at, float *out, int swap,
+                         spz_error *err)
+{
+	int64_t n = spz_tensor_elements(w);
+	spz_part p[2] = {{.first = 0, .next = 0}, {.first = at, .next = at}};
+	static float buf[7000];
+	for (int h = 1; h >= 0; h--) {
+		int64_t end = h ? n : at;
+		while (p[h].next < end) {
+			int64_t k = end - p[h].next < 7000 ? end - p[h].next
+			                                   : 7000;
+			int64_t from = p[h].next;
+			int rc = w->src->read_part(w->src->ctx, &p[h], k, buf,
+			                           err);
+			if (rc)
+				return rc;
+			if (out)
+				memcpy(out + from, buf, (size_t)k * sizeof *buf);
+		}
+	}
+	if (swap) {
+		spz_part t = p[0];
+		p[0] = p[1];
+		p[1] = t;
+	}
+	return w->src->check_parts(w->src->ctx, p, 2, err);
+}
+
 START_TEST(deferred_equals_read)
 {
 	char dir[256], path[320];
@@ -403,6 +435,24 @@ START_TEST(deferred_equals_read)
 	ck_assert_int_eq(w->src->read(w->src->ctx, 1000, 100, v, &err), 0);
 	ck_assert(!memcmp(v, spz_model_tensor(m, "fc.weight")->data + 1000,
 	                  sizeof v));
+	/* A pass in two parts (spz_source.read_part) reads the same values
+	 * and checks out; parts out of order, or not reaching the end, are
+	 * refused. */
+	int64_t n = spz_tensor_elements(w);
+	float *all = malloc((size_t)n * sizeof *all);
+	ck_assert_msg(read_in_parts(w, 123456, all, 0, &err) == 0, "%s",
+	              err.text);
+	ck_assert(!memcmp(all, spz_model_tensor(m, "fc.weight")->data,
+	                  (size_t)n * sizeof *all));
+	free(all);
+	ck_assert_int_eq(read_in_parts(w, 123456, NULL, 1, &err), SPZ_EINVAL);
+	ck_assert(strstr(err.text, "do not follow each other"));
+	spz_part one = {.first = 0, .next = 0};
+	ck_assert_int_eq(w->src->read_part(w->src->ctx, &one, 50, v, &err), 0);
+	ck_assert_int_eq(w->src->check_parts(w->src->ctx, &one, 1, &err),
+	                 SPZ_EINVAL);
+	ck_assert_msg(strstr(err.text, "end at element 50 of 300000"), "%s",
+	              err.text);
 	ck_assert_msg(spz_model_undefer(a, &err) == 0, "%s", err.text);
 	ck_assert_ptr_null(w->src);
 	assert_same(a, m);
@@ -444,6 +494,11 @@ START_TEST(deferred_damage_caught)
 	         "(the file is corrupt)", path);
 	ck_assert_str_eq(err.text, want);
 	ck_assert_ptr_nonnull(spz_model_tensor(a, "fc.weight")->src);
+	/* Read in two parts, the damage in the first: the same message. */
+	err = (spz_error){0};
+	ck_assert_int_eq(read_in_parts(spz_model_tensor(a, "fc.weight"),
+	                               100000, NULL, 0, &err), SPZ_ECRC);
+	ck_assert_str_eq(err.text, want);
 	spz_model_free(a);
 	/* A NaN with a CRC that matches it (manifest and header CRCs made
 	 * again): refused by index, as a plain read does. */
@@ -479,6 +534,14 @@ START_TEST(deferred_damage_caught)
 		ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_ERANGE);
 		snprintf(want, sizeof want, "'%s': tensor 'fc.weight': NaN "
 		         "value at index %d", path, nan_at);
+		ck_assert_str_eq(err.text, want);
+		spz_model_free(a);
+		/* In two parts, the NaN in the second: named by its index
+		 * in the whole tensor, once the CRC has matched. */
+		a = read_deferred(path);
+		err = (spz_error){0};
+		ck_assert_int_eq(read_in_parts(spz_model_tensor(a, "fc.weight"),
+		                               1000, NULL, 0, &err), SPZ_ERANGE);
 		ck_assert_str_eq(err.text, want);
 		spz_model_free(a);
 	}

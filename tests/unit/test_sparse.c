@@ -149,7 +149,7 @@ static void defer(spz_tensor *t, int64_t fail_at, int *passes, int *bad)
 	            passes, bad};
 	ck_assert_ptr_nonnull(s->v);
 	memcpy(s->v, t->data, (size_t)n * sizeof(float));
-	*src = (spz_source){msrc_read, msrc_close, s};
+	*src = (spz_source){msrc_read, msrc_close, s, NULL, NULL};
 	spz_tensor_drop_data(t);
 	t->src = src;
 }
