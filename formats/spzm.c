@@ -11,7 +11,6 @@
 
 #include "json_strict.h"
 
-#include <zlib.h> /* crc32_combine */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h> /* SSE2; AVX-512 where the CPU has it */
 #elif defined(__SSE2__)
@@ -336,8 +335,7 @@ static int float_mask(uint8_t **out, uint64_t *nnz_out, uint32_t *crc,
 		free(mask);
 		return rc;
 	}
-	*crc = (uint32_t)crc32_combine(spz_crc32(0, mask, (size_t)mb), cv,
-	                               (z_off_t)(4 * nnz));
+	*crc = spz_crc32_combine(spz_crc32(0, mask, (size_t)mb), cv, 4 * nnz);
 	*out = mask;
 	*nnz_out = nnz;
 	return 0;
@@ -464,7 +462,7 @@ static uint32_t sparse_float_crc(const spz_tensor *t)
 	uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
 	uint32_t cm = spz_crc32(0, t->mask, (size_t)mb);
 	uint32_t cv = spz_crc32(0, t->nz, (size_t)t->nnz * 4);
-	return (uint32_t)crc32_combine(cm, cv, (z_off_t)(4 * t->nnz));
+	return spz_crc32_combine(cm, cv, (uint64_t)t->nnz * 4);
 }
 
 /* Sparse-form quantized t's bitmask payload in a new buffer: its mask,
