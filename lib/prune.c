@@ -1557,7 +1557,10 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 	h[0].np = half;
 	h[0].job.b = b;
 	h[0].pg = b->pg;
-	h[0].weight = (double)end / (double)at; /* for the whole tensor */
+	/* The first half tells progress for both (its pieces count for
+	 * the whole); the end is told exactly after the join. */
+	h[0].weight = (double)(end - job->ps[0].first) /
+	              (double)(at - job->ps[0].first);
 	h[1].ps = job->ps + half;
 	h[1].np = np - half;
 	h[1].job.ps = h[1].ps;
@@ -1574,6 +1577,7 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 	h[1].b = (sbuild){.mask = b->mask + at / 64, .nz = b->nz + most + 64};
 	h[1].job.b = &h[1].b;
 	h[1].part = (spz_part){.first = at, .next = at};
+	double from = b->pg ? b->pg->done : 0;
 	pthread_t th;
 	int threaded = !pthread_create(&th, NULL, nm_half_run, &h[1]);
 	nm_half_run(&h[0]);
@@ -1597,6 +1601,7 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 		if (rc)
 			return rc;
 	}
+	prog_to(b->pg, from + (double)(end - job->ps[0].first));
 	memmove(b->nz + b->nnz, h[1].b.nz, (size_t)h[1].b.nnz * sizeof *b->nz);
 	b->nnz += h[1].b.nnz;
 	b->pos += h[1].b.pos;

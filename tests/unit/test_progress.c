@@ -239,7 +239,9 @@ START_TEST(pack_and_prune_report_progress)
 		r = (rec){0};
 		ck_assert_int_eq(spz_prune_model(big, &it, 1, &bo, NULL), 0);
 		check_rec(&r, "prune out of place");
-		ck_assert_uint_ge(r.calls, 30);
+		/* N:M of 2^22 elements or more runs in two halves, the
+		 * first telling progress for both: half the calls. */
+		ck_assert_uint_ge(r.calls, mode == SPZ_PRUNE_NM ? 15 : 30);
 		ck_assert(r.total == 9000000);
 		spz_model_free(big);
 	}
