@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -572,6 +573,81 @@ START_TEST(sparse_nan_refused)
 }
 END_TEST
 
+/* A Gemm's 1024x1024 weight pruned 2:4 out of place (sparse form: 2.2
+ * MB of bitmask payload). */
+static spz_model *nm_sparse(void)
+{
+	spz_rng rng;
+	spz_rng_seed(&rng, 3);
+	float *w = malloc(1024 * 1024 * sizeof *w);
+	ck_assert_ptr_nonnull(w);
+	fill(w, 1024 * 1024, &rng, VAL_NORMAL);
+	spz_model *m = tu_gemm_model(1024, 1024, w);
+	free(w);
+	spz_prune_item it = {spz_model_tensor(m, "fc.weight"), 0, {0}};
+	spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+	o.mode = SPZ_PRUNE_NM;
+	o.nm_n = 2;
+	o.nm_m = 4;
+	o.sparse_out = SPZ_SPARSE_READ;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_prune_model(m, &it, 1, &o, &err), 0);
+	ck_assert_ptr_nonnull(it.tensor->mask);
+	return m;
+}
+
+/* A sparse-form weight of 2 MB written into a file: the bytes of the
+ * write to memory and of the same model densified; a NaN among its
+ * values is refused by its element's index, leaving no file. (Checking,
+ * CRCing and writing its values a piece at a time, as the writer
+ * streams a big dense tensor, saved a pass over memory but cost as much
+ * in write calls: fc6 2:4 whole processes, 72.7-86.0 ms without, 81.3-
+ * 88.9 ms with, perf stat -r 10.) */
+START_TEST(sparse_file_write)
+{
+	spz_model *m = nm_sparse();
+	spz_error err = {0};
+	char dir[256], a[300], b[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(a, sizeof a, "%s/sparse.spzm", dir);
+	snprintf(b, sizeof b, "%s/dense.spzm", dir);
+	ck_assert_msg(spz_model_save(m, a, SPZ_FILE_SPZM, &err) == 0, "%s",
+	              err.text);
+	size_t lm, la, lb;
+	unsigned char *mem = tu_model_bytes(m, SPZ_FILE_SPZM, &lm);
+	char *fa = tu_read_file(a, &la);
+	ck_assert_uint_eq(la, lm);
+	ck_assert(!memcmp(fa, mem, la));
+	ck_assert_int_eq(spz_model_densify(m, &err), 0);
+	ck_assert_msg(spz_model_save(m, b, SPZ_FILE_SPZM, &err) == 0, "%s",
+	              err.text);
+	char *fb = tu_read_file(b, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert(!memcmp(fa, fb, la));
+	free(mem);
+	free(fa);
+	free(fb);
+	spz_model_free(m);
+	/* A NaN as stored value 100000. */
+	m = nm_sparse();
+	spz_tensor *t = spz_model_tensor(m, "fc.weight");
+	int64_t e = -1;
+	for (int64_t i = 0, seen = 0; e < 0; i++)
+		if (t->mask[i / 64] >> (i % 64) & 1 && seen++ == 100000)
+			e = i;
+	t->nz[100000] = NAN;
+	unlink(a);
+	ck_assert_int_eq(spz_model_save(m, a, SPZ_FILE_SPZM, &err),
+	                 SPZ_ERANGE);
+	char want[80];
+	snprintf(want, sizeof want, "tensor 'fc.weight': NaN value at index "
+	         "%lld", (long long)e);
+	ck_assert_msg(strstr(err.text, want), "%s", err.text);
+	ck_assert_int_ne(access(a, F_OK), 0);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(densify_edges)
 {
 	spz_error err;
@@ -822,6 +898,7 @@ Suite *sparse_suite(void)
 	tcase_add_test(c, sourced_read_error);
 	tcase_add_test(c, sourced_in_place_and_undefer);
 	tcase_add_test(c, sparse_nan_refused);
+	tcase_add_test(c, sparse_file_write);
 	tcase_add_test(c, densify_edges);
 	tcase_add_test(c, keep_sparse_reads_the_same);
 	tcase_add_test(c, pack_from_sparse);
