@@ -390,6 +390,118 @@ static void sbuild_finish(sbuild *b, spz_tensor *t)
 	b->in_place = 0;
 }
 
+/*
+ * Out of place, a big tensor's pieces are split between two threads, each
+ * reading, pruning and building its half: on the development VM's two
+ * cores the whole `spz prune --nm 2:4` of fc6 goes from ~110 ms to ~75
+ * ms and `--sparsity 0.91` from ~73 ms to ~60 ms, where a thread reading
+ * for the other one lost (the data crossed cores). The halves' masks meet at a word boundary; the second half's
+ * values are built 64 floats past where the first half's could reach
+ * (its wide appends spill up to 16 floats ahead) and moved down after
+ * (sbuild_join). A file's tensor is read as two parts of one verified
+ * pass (spz_source.read_part), checked together when both are done.
+ */
+#define SPLIT_MIN (INT64_C(1) << 22) /* elements */
+
+/* The first piece of the second half, or 0 for no split: the tensor is
+ * big, built out of place from the start, its source (if any) reads in
+ * parts, and a piece near the middle starts on a mask word. */
+static size_t split_point(const piece *ps, size_t np, const reader *r,
+                          const sbuild *b)
+{
+	if (np < 2 || b->in_place || b->pos ||
+	    ps[np - 1].first + ps[np - 1].count < SPLIT_MIN ||
+	    (r->src && (!r->src->read_part || !r->src->check_parts)))
+		return 0;
+	for (size_t d = 0; d < np / 2; d++) {
+		if (ps[np / 2 + d].first % 64 == 0)
+			return np / 2 + d;
+		if (np / 2 - d > 0 && ps[np / 2 - d].first % 64 == 0)
+			return np / 2 - d;
+	}
+	return 0;
+}
+
+/* The builder of the second half, whose elements start at `at` (a
+ * multiple of 64) and whose values go past the `most` the first half can
+ * keep: into b's own mask and values. */
+static sbuild sbuild_second(const sbuild *b, int64_t at, int64_t most)
+{
+	return (sbuild){.mask = b->mask + at / 64, .nz = b->nz + most + 64};
+}
+
+/* Appends second half h (sbuild_second of b) to b. */
+static void sbuild_join(sbuild *b, const sbuild *h)
+{
+	memmove(b->nz + b->nnz, h->nz, (size_t)h->nnz * sizeof *b->nz);
+	b->nnz += h->nnz;
+	b->pos += h->pos;
+}
+
+/* A half of a split pass: its pieces, the job fn is run with, its part. */
+typedef struct half_run {
+	const piece *ps;
+	size_t np;
+	piece_fn fn;
+	void *job;
+	spz_part part;
+	int use_part, rc;
+	prog *pg;
+	double weight;
+	spz_error err;
+} half_run;
+
+static void *half_main(void *arg)
+{
+	half_run *h = arg;
+	h->rc = run_pieces(h->ps, h->np, NULL, 0, h->pg, h->weight,
+	                   h->use_part ? &h->part : NULL, h->fn, h->job,
+	                   &h->err);
+	return NULL;
+}
+
+/*
+ * run_pieces over ps[0..np) of reader r in two halves, split at piece
+ * `half` (split_point): fn with job0 on this thread over the first, with
+ * job1 on a thread of its own (this one when none starts) over the rest,
+ * each fn seeing its own pieces' indices. The first half tells pg about
+ * both; the first error in element order, else the parts' verdict.
+ */
+static int run_halves(const piece *ps, size_t np, size_t half,
+                      const reader *r, prog *pg, piece_fn fn, void *job0,
+                      void *job1, spz_error *err)
+{
+	int64_t first = ps[0].first, at = ps[half].first;
+	int64_t end = ps[np - 1].first + ps[np - 1].count;
+	half_run h[2] = {
+		{ps, half, fn, job0, {.first = first, .next = first},
+		 r->src != NULL, 0, pg,
+		 (double)(end - first) / (double)(at - first), {0}},
+		{ps + half, np - half, fn, job1, {.first = at, .next = at},
+		 r->src != NULL, 0, NULL, 1.0, {0}}};
+	double from = pg ? pg->done : 0;
+	pthread_t th;
+	int threaded = !pthread_create(&th, NULL, half_main, &h[1]);
+	half_main(&h[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		half_main(&h[1]);
+	for (int i = 0; i < 2; i++)
+		if (h[i].rc) {
+			*err = h[i].err;
+			return h[i].rc;
+		}
+	if (r->src) {
+		spz_part parts[2] = {h[0].part, h[1].part};
+		int rc = r->src->check_parts(r->src->ctx, parts, 2, err);
+		if (rc)
+			return rc;
+	}
+	prog_to(pg, from + (double)(end - first));
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Radix select                                                        */
 
@@ -938,6 +1050,47 @@ static void stream_piece_of(void *ctx, size_t j, float *p)
 	             q->ps[j].first, q->lo, q->hi, q->avx512);
 }
 
+/* The pass of magnitude_stream over one span in two halves (run_halves,
+ * split_point: half), each with its own builder and candidates, joined
+ * into job's: the candidates in position order, as one pass gathers. */
+static int stream_halves(stream_job *job, size_t np, size_t half,
+                         spz_error *err)
+{
+	gathered *g = job->g;
+	int64_t at = job->ps[half].first, ends2 = 0;
+	acc a2 = {0, 0, 0};
+	sbuild b2 = sbuild_second(job->b, at, at);
+	gathered g2 = {spz_alloc_fresh((size_t)(g->cap + 1) * sizeof *g2.cand),
+	               spz_alloc_fresh((size_t)(g->cap + 1) * sizeof *g2.idx),
+	               g->cap, 0, 0};
+	stream_job j2 = *job;
+	j2.a = &a2;
+	j2.b = &b2;
+	j2.g = &g2;
+	j2.ps = job->ps + half;
+	j2.ends = &ends2;
+	int rc = g2.cand && g2.idx
+	         ? run_halves(job->ps, np, half, job->r, job->b->pg,
+	                      stream_piece_of, job, &j2, err)
+	         : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	job->a->before += a2.before;
+	job->a->after += a2.after;
+	if (!rc) {
+		sbuild_join(job->b, &b2);
+		if (g->have + g2.have <= g->cap) { /* else the bracket missed */
+			memcpy(g->cand + g->have, g2.cand,
+			       (size_t)g2.have * sizeof *g2.cand);
+			memcpy(g->idx + g->have, g2.idx,
+			       (size_t)g2.have * sizeof *g2.idx);
+		}
+		g->have += g2.have;
+		g->below += g2.below;
+	}
+	free(g2.cand);
+	free(g2.idx);
+	return rc;
+}
+
 /* The fallback: the spans in memory (sources read whole), pruned there. */
 static int stream_fallback(spz_prune_stats *stats, const reader *r,
                            const int64_t *n, size_t count, int64_t k,
@@ -977,7 +1130,7 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	 * in-memory spans as they were. */
 	for (size_t i = 0; i < count; i++)
 		if (b[i].in_place) {
-			float *nz = spz_alloc_fresh(((size_t)n[i] + 64) *
+			float *nz = spz_alloc_fresh(((size_t)n[i] + 128) *
 			                            sizeof *nz);
 			if (!nz)
 				return spz_fail(err, SPZ_ENOMEM, "out of memory");
@@ -1025,7 +1178,10 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 		if (add_pieces(&ps, &np, &pcap, &r[i], 0, n[i], PIECE))
 			rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
 	stream_job job = {a, b, &g, r, ps, ends, 0, lo, hi, avx512};
-	if (!rc)
+	size_t half = !rc && count == 1 ? split_point(ps, np, r, b) : 0;
+	if (!rc && half)
+		rc = stream_halves(&job, np, half, err);
+	else if (!rc)
 		rc = run_pieces(ps, np, mem, room, b[0].pg, 1.0, NULL,
 		                stream_piece_of, &job, err);
 	for (size_t i = job.span; !rc && i < count; i++)
@@ -1483,129 +1639,35 @@ static void nm_piece(void *ctx, size_t j, float *p)
 	sbuild_add(q->b, p, cnt, q->avx512);
 }
 
-/*
- * Out of place, a big tensor's pieces are split between two threads, each
- * reading, pruning and building its half: on the development VM's two
- * cores the whole `spz prune --nm 2:4` of fc6 goes from ~100 ms to ~60
- * ms, where a thread reading for the other one lost (the data crossed
- * cores). The halves' masks meet at a word boundary; the second half's
- * values are built 64 floats past where the first half's could reach
- * (its wide appends spill up to 16 floats ahead) and moved down after.
- * A file's tensor is read as two parts of one verified pass
- * (spz_source.read_part), checked together when both are done.
- */
-#define SPLIT_MIN (INT64_C(1) << 22) /* elements */
-
-/* The first piece of the second half, or 0 for no split: the tensor is
- * big, built out of place from the start, its source (if any) reads in
- * parts, and a piece near the middle starts on a mask word. */
-static size_t split_point(const piece *ps, size_t np, const reader *r,
-                          const sbuild *b)
-{
-	if (np < 2 || b->in_place || b->pos ||
-	    ps[np - 1].first + ps[np - 1].count < SPLIT_MIN ||
-	    (r->src && (!r->src->read_part || !r->src->check_parts)))
-		return 0;
-	for (size_t d = 0; d < np / 2; d++) {
-		if (ps[np / 2 + d].first % 64 == 0)
-			return np / 2 + d;
-		if (np / 2 - d > 0 && ps[np / 2 - d].first % 64 == 0)
-			return np / 2 - d;
-	}
-	return 0;
-}
-
-/* A half of the split: its pieces, job (own acc and builder), part. */
-typedef struct nm_half {
-	const piece *ps;
-	size_t np;
-	nm_job job;
-	acc a;
-	sbuild b;
-	spz_part part;
-	int use_part, rc;
-	prog *pg;
-	double weight;
-	spz_error err;
-} nm_half;
-
-static void *nm_half_run(void *arg)
-{
-	nm_half *h = arg;
-	h->rc = run_pieces(h->ps, h->np, NULL, 0, h->pg, h->weight,
-	                   h->use_part ? &h->part : NULL, nm_piece, &h->job,
-	                   &h->err);
-	return NULL;
-}
-
-/* Runs job's np pieces in two halves (split_point: half), the second on
- * a thread of its own (on this one when none starts), and joins them
- * into job's acc and builder. */
+/* N:M's np pieces in two halves (split_point: half), joined into job's
+ * acc and builder. */
 static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
                      spz_error *err)
 {
 	sbuild *b = job->b;
-	int64_t at = job->ps[half].first;
-	int64_t end = job->ps[np - 1].first + job->ps[np - 1].count;
-	nm_half h[2];
-	for (int i = 0; i < 2; i++) {
-		h[i] = (nm_half){.use_part = r->src != NULL};
-		h[i].job = *job;
-		h[i].job.a = &h[i].a;
-	}
-	h[0].ps = job->ps;
-	h[0].np = half;
-	h[0].job.b = b;
-	h[0].pg = b->pg;
-	/* The first half tells progress for both (its pieces count for
-	 * the whole); the end is told exactly after the join. */
-	h[0].weight = (double)(end - job->ps[0].first) /
-	              (double)(at - job->ps[0].first);
-	h[1].ps = job->ps + half;
-	h[1].np = np - half;
-	h[1].job.ps = h[1].ps;
 	/* The most values the first half can keep (n of each whole group;
 	 * a partial group's all): with no zeros in the input, what it
-	 * keeps. The second half's values go just past that, 64 floats
-	 * on: moved down after, they move by little, within memory
-	 * already touched. */
+	 * keeps, so the second half's values move by little. */
 	int64_t most = 0;
 	for (size_t j = 0; j < half; j++)
 		most += job->ps[j].first % job->block < job->whole
 		        ? job->ps[j].count / job->m * job->n
 		        : job->ps[j].count;
-	h[1].b = (sbuild){.mask = b->mask + at / 64, .nz = b->nz + most + 64};
-	h[1].job.b = &h[1].b;
-	h[1].part = (spz_part){.first = at, .next = at};
-	double from = b->pg ? b->pg->done : 0;
-	pthread_t th;
-	int threaded = !pthread_create(&th, NULL, nm_half_run, &h[1]);
-	nm_half_run(&h[0]);
-	if (threaded)
-		pthread_join(th, NULL);
-	else
-		nm_half_run(&h[1]);
-	for (int i = 0; i < 2; i++) {
-		job->a->before += h[i].a.before;
-		job->a->after += h[i].a.after;
-		if (h[i].a.maxkey > job->a->maxkey)
-			job->a->maxkey = h[i].a.maxkey;
-		if (h[i].rc) {
-			*err = h[i].err;
-			return h[i].rc;
-		}
-	}
-	if (r->src) {
-		spz_part parts[2] = {h[0].part, h[1].part};
-		int rc = r->src->check_parts(r->src->ctx, parts, 2, err);
-		if (rc)
-			return rc;
-	}
-	prog_to(b->pg, from + (double)(end - job->ps[0].first));
-	memmove(b->nz + b->nnz, h[1].b.nz, (size_t)h[1].b.nnz * sizeof *b->nz);
-	b->nnz += h[1].b.nnz;
-	b->pos += h[1].b.pos;
-	return 0;
+	acc a2 = {0, 0, 0};
+	sbuild b2 = sbuild_second(b, job->ps[half].first, most);
+	nm_job j2 = *job;
+	j2.a = &a2;
+	j2.b = &b2;
+	j2.ps = job->ps + half;
+	int rc = run_halves(job->ps, np, half, r, b->pg, nm_piece, job, &j2,
+	                    err);
+	job->a->before += a2.before;
+	job->a->after += a2.after;
+	job->a->maxkey = a2.maxkey > job->a->maxkey ? a2.maxkey
+	                                             : job->a->maxkey;
+	if (!rc)
+		sbuild_join(b, &b2);
+	return rc;
 }
 
 /* spz_prune_nm; with b out of place (whole groups a piece, read through

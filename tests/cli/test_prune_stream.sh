@@ -103,12 +103,42 @@ check "from a redirect: the same bytes" cmp "$T/redir.spzm" "$T/s1.spzm"
 # a NaN in the second half are caught as in the first, before any output.
 run gen layer --rows 1024 --cols 4100 --density 1 --seed 4 -o "$T/wide.spzm"
 expect_rc 0 "gen a 4.2-million-weight layer"
-for args in "--nm 2:4" "--nm 3:8 --nm-partial prune" "--nm 5:16 --nm-partial keep"; do
-	run prune -q $args "$T/wide.spzm" -o "$T/w.spzm" --json="$T/w.rep"
-	expect_rc 0 "prune $args of 4.2 M weights in two halves"
-	cat "$T/wide.spzm" | "$SPZ" prune -q $args - -o "$T/wm.spzm" --json="$T/wm.rep"
-	check "prune $args, two halves: the bytes of one pass in memory (a pipe)" cmp "$T/w.spzm" "$T/wm.spzm"
-	check "prune $args, two halves: the same report" cmp "$T/w.rep" "$T/wm.rep"
+# Magnitude pruning splits its pass the same way; its values rounded to
+# 4 and to 2 decimals make ties at the threshold (the bracket holds) and
+# ties everywhere (it misses: the weight is read whole after all).
+/usr/bin/python3 - "$T/wide.spzm" "$T/tie4.spzm" "$T/tie2.spzm" <<'PY'
+import json, struct, sys, zlib
+import numpy as np
+b = open(sys.argv[1], 'rb').read()
+L = struct.unpack_from('<Q', b, 16)[0]
+man = json.loads(b[32:32 + L])
+data = (32 + L + 63) // 64 * 64
+for out, d in ((sys.argv[2], 4), (sys.argv[3], 2)):
+    m = json.loads(json.dumps(man))
+    body = bytearray(b[data:])
+    for t in m['initializers']:
+        if t['name'] == 'fc.weight':
+            w = np.frombuffer(body, '<f4', t['length'] // 4, t['offset'])
+            r = np.round(w, d).astype('<f4').tobytes()
+            body[t['offset']:t['offset'] + len(r)] = r
+            t['crc32'] = zlib.crc32(r)
+    mt = json.dumps(m, indent=2).encode()
+    h = b[:16] + struct.pack('<QII', len(mt), zlib.crc32(mt), 0)
+    pad = b'\0' * ((32 + len(mt) + 63) // 64 * 64 - 32 - len(mt))
+    open(out, 'wb').write(h + mt + pad + bytes(body))
+PY
+run info "$T/tie2.spzm"
+expect_rc 0 "a tie-heavy 4.2 M-weight layer reads"
+for c in "wide:--nm 2:4" "wide:--nm 3:8 --nm-partial prune" \
+         "wide:--nm 5:16 --nm-partial keep" "wide:--sparsity 0.91" \
+         "wide:--sparsity 0.5" "tie4:--sparsity 0.91" "tie2:--sparsity 0.7"; do
+	f=${c%%:*}
+	args=${c#*:}
+	run prune -q $args "$T/$f.spzm" -o "$T/w.spzm" --json="$T/w.rep"
+	expect_rc 0 "prune $args of 4.2 M weights ($f) in two halves"
+	cat "$T/$f.spzm" | "$SPZ" prune -q $args - -o "$T/wm.spzm" --json="$T/wm.rep"
+	check "prune $args ($f), two halves: the bytes of one pass in memory (a pipe)" cmp "$T/w.spzm" "$T/wm.spzm"
+	check "prune $args ($f), two halves: the same report" cmp "$T/w.rep" "$T/wm.rep"
 done
 # Damage at three quarters (the second half), then a NaN there with the
 # CRCs made to match it.
@@ -139,14 +169,16 @@ open(sys.argv[3], 'wb').write(c)
 print(i)
 PY
 )
-run prune --nm 2:4 "$T/wbad.spzm" -o "$T/wbad.out.spzm"
-expect_rc 1 "damage in the second half: exit 1"
-expect_err "^spz: '$T/wbad.spzm': tensor 'fc.weight': CRC mismatch \(the file is corrupt\)$" "damage in the second half: the CRC message"
-expect_one_line "damage in the second half: one line"
-expect_no_file "$T/wbad.out.spzm" "damage in the second half: no output"
-run prune --nm 2:4 "$T/wnan.spzm" -o "$T/wnan.out.spzm"
-expect_rc 1 "a NaN in the second half: exit 1"
-expect_err "^spz: '$T/wnan.spzm': tensor 'fc.weight': NaN value at index $nan_at$" "a NaN in the second half: named by its index"
-expect_no_file "$T/wnan.out.spzm" "a NaN in the second half: no output"
+for args in "--nm 2:4" "--sparsity 0.91"; do
+	run prune $args "$T/wbad.spzm" -o "$T/wbad.out.spzm"
+	expect_rc 1 "$args, damage in the second half: exit 1"
+	expect_err "^spz: '$T/wbad.spzm': tensor 'fc.weight': CRC mismatch \(the file is corrupt\)$" "$args, damage in the second half: the CRC message"
+	expect_one_line "$args, damage in the second half: one line"
+	expect_no_file "$T/wbad.out.spzm" "$args, damage in the second half: no output"
+	run prune $args "$T/wnan.spzm" -o "$T/wnan.out.spzm"
+	expect_rc 1 "$args, a NaN in the second half: exit 1"
+	expect_err "^spz: '$T/wnan.spzm': tensor 'fc.weight': NaN value at index $nan_at$" "$args, a NaN in the second half: named by its index"
+	expect_no_file "$T/wnan.out.spzm" "$args, a NaN in the second half: no output"
+done
 
 done_testing

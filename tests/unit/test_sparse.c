@@ -374,6 +374,51 @@ END_TEST
  * threshold (32 MiB), so its data is a mapping of its own that free()
  * unmaps without writing to it; all of it but the page holding malloc's
  * header is made read-only. */
+/* 2^22 elements or more are pruned out of place in two halves on two
+ * threads (magnitude and N:M): the same stats and bytes as in place,
+ * with values of every kind (ties everywhere and a bracket that misses,
+ * zeros only, normal, one value; and normal with one tie in 4096, the
+ * kept ties' end falling anywhere). */
+START_TEST(out_of_place_halves)
+{
+	enum { R = 2100, C = 2000 };
+	float *w = malloc((size_t)R * C * sizeof *w);
+	ck_assert_ptr_nonnull(w);
+	for (int how = 0; how < 5; how++)
+		for (int mode = 0; mode < 2; mode++) {
+			spz_rng rng;
+			spz_rng_seed(&rng, 17 + (uint64_t)how);
+			fill(w, (int64_t)R * C, &rng,
+			     how == 4 ? VAL_NORMAL : hows[how]);
+			if (how == 4)
+				for (int64_t i = 0; i < (int64_t)R * C; i += 4096)
+					w[i] = 0.75f;
+			spz_model *a = tu_gemm_model(R, C, w);
+			spz_model *b = tu_gemm_model(R, C, w);
+			spz_prune_item ia = {spz_model_tensor(a, "fc.weight"),
+			                     0.91, {0}};
+			spz_prune_item ib = {spz_model_tensor(b, "fc.weight"),
+			                     0.91, {0}};
+			spz_prune_options o = SPZ_PRUNE_OPTIONS_INIT;
+			if (mode) {
+				o.mode = SPZ_PRUNE_NM;
+				o.nm_n = 2;
+				o.nm_m = 4;
+			}
+			spz_error err = {0};
+			ck_assert_int_eq(spz_prune_model(a, &ia, 1, &o, &err), 0);
+			o.sparse_out = SPZ_SPARSE_READ;
+			ck_assert_int_eq(spz_prune_model(b, &ib, 1, &o, &err), 0);
+			ck_assert_ptr_nonnull(ib.tensor->mask);
+			ck_assert(!memcmp(&ia.stats, &ib.stats, sizeof ia.stats));
+			same_bytes(a, b, SPZ_FILE_SPZM);
+			spz_model_free(a);
+			spz_model_free(b);
+		}
+	free(w);
+}
+END_TEST
+
 START_TEST(out_of_place_reads_only)
 {
 	const int64_t rows = 3000, cols = 3000, n = rows * cols;
@@ -893,6 +938,7 @@ Suite *sparse_suite(void)
 	tcase_add_test(c, out_of_place_threshold);
 	tcase_add_test(c, out_of_place_nm);
 	tcase_add_test(c, out_of_place_large);
+	tcase_add_test(c, out_of_place_halves);
 	tcase_add_test(c, out_of_place_reads_only);
 	tcase_add_test(c, sourced_modes);
 	tcase_add_test(c, sourced_read_error);
