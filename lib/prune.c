@@ -109,6 +109,14 @@ typedef struct acc {
 	uint32_t maxkey; /* largest key zeroed */
 } acc;
 
+/* Adds b's totals to a. */
+static void acc_add(acc *a, acc b)
+{
+	a->before += b.before;
+	a->after += b.after;
+	a->maxkey = b.maxkey > a->maxkey ? b.maxkey : a->maxkey;
+}
+
 /* The same, four lanes wide (counts are negated: compares give -1). */
 typedef struct vacc {
 	v4i before, after, maxkey;
@@ -145,9 +153,10 @@ typedef struct reader {
 	spz_source *src;
 } reader;
 
-/* Elements [first, first + count) of r into dst; with part (a source's
- * part of a pass split among threads, spz_source.read_part), the next
- * count elements of that part, first being where it stands. */
+/* Elements [first, first + count) of r into dst; with part, when r is a
+ * source (part of a pass split among threads, spz_source.read_part),
+ * the next count elements of that part, first being where it stands.
+ * A reader in memory has no parts: part is not used. */
 static int rd_get(const reader *r, spz_part *part, int64_t first,
                   int64_t count, float *dst, spz_error *err)
 {
@@ -243,12 +252,20 @@ static int run_pieces(const piece *ps, size_t np, float *mem, int64_t room,
 typedef struct sbuild {
 	prog *pg;        /* NULL: no progress */
 	uint64_t *mask;  /* (n + 63) / 64 words */
-	float *nz;       /* room for n + 128 values (the spare for the
-	                    branch-free appends); touched as filled */
+	float *nz;       /* room for n + 128 values (sbuild_values);
+	                    touched as filled */
 	int64_t pos;     /* elements appended */
 	int64_t nnz;
 	int in_place;    /* nz is the tensor's own data (SPZ_SPARSE_REUSE) */
 } sbuild;
+
+/* Memory for a builder's values of an n-element tensor: n, 64 spare for
+ * the branch-free appends (which store past the last value), and 64 more
+ * for the gap a split pass leaves between its halves (sbuild_second). */
+static float *sbuild_values(int64_t n)
+{
+	return spz_alloc_fresh(((size_t)n + 128) * sizeof(float));
+}
 
 /*
  * With SPZ_SPARSE_REUSE the values are packed into the tensor's own data
@@ -267,8 +284,7 @@ static int sbuild_new(sbuild *b, spz_tensor *t, int reuse)
 	b->in_place = reuse == SPZ_SPARSE_REUSE && t->data &&
 	              !t->data_borrowed;
 	b->mask = spz_alloc_fresh((words ? words : 1) * sizeof *b->mask);
-	b->nz = b->in_place ? t->data
-	                    : spz_alloc_fresh(((size_t)n + 128) * sizeof *b->nz);
+	b->nz = b->in_place ? t->data : sbuild_values(n);
 	b->pos = b->nnz = 0;
 	if (!b->mask || !b->nz) {
 		free(b->mask);
@@ -395,10 +411,10 @@ static void sbuild_finish(sbuild *b, spz_tensor *t)
  * reading, pruning and building its half: on the development VM's two
  * cores the whole `spz prune --nm 2:4` of fc6 goes from ~110 ms to ~75
  * ms and `--sparsity 0.91` from ~73 ms to ~60 ms, where a thread reading
- * for the other one lost (the data crossed cores). The halves' masks meet at a word boundary; the second half's
- * values are built 64 floats past where the first half's could reach
- * (its wide appends spill up to 16 floats ahead) and moved down after
- * (sbuild_join). A file's tensor is read as two parts of one verified
+ * for the other one lost (the data crossed cores). The halves' masks
+ * meet at a word boundary; the second half's values are built 64 floats
+ * past where the first half's could reach (its wide appends spill up to
+ * 16 floats ahead) and moved down after (sbuild_join). A file's tensor is read as two parts of one verified
  * pass (spz_source.read_part), checked together when both are done.
  */
 #define SPLIT_MIN (INT64_C(1) << 22) /* elements */
@@ -444,8 +460,8 @@ typedef struct half_run {
 	size_t np;
 	piece_fn fn;
 	void *job;
-	spz_part part;
-	int use_part, rc;
+	spz_part part; /* used when the reader is a source */
+	int rc;
 	prog *pg;
 	double weight;
 	spz_error err;
@@ -454,9 +470,8 @@ typedef struct half_run {
 static void *half_main(void *arg)
 {
 	half_run *h = arg;
-	h->rc = run_pieces(h->ps, h->np, NULL, 0, h->pg, h->weight,
-	                   h->use_part ? &h->part : NULL, h->fn, h->job,
-	                   &h->err);
+	h->rc = run_pieces(h->ps, h->np, NULL, 0, h->pg, h->weight, &h->part,
+	                   h->fn, h->job, &h->err);
 	return NULL;
 }
 
@@ -474,11 +489,10 @@ static int run_halves(const piece *ps, size_t np, size_t half,
 	int64_t first = ps[0].first, at = ps[half].first;
 	int64_t end = ps[np - 1].first + ps[np - 1].count;
 	half_run h[2] = {
-		{ps, half, fn, job0, {.first = first, .next = first},
-		 r->src != NULL, 0, pg,
+		{ps, half, fn, job0, {.first = first, .next = first}, 0, pg,
 		 (double)(end - first) / (double)(at - first), {0}},
-		{ps + half, np - half, fn, job1, {.first = at, .next = at},
-		 r->src != NULL, 0, NULL, 1.0, {0}}};
+		{ps + half, np - half, fn, job1, {.first = at, .next = at}, 0,
+		 NULL, 1.0, {0}}};
 	double from = pg ? pg->done : 0;
 	pthread_t th;
 	int threaded = !pthread_create(&th, NULL, half_main, &h[1]);
@@ -1073,8 +1087,7 @@ static int stream_halves(stream_job *job, size_t np, size_t half,
 	         ? run_halves(job->ps, np, half, job->r, job->b->pg,
 	                      stream_piece_of, job, &j2, err)
 	         : spz_fail(err, SPZ_ENOMEM, "out of memory");
-	job->a->before += a2.before;
-	job->a->after += a2.after;
+	acc_add(job->a, a2); /* maxkey: the threshold, set after */
 	if (!rc) {
 		sbuild_join(job->b, &b2);
 		if (g->have + g2.have <= g->cap) { /* else the bracket missed */
@@ -1130,8 +1143,7 @@ static int magnitude_stream(spz_prune_stats *stats, const reader *r,
 	 * in-memory spans as they were. */
 	for (size_t i = 0; i < count; i++)
 		if (b[i].in_place) {
-			float *nz = spz_alloc_fresh(((size_t)n[i] + 128) *
-			                            sizeof *nz);
+			float *nz = sbuild_values(n[i]);
 			if (!nz)
 				return spz_fail(err, SPZ_ENOMEM, "out of memory");
 			b[i].nz = nz;
@@ -1539,10 +1551,8 @@ nm_rows_avx512_m(acc *a, float *w, int64_t groups, int n, const int m)
 		_mm512_storeu_si512((void *)(w + i),
 		                    _mm512_maskz_mov_epi32(keep, x));
 	}
-	a->before += before;
-	a->after += after;
-	uint32_t mk = (uint32_t)_mm512_reduce_max_epu32(maxkey);
-	a->maxkey = mk > a->maxkey ? mk : a->maxkey;
+	acc_add(a, (acc){before, after,
+	                 (uint32_t)_mm512_reduce_max_epu32(maxkey)});
 	return i / m;
 }
 
@@ -1661,10 +1671,7 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 	j2.ps = job->ps + half;
 	int rc = run_halves(job->ps, np, half, r, b->pg, nm_piece, job, &j2,
 	                    err);
-	job->a->before += a2.before;
-	job->a->after += a2.after;
-	job->a->maxkey = a2.maxkey > job->a->maxkey ? a2.maxkey
-	                                             : job->a->maxkey;
+	acc_add(job->a, a2);
 	if (!rc)
 		sbuild_join(b, &b2);
 	return rc;
