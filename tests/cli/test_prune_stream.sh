@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_prune_stream.sh - spz prune from a .spzm into a .spzm leaves the
 # big weights in the input file and prunes each in one pass over it, a
-# piece at a time (formats/README.md, "Deferred payloads"): the output
+# piece at a time (formats/README.md, "Deferred payloads"; a weight of
+# 2^22 elements or more in two halves on two threads): the output
 # must be what pruning in memory gives (prune into JSON, converted), for
 # every mode, with weights left out (--exclude: read whole afterwards);
 # NumPy's own magnitude and 2:4 pruning must agree with what is stored;
@@ -139,7 +140,41 @@ for c in "wide:--nm 2:4" "wide:--nm 3:8 --nm-partial prune" \
 	cat "$T/$f.spzm" | "$SPZ" prune -q $args - -o "$T/wm.spzm" --json="$T/wm.rep"
 	check "prune $args ($f), two halves: the bytes of one pass in memory (a pipe)" cmp "$T/w.spzm" "$T/wm.spzm"
 	check "prune $args ($f), two halves: the same report" cmp "$T/w.rep" "$T/wm.rep"
+	case "$c" in wide:--nm\ 2:4|wide:--sparsity\ 0.91) cp "$T/w.spzm" "$T/w-${args##* }.spzm" ;; esac
 done
+# NumPy, from the file bytes (the dense payload, the bitmask payload:
+# mask words, then the kept values): 2:4 and 0.91 of the 4.2 M weights
+# as the two halves stored them.
+check "NumPy prunes the 4.2 M-weight layer as the two halves stored it (2:4, 0.91)" /usr/bin/python3 - "$T/wide.spzm" "$T/w-2:4.spzm" "$T/w-0.91.spzm" <<'PY'
+import json, struct, sys
+import numpy as np
+def weight(path):
+    b = open(path, 'rb').read()
+    L = struct.unpack_from('<Q', b, 16)[0]
+    t = [t for t in json.loads(b[32:32 + L])['initializers']
+         if t['name'] == 'fc.weight'][0]
+    at = (32 + L + 63) // 64 * 64 + t['offset']
+    n = int(np.prod(t['dims']))
+    if t.get('encoding') != 'bitmask':
+        return np.frombuffer(b, '<f4', n, at).reshape(t['dims'])
+    words = (n + 63) // 64
+    bits = np.unpackbits(np.frombuffer(b, np.uint8, 8 * words, at),
+                         bitorder='little')[:n].astype(bool)
+    w = np.zeros(n, np.float32)
+    w[bits] = np.frombuffer(b, '<f4', int(bits.sum()), at + 8 * words)
+    return w.reshape(t['dims'])
+d, nm, p = weight(sys.argv[1]), weight(sys.argv[2]), weight(sys.argv[3])
+g = d.reshape(d.shape[0], -1, 4)
+rank = np.argsort(-np.abs(g), axis=2, kind='stable')
+keep = np.zeros(g.shape, bool)
+np.put_along_axis(keep, rank[:, :, :2], True, axis=2)
+want = np.where(keep, g, np.float32(0)).reshape(d.shape)
+ok = np.array_equal(want.view(np.uint32), nm.view(np.uint32))
+flat = d.ravel().copy()
+flat[np.argsort(np.abs(flat), kind='stable')[:int(round(0.91 * flat.size))]] = 0
+ok = ok and np.array_equal(flat.view(np.uint32), p.ravel().view(np.uint32))
+sys.exit(0 if ok else 1)
+PY
 # Damage at three quarters (the second half), then a NaN there with the
 # CRCs made to match it.
 nan_at=$(/usr/bin/python3 - "$T/wide.spzm" "$T/wbad.spzm" "$T/wnan.spzm" <<'PY'
