@@ -67,11 +67,47 @@ static char *fuzz_spzm_bytes(const spz_model *m, size_t *len)
 	return buf;
 }
 
+/* Reads each deferred tensor of m as two parts of one pass, the second
+ * first (spz_source.read_part, as prune's two threads do), into data of
+ * its own, and checks the parts: the verdict of spz_model_undefer. */
+static int fuzz_undefer_in_parts(spz_model *m, spz_error *err)
+{
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		spz_tensor *t = &m->tensors[i];
+		spz_source *s = t->src;
+		if (!s)
+			continue;
+		if (!s->read_part)
+			return spz_tensor_undefer(t, err);
+		int64_t n = spz_tensor_elements(t), at = n / 3;
+		float *v = malloc(((size_t)n + 1) * sizeof *v);
+		if (!v)
+			return spz_fail(err, SPZ_ENOMEM, "out of memory");
+		spz_part p[2] = {{.first = 0, .next = 0},
+		                 {.first = at, .next = at}};
+		int rc = s->read_part(s->ctx, &p[1], n - at, v + at, err);
+		if (!rc)
+			rc = s->read_part(s->ctx, &p[0], at, v, err);
+		if (!rc)
+			rc = s->check_parts(s->ctx, p, 2, err);
+		if (rc) {
+			free(v);
+			return rc;
+		}
+		s->close(s->ctx);
+		free(s);
+		t->src = NULL;
+		t->data = v;
+	}
+	return 0;
+}
+
 /*
  * The read that keeps bitmask payloads in the sparse form (pack's,
  * spz_input.keep_sparse; deferred 0) and the one that leaves every dense
  * payload in the file, read back by spz_model_undefer (prune's,
- * spz_input.defer_values; deferred 1) must agree with the ordinary read
+ * spz_input.defer_values; deferred 1) or as two parts of a pass
+ * (deferred 2) must agree with the ordinary read
  * of the same bytes (path, already read into dense with result rc): they
  * fail exactly when that one does, and what they took writes the same
  * .spzm bytes.
@@ -89,8 +125,10 @@ static void fuzz_sparse_read(const char *path, int rc, const spz_model *dense,
 		in.defer_values = deferred ? 1 : 0;
 		rs = spz_model_read(&m, &in, &err);
 		spz_input_close(&in);
-		if (!rs && deferred)
+		if (!rs && deferred == 1)
 			rs = spz_model_undefer(m, &err);
+		if (!rs && deferred == 2)
+			rs = fuzz_undefer_in_parts(m, &err);
 	}
 	if (rs == SPZ_ENOMEM || rc == SPZ_ENOMEM) {
 		spz_model_free(m);
@@ -124,6 +162,7 @@ static inline int fuzz_model(const uint8_t *data, size_t size)
 	int rc = spz_model_load(&m, path, &err);
 	fuzz_sparse_read(path, rc, m, 0);
 	fuzz_sparse_read(path, rc, m, 1);
+	fuzz_sparse_read(path, rc, m, 2);
 	if (rc) {
 		fuzz_check_failure(rc, &err);
 		return 0;
