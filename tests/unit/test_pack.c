@@ -499,6 +499,83 @@ static void mutate_and_compare(spz_eie *e, int tries, uint64_t seed)
 	ck_assert_int_eq(spz_eie_validate(e, NULL), 0);
 }
 
+/*
+ * The rows a column's entries reach (one each plus their indexes) must
+ * stay inside the PE's. validate skips the sum where even maximal
+ * indexes could not leave it, so the bound is tried where it is tight:
+ * 7 rows, 2-bit indexes, entries on rows 3 and 6, then the second one
+ * pushed to row 7 (2 entries x 4 rows each = 8, one past the PE); and
+ * 8 rows, both entries on their furthest rows 3 and 7, which is valid.
+ */
+START_TEST(validate_row_bound)
+{
+	uint8_t col[8] = {0};
+	col[3] = 1;
+	col[6] = 2;
+	spz_model *m = column_model(col, 7);
+	spz_eie *e = pack_ok(m, 1, 2);
+	spz_eie_pe *pe = &e->layers[0].pe[0];
+	static const uint8_t v[] = {1, 2}, z[] = {3, 2};
+	static const uint32_t p[] = {0, 2};
+	expect_pe(pe, v, z, 2, p, 1);
+	pe->index[1] = 3;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_eie_validate(e, &err), SPZ_ERANGE);
+	ck_assert_str_eq(err.text, "layer 'fc' PE 0 column 0: entry 1 lands "
+	                 "on local row 7, past the PE's 7 rows");
+	expect_unpack_as_validate(e, "row 7 of 7");
+	spz_eie_free(e);
+	spz_model_free(m);
+	col[6] = 0;
+	col[7] = 2;
+	m = column_model(col, 8);
+	e = pack_ok(m, 1, 2);
+	static const uint8_t z8[] = {3, 3};
+	expect_pe(&e->layers[0].pe[0], v, z8, 2, p, 1);
+	ck_assert_int_eq(spz_eie_validate(e, &err), 0);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
+/*
+ * A layer of 2^22 weights or more is validated as two halves of its PEs
+ * on two threads; the verdict, message and counts must be those of a
+ * walk in PE order, which unpack (its own checks) gives independently.
+ */
+START_TEST(validate_halves)
+{
+	int64_t d[4] = {2048, 2048, 4, 3};
+	spz_model *m = chain_model(d, 4, 0.05, 23);
+	spz_eie *e = pack_ok(m, 8, 4);
+	spz_eie_layer *l = &e->layers[0];
+	ck_assert_int_ge(l->rows * l->cols, INT64_C(1) << 22);
+	ck_assert_int_eq(spz_eie_validate(e, NULL), 0);
+	/* A count off by one is found from both halves' sums. */
+	l->padding++;
+	expect_unpack_as_validate(e, "padding count");
+	l->padding--;
+	/* A fault in the second half alone, then one in each half. */
+	l->pe[6].code[3] = (uint8_t)l->codebook_size;
+	spz_error err = {0};
+	ck_assert_int_eq(spz_eie_validate(e, &err), SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 6 entry 3: code 15 "
+	                               "is outside the codebook of 15"),
+	              "%s", err.text);
+	expect_unpack_as_validate(e, "second half");
+	l->pe[1].ptr[5] = l->pe[1].ptr[6] + 1;
+	ck_assert_int_eq(spz_eie_validate(e, &err), SPZ_EFORMAT);
+	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 1: pointer 6 "),
+	              "%s", err.text);
+	expect_unpack_as_validate(e, "both halves");
+	spz_eie_free(e);
+	e = pack_ok(m, 8, 4);
+	mutate_and_compare(e, 60, 3);
+	spz_eie_free(e);
+	spz_model_free(m);
+}
+END_TEST
+
 START_TEST(unpack_checks_as_validate)
 {
 	/* Small layers of every kind (row-major, transposed, MatMul). */
@@ -901,6 +978,7 @@ Suite *pack_suite(void)
 	TCase *tc = tcase_create("eie");
 	tcase_add_test(tc, fig3_golden);
 	tcase_add_test(tc, padding_example);
+	tcase_add_test(tc, validate_row_bound);
 	tcase_add_test(tc, round_trips);
 	tcase_add_test(tc, fixed_point_is_canonical);
 	tcase_add_test(tc, refusals);
@@ -908,6 +986,7 @@ Suite *pack_suite(void)
 	tcase_add_test(tc, exported_refusals);
 	tcase_add_test(tc, every_truncation_and_flip);
 	tcase_add_test(tc, unpack_checks_as_validate);
+	tcase_add_test(tc, validate_halves);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("plain");
 	tcase_add_test(tc, csr_golden);
