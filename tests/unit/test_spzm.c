@@ -489,6 +489,17 @@ START_TEST(bad_values_with_good_crc)
 	                                   &err), SPZ_ERANGE);
 	ck_assert_msg(strstr(err.text, "x.spzm': tensor 'q3': code 7 at index 2 "
 	                     "is outside the codebook of 5"), "%s", err.text);
+	/* And among codes checked 16 at a time: q8's code 40 (plain 8-bit
+	 * codes, a byte each) made 200, its codebook's size. */
+	const char *q8 = strstr(man, "\"name\": \"q8\"");
+	off = strtoul(strstr(q8, "\"offset\": ") + 10, NULL, 10);
+	memcpy(d, data, dlen);
+	d[off + 40] = 200;
+	ck_assert_int_eq(load_with_payload(dir, man, data, d, dlen, off, 70,
+	                                   &err), SPZ_ERANGE);
+	ck_assert_msg(strstr(err.text, "x.spzm': tensor 'q8': code 200 at "
+	                     "index 40 is outside the codebook of 200"), "%s",
+	              err.text);
 	/* The writer refuses a NaN before writing a byte. */
 	m->tensors[0].data[7] = NAN;
 	char *buf = NULL;
@@ -1123,6 +1134,29 @@ START_TEST(sparse_codes_are_refused_when_wrong)
 	                                  &err), SPZ_ERANGE);
 	ck_assert_msg(strstr(err.text, "tensor 'q': code 14 at index 4 is "
 	                     "outside the codebook of 13"), "%s", err.text);
+	/* Among the stored codes checked 16 at a time: stored code 10
+	 * (the low half of value byte 5) made 13, the codebook's size and
+	 * so just outside it, then 0. */
+	int64_t at = -1;
+	for (int64_t i = 0, c = 0; i < nq && at < 0; i++)
+		if (t->codes[i] && c++ == 10)
+			at = i;
+	ck_assert_int_gt(at, 10);
+	char want[96];
+	for (int z = 0; z < 2; z++) {
+		memcpy(p, data, n);
+		p[128 + 5] = (uint8_t)((p[128 + 5] & 0xf0) | (z ? 0 : 13));
+		ck_assert_int_eq(load_with_sparse(dir, man, data, dlen, "q", p,
+		                                  n, 1, &err),
+		                 z ? SPZ_EFORMAT : SPZ_ERANGE);
+		if (z)
+			snprintf(want, sizeof want, "a zero stored at index "
+			         "%lld,", (long long)at);
+		else
+			snprintf(want, sizeof want, "code 13 at index %lld is "
+			         "outside the codebook of 13", (long long)at);
+		ck_assert_msg(strstr(err.text, want), "%s", err.text);
+	}
 	free(p);
 	free(man);
 	free(b);
