@@ -5,6 +5,7 @@
 #include "json_strict.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -317,13 +318,31 @@ void cli_pad_cut(FILE *f, const char *s, size_t w)
 	fputc('~', f);
 }
 
+/* Whether the n bytes at w are a unit that follows a number ("s",
+ * "ms", "MB"): at most 3 letters. */
+static int is_unit(const char *w, size_t n)
+{
+	if (n < 1 || n > 3)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalpha((unsigned char)w[i]))
+			return 0;
+	return 1;
+}
+
 void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent)
 {
 	/* Runs of spaces are kept (aligned columns stay aligned) except
-	 * where the line breaks. */
+	 * where the line breaks, which is never between a number and its
+	 * unit ("0.010 s"). */
 	while (*s) {
 		size_t sp = strspn(s, " ");
 		size_t n = strcspn(s + sp, " ");
+		const char *u = s + sp + n + 1;
+		size_t un = strcspn(u, " ");
+		if (n && isdigit((unsigned char)s[sp + n - 1]) &&
+		    s[sp + n] == ' ' && is_unit(u, un))
+			n += 1 + un;
 		size_t w = cli_width_n(s + sp, n);
 		if (col > indent && col + sp + w > 80) {
 			fprintf(f, "\n%*s", (int)indent, "");

@@ -146,6 +146,21 @@ run info "$T/bq.spzm"; fits80 "info of the quantized MLP"
 run prune --sparsity 0.9 "$T/big.spzm" -o "$T/bp.spzm"; fits80 "prune of the MLP"
 run quantize "$T/bp.spzm" -o "$T/bq2.spzm"; fits80 "quantize of the MLP"
 run report "$T/bq.spzm"; fits80 "report of the MLP"
+# -v notes wrap at 80 columns but never between a number and its unit:
+# input paths of 1 to 45 more characters move the break twice across
+# the whole of "read '...' (...) in 0.001 s" (longer ones make the path
+# alone wider than 80 columns, which no wrapping can help).
+split=""
+name=""
+for i in $(seq 45); do
+	name="${name}a"
+	cp "$T/bq.spzm" "$T/$name.spzm"
+	"$SPZ" info -v "$T/$name.spzm" >/dev/null 2>"$T/.err"
+	awk 'length($0) > 80' "$T/.err" | grep -q . && split="$split over80:$i"
+	grep -Eq '^ +[A-Za-z]{1,3}$' "$T/.err" && split="$split unit:$i"
+	rm -f "$T/$name.spzm"
+done
+check "-v notes: no line over 80 columns, no unit alone on a line" test -z "$split"
 check "report: the summary line comes last" sh -c "printf '%s\n' \"\$1\" | tail -1 | grep -Eq '^total: .* compression, .* cycles, .*(fits|does not fit) in SRAM$'" _ "$out"
 run report "$T/bq.spzm" --arch all; fits80 "report --arch all"
 run report "$T/bq.spzm" --wide
