@@ -228,7 +228,7 @@ void bench_spzm_io(void)
 	/* SPZ_MMAP=1: no copy, but each mapped 4 KiB page costs a fault
 	 * on its first touch unless the page cache holds the file in 2 MiB
 	 * folios (written in one go), which are mapped 2 MiB at a time.
-	 * The writer above writes 256 KiB pieces. */
+	 * The writer above writes its biggest tensor in 4 MiB pieces. */
 	bench_report("read .spzm mapped (SPZ_MMAP=1), as spz wrote it",
 	             load_mapped(path, (const float *)src, bytes),
 	             (double)bytes, base);

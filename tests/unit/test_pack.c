@@ -450,6 +450,17 @@ static void expect_unpack_as_validate(spz_eie *e, const char *what)
 	spz_model_free(u);
 }
 
+/* e is refused with code rc and a message holding msg, by validate and
+ * by unpack alike. */
+static void expect_image_refused(spz_eie *e, int rc, const char *msg,
+                                 const char *what)
+{
+	spz_error err = {0};
+	ck_assert_int_eq(spz_eie_validate(e, &err), rc);
+	ck_assert_msg(strstr(err.text, msg), "%s: %s", what, err.text);
+	expect_unpack_as_validate(e, what);
+}
+
 static void mutate_and_compare(spz_eie *e, int tries, uint64_t seed)
 {
 	spz_rng r;
@@ -557,17 +568,11 @@ START_TEST(validate_halves)
 	l->padding--;
 	/* A fault in the second half alone, then one in each half. */
 	l->pe[6].code[3] = (uint8_t)l->codebook_size;
-	spz_error err = {0};
-	ck_assert_int_eq(spz_eie_validate(e, &err), SPZ_ERANGE);
-	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 6 entry 3: code 15 "
-	                               "is outside the codebook of 15"),
-	              "%s", err.text);
-	expect_unpack_as_validate(e, "second half");
+	expect_image_refused(e, SPZ_ERANGE, "layer 'lin0' PE 6 entry 3: code "
+	                     "15 is outside the codebook of 15", "second half");
 	l->pe[1].ptr[5] = l->pe[1].ptr[6] + 1;
-	ck_assert_int_eq(spz_eie_validate(e, &err), SPZ_EFORMAT);
-	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 1: pointer 6 "),
-	              "%s", err.text);
-	expect_unpack_as_validate(e, "both halves");
+	expect_image_refused(e, SPZ_EFORMAT, "layer 'lin0' PE 1: pointer 6 ",
+	                     "both halves");
 	spz_eie_free(e);
 	e = pack_ok(m, 8, 4);
 	mutate_and_compare(e, 60, 3);
@@ -589,13 +594,10 @@ START_TEST(unpack_checks_as_validate)
 	ck_assert_uint_gt(l->pe[0].n_entries, 0);
 	l->pe[0].code[0] = (uint8_t)l->codebook_size;
 	l->pe[1].ptr[1] = l->pe[1].ptr[2] + 1;
-	expect_unpack_as_validate(e, "two faults");
+	expect_image_refused(e, SPZ_ERANGE, "layer 'lin0' PE 0 entry 0: code "
+	                     "15 is outside the codebook of 15", "two faults");
 	spz_error err = {0};
 	spz_model *u = NULL;
-	ck_assert_int_eq(spz_eie_unpack(&u, e, &err), SPZ_ERANGE);
-	ck_assert_msg(strstr(err.text, "layer 'lin0' PE 0 entry 0: code 15 "
-	                               "is outside the codebook of 15"),
-	              "%s", err.text);
 	spz_eie_free(e);
 	spz_model_free(m);
 	/* A layer unpack decodes in several tiles of rows and bands of
