@@ -338,11 +338,12 @@ void cli_print_wrapped(FILE *f, const char *s, size_t col, size_t indent)
 	while (*s) {
 		size_t sp = strspn(s, " ");
 		size_t n = strcspn(s + sp, " ");
-		const char *u = s + sp + n + 1;
-		size_t un = strcspn(u, " ");
-		if (n && isdigit((unsigned char)s[sp + n - 1]) &&
-		    s[sp + n] == ' ' && is_unit(u, un))
-			n += 1 + un;
+		if (n && s[sp + n] == ' ' &&
+		    isdigit((unsigned char)s[sp + n - 1])) {
+			const char *u = s + sp + n + 1;
+			size_t un = strcspn(u, " ");
+			n += is_unit(u, un) ? 1 + un : 0;
+		}
 		size_t w = cli_width_n(s + sp, n);
 		if (col > indent && col + sp + w > 80) {
 			fprintf(f, "\n%*s", (int)indent, "");
