@@ -125,8 +125,12 @@ void bench_prune(void)
 	spz_model_free(m);
 }
 
-/* Rounds of each process, best kept: the machine is shared and noisy. */
-#define PROC_ROUNDS 5
+/* Rounds of each process, interleaved; the best and the median are
+ * kept. The machine is shared and noisy, and on the development VM a
+ * process that reuses memory just freed by the one before runs far
+ * faster than one that gets memory back from the host, so the best is
+ * the warm case and the median what back-to-back runs see. */
+#define PROC_ROUNDS 9
 
 static double file_mb(const char *path)
 {
@@ -138,10 +142,26 @@ static double file_mb(const char *path)
 	return (double)st.st_size / 1e6;
 }
 
-/* One line: what, best seconds, ratio to cp (and to cp + fsync). */
-static void proc_line(const char *what, double s, double cp, double cps)
+static int cmp_double(const void *a, const void *b)
 {
-	printf("%-52s %9.2f ms  %6.2fx cp", what, s * 1e3, s / cp);
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of n seconds (sorts them). */
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* One line: what, best and median seconds, their ratios to cp's (and
+ * the best's to cp + fsync's). */
+static void proc_line(const char *what, double s, double med, double cp,
+                      double cpmed, double cps)
+{
+	printf("%-44s %7.2f ms %6.2fx cp, median %7.2f ms %5.2fx", what,
+	       s * 1e3, s / cp, med * 1e3, med / cpmed);
 	if (cps > 0)
 		printf("  %5.2fx cp+fsync", s / cps);
 	printf("\n");
@@ -180,7 +200,7 @@ static void processes_in(const char *where, int tmpfs)
 	char *pn[] = {"./spz", "prune", "-q", "--nm", "2:4", dense, "-o", nm,
 	              NULL};
 	char *pk[] = {"./spz", "pack", "-q", q, "-o", img, NULL};
-	double best[5] = {1e9, 1e9, 1e9, 1e9, 1e9};
+	double best[5] = {1e9, 1e9, 1e9, 1e9, 1e9}, all[5][PROC_ROUNDS];
 	for (int r = 0; r < PROC_ROUNDS; r++) {
 		/* New files each time, as cp and spz usually make them. */
 		unlink(copy);
@@ -193,22 +213,31 @@ static void processes_in(const char *where, int tmpfs)
 		t[2] = proc_seconds(ps);
 		t[3] = proc_seconds(pn);
 		t[4] = proc_seconds(pk);
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < 5; k++) {
 			best[k] = t[k] < best[k] ? t[k] : best[k];
+			all[k][r] = t[k];
+		}
 	}
+	double med[5];
+	for (int k = 0; k < 5; k++)
+		med[k] = median(all[k], PROC_ROUNDS);
 	printf("\n== whole processes, 4096x9216 layer (%.0f MB .spzm), files "
 	       "in %s (%s) ==\n", file_mb(dense), where,
 	       tmpfs ? "tmpfs: fsync free" : "disk: spz fsyncs its output");
-	printf("%-52s %9.2f ms\n", "cp of the dense file (baseline; target 1x)",
-	       best[0] * 1e3);
+	printf("best and median of %d rounds\n", PROC_ROUNDS);
+	printf("%-44s %7.2f ms %9s median %7.2f ms\n",
+	       "cp of the dense file (baseline; target 1x)", best[0] * 1e3, "",
+	       med[0] * 1e3);
 	double cps = tmpfs ? 0 : best[1];
 	if (!tmpfs)
-		printf("%-52s %9.2f ms\n", "cp, then fsync of the copy",
-		       best[1] * 1e3);
-	proc_line("spz prune --sparsity 0.91", best[2], best[0], cps);
-	proc_line("spz prune --nm 2:4", best[3], best[0], cps);
-	proc_line("spz pack (EIE; the 0.91 layer, 4-bit codes)", best[4],
-	          best[0], cps);
+		printf("%-44s %7.2f ms %9s median %7.2f ms\n",
+		       "cp, then fsync of the copy", best[1] * 1e3, "",
+		       med[1] * 1e3);
+	proc_line("spz prune --sparsity 0.91", best[2], med[2], best[0],
+	          med[0], cps);
+	proc_line("spz prune --nm 2:4", best[3], med[3], best[0], med[0], cps);
+	proc_line("spz pack (EIE; 0.91 layer, 4-bit codes)", best[4], med[4],
+	          best[0], med[0], cps);
 	printf("  pruned file %.1f MB = %.1f%% of the dense %.1f MB (target "
 	       "20%%); 2:4 %.1f MB = %.1f%%; 4-bit codes %.1f MB\n",
 	       file_mb(p), 100 * file_mb(p) / file_mb(dense), file_mb(dense),
