@@ -727,10 +727,11 @@ static void write_head(FILE *f, const char *man, size_t man_len,
  * is a regular file that ends where f stands, the largest dense or
  * sparse-form float tensor is written first, a thread checking and
  * CRCing it while write() copies it, and the header and manifest last:
- * the check costs no time at all on a second core (a 2:4 layer's 80 MB:
- * ~24 ms down to ~16). The writes go in pieces of WRITE_PIECE ending on
- * its multiples in the file, which lets the page cache use large folios
- * (256 KiB pieces took 26 ms for 80 MB on tmpfs, 4 MiB ones 16 ms).
+ * on a second core the check costs no time (saving a 2:4 layer's 80 MB:
+ * 32-34 ms down to 25-28). The writes go in pieces of WRITE_PIECE that
+ * end on its multiples in the file: fewer, larger writes cost less (80
+ * MB to tmpfs took 26 ms in 256 KiB pieces, 16-20 ms in 1 MiB and 15-17
+ * ms in 4 MiB ones; two threads writing halves, 21-26 ms).
  * Where the data area starts depends on the digits of that CRC (decimal
  * in the manifest): the payloads go where 10 digits put them, and in the
  * rare case fewer digits move the start, everything is written again. If
@@ -745,8 +746,8 @@ typedef struct stream {
 	off_t base;       /* where the model starts in the file */
 } stream;
 
-/* Whether tensor i's payload can be streamed: float elements in memory,
- * dense or in the sparse form. */
+/* Whether t's payload can be streamed: float elements in memory, dense
+ * (packed: written as a bitmask, not streamed) or in the sparse form. */
 static int streamable(const spz_tensor *t, const uint8_t *packed)
 {
 	return !packed && !t->codebook && (t->data || t->mask);
