@@ -377,22 +377,27 @@ END_TEST
 /* 2^22 elements or more are pruned out of place in two halves on two
  * threads (magnitude and N:M): the same stats and bytes as in place,
  * with values of every kind (ties everywhere and a bracket that misses,
- * zeros only, normal, one value; and normal with one tie in 4096, the
- * kept ties' end falling anywhere). */
+ * zeros only, normal, one value; normal with one tie in 4096, the kept
+ * ties' end falling anywhere; and normal with one group of 4 zeros in
+ * 997, whose kept zeros are not stored, so that the first half of a 2:4
+ * stores fewer than it can and the second half's values move down). */
 START_TEST(out_of_place_halves)
 {
 	enum { R = 2100, C = 2000 };
 	float *w = malloc((size_t)R * C * sizeof *w);
 	ck_assert_ptr_nonnull(w);
-	for (int how = 0; how < 5; how++)
+	for (int how = 0; how < 6; how++)
 		for (int mode = 0; mode < 2; mode++) {
 			spz_rng rng;
 			spz_rng_seed(&rng, 17 + (uint64_t)how);
 			fill(w, (int64_t)R * C, &rng,
-			     how == 4 ? VAL_NORMAL : hows[how]);
+			     how >= 4 ? VAL_NORMAL : hows[how]);
 			if (how == 4)
 				for (int64_t i = 0; i < (int64_t)R * C; i += 4096)
 					w[i] = 0.75f;
+			if (how == 5)
+				for (int64_t i = 0; i < (int64_t)R * C; i += 4 * 997)
+					memset(w + i, 0, 4 * sizeof *w);
 			spz_model *a = tu_gemm_model(R, C, w);
 			spz_model *b = tu_gemm_model(R, C, w);
 			spz_prune_item ia = {spz_model_tensor(a, "fc.weight"),
