@@ -271,7 +271,7 @@ static int check_pe(const spz_eie *e, const spz_eie_layer *l, uint32_t k,
 	const uint32_t *ptr = pe->ptr;
 	for (int64_t j = 0; !w.bad && j < l->cols; j++) {
 		uint64_t s = ptr[j], end = ptr[j + 1];
-		w.bad |= last_breaks(pe, ptr[j], ptr[j + 1]);
+		w.bad |= last_breaks(pe, (uint32_t)s, (uint32_t)end);
 		/* At most maxz + 1 rows an entry: no sum needed when even
 		 * that stays inside the PE. */
 		if ((end - s) * (w.maxz + 1) <= local)
@@ -382,27 +382,26 @@ int spz_eie_validate(const spz_eie *e, spz_error *err)
 		const spz_eie_layer *l = &e->layers[i];
 		if ((rc = check_layer(e, i, err)))
 			break;
-		pe_span h[2] = {{.e = e, .l = l, .k1 = e->pes}};
-		h[1] = h[0];
+		/* PEs [0, half) here, [half, pes) on a thread (empty for a
+		 * small layer; after the first half when no thread starts). */
+		uint32_t half = e->pes > 1 && l->rows * l->cols >=
+		                CHECK_THREAD_MIN ? e->pes / 2 : e->pes;
+		pe_span h[2] = {{.e = e, .l = l, .k1 = half},
+		                {.e = e, .l = l, .k0 = half, .k1 = e->pes}};
 		pthread_t th;
-		int threaded = e->pes > 1 && l->rows * l->cols >= CHECK_THREAD_MIN;
-		if (threaded) {
-			h[0].k1 = h[1].k0 = e->pes / 2;
-			threaded = !pthread_create(&th, NULL, check_span, &h[1]);
-			if (!threaded)
-				h[0].k1 = e->pes;
-		}
+		int threaded = half < e->pes &&
+		               !pthread_create(&th, NULL, check_span, &h[1]);
 		check_span(&h[0]);
 		if (threaded)
 			pthread_join(th, NULL);
+		else if (!h[0].rc)
+			check_span(&h[1]);
 		/* The fault a walk in PE order meets first. */
-		const pe_span *bad = h[0].rc ? &h[0] : threaded && h[1].rc
-		                                       ? &h[1] : NULL;
+		const pe_span *bad = h[0].rc ? &h[0] : h[1].rc ? &h[1] : NULL;
 		if (bad)
 			rc = spz_fail(err, bad->rc, "%s", bad->err.text);
 		else
-			rc = check_counts(l, h[0].nz + h[1].nz * (uint64_t)threaded,
-			                  h[0].pad + h[1].pad * (uint64_t)threaded,
+			rc = check_counts(l, h[0].nz + h[1].nz, h[0].pad + h[1].pad,
 			                  err);
 	}
 	return rc;
