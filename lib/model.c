@@ -624,6 +624,9 @@ int spz_tensor_densify(spz_tensor *t, spz_error *err)
 {
 	if (!t->mask)
 		return 0;
+	int rc = spz_tensor_undefer(t, err);
+	if (rc)
+		return rc;
 	size_t n = (size_t)spz_tensor_elements(t);
 	float *data = NULL;
 	uint8_t *codes = NULL;
@@ -653,7 +656,8 @@ int spz_tensor_undefer(spz_tensor *t, spz_error *err)
 {
 	if (!t->src)
 		return 0;
-	int64_t n = spz_tensor_elements(t);
+	/* A sparse tensor's source holds its stored values. */
+	int64_t n = t->mask ? t->nnz : spz_tensor_elements(t);
 	float *data = alloc_floats((size_t)n + 1, 0);
 	if (!data)
 		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
@@ -662,6 +666,13 @@ int spz_tensor_undefer(spz_tensor *t, spz_error *err)
 	if (rc) {
 		free(data);
 		return rc;
+	}
+	if (t->mask) {
+		t->src->close(t->src->ctx);
+		free(t->src);
+		t->src = NULL;
+		t->nz = data;
+		return 0;
 	}
 	spz_tensor_set_data(t, data); /* and the source closed */
 	return 0;

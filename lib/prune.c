@@ -216,13 +216,13 @@ static void prog_to(prog *p, double done)
  * floats, when that is enough, else memory of its own) and fn(ctx, j, p)
  * run on it, p its floats (writable); pg (may be NULL) told each piece's
  * elements times weight. part: read through the source's part (rd_get).
- * The first read error stops it. Reading and working take
+ * The first error, a read's or fn's, stops it. Reading and working take
  * turns on one thread: a second one reading ahead overlapped them, but
  * on the development VM its hand-offs (a wake-up per piece) cost more
  * than the overlap saved (2:4 of a 151 MB layer: 140 ms with it, 115 ms
  * without; 0.91: 80 ms and 75 ms, whole processes).
  */
-typedef void (*piece_fn)(void *ctx, size_t j, float *p);
+typedef int (*piece_fn)(void *ctx, size_t j, float *p, spz_error *err);
 
 static int run_pieces(const piece *ps, size_t np, float *mem, int64_t room,
                       prog *pg, double weight, spz_part *part, piece_fn fn,
@@ -241,7 +241,7 @@ static int run_pieces(const piece *ps, size_t np, float *mem, int64_t room,
 	for (size_t j = 0; !rc && j < np; j++) {
 		rc = rd_get(ps[j].r, part, ps[j].first, ps[j].count, mem, err);
 		if (!rc)
-			fn(ctx, j, mem);
+			rc = fn(ctx, j, mem, err);
 		if (!rc && pg)
 			prog_to(pg, pg->done + weight * (double)ps[j].count);
 	}
@@ -253,13 +253,22 @@ typedef struct sbuild {
 	prog *pg;        /* NULL: no progress */
 	uint64_t *mask;  /* (n + 63) / 64 words */
 	float *nz;       /* room for n + 128 values (sbuild_values);
-	                    touched as filled */
+	                    touched as filled. With a sink: room for a
+	                    piece's (SINK_ROOM), value sent + k at nz[k] */
 	int64_t pos;     /* elements appended */
 	int64_t nnz;
 	int64_t room;    /* 0, or: values go only below this index (a split
 	                    pass's first half: the second's start there) */
 	int in_place;    /* nz is the tensor's own data (SPZ_SPARSE_REUSE) */
+	const spz_value_sink *sink; /* NULL, or where the values go */
+	int64_t base;    /* with a sink: the tensor's value index of this
+	                    builder's first value (a second half's start) */
+	int64_t sent;    /* with a sink: values already put */
 } sbuild;
+
+/* A sink builder's buffer: a piece's values and the 16 that the wide
+ * appends store past them. */
+#define SINK_ROOM ((size_t)PIECE + 128)
 
 /* Memory for a builder's values of an n-element tensor: n, 64 spare for
  * the branch-free appends (which store past the last value), and 64 more
@@ -279,15 +288,19 @@ static float *sbuild_values(int64_t n)
  * borrowed from a file mapping (spz_tensor.data_borrowed, SPZ_MMAP=1)
  * is only read, since each written page would be copied.
  */
-static int sbuild_new(sbuild *b, spz_tensor *t, int reuse)
+static int sbuild_new(sbuild *b, spz_tensor *t, int reuse,
+                      const spz_value_sink *sink)
 {
 	int64_t n = spz_tensor_elements(t);
 	size_t words = (size_t)(n + 63) / 64;
-	b->in_place = reuse == SPZ_SPARSE_REUSE && t->data &&
+	b->sink = sink && sink->tensor == t ? sink : NULL;
+	b->in_place = !b->sink && reuse == SPZ_SPARSE_REUSE && t->data &&
 	              !t->data_borrowed;
 	b->mask = spz_alloc_fresh((words ? words : 1) * sizeof *b->mask);
-	b->nz = b->in_place ? t->data : sbuild_values(n);
-	b->pos = b->nnz = 0;
+	b->nz = b->in_place ? t->data
+	      : b->sink ? malloc(SINK_ROOM * sizeof *b->nz)
+	                : sbuild_values(n);
+	b->pos = b->nnz = b->base = b->sent = 0;
 	if (!b->mask || !b->nz) {
 		free(b->mask);
 		if (!b->in_place)
@@ -316,7 +329,7 @@ static inline void sbuild_one(sbuild *b, const float *p)
 	if (!(b->pos & 63))
 		b->mask[b->pos >> 6] = 0;
 	if (u)
-		b->nz[b->nnz] = *p;
+		b->nz[b->nnz - b->sent] = *p;
 	b->mask[b->pos >> 6] |= (uint64_t)(u != 0) << (b->pos & 63);
 	b->nnz += u != 0;
 	b->pos++;
@@ -384,7 +397,7 @@ static void sbuild_add(sbuild *b, const float *p, int64_t n, int avx512)
 	for (; n - i >= 64 && (!b->room || b->nnz + 80 <= b->room);
 	     i += 64, b->pos += 64) {
 		uint64_t *mw = &b->mask[b->pos >> 6];
-		float *out = b->nz + b->nnz;
+		float *out = b->nz + (b->nnz - b->sent);
 #ifdef SPZ_PRUNE_AVX512
 		if (avx512) {
 			b->nnz += (int64_t)word_avx512(mw, out, p + i);
@@ -399,10 +412,31 @@ static void sbuild_add(sbuild *b, const float *p, int64_t n, int avx512)
 		sbuild_one(b, p + i);
 }
 
-/* Hands the built mask and values to t (its data freed); the values
- * shrink to their count (a realloc that gives memory back in place). */
-static void sbuild_finish(sbuild *b, spz_tensor *t)
+/* With a sink, puts the values appended since the last flush (a piece's
+ * at most: SINK_ROOM) and empties the buffer. */
+static int sbuild_flush(sbuild *b, spz_error *err)
 {
+	if (!b->sink || b->nnz == b->sent)
+		return 0;
+	int rc = b->sink->put(b->sink->ctx, b->base + b->sent, b->nz,
+	                      b->nnz - b->sent, err);
+	b->sent = b->nnz;
+	return rc;
+}
+
+/* Hands the built mask and values to t (its data freed); the values
+ * shrink to their count (a realloc that gives memory back in place).
+ * With a sink (every value put), t gets the mask and the sink's
+ * source of the values (spz_value_sink.finish). */
+static int sbuild_finish(sbuild *b, spz_tensor *t, spz_error *err)
+{
+	if (b->sink) {
+		free(b->nz);
+		b->nz = NULL;
+		spz_tensor_set_sparse(t, b->mask, b->nnz, NULL, NULL);
+		b->mask = NULL;
+		return b->sink->finish(b->sink->ctx, t, err);
+	}
 	float *nz = realloc(b->nz, ((size_t)b->nnz + 1) * sizeof *nz);
 	if (b->in_place)
 		t->data = NULL; /* it is nz now */
@@ -410,6 +444,7 @@ static void sbuild_finish(sbuild *b, spz_tensor *t)
 	b->mask = NULL;
 	b->nz = NULL;
 	b->in_place = 0;
+	return 0;
 }
 
 /*
@@ -450,20 +485,36 @@ static size_t split_point(const piece *ps, size_t np, const reader *r,
 
 /* The builder of the second half, whose elements start at `at` (a
  * multiple of 64) and whose values start at index `start` of b's, past
- * all the first half can store: into b's own mask and values. */
+ * all the first half can store: into b's own mask and values (with a
+ * sink, a buffer of its own: nz NULL when out of memory). */
 static sbuild sbuild_second(const sbuild *b, int64_t at, int64_t start)
 {
+	if (b->sink)
+		return (sbuild){.mask = b->mask + at / 64,
+		                .nz = malloc(SINK_ROOM * sizeof *b->nz),
+		                .sink = b->sink, .base = start};
 	return (sbuild){.mask = b->mask + at / 64, .nz = b->nz + start};
 }
 
-/* Appends second half h (sbuild_second of b) to b. */
-static void sbuild_join(sbuild *b, const sbuild *h)
+/* Appends second half h (sbuild_second of b) to b, and frees what h
+ * holds of its own. */
+static int sbuild_join(sbuild *b, sbuild *h, spz_error *err)
 {
-	if (b->nz + b->nnz != h->nz)
+	int rc = 0;
+	if (b->sink) {
+		if (h->base != b->nnz && h->nnz)
+			rc = b->sink->move(b->sink->ctx, b->nnz, h->base,
+			                   h->nnz, err);
+		free(h->nz);
+		h->nz = NULL;
+	} else if (b->nz + b->nnz != h->nz) {
 		memmove(b->nz + b->nnz, h->nz,
 		        (size_t)h->nnz * sizeof *b->nz);
+	}
 	b->nnz += h->nnz;
+	b->sent = b->sink ? b->nnz : 0;
 	b->pos += h->pos;
+	return rc;
 }
 
 /* A half of a split pass: its pieces, the job fn is run with, its part. */
@@ -880,11 +931,13 @@ typedef struct apply_job {
 	const piece *ps;
 } apply_job;
 
-static void apply_piece(void *ctx, size_t j, float *p)
+static int apply_piece(void *ctx, size_t j, float *p, spz_error *err)
 {
 	apply_job *q = ctx;
+	(void)err;
 	apply_below(q->a, p, q->ps[j].count, q->bound);
 	sbuild_add(q->b, p, q->ps[j].count, q->avx512);
+	return 0;
 }
 
 /* apply_below over elements [first, first + n) of a span: in place on
@@ -1065,15 +1118,17 @@ typedef struct stream_job {
 	int avx512;
 } stream_job;
 
-static void stream_piece_of(void *ctx, size_t j, float *p)
+static int stream_piece_of(void *ctx, size_t j, float *p, spz_error *err)
 {
 	stream_job *q = ctx;
+	(void)err;
 	size_t i = q->span;
 	for (; q->ps[j].r != &q->r[i]; i++)
 		q->ends[i] = q->g->have;
 	q->span = i;
 	stream_piece(&q->a[i], &q->b[i], q->g, p, q->ps[j].count,
 	             q->ps[j].first, q->lo, q->hi, q->avx512);
+	return 0;
 }
 
 /* The pass of magnitude_stream over one span in two halves (run_halves,
@@ -1101,7 +1156,7 @@ static int stream_halves(stream_job *job, size_t np, size_t half,
 	         : spz_fail(err, SPZ_ENOMEM, "out of memory");
 	acc_add(job->a, a2); /* maxkey: the threshold, set after */
 	if (!rc) {
-		sbuild_join(job->b, &b2);
+		sbuild_join(job->b, &b2, err); /* no sink: cannot fail */
 		if (g->have + g2.have <= g->cap) { /* else the bracket missed */
 			memcpy(g->cand + g->have, g2.cand,
 			       (size_t)g2.have * sizeof *g2.cand);
@@ -1646,7 +1701,7 @@ typedef struct nm_job {
 	int avx512;
 } nm_job;
 
-static void nm_piece(void *ctx, size_t j, float *p)
+static int nm_piece(void *ctx, size_t j, float *p, spz_error *err)
 {
 	nm_job *q = ctx;
 	int64_t cnt = q->ps[j].count;
@@ -1659,6 +1714,7 @@ static void nm_piece(void *ctx, size_t j, float *p)
 			nm_group(q->a, p + k, (ptrdiff_t)q->inner, q->tail,
 			         q->n);
 	sbuild_add(q->b, p, cnt, q->avx512);
+	return sbuild_flush(q->b, err);
 }
 
 /* N:M's np pieces in two halves (split_point: half), joined into job's
@@ -1678,6 +1734,8 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 		        : job->ps[j].count;
 	acc a2 = {0, 0, 0};
 	sbuild b2 = sbuild_second(b, job->ps[half].first, most);
+	if (!b2.nz)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
 	b->room = most;
 	nm_job j2 = *job;
 	j2.a = &a2;
@@ -1688,7 +1746,9 @@ static int nm_halves(nm_job *job, size_t np, size_t half, const reader *r,
 	b->room = 0;
 	acc_add(job->a, a2);
 	if (!rc)
-		sbuild_join(b, &b2);
+		rc = sbuild_join(b, &b2, err);
+	else if (b->sink)
+		free(b2.nz);
 	return rc;
 }
 
@@ -1762,6 +1822,27 @@ static int nm_prune(spz_prune_stats *stats, float *w, const reader *r,
 	free(ps);
 	finish_stats(stats, &a, outer * len * inner);
 	return rc;
+}
+
+/* The most values N:M keeps of a tensor of dims (spz_prune_predict);
+ * -1 for bad arguments or a partial group refused. */
+static int64_t nm_most(const int64_t *dims, int ndims, int dim, int n,
+                       int m, spz_nm_partial partial)
+{
+	if (n < 1 || m > 16 || n >= m || ndims < 1 || ndims > SPZ_MAX_DIMS ||
+	    dim < 0 || dim >= ndims || spz_dims_elements(dims, ndims) < 0)
+		return -1;
+	int64_t len = dims[dim], tail = len % m;
+	int64_t rest = dims_product(dims, 0, dim) *
+	               dims_product(dims, dim + 1, ndims);
+	int64_t kept = len / m * n;
+	if (tail && partial == SPZ_NM_PARTIAL_KEEP)
+		kept += tail;
+	else if (tail && partial == SPZ_NM_PARTIAL_PRUNE)
+		kept += tail < n ? tail : n;
+	else if (tail)
+		return -1; /* refused */
+	return kept * rest;
 }
 
 int spz_prune_nm(spz_prune_stats *stats, float *w, const int64_t *dims,
@@ -1843,6 +1924,27 @@ int spz_prune_check_model(const spz_model *m, spz_error *err)
 	return 0;
 }
 
+/* Whether N:M (o) applies to tensor t of m: SPZ_EUNSUPPORTED when it
+ * has no reduction dimension or a partial group that o refuses. */
+static int nm_applies(const spz_model *m, const spz_tensor *t,
+                      const spz_prune_options *o, spz_error *err)
+{
+	int dim = spz_model_reduction_dim(m, t);
+	if (dim < 0)
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "tensor '%s' is not the weight of a Gemm, "
+		                "MatMul or Conv node, so N:M has no "
+		                "reduction dimension to run along", t->name);
+	if (t->dims[dim] % o->nm_m && !o->nm_partial)
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "tensor '%s': its reduction dimension (dim "
+		                "%d, size %lld) is not a multiple of %d; "
+		                "say what to do with the last group "
+		                "(--nm-partial keep|prune)", t->name, dim,
+		                (long long)t->dims[dim], o->nm_m);
+	return 0;
+}
+
 static int check_model(const spz_model *m, const spz_prune_item *items,
                        size_t n_items, const spz_prune_options *o,
                        spz_error *err)
@@ -1877,22 +1979,40 @@ static int check_model(const spz_model *m, const spz_prune_item *items,
 		    bad_sparsity(items[i].sparsity))
 			return spz_fail(err, SPZ_EINVAL, "tensor '%s': sparsity "
 			                "must be in [0, 1)", t->name);
-		if (o->mode != SPZ_PRUNE_NM)
-			continue;
-		int dim = spz_model_reduction_dim(m, t);
-		if (dim < 0)
-			return spz_fail(err, SPZ_EUNSUPPORTED,
-			                "tensor '%s' is not the weight of a Gemm, "
-			                "MatMul or Conv node, so N:M has no "
-			                "reduction dimension to run along", t->name);
-		if (t->dims[dim] % o->nm_m && !o->nm_partial)
-			return spz_fail(err, SPZ_EUNSUPPORTED,
-			                "tensor '%s': its reduction dimension (dim "
-			                "%d, size %lld) is not a multiple of %d; "
-			                "say what to do with the last group "
-			                "(--nm-partial keep|prune)", t->name, dim,
-			                (long long)t->dims[dim], o->nm_m);
+		int rc = o->mode == SPZ_PRUNE_NM ? nm_applies(m, t, o, err) : 0;
+		if (rc)
+			return rc;
 	}
+	return 0;
+}
+
+/* The record of N:M pruning but for its threshold and density. */
+static void nm_record(spz_prune_record *rec, const spz_prune_options *o)
+{
+	*rec = (spz_prune_record){.density = 0};
+	strcpy(rec->mode, "nm");
+	rec->nm_n = o->nm_n;
+	rec->nm_m = o->nm_m;
+}
+
+int spz_prune_predict(spz_prune_record *rec, int64_t *nnz,
+                      const spz_model *m, const spz_tensor *t,
+                      const spz_prune_options *o, spz_error *err)
+{
+	if (o->mode != SPZ_PRUNE_NM)
+		return spz_fail(err, SPZ_EINVAL, "only N:M pruning keeps a "
+		                "count known before its pass");
+	int rc = nm_applies(m, t, o, err);
+	if (rc)
+		return rc;
+	int64_t most = nm_most(t->dims, t->ndims, spz_model_reduction_dim(m, t),
+	                       o->nm_n, o->nm_m, o->nm_partial);
+	int64_t n = spz_tensor_elements(t);
+	if (most < 0)
+		return spz_fail(err, SPZ_EINVAL, "bad N:M arguments");
+	nm_record(rec, o);
+	rec->density = n ? (double)most / (double)n : 0.0;
+	*nnz = most;
 	return 0;
 }
 
@@ -1912,7 +2032,9 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		b = calloc(n_items ? n_items : 1, sizeof *b);
 		rc = b ? 0 : SPZ_ENOMEM;
 		for (size_t i = 0; !rc && i < n_items; i++) {
-			rc = sbuild_new(&b[i], items[i].tensor, o->sparse_out);
+			rc = sbuild_new(&b[i], items[i].tensor, o->sparse_out,
+			                o->mode == SPZ_PRUNE_NM ? o->sink
+			                                        : NULL);
 			b[i].pg = &pg;
 		}
 		if (rc) {
@@ -1983,9 +2105,7 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 			               float_bound(o->threshold), bi, err);
 			break;
 		case SPZ_PRUNE_NM:
-			strcpy(rec.mode, "nm");
-			rec.nm_n = o->nm_n;
-			rec.nm_m = o->nm_m;
+			nm_record(&rec, o);
 			rc = nm_prune(&items[i].stats, t->data, &r[i], t->dims,
 			              t->ndims, spz_model_reduction_dim(m, t),
 			              o->nm_n, o->nm_m, o->nm_partial, bi, err);
@@ -1993,8 +2113,8 @@ int spz_prune_model(spz_model *m, spz_prune_item *items, size_t n_items,
 		}
 		if (rc)
 			break;
-		if (bi)
-			sbuild_finish(bi, t);
+		if (bi && (rc = sbuild_finish(bi, t, err)))
+			break;
 		const spz_prune_stats *st = &items[i].stats;
 		rec.threshold = o->mode == SPZ_PRUNE_THRESHOLD ? o->threshold
 		                                               : st->threshold;

@@ -173,7 +173,10 @@ typedef struct spz_prune_record {
  * nnz codes in order, never 0, every other code 0. It is what a .spzm
  * bitmask payload holds, so it is read and written without expanding.
  * data/codes being NULL makes a consumer that does not know the form fail
- * at once; spz_tensor_densify turns it into the ordinary form.
+ * at once; spz_tensor_densify turns it into the ordinary form. A float
+ * tensor in the sparse form may have its values deferred (below): nz
+ * NULL and src set, src->read then reading stored values [first, first +
+ * count) (a pass over all nnz of them in order verifies them).
  */
 /*
  * Values that are still in a file (spz_input.defer_values): a tensor with
@@ -450,15 +453,16 @@ void spz_tensor_set_sparse(spz_tensor *t, uint64_t *mask, int64_t nnz,
  * caller has zeroed; t is unchanged. */
 void spz_tensor_expand(void *out, const spz_tensor *t);
 /* Makes a sparse tensor ordinary again (data or codes of every element,
- * the mask and values freed); any other tensor is left alone.
- * SPZ_ENOMEM leaves it unchanged. */
+ * the mask and values freed; deferred values read first,
+ * spz_tensor_undefer); any other tensor is left alone. An error
+ * (SPZ_ENOMEM, the source's) leaves it unchanged. */
 int spz_tensor_densify(spz_tensor *t, spz_error *err);
 /* spz_tensor_densify on every tensor of m. */
 int spz_model_densify(spz_model *m, spz_error *err);
 /* Reads a deferred tensor's values (spz_tensor.src) into data of its own
- * in one pass, so they are verified, and frees src; any other tensor is
- * left alone. On failure (the source's error, SPZ_ENOMEM) t is
- * unchanged. */
+ * (nz of its own, for a deferred sparse one) in one pass, so they are
+ * verified, and frees src; any other tensor is left alone. On failure
+ * (the source's error, SPZ_ENOMEM) t is unchanged. */
 int spz_tensor_undefer(spz_tensor *t, spz_error *err);
 /* spz_tensor_undefer on every tensor of m. */
 int spz_model_undefer(spz_model *m, spz_error *err);
@@ -1486,6 +1490,32 @@ int spz_tensor_nm_holds(const spz_tensor *t, int dim, int n, int m);
  * weight of such a node (spz_model_is_weight). */
 int spz_model_reduction_dim(const spz_model *m, const spz_tensor *t);
 
+/*
+ * Where N:M pruning out of place (spz_prune_options.sparse_out) sends one
+ * tensor's stored values instead of keeping them in memory: a writer that
+ * puts them straight where they belong in its output (spz_spzm_placer_new,
+ * formats/). For that tensor the pass calls put with its stored values
+ * [at, at + count) (value indices, element order: the values of the
+ * sparse form), from up to two threads at once for disjoint ranges, and
+ * move when values [from, from + count) must go down to index to (to <
+ * from; the halves of a split pass meet there). Each returns 0, or an
+ * SPZ_E* code with err set, which stops the pass. After the pass finish is
+ * called once with the tensor in the sparse form but without its values
+ * (mask and nnz set, nz NULL) and must give it a source of them (a
+ * deferred sparse tensor, spz_tensor_undefer). The sink is not called for
+ * the other tensors, nor in the other modes, nor for a tensor pruned in
+ * place.
+ */
+typedef struct spz_value_sink {
+	const spz_tensor *tensor; /* the tensor whose values go here */
+	int (*put)(void *ctx, int64_t at, const float *v, int64_t count,
+	           spz_error *err);
+	int (*move)(void *ctx, int64_t to, int64_t from, int64_t count,
+	            spz_error *err);
+	int (*finish)(void *ctx, spz_tensor *t, spz_error *err);
+	void *ctx;
+} spz_value_sink;
+
 /* Pruning modes. */
 typedef enum spz_prune_mode {
 	SPZ_PRUNE_MAGNITUDE = 1, /* round(S * n) smallest |w| per tensor */
@@ -1512,12 +1542,27 @@ typedef struct spz_prune_options {
 	                         SPZ_SPARSE_REUSE, the values packed into the
 	                         tensor's own data as they are built (no new
 	                         memory for them) */
+	const spz_value_sink *sink; /* NULL, or where the stored values of
+	                         sink->tensor go (N:M with sparse_out) */
 } spz_prune_options;
 #define SPZ_SPARSE_READ 1
 #define SPZ_SPARSE_REUSE 2
 #define SPZ_PRUNE_OPTIONS_INIT \
 	{SPZ_PRUNE_MAGNITUDE, 0, 0.5, 0.0, 2, 4, SPZ_NM_PARTIAL_REFUSE, NULL, \
-	 NULL, 0}
+	 NULL, 0, NULL}
+
+/*
+ * What spz_prune_model(m, ..., o) will make of tensor t of m, as far as
+ * it is known before the pass; for N:M only (other modes keep what the
+ * values decide): *rec as it will be recorded but for the threshold (0),
+ * and *nnz, the values kept when none of them is zero (n of each group,
+ * a last partial group's as o->nm_partial says): the most there can be.
+ * SPZ_EINVAL for another mode, SPZ_EUNSUPPORTED where N:M does not apply
+ * (spz_prune_model's message).
+ */
+int spz_prune_predict(spz_prune_record *rec, int64_t *nnz,
+                      const spz_model *m, const spz_tensor *t,
+                      const spz_prune_options *o, spz_error *err);
 
 /* One tensor of a model to prune, and what happened to it. */
 typedef struct spz_prune_item {
