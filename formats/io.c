@@ -708,8 +708,9 @@ static int open_unnamed(const char *path)
 		memcpy(dir, path, n);
 		dir[n] = 0;
 	}
-	/* Mode 0666 lets the umask apply as for any new file. */
-	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+	/* Mode 0666 lets the umask apply as for any new file. Readable
+	 * too: values put in place may be read back (spz_spzm_placer_new). */
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
 	free(dir);
 	return fd;
 #else
@@ -744,7 +745,7 @@ static int open_named(spz_output *o, size_t cap)
 		 * stale file of an earlier process with this pid that a
 		 * signal would then remove is no loss. */
 		note(o->tmp, 1);
-		fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		fd = open(o->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd < 0) {
 			int e = errno;
 			note(o->tmp, 0);

@@ -242,6 +242,35 @@ int spz_model_write(FILE *f, const spz_model *m, spz_file_kind kind,
  * "cannot write 'path': ". */
 int spz_model_save(const spz_model *m, const char *path, spz_file_kind kind,
                    spz_error *err);
+/*
+ * Putting the stored values of one tensor that N:M pruning makes sparse
+ * straight where a .spzm writer puts them, so that they never sit in
+ * memory nor are written twice (a 2:4 layer of 151 MB: 75 MB of each).
+ * spz_spzm_placer_new prepares it for spz_prune_model(m, items, n_items,
+ * opts) writing into o (spz_output_open; a regular file, nothing written
+ * yet): for the biggest of the items' tensors whose values are still in
+ * a file (spz_tensor.src, at least 1 MiB) it guesses where the model,
+ * once pruned, will have those values (m as it stands, its history
+ * included, the items pruned as spz_prune_predict says, the thresholds
+ * and CRCs not yet known as long as most are), and fills *sink for
+ * opts->sink. *out is NULL and nothing is filled when there is nothing
+ * to place (another mode, no such tensor, o not an empty regular file);
+ * every tensor that is not an item must have its values in memory
+ * (SPZ_EINVAL). The values put are checked (NaN, infinity: the pass
+ * fails), their CRC kept, and after the pass the tensor's values are
+ * deferred to o's file (spz_tensor.src, on a descriptor of its own).
+ * Writing the model to o then leaves them where they are when the guess
+ * held; else (a threshold or a CRC of another length than guessed) they
+ * are read back first and written where they belong. The placer may be
+ * freed (spz_spzm_placer_free, NULL allowed) as soon as the pass is over.
+ */
+typedef struct spz_spzm_placer spz_spzm_placer;
+int spz_spzm_placer_new(spz_spzm_placer **out, spz_value_sink *sink,
+                        spz_output *o, const spz_model *m,
+                        const spz_prune_item *items, size_t n_items,
+                        const spz_prune_options *opts, spz_error *err);
+void spz_spzm_placer_free(spz_spzm_placer *p);
+
 /* What spz_model_save_opts may be told; SPZ_SAVE_OPTS_INIT: nothing. */
 typedef struct spz_save_opts {
 	/* May be NULL: told the elements of the tensors written out of all
@@ -250,8 +279,12 @@ typedef struct spz_save_opts {
 	 * ending at the total for every format. */
 	spz_progress_fn progress;
 	void *progress_ctx;
+	/* NULL, or the output to write (opened by spz_output_open on this
+	 * path, nothing or only placed values written): committed on
+	 * success, aborted on failure. */
+	spz_output *output;
 } spz_save_opts;
-#define SPZ_SAVE_OPTS_INIT {NULL, NULL}
+#define SPZ_SAVE_OPTS_INIT {NULL, NULL, NULL}
 /* spz_model_save with options (NULL: none). */
 int spz_model_save_opts(const spz_model *m, const char *path,
                         spz_file_kind kind, const spz_save_opts *opts,

@@ -496,6 +496,8 @@ static int64_t stored_index(const spz_tensor *t, int64_t j)
  * message (the stored zeros are all finite). */
 static int check_sparse_values(const spz_tensor *t, spz_error *err)
 {
+	if (t->src)
+		return 0; /* deferred: checked where they are (placer_put) */
 	if (!t->codebook) {
 		/* The message names the element, not the stored value. */
 		int64_t j = spz_first_nonfinite(t->nz, t->nnz);
@@ -553,11 +555,37 @@ static int sparse_codes_payload(uint8_t **out, uint64_t *len,
 	return 0;
 }
 
+typedef struct deferred deferred;
+
+/* Whether deferred tensor t's values are in f's own file (the deferred
+ * source below, as spz_spzm_placer_new leaves them), *at then their
+ * offset there; and their CRC. */
+static int values_in(const spz_tensor *t, FILE *f, uint64_t *at);
+static uint32_t placed_crc(const spz_tensor *t);
+static void values_moved(deferred *d, uint64_t at);
+
+/* Reads deferred sparse tensor t's values into new memory, which *bufs
+ * takes, and makes t (a view's) hold them. */
+static int fetch_values(spz_tensor *t, void **bufs, size_t *n_bufs,
+                        spz_error *err)
+{
+	float *v = malloc(((size_t)t->nnz + 1) * sizeof *v);
+	if (!v)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory for tensor '%s'",
+		                t->name);
+	bufs[(*n_bufs)++] = v;
+	int rc = t->nnz ? t->src->read(t->src->ctx, 0, t->nnz, v, err) : 0;
+	t->nz = v;
+	t->src = NULL;
+	return rc;
+}
+
 /*
  * A shallow copy of m for a writer: every sparse-form tensor that is not
  * written as a bitmask (all of them when keep_bitmask is 0: JSON, ONNX)
- * expanded into new storage; *bufs (*n_bufs of them) is what to free
- * after. The rest is shared with m. view->tensors is new (free it).
+ * expanded into new storage, deferred values read first; *bufs (*n_bufs
+ * of them) is what to free after. The rest is shared with m (deferred
+ * values left where they are). view->tensors is new (free it).
  */
 static int expanded_view(spz_model *view, void ***bufs, size_t *n_bufs,
                          const spz_model *m, int keep_bitmask,
@@ -566,7 +594,7 @@ static int expanded_view(spz_model *view, void ***bufs, size_t *n_bufs,
 	size_t nt = m->n_tensors;
 	*view = *m;
 	view->tensors = malloc((nt ? nt : 1) * sizeof *view->tensors);
-	*bufs = calloc(nt ? nt : 1, sizeof **bufs);
+	*bufs = calloc(2 * nt + 1, sizeof **bufs);
 	*n_bufs = 0;
 	if (!view->tensors || !*bufs) {
 		free(view->tensors);
@@ -579,14 +607,17 @@ static int expanded_view(spz_model *view, void ***bufs, size_t *n_bufs,
 		if (!t->mask || (keep_bitmask && sparse_form_pays(t)))
 			continue;
 		size_t n = (size_t)spz_tensor_elements(t);
-		void *buf = calloc(n + 1, t->codebook ? 1 : sizeof(float));
+		int rc = t->src ? fetch_values(t, *bufs, n_bufs, err) : 0;
+		void *buf = rc ? NULL
+		          : calloc(n + 1, t->codebook ? 1 : sizeof(float));
 		if (!buf) {
 			for (size_t k = 0; k < *n_bufs; k++)
 				free((*bufs)[k]);
 			free(*bufs);
 			free(view->tensors);
-			return spz_fail(err, SPZ_ENOMEM, "out of memory for "
-			                "tensor '%s'", t->name);
+			return rc ? rc : spz_fail(err, SPZ_ENOMEM, "out of "
+			                          "memory for tensor '%s'",
+			                          t->name);
 		}
 		(*bufs)[(*n_bufs)++] = buf;
 		spz_tensor_expand(buf, t);
@@ -671,6 +702,13 @@ static int section_crc(const spz_tensor *t, spz_section *sec,
 {
 	if (*packed) /* checked as built */
 		return 0;
+	if (t->mask && t->src) { /* values put in place, checked there */
+		uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
+		sec->crc = spz_crc32_combine(spz_crc32(0, t->mask, (size_t)mb),
+		                             placed_crc(t),
+		                             (uint64_t)t->nnz * 4);
+		return 0;
+	}
 	if (t->mask) {
 		int rc = check_sparse_values(t, err);
 		if (!rc)
@@ -854,10 +892,15 @@ static int write_payloads(FILE *f, const spz_model *m, spz_section *sec,
 		fwrite(zeros, 1, sec[i].offset - pos, f);
 		pos = sec[i].offset + sec[i].length;
 		if (t->mask && !t->codebook && i != st->big) {
-			/* Sparse form: the mask words, then the values. */
+			/* Sparse form: the mask words, then the values
+			 * (deferred ones already there: write_spzm_view). */
 			fwrite(t->mask, 1, (size_t)mask_bytes((uint64_t)
 			       spz_tensor_elements(t)), f);
-			fwrite(t->nz, 4, (size_t)t->nnz, f);
+			if (!t->src)
+				fwrite(t->nz, 4, (size_t)t->nnz, f);
+			else if (fseeko(f, (off_t)t->nnz * 4, SEEK_CUR))
+				return spz_fail(err, SPZ_EIO, "%s",
+				                strerror(errno));
 			continue;
 		}
 		if (i != st->big && sec[i].encoding == SPZ_ENC_BITMASK &&
@@ -960,43 +1003,17 @@ static int write_with_stream(FILE *f, const spz_model *m, spz_section *sec,
 }
 
 static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           int *missed, uint64_t *values_at,
                            spz_error *err);
 
-/* Sparse-form tensors go out as their bitmask straight from the mask
- * and values (the bytes a dense tensor of the same values gives); the
- * few that would not be smaller as one are expanded first. */
-static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
-                      spz_error *err)
+/* Each tensor's encoding, length and offset in sec (the bitmask when it
+ * is smaller), a packed payload where one is built (packed[i], with its
+ * CRC; checked as built). The other CRCs are left to the caller. */
+static int plan(spz_section *sec, uint8_t **packed, const spz_model *m,
+                spz_error *err)
 {
-	if (!has_sparse(m))
-		return write_spzm_view(f, m, wp, err);
-	spz_model view;
-	void **bufs;
-	size_t n_bufs;
-	int rc = expanded_view(&view, &bufs, &n_bufs, m, 1, err);
-	if (rc)
-		return rc;
-	rc = write_spzm_view(f, &view, wp, err);
-	view_free(&view, bufs, n_bufs);
-	return rc;
-}
-
-static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
-                           spz_error *err)
-{
-	if (host_is_big_endian())
-		return spz_fail(err, SPZ_EUNSUPPORTED,
-		                "big-endian hosts cannot write .spzm");
-	int rc = spz_model_validate_graph(m, err);
-	if (rc)
-		return rc;
 	size_t nt = m->n_tensors;
-	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
-	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
-	char *man = NULL;
-	size_t man_len = 0;
-	if (!sec || !packed)
-		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	int rc = 0;
 	uint64_t off = 0;
 	/* Each tensor's encoding first: the bitmask when it is smaller. */
 	for (size_t i = 0; !rc && i < nt; i++) {
@@ -1047,8 +1064,102 @@ static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
 		}
 		off = align_up(off + sec[i].length);
 	}
-	stream st = {.big = nt};
+	return rc;
+}
+
+/* Sparse-form tensors go out as their bitmask straight from the mask
+ * and values (the bytes a dense tensor of the same values gives); the
+ * few that would not be smaller as one are expanded first. */
+static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
+                      spz_error *err)
+{
+	if (!has_sparse(m))
+		return write_spzm_view(f, m, wp, NULL, NULL, err);
+	spz_model view;
+	void **bufs;
+	size_t n_bufs;
+	int rc = expanded_view(&view, &bufs, &n_bufs, m, 1, err);
+	if (rc)
+		return rc;
+	/* Deferred values stay where they are only when they are where
+	 * this file puts them: values put in place (spz_spzm_placer_new)
+	 * where the layout guessed holds. Else they are read first, as
+	 * nothing has been written yet; written again where they belong
+	 * (their source told so: m's tensor stays whole), the file cut
+	 * where it ends. */
+	size_t nt = view.n_tensors;
+	int missed = 0;
+	uint64_t at, *where = calloc(nt + 1, sizeof *where);
+	deferred **own = calloc(nt + 1, sizeof *own);
+	if (!where || !own)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < nt; i++) {
+		spz_tensor *t = &view.tensors[i];
+		if (t->src && !values_in(t, f, &at))
+			rc = fetch_values(t, bufs, &n_bufs, err);
+	}
 	if (!rc)
+		rc = write_spzm_view(f, &view, wp, &missed, NULL, err);
+	for (size_t i = 0; !rc && missed && i < nt; i++)
+		if (view.tensors[i].src) {
+			own[i] = view.tensors[i].src->ctx;
+			rc = fetch_values(&view.tensors[i], bufs, &n_bufs, err);
+		}
+	if (!rc && missed)
+		rc = write_spzm_view(f, &view, wp, NULL, where, err);
+	for (size_t i = 0; !rc && missed && i < nt; i++)
+		if (own[i])
+			values_moved(own[i], where[i]);
+	/* Values put past where the file now ends are cut off. */
+	struct stat sb;
+	off_t end;
+	if (!rc && missed && !fflush(f) && (end = ftello(f)) >= 0 &&
+	    !fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) &&
+	    sb.st_size > end && ftruncate(fileno(f), end))
+		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
+	free(where);
+	free(own);
+	view_free(&view, bufs, n_bufs);
+	return rc;
+}
+
+/* m written to f; deferred values (values_in f) are left where they
+ * are when that is where they belong, else *missed is set (missed may be
+ * NULL when m has none) and nothing is written. values_at (may be NULL;
+ * nothing streamed then): each sparse-form float tensor's values' file
+ * offset. */
+static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
+                           int *missed, uint64_t *values_at,
+                           spz_error *err)
+{
+	if (host_is_big_endian())
+		return spz_fail(err, SPZ_EUNSUPPORTED,
+		                "big-endian hosts cannot write .spzm");
+	int rc = spz_model_validate_graph(m, err);
+	if (rc)
+		return rc;
+	size_t nt = m->n_tensors;
+	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
+	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
+	char *man = NULL;
+	size_t man_len = 0;
+	if (!sec || !packed)
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	/* Values still in a file: only sparse ones, put in place. */
+	int in_file = 0;
+	for (size_t i = 0; !rc && i < nt; i++) {
+		const spz_tensor *t = &m->tensors[i];
+		in_file |= t->src != NULL;
+		if (t->src && (!t->mask || !missed))
+			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
+			              "are still in a file", t->name);
+	}
+	if (!rc)
+		rc = plan(sec, packed, m, err);
+	/* With deferred values the manifest is made whole first: streaming
+	 * a tensor would leave its CRC, so where they belong, unknown. */
+	stream st = {.big = nt};
+	if (!rc && !in_file && !values_at)
 		st = pick_stream(f, m, packed, sec);
 	for (size_t i = 0; !rc && i < nt; i++) {
 		const spz_tensor *t = &m->tensors[i];
@@ -1066,7 +1177,23 @@ static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
 		rc = write_with_stream(f, m, sec, packed, &st, wp, err);
 	} else if (!rc) {
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
-		if (!rc) {
+		off_t base = in_file || values_at ? ftello(f) : 0;
+		uint64_t data = align_up(HEADER_SIZE + man_len), at;
+		for (size_t i = 0; !rc && values_at && i < nt; i++)
+			values_at[i] = (uint64_t)base + data + sec[i].offset +
+			               mask_bytes((uint64_t)spz_tensor_elements(
+			                       &m->tensors[i]));
+		for (size_t i = 0; !rc && in_file && i < nt; i++) {
+			const spz_tensor *t = &m->tensors[i];
+			if (t->src && (base < 0 || !values_in(t, f, &at) ||
+			               at != (uint64_t)base + data +
+			                     sec[i].offset + mask_bytes(
+			                     (uint64_t)spz_tensor_elements(t))))
+				*missed = 1;
+		}
+		if (!rc && in_file && *missed) {
+			/* Nothing written: the caller reads them in. */
+		} else if (!rc) {
 			preallocate(f, align_up(HEADER_SIZE + man_len) +
 			                       (nt ? sec[nt - 1].offset +
 			                                     sec[nt - 1].length
@@ -1280,20 +1407,41 @@ static int check_borrowed(spz_input *in, spz_tensor *t, const uint8_t *p,
 }
 
 /*
- * A deferred dense payload (spz_input.defer_values): the values stay in
- * the file and are read on demand by pread into the consumer's buffer.
- * A pass in order from element 0 keeps a running CRC and value check;
- * the read that completes it fails on a CRC mismatch (the better message
- * on a corrupt file), then on a NaN or infinity, as read_payload does.
+ * A deferred dense payload (spz_input.defer_values), or values put in
+ * place (spz_spzm_placer_new): the values stay in the file and are read
+ * on demand by pread into the consumer's buffer. A pass in order from
+ * element 0 keeps a running CRC and value check; the read that completes
+ * it fails on a CRC mismatch (the better message on a corrupt file),
+ * then on a NaN or infinity, as read_payload does.
  */
-typedef struct deferred {
+struct deferred {
 	int fd;
 	uint64_t off;      /* of the payload in the file */
 	int64_t n;         /* elements */
 	uint32_t crc_want;
 	spz_part pass;     /* read's pass in order (next: what it reads next) */
 	char *label, *name;
-} deferred;
+};
+
+/* n bytes at offset at of fd into buf: 0, or -1 with errno (0 when the
+ * file ends first). */
+static int pread_all(int fd, void *buf, size_t n, off_t at)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = pread(fd, (char *)buf + got, n - got,
+		                  at + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = 0;
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	return 0;
+}
 
 /* Elements [first, first + count) of d into dst. */
 static int deferred_fetch(const deferred *d, int64_t first, int64_t count,
@@ -1303,19 +1451,12 @@ static int deferred_fetch(const deferred *d, int64_t first, int64_t count,
 		return spz_fail(err, SPZ_EINVAL, "'%s': tensor '%s': elements "
 		                "%lld..%lld are not in it", d->label, d->name,
 		                (long long)first, (long long)(first + count));
-	size_t want = (size_t)count * 4, got = 0;
-	while (got < want) {
-		ssize_t k = pread(d->fd, (char *)dst + got, want - got,
-		                  (off_t)(d->off + (uint64_t)first * 4 + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return spz_fail(err, SPZ_EIO, "'%s': cannot read tensor "
-			                "'%s': %s", d->label, d->name,
-			                k < 0 ? strerror(errno)
-			                      : "the file shrank while read");
-		got += (size_t)k;
-	}
+	if (pread_all(d->fd, dst, (size_t)count * 4,
+	              (off_t)(d->off + (uint64_t)first * 4)))
+		return spz_fail(err, SPZ_EIO, "'%s': cannot read tensor '%s': "
+		                "%s", d->label, d->name,
+		                errno ? strerror(errno)
+		                      : "the file shrank while read");
 	return 0;
 }
 
@@ -1388,6 +1529,308 @@ static void deferred_close(void *ctx)
 	free(d->label);
 	free(d->name);
 	free(d);
+}
+
+/* ------------------------------------------------------------------ */
+/* Values put in place                                                  */
+
+static int values_in(const spz_tensor *t, FILE *f, uint64_t *at)
+{
+	struct stat a, b;
+	if (!t->src || t->src->read != deferred_read)
+		return 0;
+	const deferred *d = t->src->ctx;
+	int fd = fileno(f);
+	if (fd < 0 || fstat(fd, &a) || fstat(d->fd, &b) ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return 0;
+	*at = d->off;
+	return 1;
+}
+
+static uint32_t placed_crc(const spz_tensor *t)
+{
+	return ((const deferred *)t->src->ctx)->crc_want;
+}
+
+static void values_moved(deferred *d, uint64_t at)
+{
+	d->off = at;
+}
+
+/* What one put wrote. */
+typedef struct placed_run {
+	int64_t at, count;
+	uint32_t crc;
+} placed_run;
+
+struct spz_spzm_placer {
+	int fd;
+	uint64_t values;      /* file offset of value 0 */
+	char *label;          /* the output, for messages */
+	pthread_mutex_t lock; /* runs, bad */
+	placed_run *runs;     /* one a put, in no order */
+	size_t n_runs, cap;
+	int64_t bad;          /* the first NaN or infinity put, or -1 */
+	float bad_value;
+};
+
+/* A threshold as long as most are: the guess of the manifest's text for
+ * one still unknown (the shortest form of a float near 0.05). */
+#define THRESHOLD_GUESS 0.045394107699394226
+
+static int placer_put(void *ctx, int64_t at, const float *v, int64_t count,
+                      spz_error *err)
+{
+	spz_spzm_placer *p = ctx;
+	if (at < 0 || count <= 0)
+		return count ? spz_fail(err, SPZ_EINVAL, "bad range") : 0;
+	int64_t j = spz_first_nonfinite(v, count);
+	uint32_t crc = spz_crc32(0, v, (size_t)count * 4);
+	spz_error sub = {0};
+	if (spz_pwrite_all(p->fd, v, (size_t)count * 4,
+	                   (off_t)(p->values + (uint64_t)at * 4), &sub))
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s",
+		                p->label, sub.text);
+	int rc = 0;
+	pthread_mutex_lock(&p->lock);
+	if (j >= 0 && (p->bad < 0 || at + j < p->bad)) {
+		p->bad = at + j;
+		p->bad_value = v[j];
+	}
+	if (p->n_runs == p->cap) {
+		size_t nc = p->cap ? 2 * p->cap : 256;
+		placed_run *r = realloc(p->runs, nc * sizeof *r);
+		if (r) {
+			p->runs = r;
+			p->cap = nc;
+		}
+	}
+	if (p->n_runs < p->cap)
+		p->runs[p->n_runs++] = (placed_run){at, count, crc};
+	else
+		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Values [from, from + count) down to `to` (< from), front first, so
+ * nothing is overwritten before it is read. */
+static int placer_move(void *ctx, int64_t to, int64_t from, int64_t count,
+                       spz_error *err)
+{
+	spz_spzm_placer *p = ctx;
+	if (to < 0 || to >= from || count < 0)
+		return spz_fail(err, SPZ_EINVAL, "bad move");
+	size_t step = (size_t)WRITE_PIECE;
+	uint8_t *buf = malloc(step);
+	if (!buf)
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	uint64_t src = p->values + (uint64_t)from * 4;
+	uint64_t dst = p->values + (uint64_t)to * 4, n = (uint64_t)count * 4;
+	spz_error sub = {0};
+	int rc = 0;
+	for (uint64_t k = 0; !rc && k < n; k += step) {
+		size_t piece = n - k < step ? (size_t)(n - k) : step;
+		if (pread_all(p->fd, buf, piece, (off_t)(src + k)))
+			rc = spz_fail(err, SPZ_EIO, "cannot read '%s' back: %s",
+			              p->label, errno ? strerror(errno)
+			                              : "it shrank");
+		else if (spz_pwrite_all(p->fd, buf, piece, (off_t)(dst + k),
+		                        &sub))
+			rc = spz_fail(err, SPZ_EIO, "cannot write '%s': %s",
+			              p->label, sub.text);
+	}
+	free(buf);
+	for (size_t i = 0; i < p->n_runs; i++)
+		if (p->runs[i].at >= from && p->runs[i].at < from + count)
+			p->runs[i].at -= from - to;
+	return rc;
+}
+
+static int run_order(const void *a, const void *b)
+{
+	const placed_run *x = a, *y = b;
+	return (x->at > y->at) - (x->at < y->at);
+}
+
+/* The values put must be t's nnz, each once: their CRC; t's source is
+ * then the file (the deferred source, on a descriptor of its own). */
+static int placer_finish(void *ctx, spz_tensor *t, spz_error *err)
+{
+	spz_spzm_placer *p = ctx;
+	qsort(p->runs, p->n_runs, sizeof *p->runs, run_order);
+	uint32_t crc = 0;
+	int64_t at = 0;
+	for (size_t i = 0; i < p->n_runs && p->runs[i].at == at; i++) {
+		crc = spz_crc32_combine(crc, p->runs[i].crc,
+		                        (uint64_t)p->runs[i].count * 4);
+		at += p->runs[i].count;
+	}
+	if (at != t->nnz)
+		return spz_fail(err, SPZ_EINVAL, "tensor '%s': the values put "
+		                "are not its %lld values", t->name,
+		                (long long)t->nnz);
+	if (p->bad >= 0)
+		return spz_check_floats(t->name, &p->bad_value,
+		                        stored_index(t, p->bad), 1, err);
+	/* Nothing but them is in the file yet: a move's old tail goes. */
+	struct stat sb;
+	off_t end = (off_t)(p->values + (uint64_t)t->nnz * 4);
+	if (fstat(p->fd, &sb) || (sb.st_size > end && ftruncate(p->fd, end)))
+		return spz_fail(err, SPZ_EIO, "cannot write '%s': %s",
+		                p->label, strerror(errno));
+	deferred *d = calloc(1, sizeof *d);
+	spz_source *src = malloc(sizeof *src);
+	char *label = strdup(p->label), *name = strdup(t->name);
+	int fd = d && src && label && name ? dup(p->fd) : -1;
+	if (fd < 0) {
+		free(d);
+		free(src);
+		free(label);
+		free(name);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	*d = (deferred){.fd = fd, .off = p->values, .n = t->nnz,
+	                .crc_want = crc, .label = label, .name = name};
+	*src = (spz_source){deferred_read, deferred_close, d, NULL, NULL};
+	t->src = src;
+	return 0;
+}
+
+void spz_spzm_placer_free(spz_spzm_placer *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p->runs);
+	free(p->label);
+	free(p);
+}
+
+/* The biggest of the items' tensors whose values can be put in place
+ * (still in a file, float, 1 MiB or more), or n_items for none. */
+static size_t place_pick(const spz_prune_item *items, size_t n_items)
+{
+	size_t best = n_items;
+	int64_t most = (int64_t)1 << 18;
+	for (size_t i = 0; i < n_items; i++) {
+		const spz_tensor *t = items[i].tensor;
+		int64_t n = spz_tensor_elements(t);
+		if (t->src && !t->mask && spz_dtype_is_float(t->dtype) &&
+		    n >= most) {
+			best = i;
+			most = n;
+		}
+	}
+	return best;
+}
+
+/* Where o's model will have tensor items[place]'s values when the items
+ * are pruned as predicted (spz_prune_predict; the thresholds and the
+ * CRCs not known yet as long as most are): m seen that way, laid out. */
+static int place_guess(uint64_t *values, FILE *f, const spz_model *m,
+                       const spz_prune_item *items, size_t n_items,
+                       size_t place, const spz_prune_options *o,
+                       spz_error *err)
+{
+	size_t nt = m->n_tensors;
+	spz_model view = *m;
+	view.tensors = malloc((nt ? nt : 1) * sizeof *view.tensors);
+	spz_prune_record *recs = calloc(n_items + 1, sizeof *recs);
+	spz_section *sec = calloc(nt ? nt : 1, sizeof *sec);
+	uint8_t **packed = calloc(nt ? nt : 1, sizeof *packed);
+	uint64_t word = 0; /* a mask no one reads */
+	char *man = NULL;
+	size_t man_len = 0;
+	int rc = view.tensors && recs && sec && packed
+	         ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < nt; i++) {
+		view.tensors[i] = m->tensors[i];
+		if (m->tensors[i].src && !m->tensors[i].mask)
+			view.tensors[i].src = NULL; /* an item: below */
+		else if (m->tensors[i].src)
+			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
+			              "are still in a file", m->tensors[i].name);
+	}
+	for (size_t k = 0; !rc && k < n_items; k++) {
+		spz_tensor *t = &view.tensors[items[k].tensor - m->tensors];
+		int64_t nnz;
+		rc = spz_prune_predict(&recs[k], &nnz, m, items[k].tensor, o,
+		                       err);
+		recs[k].threshold = THRESHOLD_GUESS;
+		t->prune = &recs[k];
+		t->mask = &word;
+		t->nnz = nnz;
+		t->data = NULL;
+		t->nz = NULL;
+	}
+	for (size_t i = 0; !rc && i < nt; i++)
+		if (!view.tensors[i].data && !view.tensors[i].mask &&
+		    spz_dtype_is_float(view.tensors[i].dtype) &&
+		    !view.tensors[i].codebook)
+			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
+			              "are still in a file",
+			              view.tensors[i].name);
+	if (!rc)
+		rc = plan(sec, packed, &view, err);
+	for (size_t i = 0; !rc && i < nt; i++)
+		if (!packed[i])
+			sec[i].crc = UINT32_MAX; /* 10 digits, as most */
+	if (!rc)
+		rc = spz_manifest_text(&man, &man_len, &view, sec, err);
+	off_t base = rc ? 0 : ftello(f);
+	if (!rc && base < 0)
+		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
+	if (!rc) {
+		const spz_tensor *t = items[place].tensor;
+		*values = (uint64_t)base + align_up(HEADER_SIZE + man_len) +
+		          sec[t - m->tensors].offset +
+		          mask_bytes((uint64_t)spz_tensor_elements(t));
+	}
+	for (size_t i = 0; packed && i < nt; i++)
+		free(packed[i]);
+	free(packed);
+	free(sec);
+	free(recs);
+	free(man);
+	free(view.tensors);
+	return rc;
+}
+
+int spz_spzm_placer_new(spz_spzm_placer **out, spz_value_sink *sink,
+                        spz_output *o, const spz_model *m,
+                        const spz_prune_item *items, size_t n_items,
+                        const spz_prune_options *opts, spz_error *err)
+{
+	*out = NULL;
+	struct stat sb;
+	int fd = o->f ? fileno(o->f) : -1;
+	size_t place = place_pick(items, n_items);
+	if (opts->mode != SPZ_PRUNE_NM || !opts->sparse_out ||
+	    place == n_items || host_is_big_endian() || fd < 0 ||
+	    fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size != 0)
+		return 0;
+	spz_spzm_placer *p = calloc(1, sizeof *p);
+	if (!p || !(p->label = strdup(o->path ? o->path : "<stdout>")) ||
+	    pthread_mutex_init(&p->lock, NULL)) {
+		if (p)
+			free(p->label);
+		free(p);
+		return spz_fail(err, SPZ_ENOMEM, "out of memory");
+	}
+	p->fd = fd;
+	p->bad = -1;
+	int rc = place_guess(&p->values, o->f, m, items, n_items, place, opts,
+	                     err);
+	if (rc) {
+		spz_spzm_placer_free(p);
+		return rc;
+	}
+	*sink = (spz_value_sink){items[place].tensor, placer_put, placer_move,
+	                         placer_finish, p};
+	*out = p;
+	return 0;
 }
 
 /* Leaves dense payload t of want bytes in the file (spz_input_defer);
@@ -1813,19 +2256,19 @@ int spz_model_save_opts(const spz_model *m, const char *path,
                         spz_error *err)
 {
 	spz_wprog wp = spz_wprog_for(m, opts);
-	spz_output o;
-	int rc = spz_output_open(&o, path, err);
+	spz_output own, *op = opts && opts->output ? opts->output : &own;
+	int rc = op == &own ? spz_output_open(&own, path, err) : 0;
 	if (rc)
 		return rc;
 	spz_error sub = {0};
-	rc = model_write(o.f, m, kind, &wp, &sub);
+	rc = model_write(op->f, m, kind, &wp, &sub);
 	if (rc) {
-		spz_output_abort(&o);
+		spz_output_abort(op);
 		return spz_fail(err, rc, "cannot write '%s': %s",
 		                strcmp(path, "-") ? path : "<stdout>", sub.text);
 	}
 	/* The end at total, whatever a format told before. */
 	if (wp.fn && wp.total > 0)
 		wp.fn(wp.ctx, wp.total, wp.total);
-	return spz_output_commit(&o, err);
+	return spz_output_commit(op, err);
 }

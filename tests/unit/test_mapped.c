@@ -61,19 +61,13 @@ static void assert_same(const spz_model *a, const spz_model *b)
 	}
 }
 
-static void save(const spz_model *m, const char *path, spz_file_kind k)
-{
-	spz_error err = {0};
-	ck_assert_msg(spz_model_save(m, path, k, &err) == 0, "%s", err.text);
-}
-
 START_TEST(spzm_mapped_equals_copied)
 {
 	char dir[256], path[320];
 	tu_tmpdir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	spz_model *m = sample();
-	save(m, path, SPZ_FILE_SPZM);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	spz_model *a = read_with(path, 1), *b = read_with(path, 0);
 	assert_same(a, b);
 	assert_same(a, m);
@@ -88,7 +82,7 @@ START_TEST(spzm_mapped_equals_copied)
 	/* What is mapped writes back to the same bytes. */
 	char again[340];
 	snprintf(again, sizeof again, "%s/again.spzm", dir);
-	save(a, again, SPZ_FILE_SPZM);
+	tu_save(a, again, SPZ_FILE_SPZM);
 	size_t n1, n2;
 	char *f1 = tu_read_file(path, &n1), *f2 = tu_read_file(again, &n2);
 	ck_assert(n1 == n2 && !memcmp(f1, f2, n1));
@@ -106,7 +100,7 @@ START_TEST(write_through_leaves_file)
 	tu_tmpdir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	spz_model *m = sample();
-	save(m, path, SPZ_FILE_SPZM);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	size_t n0;
 	char *before = tu_read_file(path, &n0);
 	spz_model *a = read_with(path, 1);
@@ -150,7 +144,7 @@ START_TEST(free_unmaps)
 	tu_tmpdir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	spz_model *m = sample();
-	save(m, path, SPZ_FILE_SPZM);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	spz_model *a = read_with(path, 1);
 	ck_assert_uint_eq(a->n_maps, 1);
 	void *base = a->maps[0].base;
@@ -239,7 +233,7 @@ START_TEST(fifo_is_copied)
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	snprintf(fifo, sizeof fifo, "%s/pipe", dir);
 	spz_model *m = sample();
-	save(m, path, SPZ_FILE_SPZM);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	size_t n;
 	char *bytes = tu_read_file(path, &n);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -270,7 +264,7 @@ START_TEST(corrupt_mapped_payload)
 	tu_tmpdir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	spz_model *m = sample();
-	save(m, path, SPZ_FILE_SPZM);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	size_t n;
 	char *b = tu_read_file(path, &n);
 	b[n - 8] ^= 0x40;
@@ -367,20 +361,7 @@ static spz_model *big_sample(const char *path)
 		w[i] = (float)((i * 37) % 1001 - 500) / 64.0f;
 	spz_model *m = tu_gemm_model(R, C, w);
 	free(w);
-	save(m, path, SPZ_FILE_SPZM);
-	return m;
-}
-
-static spz_model *read_deferred(const char *path)
-{
-	spz_input in;
-	spz_error err = {0};
-	ck_assert_msg(spz_input_open(&in, path, &err) == 0, "%s", err.text);
-	in.defer_values = SPZ_DEFER_MIN;
-	spz_model *m = NULL;
-	int rc = spz_model_read(&m, &in, &err);
-	spz_input_close(&in);
-	ck_assert_msg(rc == 0, "%s", err.text);
+	tu_save(m, path, SPZ_FILE_SPZM);
 	return m;
 }
 
@@ -422,7 +403,7 @@ START_TEST(deferred_equals_read)
 	tu_tmpdir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/m.spzm", dir);
 	spz_model *m = big_sample(path);
-	spz_model *a = read_deferred(path), *b = read_deferred(path);
+	spz_model *a = tu_read_deferred(path), *b = tu_read_deferred(path);
 	spz_tensor *w = spz_model_tensor(a, "fc.weight");
 	ck_assert_ptr_nonnull(w->src);
 	ck_assert_ptr_null(w->data);
@@ -487,7 +468,7 @@ START_TEST(deferred_damage_caught)
 	memcpy(b, orig, n);
 	b[at + 4 * 777] ^= 0x10;
 	ck_assert_int_eq(tu_write_file(path, b, n), 0);
-	spz_model *a = read_deferred(path);
+	spz_model *a = tu_read_deferred(path);
 	ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_ECRC);
 	char want[400];
 	snprintf(want, sizeof want, "'%s': tensor 'fc.weight': CRC mismatch "
@@ -530,7 +511,7 @@ START_TEST(deferred_damage_caught)
 		for (int i = 0; i < 4; i++)
 			b[24 + i] = (char)(mc >> (8 * i));
 		ck_assert_int_eq(tu_write_file(path, b, n), 0);
-		a = read_deferred(path);
+		a = tu_read_deferred(path);
 		ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_ERANGE);
 		snprintf(want, sizeof want, "'%s': tensor 'fc.weight': NaN "
 		         "value at index %d", path, nan_at);
@@ -538,7 +519,7 @@ START_TEST(deferred_damage_caught)
 		spz_model_free(a);
 		/* In two parts, the NaN in the second: named by its index
 		 * in the whole tensor, once the CRC has matched. */
-		a = read_deferred(path);
+		a = tu_read_deferred(path);
 		err = (spz_error){0};
 		ck_assert_int_eq(read_in_parts(spz_model_tensor(a, "fc.weight"),
 		                               1000, NULL, 0, &err), SPZ_ERANGE);
@@ -547,7 +528,7 @@ START_TEST(deferred_damage_caught)
 	}
 	/* The file shrinks after it was read: the pass says so. */
 	ck_assert_int_eq(tu_write_file(path, orig, n), 0);
-	a = read_deferred(path);
+	a = tu_read_deferred(path);
 	ck_assert_int_eq(truncate(path, (off_t)(at + 1000)), 0);
 	ck_assert_int_eq(spz_model_undefer(a, &err), SPZ_EIO);
 	snprintf(want, sizeof want, "'%s': cannot read tensor 'fc.weight': "

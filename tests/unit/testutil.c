@@ -81,3 +81,23 @@ unsigned char *tu_model_bytes(const spz_model *m, spz_file_kind kind,
 	ck_assert_int_eq(fclose(f), 0);
 	return (unsigned char *)buf;
 }
+
+void tu_save(const spz_model *m, const char *path, spz_file_kind kind)
+{
+	spz_error err = {0};
+	ck_assert_msg(spz_model_save(m, path, kind, &err) == 0, "%s",
+	              err.text);
+}
+
+spz_model *tu_read_deferred(const char *path)
+{
+	spz_input in;
+	spz_error err = {0};
+	ck_assert_msg(spz_input_open(&in, path, &err) == 0, "%s", err.text);
+	in.defer_values = SPZ_DEFER_MIN;
+	spz_model *m = NULL;
+	int rc = spz_model_read(&m, &in, &err);
+	spz_input_close(&in);
+	ck_assert_msg(rc == 0, "%s", err.text);
+	return m;
+}
