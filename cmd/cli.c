@@ -666,8 +666,8 @@ int cli_model_kind(spz_file_kind *kind, const char *cmd, const char *to,
 /* Every model a command writes: JSON or ONNX with --external-data puts
  * its tensors of at least cli_opts.external_threshold bytes (ONNX: of
  * 1 KiB) in that file beside the model. */
-static int save_model(const spz_model *m, const char *path,
-                      spz_file_kind kind, spz_error *err)
+static int save_model(const spz_model *m, spz_output *opened,
+                      const char *path, spz_file_kind kind, spz_error *err)
 {
 	/* A big model takes seconds to write in any format (JSON's text
 	 * the longest): progress. */
@@ -677,6 +677,7 @@ static int save_model(const spz_model *m, const char *path,
 	spz_save_opts so = SPZ_SAVE_OPTS_INIT;
 	so.progress = cli_progress_cb;
 	so.progress_ctx = what;
+	so.output = opened; /* only for a .spzm (spz_spzm_placer_new) */
 	const char *ext = cli_opts.external_data;
 	int rc;
 	if (ext && kind == SPZ_FILE_ONNX)
@@ -756,7 +757,7 @@ int cli_save_model(const spz_model *m, const char *path, spz_file_kind kind)
 {
 	spz_error err = {0};
 	double t = mono_s();
-	if (save_model(m, path, kind, &err))
+	if (save_model(m, NULL, path, kind, &err))
 		return cli_fail(&err);
 	char c[96], b[48];
 	model_counts(c, sizeof c, m);
@@ -880,27 +881,35 @@ int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          cJSON *report)
 {
+	return cli_save_with_report_to(m, NULL, path, kind, json, report);
+}
+
+int cli_save_with_report_to(const spz_model *m, spz_output *opened,
+                            const char *path, spz_file_kind kind,
+                            const char *json, cJSON *report)
+{
 	spz_output jo = {0};
 	spz_error err = {0};
 	if (json) {
 		char *s = report ? cJSON_Print(report) : NULL;
 		cJSON_Delete(report);
-		if (!s)
-			return cli_error("out of memory");
-		int rc = spz_output_open(&jo, json, &err);
+		int rc = s ? spz_output_open(&jo, json, &err)
+		           : spz_fail(&err, SPZ_ENOMEM, "out of memory");
 		if (!rc && (fputs(s, jo.f) < 0 || fputc('\n', jo.f) < 0))
 			rc = spz_fail(&err, SPZ_EIO, "cannot write '%s'", json);
 		free(s);
 		if (rc) {
 			if (jo.f)
 				spz_output_abort(&jo);
+			if (opened)
+				spz_output_abort(opened);
 			return cli_fail(&err);
 		}
 	} else {
 		cJSON_Delete(report);
 	}
 	double t = mono_s();
-	if (save_model(m, path, kind, &err)) {
+	if (save_model(m, opened, path, kind, &err)) {
 		if (json)
 			spz_output_abort(&jo);
 		return cli_fail(&err);

@@ -247,6 +247,11 @@ int cli_report_paths(const char *cmd, const char *json, const char *out);
 int cli_save_with_report(const spz_model *m, const char *path,
                          spz_file_kind kind, const char *json,
                          struct cJSON *report);
+/* The same into an output already open on path (spz_output_open; NULL:
+ * open one), which is committed, or aborted on any failure. */
+int cli_save_with_report_to(const spz_model *m, spz_output *opened,
+                            const char *path, spz_file_kind kind,
+                            const char *json, struct cJSON *report);
 
 /* The --json summary of a command that writes a model: command, output,
  * format, tensors, parameters and nonzeros. NULL when out of memory. */

@@ -28,6 +28,7 @@ typedef struct request {
 	size_t n_sources;
 	cli_rules rules; /* sparsities */
 	spz_prune_options opts;
+	spz_value_sink sink; /* opts.sink when values are put in place */
 	int have_sparsity;
 } request;
 
@@ -390,6 +391,37 @@ static cJSON *report_json(const request *r, const spz_prune_item *it,
 	return j;
 }
 
+/*
+ * N:M into a .spzm file puts the stored values of the biggest weight
+ * still in the input file straight where the output takes them
+ * (spz_spzm_placer_new): the output is opened now, and what is not pruned
+ * is read first, since the layout depends on it. Nothing to place (other
+ * modes, small weights) leaves *pl NULL and the output unopened.
+ */
+static int place(spz_spzm_placer **pl, spz_output *o, spz_model *m,
+                 const spz_prune_item *items, size_t n, request *r)
+{
+	spz_error err = {0};
+	*pl = NULL;
+	if (r->opts.mode != SPZ_PRUNE_NM)
+		return 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		int item = 0;
+		for (size_t k = 0; k < n && !item; k++)
+			item = items[k].tensor == &m->tensors[i];
+		if (!item && spz_tensor_undefer(&m->tensors[i], &err))
+			return cli_fail(&err);
+	}
+	if (spz_output_open(o, r->out, &err) ||
+	    spz_spzm_placer_new(pl, &r->sink, o, m, items, n, &r->opts, &err))
+		return cli_fail(&err);
+	if (*pl)
+		r->opts.sink = &r->sink;
+	else
+		spz_output_abort(o); /* opened again to be written */
+	return 0;
+}
+
 static int run(request *r)
 {
 	spz_file_kind kind;
@@ -422,18 +454,27 @@ static int run(request *r)
 	r->opts.progress = cli_progress_cb;
 	r->opts.progress_ctx = (void *)"prune";
 	r->opts.sparse_out = out_spzm ? SPZ_SPARSE_REUSE : 0;
+	/* The step first: the layout of the output holds it. */
+	if (!rc)
+		rc = add_step(m, r, items, n);
+	spz_output o = {0};
+	spz_spzm_placer *pl = NULL;
+	if (!rc && out_spzm && strcmp(r->out, "-"))
+		rc = place(&pl, &o, m, items, n, r);
 	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
 		rc = cli_fail(&err);
-	/* What was not pruned (--exclude, a bias of 1 MB) is read now. */
-	if (!rc && spz_model_undefer(m, &err))
+	spz_spzm_placer_free(pl);
+	/* What was not pruned (--exclude, a bias of 1 MB) is read now (with
+	 * values put in place it was read before). */
+	if (!rc && !pl && spz_model_undefer(m, &err))
 		rc = cli_fail(&err);
 	cli_progress_end();
 	if (!rc)
-		rc = add_step(m, r, items, n);
-	if (!rc)
-		rc = cli_save_with_report(m, r->out, kind, r->json,
-		                          r->json ? report_json(r, items, n)
-		                                  : NULL);
+		rc = cli_save_with_report_to(m, o.f ? &o : NULL, r->out, kind,
+		                             r->json, r->json ? report_json(
+		                             r, items, n) : NULL);
+	if (o.f)
+		spz_output_abort(&o);
 	/* Only after the outputs are in place: an error is one line. */
 	if (!rc && !cli_opts.quiet)
 		note_already_sparse(r, items, n);
