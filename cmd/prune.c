@@ -463,10 +463,11 @@ static int run(request *r)
 		rc = place(&pl, &o, m, items, n, r);
 	if (!rc && spz_prune_model(m, items, n, &r->opts, &err))
 		rc = cli_fail(&err);
+	int placed = pl != NULL;
 	spz_spzm_placer_free(pl);
 	/* What was not pruned (--exclude, a bias of 1 MB) is read now (with
 	 * values put in place it was read before). */
-	if (!rc && !pl && spz_model_undefer(m, &err))
+	if (!rc && !placed && spz_model_undefer(m, &err))
 		rc = cli_fail(&err);
 	cli_progress_end();
 	if (!rc)

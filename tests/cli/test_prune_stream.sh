@@ -28,6 +28,21 @@ for args in "--sparsity 0.91" "--sparsity 0.6 --scope global" \
 	check "prune $args: the same report" cmp "$T/s$i.rep" "$T/d$i.rep"
 done
 
+# N:M into a .spzm puts the biggest deferred weight's kept values
+# straight into the output (formats/README.md, "Values put in place");
+# with two weights of 1 MiB or more the other is pruned in memory and
+# shifts nothing: the bytes of pruning in memory, every pattern.
+run gen mlp --dims 1100,600,500 --seed 3 -o "$T/two.spzm"
+expect_rc 0 "gen mlp with two weights of 1 MiB or more"
+for args in "--nm 2:4" "--nm 1:4" "--nm 3:7 --nm-partial keep" "--nm 5:16 --nm-partial prune"; do
+	rm -f "$T/two-s.spzm" "$T/two-d.json" "$T/two-d.spzm"
+	run prune -q $args "$T/two.spzm" -o "$T/two-s.spzm"
+	expect_rc 0 "prune $args of two big weights into .spzm"
+	run prune -q $args "$T/two.spzm" -o "$T/two-d.json"
+	run convert "$T/two-d.json" -o "$T/two-d.spzm"
+	check "prune $args of two big weights: the bytes of pruning in memory" cmp "$T/two-s.spzm" "$T/two-d.spzm"
+done
+
 # The input may be the output: the pass reads the old file, the new one
 # takes its name at the end.
 cp "$T/big.spzm" "$T/same.spzm"
