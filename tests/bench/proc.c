@@ -7,6 +7,7 @@
 #include "proc.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -52,8 +53,25 @@ double proc_seconds(char *const argv[])
 	return bench_now() - t;
 }
 
-long proc_peak_kb(char *const argv[])
+/* The bench's own resident kB now (/proc/self/statm), 0 if unknown. */
+static long self_rss_kb(void)
 {
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	if (f)
+		fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long proc_peak_kb(char *const argv[], long *floor_kb)
+{
+	/* A forked child starts as a copy of the bench, and ru_maxrss
+	 * keeps the highest of before and after its exec: the bench's
+	 * heap is given back first, and what stays is the floor. */
+	malloc_trim(0);
+	*floor_kb = self_rss_kb();
 	struct rusage ru;
 	run_child(argv, &ru);
 	return ru.ru_maxrss;
