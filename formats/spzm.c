@@ -202,6 +202,14 @@ static uint64_t mask_bytes(uint64_t n)
 	return (n + 63) / 64 * 8;
 }
 
+/* File offset of sparse-form t's values when its section s lies in a
+ * data area starting at data: past its mask. */
+static uint64_t values_offset(uint64_t data, const spz_section *s,
+                              const spz_tensor *t)
+{
+	return data + s->offset + mask_bytes((uint64_t)spz_tensor_elements(t));
+}
+
 /* Bytes of a bitmask payload holding nnz non-zeros of t. */
 static uint64_t sparse_bytes(const spz_tensor *t, uint64_t nnz)
 {
@@ -523,13 +531,32 @@ static int check_any(const spz_tensor *t, spz_error *err)
 	       : spz_tensor_check_values(t, 0, spz_tensor_elements(t), err);
 }
 
+/*
+ * A deferred dense payload (spz_input.defer_values), or values put in
+ * place (spz_spzm_placer_new): the values stay in the file and are read
+ * on demand by pread into the consumer's buffer. A pass in order from
+ * element 0 keeps a running CRC and value check; the read that completes
+ * it fails on a CRC mismatch (the better message on a corrupt file),
+ * then on a NaN or infinity, as read_payload does.
+ */
+typedef struct deferred {
+	int fd;
+	uint64_t off;      /* of the payload in the file */
+	int64_t n;         /* elements */
+	uint32_t crc_want;
+	spz_part pass;     /* read's pass in order (next: what it reads next) */
+	char *label, *name;
+} deferred;
+
 /* Sparse-form float t's bitmask payload CRC: its mask words (the host
- * is little-endian: write_spzm refuses the other), then its values. */
+ * is little-endian: write_spzm refuses the other), then its values (of
+ * values put in place: the CRC their pass kept, values_in). */
 static uint32_t sparse_float_crc(const spz_tensor *t)
 {
 	uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
 	uint32_t cm = spz_crc32(0, t->mask, (size_t)mb);
-	uint32_t cv = spz_crc32(0, t->nz, (size_t)t->nnz * 4);
+	uint32_t cv = t->src ? ((const deferred *)t->src->ctx)->crc_want
+	                     : spz_crc32(0, t->nz, (size_t)t->nnz * 4);
 	return spz_crc32_combine(cm, cv, (uint64_t)t->nnz * 4);
 }
 
@@ -555,14 +582,10 @@ static int sparse_codes_payload(uint8_t **out, uint64_t *len,
 	return 0;
 }
 
-typedef struct deferred deferred;
-
 /* Whether deferred tensor t's values are in f's own file (the deferred
  * source below, as spz_spzm_placer_new leaves them), *at then their
- * offset there; and their CRC. */
+ * offset there. */
 static int values_in(const spz_tensor *t, FILE *f, uint64_t *at);
-static uint32_t placed_crc(const spz_tensor *t);
-static void values_moved(deferred *d, uint64_t at);
 
 /* Reads deferred sparse tensor t's values into new memory, which *bufs
  * takes, and makes t (a view's) hold them. */
@@ -702,13 +725,6 @@ static int section_crc(const spz_tensor *t, spz_section *sec,
 {
 	if (*packed) /* checked as built */
 		return 0;
-	if (t->mask && t->src) { /* values put in place, checked there */
-		uint64_t mb = mask_bytes((uint64_t)spz_tensor_elements(t));
-		sec->crc = spz_crc32_combine(spz_crc32(0, t->mask, (size_t)mb),
-		                             placed_crc(t),
-		                             (uint64_t)t->nnz * 4);
-		return 0;
-	}
 	if (t->mask) {
 		int rc = check_sparse_values(t, err);
 		if (!rc)
@@ -1067,6 +1083,38 @@ static int plan(spz_section *sec, uint8_t **packed, const spz_model *m,
 	return rc;
 }
 
+/* After a miss (write_spzm_view): view's values still in f read in,
+ * the model written as usual, their sources told where they went now
+ * (m's tensors stay whole), and the file cut where it ends: values put
+ * past it go. */
+static int write_fetched(FILE *f, spz_model *view, void **bufs,
+                         size_t *n_bufs, spz_wprog *wp, spz_error *err)
+{
+	size_t nt = view->n_tensors;
+	uint64_t *where = calloc(nt + 1, sizeof *where);
+	deferred **own = calloc(nt + 1, sizeof *own);
+	int rc = where && own ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < nt; i++)
+		if (view->tensors[i].src) {
+			own[i] = view->tensors[i].src->ctx;
+			rc = fetch_values(&view->tensors[i], bufs, n_bufs, err);
+		}
+	if (!rc)
+		rc = write_spzm_view(f, view, wp, NULL, where, err);
+	for (size_t i = 0; !rc && i < nt; i++)
+		if (own[i])
+			own[i]->off = where[i];
+	struct stat sb;
+	off_t end;
+	if (!rc && !fflush(f) && (end = ftello(f)) >= 0 &&
+	    !fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) &&
+	    sb.st_size > end && ftruncate(fileno(f), end))
+		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
+	free(where);
+	free(own);
+	return rc;
+}
+
 /* Sparse-form tensors go out as their bitmask straight from the mask
  * and values (the bytes a dense tensor of the same values gives); the
  * few that would not be smaller as one are expanded first. */
@@ -1083,42 +1131,19 @@ static int write_spzm(FILE *f, const spz_model *m, spz_wprog *wp,
 		return rc;
 	/* Deferred values stay where they are only when they are where
 	 * this file puts them: values put in place (spz_spzm_placer_new)
-	 * where the layout guessed holds. Else they are read first, as
-	 * nothing has been written yet; written again where they belong
-	 * (their source told so: m's tensor stays whole), the file cut
-	 * where it ends. */
-	size_t nt = view.n_tensors;
+	 * where the layout guessed holds. Others are read first; on a miss
+	 * all are, as nothing has been written yet. */
 	int missed = 0;
-	uint64_t at, *where = calloc(nt + 1, sizeof *where);
-	deferred **own = calloc(nt + 1, sizeof *own);
-	if (!where || !own)
-		rc = spz_fail(err, SPZ_ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < nt; i++) {
+	uint64_t at;
+	for (size_t i = 0; !rc && i < view.n_tensors; i++) {
 		spz_tensor *t = &view.tensors[i];
 		if (t->src && !values_in(t, f, &at))
 			rc = fetch_values(t, bufs, &n_bufs, err);
 	}
 	if (!rc)
 		rc = write_spzm_view(f, &view, wp, &missed, NULL, err);
-	for (size_t i = 0; !rc && missed && i < nt; i++)
-		if (view.tensors[i].src) {
-			own[i] = view.tensors[i].src->ctx;
-			rc = fetch_values(&view.tensors[i], bufs, &n_bufs, err);
-		}
 	if (!rc && missed)
-		rc = write_spzm_view(f, &view, wp, NULL, where, err);
-	for (size_t i = 0; !rc && missed && i < nt; i++)
-		if (own[i])
-			values_moved(own[i], where[i]);
-	/* Values put past where the file now ends are cut off. */
-	struct stat sb;
-	off_t end;
-	if (!rc && missed && !fflush(f) && (end = ftello(f)) >= 0 &&
-	    !fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) &&
-	    sb.st_size > end && ftruncate(fileno(f), end))
-		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
-	free(where);
-	free(own);
+		rc = write_fetched(f, &view, bufs, &n_bufs, wp, err);
 	view_free(&view, bufs, n_bufs);
 	return rc;
 }
@@ -1178,17 +1203,15 @@ static int write_spzm_view(FILE *f, const spz_model *m, spz_wprog *wp,
 	} else if (!rc) {
 		rc = spz_manifest_text(&man, &man_len, m, sec, err);
 		off_t base = in_file || values_at ? ftello(f) : 0;
-		uint64_t data = align_up(HEADER_SIZE + man_len), at;
+		uint64_t data = (uint64_t)base + align_up(HEADER_SIZE + man_len);
+		uint64_t at;
 		for (size_t i = 0; !rc && values_at && i < nt; i++)
-			values_at[i] = (uint64_t)base + data + sec[i].offset +
-			               mask_bytes((uint64_t)spz_tensor_elements(
-			                       &m->tensors[i]));
+			values_at[i] = values_offset(data, &sec[i],
+			                             &m->tensors[i]);
 		for (size_t i = 0; !rc && in_file && i < nt; i++) {
 			const spz_tensor *t = &m->tensors[i];
 			if (t->src && (base < 0 || !values_in(t, f, &at) ||
-			               at != (uint64_t)base + data +
-			                     sec[i].offset + mask_bytes(
-			                     (uint64_t)spz_tensor_elements(t))))
+			               at != values_offset(data, &sec[i], t)))
 				*missed = 1;
 		}
 		if (!rc && in_file && *missed) {
@@ -1406,23 +1429,6 @@ static int check_borrowed(spz_input *in, spz_tensor *t, const uint8_t *p,
 	return 0;
 }
 
-/*
- * A deferred dense payload (spz_input.defer_values), or values put in
- * place (spz_spzm_placer_new): the values stay in the file and are read
- * on demand by pread into the consumer's buffer. A pass in order from
- * element 0 keeps a running CRC and value check; the read that completes
- * it fails on a CRC mismatch (the better message on a corrupt file),
- * then on a NaN or infinity, as read_payload does.
- */
-struct deferred {
-	int fd;
-	uint64_t off;      /* of the payload in the file */
-	int64_t n;         /* elements */
-	uint32_t crc_want;
-	spz_part pass;     /* read's pass in order (next: what it reads next) */
-	char *label, *name;
-};
-
 /* n bytes at offset at of fd into buf: 0, or -1 with errno (0 when the
  * file ends first). */
 static int pread_all(int fd, void *buf, size_t n, off_t at)
@@ -1546,16 +1552,6 @@ static int values_in(const spz_tensor *t, FILE *f, uint64_t *at)
 		return 0;
 	*at = d->off;
 	return 1;
-}
-
-static uint32_t placed_crc(const spz_tensor *t)
-{
-	return ((const deferred *)t->src->ctx)->crc_want;
-}
-
-static void values_moved(deferred *d, uint64_t at)
-{
-	d->off = at;
 }
 
 /* What one put wrote. */
@@ -1745,14 +1741,8 @@ static int place_guess(uint64_t *values, FILE *f, const spz_model *m,
 	size_t man_len = 0;
 	int rc = view.tensors && recs && sec && packed
 	         ? 0 : spz_fail(err, SPZ_ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < nt; i++) {
+	for (size_t i = 0; !rc && i < nt; i++)
 		view.tensors[i] = m->tensors[i];
-		if (m->tensors[i].src && !m->tensors[i].mask)
-			view.tensors[i].src = NULL; /* an item: below */
-		else if (m->tensors[i].src)
-			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
-			              "are still in a file", m->tensors[i].name);
-	}
 	for (size_t k = 0; !rc && k < n_items; k++) {
 		spz_tensor *t = &view.tensors[items[k].tensor - m->tensors];
 		int64_t nnz;
@@ -1764,11 +1754,11 @@ static int place_guess(uint64_t *values, FILE *f, const spz_model *m,
 		t->nnz = nnz;
 		t->data = NULL;
 		t->nz = NULL;
+		t->src = NULL;
 	}
+	/* Every other tensor is laid out from its values in memory. */
 	for (size_t i = 0; !rc && i < nt; i++)
-		if (!view.tensors[i].data && !view.tensors[i].mask &&
-		    spz_dtype_is_float(view.tensors[i].dtype) &&
-		    !view.tensors[i].codebook)
+		if (view.tensors[i].src)
 			rc = spz_fail(err, SPZ_EINVAL, "tensor '%s': its values "
 			              "are still in a file",
 			              view.tensors[i].name);
@@ -1784,9 +1774,9 @@ static int place_guess(uint64_t *values, FILE *f, const spz_model *m,
 		rc = spz_fail(err, SPZ_EIO, "%s", strerror(errno));
 	if (!rc) {
 		const spz_tensor *t = items[place].tensor;
-		*values = (uint64_t)base + align_up(HEADER_SIZE + man_len) +
-		          sec[t - m->tensors].offset +
-		          mask_bytes((uint64_t)spz_tensor_elements(t));
+		*values = values_offset((uint64_t)base +
+		                        align_up(HEADER_SIZE + man_len),
+		                        &sec[t - m->tensors], t);
 	}
 	for (size_t i = 0; packed && i < nt; i++)
 		free(packed[i]);

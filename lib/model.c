@@ -668,9 +668,7 @@ int spz_tensor_undefer(spz_tensor *t, spz_error *err)
 		return rc;
 	}
 	if (t->mask) {
-		t->src->close(t->src->ctx);
-		free(t->src);
-		t->src = NULL;
+		spz_tensor_drop_data(t); /* only the source: no data */
 		t->nz = data;
 		return 0;
 	}
