@@ -5,8 +5,8 @@
  */
 #include "spz.h"
 #include "big_alloc.h"
+#include "pair.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -388,14 +388,7 @@ int spz_eie_validate(const spz_eie *e, spz_error *err)
 		                CHECK_THREAD_MIN ? e->pes / 2 : e->pes;
 		pe_span h[2] = {{.e = e, .l = l, .k1 = half},
 		                {.e = e, .l = l, .k0 = half, .k1 = e->pes}};
-		pthread_t th;
-		int threaded = half < e->pes &&
-		               !pthread_create(&th, NULL, check_span, &h[1]);
-		check_span(&h[0]);
-		if (threaded)
-			pthread_join(th, NULL);
-		else if (!h[0].rc)
-			check_span(&h[1]);
+		spz_run_pair(check_span, &h[0], &h[1], half < e->pes);
 		/* The fault a walk in PE order meets first. */
 		const pe_span *bad = h[0].rc ? &h[0] : h[1].rc ? &h[1] : NULL;
 		if (bad)

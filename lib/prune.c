@@ -14,13 +14,13 @@
  */
 #include "spz.h"
 #include "big_alloc.h"
+#include "pair.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h> /* AVX-512 where the CPU has it */
 #endif
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -557,13 +557,7 @@ static int run_halves(const piece *ps, size_t np, size_t half,
 		{ps + half, np - half, fn, job1, {.first = at, .next = at}, 0,
 		 NULL, 1.0, {0}}};
 	double from = pg ? pg->done : 0;
-	pthread_t th;
-	int threaded = !pthread_create(&th, NULL, half_main, &h[1]);
-	half_main(&h[0]);
-	if (threaded)
-		pthread_join(th, NULL);
-	else
-		half_main(&h[1]);
+	spz_run_pair(half_main, &h[0], &h[1], 1);
 	for (int i = 0; i < 2; i++)
 		if (h[i].rc) {
 			*err = h[i].err;
